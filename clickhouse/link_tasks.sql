@@ -1,0 +1,56 @@
+-- Recompute the llm_tasks rows of the given tasks from all their stored calls and root spans.
+-- wasted_cost_usd: cost of attempts that did not produce the result (every failed or invalid
+-- attempt; the whole task when it failed).
+INSERT INTO llm_tasks
+SELECT
+    c.task_id,
+    if(t.customer_id != '', t.customer_id, c.call_customer_id) AS customer_id,
+    if(t.workspace_id != '', t.workspace_id, c.call_workspace_id) AS workspace_id,
+    if(t.plan != '', t.plan, c.call_plan) AS plan,
+    if(t.feature != '', t.feature, c.call_feature) AS feature,
+    if(t.outcome != '', t.outcome, 'unknown') AS outcome,
+    c.calls, c.retries, c.fallbacks, c.total_sdk_retries AS sdk_retries,
+    c.total_cost_usd AS cost_usd,
+    if(outcome = 'failure', c.total_cost_usd, c.failed_cost_usd) AS wasted_cost_usd,
+    c.original_route, c.final_route,
+    if(t.task_id != '', least(t.started_at, c.first_ts), c.first_ts) AS started_at,
+    if(t.task_id != '', greatest(t.ended_at, c.last_ts), c.last_ts) AS ended_at,
+    {version:UInt64} AS version
+FROM
+(
+    SELECT
+        task_id,
+        argMin(customer_id, ts) AS call_customer_id,
+        argMin(workspace_id, ts) AS call_workspace_id,
+        argMin(plan, ts) AS call_plan,
+        argMin(feature, ts) AS call_feature,
+        toUInt32(count()) AS calls,
+        toUInt32(countIf(attempt_kind = 'retry')) AS retries,
+        toUInt32(countIf(attempt_kind = 'fallback')) AS fallbacks,
+        toUInt32(sum(sdk_retries)) AS total_sdk_retries,
+        sum(cost_usd) AS total_cost_usd,
+        sumIf(cost_usd, status != 'ok') AS failed_cost_usd,
+        argMin(route, (ts, span_id)) AS original_route,
+        argMax(route, (ts, span_id)) AS final_route,
+        min(ts) AS first_ts,
+        max(ts + toIntervalMillisecond(toInt64(latency_ms))) AS last_ts
+    FROM llm_calls FINAL
+    WHERE task_id IN {task_ids:Array(String)}
+    GROUP BY task_id
+) AS c
+LEFT JOIN
+(
+    SELECT
+        task_id,
+        argMax(outcome, version) AS outcome,
+        argMax(customer_id, version) AS customer_id,
+        argMax(workspace_id, version) AS workspace_id,
+        argMax(plan, version) AS plan,
+        argMax(feature, version) AS feature,
+        min(started_at) AS started_at,
+        max(ended_at) AS ended_at
+    FROM llm_task_spans FINAL
+    WHERE task_id IN {task_ids:Array(String)}
+    GROUP BY task_id
+) AS t ON c.task_id = t.task_id
+SETTINGS join_use_nulls = 0

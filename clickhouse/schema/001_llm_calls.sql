@@ -1,0 +1,46 @@
+-- One row per provider call. Keyed by span_id: exporters deliver at least once, so the same
+-- span may be inserted twice; ReplacingMergeTree keeps the highest `version` and readers use
+-- FINAL. A streaming call's provisional (estimated) row shares the span_id of its final row
+-- and has a lower version, so the final usage replaces the estimate.
+CREATE TABLE IF NOT EXISTS llm_calls
+(
+    ts                    DateTime64(6, 'UTC'),
+    trace_id              String,
+    span_id               String,
+    parent_span_id        String,
+    task_id               String,
+    customer_id           LowCardinality(String),
+    workspace_id          String,
+    user_id               String,
+    plan                  LowCardinality(String),
+    feature               LowCardinality(String),
+    provider              LowCardinality(String),
+    route                 String,
+    operation             LowCardinality(String),
+    request_model         String,
+    response_model        String,
+    status                LowCardinality(String),
+    error_type            String,
+    input_tokens          UInt64,
+    output_tokens         UInt64,
+    cache_read_tokens     UInt64,
+    cache_write_tokens    UInt64,
+    cache_write_1h_tokens UInt64,
+    reasoning_tokens      UInt64,
+    usage_source          LowCardinality(String),
+    sdk_retries           UInt32,
+    attempt               UInt32,
+    attempt_kind          LowCardinality(String),
+    latency_ms            Float64,
+    stream                Bool,
+    service_tier          LowCardinality(String),
+    cost_usd              Decimal(38, 18),
+    priced                Bool,
+    price_version         LowCardinality(String),
+    source                LowCardinality(String),
+    version               UInt64,
+    inserted_at           DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(ts)
+ORDER BY (customer_id, span_id)

@@ -1,0 +1,24 @@
+-- One row per task, recomputed from every stored call of the task each time one arrives, so
+-- totals do not depend on arrival order, batching or process. The highest version wins.
+CREATE TABLE IF NOT EXISTS llm_tasks
+(
+    task_id         String,
+    customer_id     LowCardinality(String),
+    workspace_id    String,
+    plan            LowCardinality(String),
+    feature         LowCardinality(String),
+    outcome         LowCardinality(String),
+    calls           UInt32,
+    retries         UInt32,
+    fallbacks       UInt32,
+    sdk_retries     UInt32,
+    cost_usd        Decimal(38, 18),
+    wasted_cost_usd Decimal(38, 18),
+    original_route  String,
+    final_route     String,
+    started_at      DateTime64(6, 'UTC'),
+    ended_at        DateTime64(6, 'UTC'),
+    version         UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY task_id

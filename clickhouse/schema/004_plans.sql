@@ -1,0 +1,11 @@
+-- Revenue side: plans and the customers on them, loaded from the plans YAML.
+CREATE TABLE IF NOT EXISTS plans
+(
+    plan                    String,
+    monthly_price_usd       Decimal(38, 6),
+    included_ai_usd         Decimal(38, 6),
+    target_gross_margin_pct Decimal(9, 4),
+    version                 UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+ORDER BY plan

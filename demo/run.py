@@ -1,0 +1,134 @@
+"""`llm-margin demo`: the whole pipeline on one machine, on the embedded store.
+
+Starts the processor (in this process), the provider simulator, and the demo app in a
+separate process under the real `opentelemetry-instrument` launcher; sends the workload through
+the app with gateway-style baggage; waits until every call is stored; prints the report.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from importlib import resources
+
+from llm_margin.processor.config import ServeConfig
+from llm_margin.processor.server import Processor
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def launcher_path() -> str:
+    """The opentelemetry-instrument script installed beside this Python."""
+    candidate = os.path.join(os.path.dirname(sys.executable), "opentelemetry-instrument")
+    return candidate if os.path.exists(candidate) else "opentelemetry-instrument"
+
+
+def app_environment(otlp_grpc_port: int, openai_base_url: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "OTEL_SERVICE_NAME": "demo-app",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_grpc_port}",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "",
+            "OPENAI_BASE_URL": openai_base_url,
+            "OPENAI_API_KEY": "sk-demo-not-a-real-key",
+        }
+    )
+    return env
+
+
+def start_app(env: dict[str, str], port: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [launcher_path(), sys.executable, "-m", "llm_margin.demo.app", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    line = process.stdout.readline() if process.stdout else ""
+    if "listening" not in line:
+        process.kill()
+        rest = process.stdout.read() if process.stdout else ""
+        raise RuntimeError(f"demo app did not start: {line}{rest}")
+    return process
+
+
+def wait_for_calls(processor: Processor, minimum: int, timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    stored = 0
+    while time.monotonic() < deadline:
+        stored = int(processor.metrics.get("stored_calls"))
+        if stored >= minimum and processor.metrics.get("queue_depth") == 0:
+            return stored
+        time.sleep(0.2)
+    return stored
+
+
+def run_demo(data_dir: str, report_format: str = "table") -> int:
+    from llm_margin.demo.workload import requests, run_workload
+    from llm_margin.processor.reports import customers
+    from llm_margin.processor.reports.period import resolve_period
+    from llm_margin.processor.reports.render import render
+    from llm_margin.simulator import start_simulator
+
+    started = time.monotonic()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    billing = str(resources.files("llm_margin.demo").joinpath("billing.yaml"))
+    config = ServeConfig(
+        data_dir=data_dir,
+        otlp_grpc_port=free_port(),
+        otlp_http_port=free_port(),
+        billing_file=billing,
+    ).validate()
+    processor = Processor(config)
+    processor.start()
+    simulator = start_simulator()
+    app = None
+    try:
+        print(f"processor: OTLP gRPC :{processor.grpc.port}, HTTP {processor.http_url}")
+        print(f"simulator: {simulator.base_url}")
+        app_port = free_port()
+        app = start_app(app_environment(processor.grpc.port, simulator.openai_base_url), app_port)
+        print(f"demo app:  http://127.0.0.1:{app_port} (opentelemetry-instrument)")
+        expected_requests = len(list(requests()))
+        statuses = run_workload(f"http://127.0.0.1:{app_port}")
+        print(f"workload:  {expected_requests} requests, HTTP statuses {statuses}")
+        app.terminate()  # SIGTERM: the app exits normally and flushes its spans
+        app.wait(timeout=30)
+        stored = wait_for_calls(processor, minimum=expected_requests, timeout=30)
+        print(f"stored:    {stored} LLM calls in {processor.store.description}")
+        since, until = resolve_period("30d", None)
+        rows = customers.customer_rows(processor.store, since, until + timedelta(seconds=1))
+        print()
+        sys.stdout.write(
+            render(
+                [customers.to_wire(r) for r in rows],
+                customers.COLUMNS,
+                report_format,
+                footer=customers.to_wire(customers.total_row(rows)),
+                title="Customer margin, last 30 days (revenue = one month of each plan)",
+            )
+        )
+        print(f"\ndemo finished in {time.monotonic() - started:.1f} s. Explore the data:")
+        print(f"  llm-margin report customers --data-dir {data_dir} --since 30d")
+        print(f"  llm-margin sql --data-dir {data_dir} 'SELECT * FROM llm_tasks FINAL LIMIT 10'")
+        return 0
+    finally:
+        if app is not None and app.poll() is None:
+            app.kill()
+        simulator.stop()
+        processor.stop()

@@ -1,0 +1,1 @@
+"""llm-margin: per-customer LLM cost attribution from OpenTelemetry spans."""

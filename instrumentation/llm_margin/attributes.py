@@ -1,0 +1,65 @@
+"""Span attribute names: the contract between the instrumentation and the processor.
+
+GenAI semantic-convention names come first (latest spelling). Attributes the conventions lack
+live under ``llm_margin.`` and are defined here and nowhere else.
+"""
+
+from __future__ import annotations
+
+# --- OpenTelemetry GenAI semantic conventions (latest spelling) ---------------------------
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_OUTPUT_TYPE = "gen_ai.output.type"
+GEN_AI_REQUEST_SERVICE_TIER = "openai.request.service_tier"
+GEN_AI_RESPONSE_SERVICE_TIER = "openai.response.service_tier"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = "gen_ai.usage.cache_write.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = "gen_ai.usage.reasoning.output_tokens"
+ERROR_TYPE = "error.type"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+
+# --- llm-margin attributes ------------------------------------------------------------------
+# Copied from allowlisted baggage (see baggage.py for the keys and caps).
+CUSTOMER_ID = "customer.id"
+WORKSPACE_ID = "workspace.id"
+USER_ID = "user.id"
+PLAN = "plan"
+FEATURE = "feature"
+TASK_ID = "task.id"
+
+# Present on every span our instrumentation creates, so the processor knows the source.
+INSTRUMENTATION = "llm_margin.instrumentation"
+# "provider/model" as the app asked for it; retries keep it, fallbacks change it.
+ROUTE = "llm_margin.route"
+# Position of this call within its task (1-based) and its kind: first | retry | fallback.
+ATTEMPT = "llm_margin.attempt"
+ATTEMPT_KIND = "llm_margin.attempt_kind"
+# HTTP attempts the SDK made inside this one call, minus one (429/5xx retries).
+SDK_RETRIES = "llm_margin.sdk_retries"
+# ok | error | invalid_output: invalid_output means JSON was asked for and did not parse.
+CALL_STATUS = "llm_margin.status"
+# provider | estimated: where the token counts came from.
+USAGE_SOURCE = "llm_margin.usage_source"
+STREAM = "llm_margin.stream"
+# Anthropic splits cache writes into 5-minute and 1-hour buckets, priced differently.
+CACHE_WRITE_5M_TOKENS = "llm_margin.usage.cache_write_5m.input_tokens"
+CACHE_WRITE_1H_TOKENS = "llm_margin.usage.cache_write_1h.input_tokens"
+# Marks a "stream started" record: the processor stores it as an estimate that the final
+# span (same call id) replaces.
+CALL_ID = "llm_margin.call_id"
+PROVISIONAL = "llm_margin.provisional"
+
+# Task span (llm_margin.task()).
+TASK_SPAN_NAME_PREFIX = "llm_margin.task"
+TASK_NAME = "llm_margin.task.name"
+TASK_OUTCOME = "llm_margin.task.outcome"
+IS_TASK = "llm_margin.task.root"
+
+BAGGAGE_ATTRIBUTE_KEYS = (CUSTOMER_ID, WORKSPACE_ID, USER_ID, PLAN, FEATURE, TASK_ID)

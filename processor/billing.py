@@ -1,0 +1,130 @@
+"""Revenue side: plans and customers from YAML, loaded into the ``plans``/``customers`` tables.
+
+Format::
+
+    plans:
+      pro:
+        monthly_price_usd: "99"        # strings or numbers; kept exact (Decimal)
+        included_ai_usd: "20"          # AI allowance (optional; default: from target margin)
+        target_gross_margin_pct: 80    # optional, default 80
+    customers:
+      acme:
+        name: Acme Inc.
+        plan: pro
+        custom_price_usd: "149"        # optional negotiated price
+        workspaces: [ws_acme_1]
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import yaml
+from llm_margin.processor.config import ConfigError
+from llm_margin.processor.storage import Store
+
+
+@dataclass(frozen=True)
+class Plan:
+    plan: str
+    monthly_price_usd: Decimal
+    included_ai_usd: Decimal
+    target_gross_margin_pct: Decimal
+
+
+@dataclass(frozen=True)
+class Customer:
+    customer_id: str
+    name: str
+    plan: str
+    custom_price_usd: Decimal | None = None
+    workspaces: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _money(value: Any, where: str) -> Decimal:
+    if isinstance(value, float):
+        value = repr(value)
+    try:
+        amount = Decimal(str(value))
+    except (InvalidOperation, ValueError) as exc:
+        raise ConfigError(f"{where}: {value!r} is not an amount") from exc
+    if amount < 0 or not amount.is_finite():
+        raise ConfigError(f"{where}: {value!r} must be a non-negative amount")
+    return amount
+
+
+def parse_billing(document: Any, source: str = "billing file") -> tuple[list[Plan], list[Customer]]:
+    if not isinstance(document, dict):
+        raise ConfigError(f"{source} must be a mapping with 'plans' and 'customers'")
+    plans: list[Plan] = []
+    for name, spec in (document.get("plans") or {}).items():
+        if not isinstance(spec, dict) or "monthly_price_usd" not in spec:
+            raise ConfigError(f"{source}: plan {name!r} needs monthly_price_usd")
+        price = _money(spec["monthly_price_usd"], f"plan {name} monthly_price_usd")
+        margin = _money(spec.get("target_gross_margin_pct", 80), f"plan {name} target margin")
+        if margin > 100:
+            raise ConfigError(f"{source}: plan {name} target_gross_margin_pct must be <= 100")
+        if "included_ai_usd" in spec:
+            allowance = _money(spec["included_ai_usd"], f"plan {name} included_ai_usd")
+        else:
+            allowance = price * (Decimal(100) - margin) / Decimal(100)
+        plans.append(Plan(str(name), price, allowance, margin))
+    plan_names = {p.plan for p in plans}
+    customers: list[Customer] = []
+    for customer_id, spec in (document.get("customers") or {}).items():
+        if not isinstance(spec, dict) or "plan" not in spec:
+            raise ConfigError(f"{source}: customer {customer_id!r} needs a plan")
+        if spec["plan"] not in plan_names:
+            raise ConfigError(
+                f"{source}: customer {customer_id!r} is on unknown plan {spec['plan']!r}"
+            )
+        custom = spec.get("custom_price_usd")
+        customers.append(
+            Customer(
+                customer_id=str(customer_id),
+                name=str(spec.get("name", customer_id)),
+                plan=str(spec["plan"]),
+                custom_price_usd=None
+                if custom is None
+                else _money(custom, f"customer {customer_id} custom_price_usd"),
+                workspaces=tuple(str(w) for w in spec.get("workspaces") or ()),
+            )
+        )
+    return plans, customers
+
+
+def load_billing_file(path: str) -> tuple[list[Plan], list[Customer]]:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = yaml.safe_load(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read billing file {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"billing file {path} is not valid YAML: {exc}") from exc
+    return parse_billing(document, path)
+
+
+def store_billing(store: Store, plans: list[Plan], customers: list[Customer]) -> None:
+    """Replace the plans and customers tables' contents with these (newest version wins)."""
+    version = time.time_ns()
+    store.command("TRUNCATE TABLE IF EXISTS plans")
+    store.command("TRUNCATE TABLE IF EXISTS customers")
+    store.insert_rows(
+        "plans",
+        [
+            (p.plan, p.monthly_price_usd, p.included_ai_usd, p.target_gross_margin_pct, version)
+            for p in plans
+        ],
+        ("plan", "monthly_price_usd", "included_ai_usd", "target_gross_margin_pct", "version"),
+    )
+    store.insert_rows(
+        "customers",
+        [
+            (c.customer_id, c.name, c.plan, c.custom_price_usd, list(c.workspaces), version)
+            for c in customers
+        ],
+        ("customer_id", "name", "plan", "custom_price_usd", "workspaces", "version"),
+    )

@@ -1,0 +1,52 @@
+"""`llm-margin`: the command line. Subcommands live in llm_margin.processor.commands."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from llm_margin.processor.commands._common import CommandError
+
+# Order here is the order in --help.
+COMMAND_MODULES = ("serve", "demo", "report", "sql")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llm-margin",
+        description="Per-customer LLM cost and gross margin from OpenTelemetry spans.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"llm_margin.processor.commands.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        parser = build_parser()
+    except ImportError as exc:  # app-side install without the processor extra
+        print(
+            f"llm-margin: {exc}. Install the processor: pip install 'llm-margin[processor]'",
+            file=sys.stderr,
+        )
+        return 2
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.handler(args) or 0)
+    except CommandError as exc:
+        print(f"llm-margin {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

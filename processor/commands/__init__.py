@@ -1,0 +1,1 @@
+"""CLI subcommands. Each module has ``register(subparsers)``; cli.py lists them in order."""

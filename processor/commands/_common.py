@@ -1,0 +1,69 @@
+"""Options shared by the commands that read stored data, and opening what they read from."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any
+
+from llm_margin.processor.reports.period import resolve_period
+from llm_margin.processor.reports.render import FORMATS
+
+
+class CommandError(Exception):
+    """A user-facing failure: printed as one line, exit status 2."""
+
+
+def add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        default=os.environ.get("LLM_MARGIN_DATA_DIR", "./llm-margin-data"),
+        help="embedded store directory (default ./llm-margin-data)",
+    )
+    parser.add_argument(
+        "--clickhouse-url",
+        default=os.environ.get("LLM_MARGIN_CLICKHOUSE_URL"),
+        help="ClickHouse server URL, e.g. http://user:pass@host:8123 (server mode)",
+    )
+    parser.add_argument("--database", default="llm_margin", help="database (default llm_margin)")
+    parser.add_argument(
+        "--auth-token",
+        default=os.environ.get("LLM_MARGIN_AUTH_TOKEN"),
+        help="bearer token of a running processor (env LLM_MARGIN_AUTH_TOKEN)",
+    )
+
+
+def add_read_options(parser: argparse.ArgumentParser) -> None:
+    add_store_options(parser)
+    parser.add_argument("--format", choices=FORMATS, default="table", help="output format")
+    parser.add_argument(
+        "--since", help="start of the period: 2026-11-01, 2026-11-01T08:00, or 7d / 24h ago"
+    )
+    parser.add_argument("--until", help="end of the period (exclusive); default now")
+
+
+def period(args: argparse.Namespace):
+    try:
+        return resolve_period(args.since, args.until)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def open_reader(args: argparse.Namespace) -> Any:
+    """The running processor if it owns --data-dir, else the store itself."""
+    from llm_margin.processor.remote import RemoteReader, running_server
+    from llm_margin.processor.storage import Store, StoreLockedError
+
+    if args.clickhouse_url:
+        return Store.open(
+            clickhouse_url=args.clickhouse_url, database=args.database, create_schema=False
+        )
+    url = running_server(args.data_dir)
+    if url:
+        return RemoteReader(url, args.auth_token)
+    try:
+        return Store.open(data_dir=args.data_dir, database=args.database)
+    except StoreLockedError as exc:
+        raise CommandError(
+            f"{exc}; start `llm-margin serve` there or stop the process holding it"
+        ) from exc

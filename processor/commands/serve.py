@@ -1,0 +1,54 @@
+"""`llm-margin serve`: receive OTLP, price, link, store."""
+
+from __future__ import annotations
+
+import argparse
+
+from llm_margin.processor.commands._common import CommandError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve",
+        help="run the processor (OTLP gRPC + HTTP receivers)",
+        description="Receive OTLP traces, price every LLM call, link tasks, store rows.",
+    )
+    parser.add_argument("--config", help="YAML config file (see docs: every field)")
+    parser.add_argument("--data-dir", help="embedded store directory (default ./llm-margin-data)")
+    parser.add_argument("--clickhouse-url", help="ClickHouse server URL (server mode)")
+    parser.add_argument("--database", help="database name (default llm_margin)")
+    parser.add_argument("--host", help="bind address (default 127.0.0.1)")
+    parser.add_argument("--otlp-grpc-port", type=int, help="OTLP/gRPC port (default 4317)")
+    parser.add_argument("--otlp-http-port", type=int, help="OTLP/HTTP port (default 4318)")
+    parser.add_argument("--billing-file", help="plans and customers YAML to load at start")
+    parser.add_argument(
+        "--no-create-schema",
+        dest="create_schema",
+        action="store_const",
+        const=False,
+        help="do not create tables (a DBA owns the schema)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from llm_margin.processor.config import ConfigError, load_serve_config
+    from llm_margin.processor.server import serve_forever
+
+    try:
+        config = load_serve_config(
+            args.config,
+            {
+                "data_dir": args.data_dir,
+                "clickhouse_url": args.clickhouse_url,
+                "database": args.database,
+                "host": args.host,
+                "otlp_grpc_port": args.otlp_grpc_port,
+                "otlp_http_port": args.otlp_http_port,
+                "billing_file": args.billing_file,
+                "create_schema": args.create_schema,
+            },
+        )
+    except ConfigError as exc:
+        raise CommandError(f"configuration error: {exc}") from exc
+    return serve_forever(config)

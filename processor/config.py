@@ -1,0 +1,99 @@
+"""Processor configuration: read once at start (YAML file + CLI flags + env), validated.
+
+Fields (YAML keys; CLI flags of the same name override them):
+
+- ``data_dir``: embedded store directory (chDB). Default ``./llm-margin-data``.
+- ``clickhouse_url``: ClickHouse server URL (``http://user:pass@host:8123``); when set, the
+  embedded store is not used.
+- ``database``: database name. Default ``llm_margin``.
+- ``create_schema``: create tables at start. Turn off where a DBA owns the schema.
+- ``host``: address the receivers bind. Default ``127.0.0.1``.
+- ``otlp_grpc_port`` / ``otlp_http_port``: default 4317 / 4318 (0 picks a free port).
+- ``auth_token``: bearer token required on every endpoint but /healthz. Also from the
+  environment variable ``LLM_MARGIN_AUTH_TOKEN``.
+- ``max_body_bytes``: largest accepted request, compressed or not. Default 16 MiB.
+- ``queue_max_records``: bound of the write queue; beyond it senders are told to retry.
+- ``ack_timeout_seconds``: how long a receiver waits for its batch to be stored.
+- ``billing_file``: plans and customers YAML (see ``billing.py``), loaded at start.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or wrong; the message says which and why."""
+
+
+@dataclass
+class ServeConfig:
+    data_dir: str = "./llm-margin-data"
+    clickhouse_url: str | None = None
+    database: str = "llm_margin"
+    create_schema: bool = True
+    host: str = "127.0.0.1"
+    otlp_grpc_port: int = 4317
+    otlp_http_port: int = 4318
+    auth_token: str | None = None
+    max_body_bytes: int = 16 * 1024 * 1024
+    queue_max_records: int = 200_000
+    ack_timeout_seconds: float = 10.0
+    billing_file: str | None = None
+
+    def validate(self) -> ServeConfig:
+        for name in ("otlp_grpc_port", "otlp_http_port"):
+            port = getattr(self, name)
+            if not isinstance(port, int) or not 0 <= port <= 65535:
+                raise ConfigError(f"{name} must be a port number 0-65535, got {port!r}")
+        if self.otlp_grpc_port and self.otlp_grpc_port == self.otlp_http_port:
+            raise ConfigError("otlp_grpc_port and otlp_http_port must differ")
+        if not isinstance(self.max_body_bytes, int) or self.max_body_bytes < 1024:
+            raise ConfigError(f"max_body_bytes must be >= 1024, got {self.max_body_bytes!r}")
+        if not isinstance(self.queue_max_records, int) or self.queue_max_records < 1:
+            raise ConfigError("queue_max_records must be a positive integer")
+        if not isinstance(self.ack_timeout_seconds, (int, float)) or self.ack_timeout_seconds <= 0:
+            raise ConfigError("ack_timeout_seconds must be a positive number")
+        if self.clickhouse_url and not self.clickhouse_url.startswith(
+            ("http://", "https://", "clickhouse://", "chdb:")
+        ):
+            raise ConfigError(f"clickhouse_url must be an http(s) URL, got {self.clickhouse_url!r}")
+        if self.billing_file and not os.path.isfile(self.billing_file):
+            raise ConfigError(f"billing_file {self.billing_file!r} does not exist")
+        if self.auth_token is not None and len(self.auth_token) < 8:
+            raise ConfigError("auth_token must be at least 8 characters")
+        return self
+
+
+def load_serve_config(path: str | None, overrides: dict[str, Any]) -> ServeConfig:
+    """Defaults < YAML file < environment < CLI overrides (None values are ignored)."""
+    values: dict[str, Any] = {}
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                document = yaml.safe_load(handle) or {}
+        except OSError as exc:
+            raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(document, dict):
+            raise ConfigError(f"config file {path} must be a mapping")
+        known = {f.name for f in fields(ServeConfig)}
+        unknown = sorted(set(document) - known)
+        if unknown:
+            raise ConfigError(f"config file {path}: unknown keys {unknown}; known: {sorted(known)}")
+        values.update(document)
+        # Relative paths in the file are relative to the file.
+        base = os.path.dirname(os.path.abspath(path))
+        for key in ("billing_file", "data_dir"):
+            if isinstance(values.get(key), str) and not os.path.isabs(values[key]):
+                values[key] = os.path.join(base, values[key])
+    token = os.environ.get("LLM_MARGIN_AUTH_TOKEN")
+    if token:
+        values["auth_token"] = token
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return ServeConfig(**values).validate()

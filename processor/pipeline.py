@@ -1,0 +1,66 @@
+"""From one OTLP export request to priced records: normalise, price, count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from llm_margin.processor.metrics import Metrics
+from llm_margin.processor.normalize import (
+    attributes_to_dict,
+    call_from_span,
+    span_kind,
+    task_span_from_span,
+)
+from llm_margin.processor.pricing import PriceBook
+from llm_margin.processor.records import CallRecord, TaskSpanRecord
+
+MAX_ERROR_MESSAGES = 5
+
+
+@dataclass
+class Extracted:
+    calls: list[CallRecord] = field(default_factory=list)
+    task_spans: list[TaskSpanRecord] = field(default_factory=list)
+    rejected: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def error_message(self) -> str:
+        return "; ".join(self.errors[:MAX_ERROR_MESSAGES])
+
+
+class Pipeline:
+    def __init__(self, price_book: PriceBook, metrics: Metrics) -> None:
+        self._price_book = price_book
+        self._metrics = metrics
+
+    def extract(self, request: Any) -> Extracted:
+        """Priced call and task records of an ExportTraceServiceRequest.
+
+        A bad span is counted and described, never fatal to the rest of the request.
+        """
+        out = Extracted()
+        total = 0
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    total += 1
+                    try:
+                        attrs = attributes_to_dict(span.attributes)
+                        kind = span_kind(attrs)
+                        if kind == "call":
+                            out.calls.append(self._price_book.apply(call_from_span(span, attrs)))
+                        elif kind == "task":
+                            out.task_spans.append(task_span_from_span(span, attrs))
+                    except (ValueError, TypeError, OverflowError) as exc:
+                        out.rejected += 1
+                        if len(out.errors) < MAX_ERROR_MESSAGES:
+                            out.errors.append(f"span {span.span_id.hex()}: {exc}")
+        self._metrics.inc("received_spans", total)
+        self._metrics.inc("received_llm_spans", len(out.calls))
+        self._metrics.inc("received_task_spans", len(out.task_spans))
+        self._metrics.inc("rejected_spans", out.rejected)
+        self._metrics.inc(
+            "skipped_spans", total - len(out.calls) - len(out.task_spans) - out.rejected
+        )
+        return out

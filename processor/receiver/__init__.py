@@ -1,0 +1,1 @@
+"""OTLP receivers (gRPC and HTTP) and the request decoding they share."""

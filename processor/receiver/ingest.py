@@ -1,0 +1,49 @@
+"""What both receivers do with a decoded request: extract, queue, wait until durable.
+
+The receivers depend only on this object, so the transport code stays thin.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from llm_margin.processor.pipeline import Pipeline
+from llm_margin.processor.writer import BatchWriter, QueueFullError
+
+
+class IngestOutcome(enum.Enum):
+    STORED = "stored"
+    RETRY_LATER = "retry_later"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    outcome: IngestOutcome
+    rejected: int = 0
+    message: str = ""
+    retry_after_seconds: int = 1
+
+
+class Ingestor:
+    def __init__(self, pipeline: Pipeline, writer: BatchWriter, *, ack_timeout: float = 10.0):
+        self._pipeline = pipeline
+        self._writer = writer
+        self._ack_timeout = ack_timeout
+
+    def ingest(self, request: Any) -> IngestResult:
+        extracted = self._pipeline.extract(request)
+        try:
+            ticket = self._writer.submit(extracted.calls, extracted.task_spans)
+        except QueueFullError as exc:
+            return IngestResult(IngestOutcome.RETRY_LATER, message=str(exc))
+        try:
+            stored = ticket.wait(self._ack_timeout)
+        except Exception as exc:  # the store failed: the exporter must send again
+            return IngestResult(IngestOutcome.RETRY_LATER, message=f"store unavailable: {exc}")
+        if not stored:
+            return IngestResult(IngestOutcome.RETRY_LATER, message="store is slow; retry")
+        return IngestResult(
+            IngestOutcome.STORED, rejected=extracted.rejected, message=extracted.error_message()
+        )

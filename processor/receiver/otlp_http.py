@@ -1,0 +1,231 @@
+"""OTLP/HTTP receiver plus the processor's small HTTP API, on one port.
+
+Routes: POST /v1/traces (OTLP protobuf or JSON, gzip), GET /healthz, GET /metrics,
+POST /api/query (read-only SQL for CLI commands while `serve` owns the embedded store).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import threading
+from collections.abc import Callable
+from decimal import Decimal
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from llm_margin.processor.metrics import Metrics
+from llm_margin.processor.receiver.decode import (
+    PayloadError,
+    PayloadTooLargeError,
+    decompress,
+    parse_json,
+    parse_protobuf,
+)
+from llm_margin.processor.receiver.ingest import Ingestor, IngestOutcome
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceResponse,
+)
+
+log = logging.getLogger(__name__)
+
+QueryRunner = Callable[[str, dict[str, Any]], Any]
+
+
+class OtlpHttpServer:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        ingestor: Ingestor,
+        metrics: Metrics,
+        query_runner: QueryRunner,
+        *,
+        auth_token: str | None = None,
+        max_body_bytes: int = 16 * 1024 * 1024,
+    ) -> None:
+        handler = _make_handler(ingestor, metrics, query_runner, auth_token, max_body_bytes)
+        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="llm-margin-http", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def json_default(value: Any) -> Any:
+    """Money stays exact on the wire: Decimal as a string; datetimes in ISO 8601."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def _make_handler(
+    ingestor: Ingestor,
+    metrics: Metrics,
+    query_runner: QueryRunner,
+    auth_token: str | None,
+    max_body_bytes: int,
+) -> type[BaseHTTPRequestHandler]:
+    expected_auth = f"Bearer {auth_token}".encode() if auth_token else None
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "llm-margin"
+
+        def log_message(self, format: str, *args: Any) -> None:  # no per-request logging
+            return
+
+        # -- helpers ---------------------------------------------------------------------------
+        def _send(
+            self,
+            status: int,
+            body: bytes,
+            content_type: str,
+            headers: dict[str, str] | None = None,
+        ) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _send_json(self, status: int, document: Any, headers: dict[str, str] | None = None):
+            body = json.dumps(document, default=json_default).encode()
+            self._send(status, body, "application/json", headers)
+
+        def _authorised(self) -> bool:
+            if expected_auth is None:
+                return True
+            given = (self.headers.get("Authorization") or "").encode()
+            return hmac.compare_digest(given, expected_auth)
+
+        def _read_body(self) -> bytes | None:
+            length_header = self.headers.get("Content-Length")
+            if length_header is None:
+                self._reject(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
+                return None
+            try:
+                length = int(length_header)
+            except ValueError:
+                self._reject(HTTPStatus.BAD_REQUEST, "bad Content-Length")
+                return None
+            if length < 0 or length > max_body_bytes:
+                self._reject(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large", close=True)
+                return None
+            return self.rfile.read(length)
+
+        def _reject(self, status: int, message: str, close: bool = False) -> None:
+            metrics.inc("rejected_requests")
+            if close:
+                self.close_connection = True
+            self._send_json(status, {"code": int(status), "message": message})
+
+        # -- routes ----------------------------------------------------------------------------
+        def do_GET(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if path == "/healthz":
+                self._send(200, b"ok\n", "text/plain")
+            elif not self._authorised():
+                self._reject(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
+            elif path == "/metrics":
+                self._send(200, metrics.render().encode(), "text/plain; version=0.0.4")
+            else:
+                self._reject(HTTPStatus.NOT_FOUND, "not found")
+
+        def do_POST(self) -> None:
+            path = self.path.split("?", 1)[0]
+            if not self._authorised():
+                # Drain the body so the connection stays usable for the next request.
+                self._read_body()
+                self._reject(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
+                return
+            if path == "/v1/traces":
+                self._traces()
+            elif path == "/api/query":
+                self._query()
+            else:
+                self._read_body()
+                self._reject(HTTPStatus.NOT_FOUND, "not found")
+
+        def _traces(self) -> None:
+            body = self._read_body()
+            if body is None:
+                return
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            is_json = content_type == "application/json"
+            try:
+                data = decompress(body, self.headers.get("Content-Encoding", ""), max_body_bytes)
+                request = parse_json(data) if is_json else parse_protobuf(data)
+            except PayloadTooLargeError as exc:
+                self._reject(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(exc))
+                return
+            except PayloadError as exc:
+                self._reject(HTTPStatus.BAD_REQUEST, str(exc))
+                return
+            result = ingestor.ingest(request)
+            if result.outcome is IngestOutcome.RETRY_LATER:
+                self._send_json(
+                    HTTPStatus.SERVICE_UNAVAILABLE,
+                    {"code": 503, "message": result.message},
+                    {"Retry-After": str(result.retry_after_seconds)},
+                )
+                return
+            response = ExportTraceServiceResponse()
+            if result.rejected:
+                response.partial_success.rejected_spans = result.rejected
+                response.partial_success.error_message = result.message
+            if is_json:
+                self._send_json(
+                    200,
+                    {
+                        "partialSuccess": {
+                            "rejectedSpans": str(result.rejected),
+                            "errorMessage": result.message,
+                        }
+                    }
+                    if result.rejected
+                    else {},
+                )
+            else:
+                self._send(200, response.SerializeToString(), "application/x-protobuf")
+
+        def _query(self) -> None:
+            body = self._read_body()
+            if body is None:
+                return
+            try:
+                document = json.loads(body or b"{}")
+                sql = document["sql"]
+                parameters = document.get("parameters") or {}
+                if not isinstance(sql, str) or not isinstance(parameters, dict):
+                    raise ValueError("sql must be a string and parameters an object")
+            except (ValueError, KeyError) as exc:
+                self._reject(HTTPStatus.BAD_REQUEST, f"bad query request: {exc}")
+                return
+            try:
+                result = query_runner(sql, parameters)
+            except Exception as exc:  # the SQL's own error, returned to the caller
+                self._send_json(HTTPStatus.BAD_REQUEST, {"code": 400, "message": str(exc)})
+                return
+            self._send_json(200, {"columns": result.columns, "rows": result.rows})
+
+    return Handler

@@ -1,0 +1,81 @@
+"""Row types written to ClickHouse, with their column order (one place for both)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from decimal import Decimal
+from operator import attrgetter
+
+UNATTRIBUTED = "(unattributed)"
+
+
+@dataclass(slots=True)
+class CallRecord:
+    """One provider call: a row of ``llm_calls``."""
+
+    ts: datetime
+    trace_id: str
+    span_id: str
+    parent_span_id: str = ""
+    task_id: str = ""
+    customer_id: str = UNATTRIBUTED
+    workspace_id: str = ""
+    user_id: str = ""
+    plan: str = ""
+    feature: str = ""
+    provider: str = ""
+    route: str = ""
+    operation: str = ""
+    request_model: str = ""
+    response_model: str = ""
+    status: str = "ok"
+    error_type: str = ""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    reasoning_tokens: int = 0
+    usage_source: str = "provider"
+    sdk_retries: int = 0
+    attempt: int = 1
+    attempt_kind: str = "first"
+    latency_ms: float = 0.0
+    stream: bool = False
+    service_tier: str = ""
+    cost_usd: Decimal = Decimal(0)
+    priced: bool = False
+    price_version: str = ""
+    source: str = ""
+    version: int = 0
+
+    def row(self) -> tuple:
+        return _call_row(self)
+
+
+@dataclass(slots=True)
+class TaskSpanRecord:
+    """A root task span (``llm_margin.task``): a row of ``llm_task_spans``."""
+
+    task_id: str
+    trace_id: str
+    span_id: str
+    name: str = ""
+    outcome: str = "unknown"
+    customer_id: str = ""
+    workspace_id: str = ""
+    plan: str = ""
+    feature: str = ""
+    started_at: datetime = field(default_factory=lambda: datetime.fromtimestamp(0))
+    ended_at: datetime = field(default_factory=lambda: datetime.fromtimestamp(0))
+    version: int = 0
+
+    def row(self) -> tuple:
+        return _task_span_row(self)
+
+
+CALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(CallRecord))
+TASK_SPAN_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TaskSpanRecord))
+_call_row = attrgetter(*CALL_COLUMNS)
+_task_span_row = attrgetter(*TASK_SPAN_COLUMNS)

@@ -1,0 +1,106 @@
+"""Talk to a running `llm-margin serve` that owns an embedded data directory.
+
+chDB lets one process open a data directory, so `serve` writes a state file there naming its
+HTTP address, and read commands send their (parameterised) SQL to it instead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from llm_margin.processor.receiver.otlp_http import json_default
+from llm_margin.processor.storage import QueryResult
+
+STATE_FILE_NAME = "llm-margin-serve.json"
+
+
+class RemoteError(RuntimeError):
+    """The running processor refused or failed a query."""
+
+
+def state_file_path(data_dir: str) -> str:
+    return os.path.join(os.path.abspath(data_dir), STATE_FILE_NAME)
+
+
+def write_state(data_dir: str, http_url: str, grpc_port: int) -> None:
+    path = state_file_path(data_dir)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump({"pid": os.getpid(), "http_url": http_url, "grpc_port": grpc_port}, handle)
+    os.replace(tmp, path)
+
+
+def remove_state(data_dir: str) -> None:
+    try:
+        os.remove(state_file_path(data_dir))
+    except FileNotFoundError:
+        pass
+
+
+def running_server(data_dir: str) -> str | None:
+    """HTTP URL of the live `serve` owning data_dir, or None."""
+    try:
+        with open(state_file_path(data_dir), encoding="utf-8") as handle:
+            state = json.load(handle)
+        pid = int(state["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(state["http_url"])
+
+
+class RemoteReader:
+    """Same ``query`` interface as Store, answered by the running processor."""
+
+    def __init__(self, http_url: str, auth_token: str | None = None, timeout: float = 60.0):
+        self.description = f"running processor at {http_url}"
+        self._url = http_url.rstrip("/") + "/api/query"
+        self._token = auth_token
+        self._timeout = timeout
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        body = json.dumps(
+            {"sql": sql, "parameters": _wire_parameters(parameters or {})}, default=json_default
+        ).encode()
+        request = urllib.request.Request(self._url, data=body, method="POST")
+        request.add_header("Content-Type", "application/json")
+        if self._token:
+            request.add_header("Authorization", f"Bearer {self._token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                document = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            detail = exc.read().decode(errors="replace")
+            raise RemoteError(f"{self.description} answered {exc.code}: {detail}") from exc
+        except urllib.error.URLError as exc:
+            raise RemoteError(f"cannot reach {self.description}: {exc.reason}") from exc
+        return QueryResult(document["columns"], [tuple(r) for r in document["rows"]])
+
+    def close(self) -> None:
+        return None
+
+
+def _wire_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if isinstance(value, datetime):
+            out[key] = {"__datetime__": value.isoformat()}
+        else:
+            out[key] = value
+    return out
+
+
+def parameters_from_wire(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if isinstance(value, dict) and "__datetime__" in value:
+            out[key] = datetime.fromisoformat(value["__datetime__"])
+        else:
+            out[key] = value
+    return out

@@ -1,0 +1,96 @@
+"""`report customers`: cost, revenue and gross margin per customer, with an exact TOTAL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from llm_margin.clickhouse import read_sql
+from llm_margin.processor.reports.money import cents_str, money_str, pct_str, to_decimal
+from llm_margin.processor.reports.period import naive_utc
+
+COLUMNS = (
+    "customer_id",
+    "plan",
+    "calls",
+    "tasks",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "revenue_usd",
+    "margin_usd",
+    "margin_pct",
+    "status",
+    "unpriced_calls",
+)
+MONEY_COLUMNS = ("cost_usd", "margin_usd")
+
+
+def margin_status(margin_pct: Decimal | None, target_pct: Decimal = Decimal(50)) -> str:
+    """healthy / thin / underwater (no revenue: n/a)."""
+    if margin_pct is None:
+        return "n/a"
+    if margin_pct < 0:
+        return "underwater"
+    if margin_pct < target_pct:
+        return "thin"
+    return "healthy"
+
+
+def customer_rows(reader: Any, since: datetime, until: datetime) -> list[dict[str, Any]]:
+    result = reader.query(
+        read_sql("queries/customer_margin.sql"),
+        {"since": naive_utc(since), "until": naive_utc(until)},
+    )
+    rows = []
+    for raw in result.dicts():
+        margin_pct = None if raw["margin_pct"] is None else to_decimal(raw["margin_pct"])
+        rows.append(
+            {
+                "customer_id": raw["customer_id"],
+                "plan": raw["plan"],
+                "calls": int(raw["calls"]),
+                "tasks": int(raw["tasks"]),
+                "input_tokens": int(raw["input_tokens"]),
+                "output_tokens": int(raw["output_tokens"]),
+                "cost_usd": to_decimal(raw["cost_usd"]),
+                "revenue_usd": to_decimal(raw["revenue_usd"]),
+                "margin_usd": to_decimal(raw["margin_usd"]),
+                "margin_pct": margin_pct,
+                "status": margin_status(margin_pct),
+                "unpriced_calls": int(raw["unpriced_calls"]),
+            }
+        )
+    return rows
+
+
+def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Sum of the rows, exactly (the TOTAL line; not a customer)."""
+    cost = sum((r["cost_usd"] for r in rows), Decimal(0))
+    revenue = sum((r["revenue_usd"] for r in rows), Decimal(0))
+    margin_pct = (revenue - cost) * 100 / revenue if revenue > 0 else None
+    return {
+        "customer_id": "TOTAL",
+        "plan": "",
+        "calls": sum(r["calls"] for r in rows),
+        "tasks": sum(r["tasks"] for r in rows),
+        "input_tokens": sum(r["input_tokens"] for r in rows),
+        "output_tokens": sum(r["output_tokens"] for r in rows),
+        "cost_usd": cost,
+        "revenue_usd": revenue,
+        "margin_usd": revenue - cost,
+        "margin_pct": margin_pct,
+        "status": margin_status(margin_pct),
+        "unpriced_calls": sum(r["unpriced_calls"] for r in rows),
+    }
+
+
+def to_wire(row: dict[str, Any]) -> dict[str, Any]:
+    """Money as exact decimal strings (JSON/CSV/table)."""
+    out = dict(row)
+    for key in MONEY_COLUMNS:
+        out[key] = money_str(row[key])
+    out["revenue_usd"] = cents_str(row["revenue_usd"])
+    out["margin_pct"] = pct_str(row["margin_pct"])
+    return out

@@ -1,0 +1,49 @@
+"""Report periods: --since/--until as dates, datetimes or relative spans (7d, 24h)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+_RELATIVE = re.compile(r"^(\d+)([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_instant(text: str, now: datetime) -> datetime:
+    """UTC datetime from ISO 8601 (date or datetime; naive means UTC) or a span before now."""
+    text = text.strip()
+    match = _RELATIVE.match(text)
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(
+            f"cannot read time {text!r}: use 2026-11-01, 2026-11-01T12:00:00 or 7d / 24h"
+        ) from exc
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def resolve_period(
+    since: str | None, until: str | None, now: datetime | None = None
+) -> tuple[datetime, datetime]:
+    """[since, until) in UTC. Default: from the start of the current month until now."""
+    now = now or datetime.now(timezone.utc)
+    end = parse_instant(until, now) if until else now
+    start = (
+        parse_instant(since, now)
+        if since
+        else end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    )
+    if start >= end:
+        raise ValueError(
+            f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})"
+        )
+    return start, end
+
+
+def naive_utc(value: datetime) -> datetime:
+    """ClickHouse parameters take naive datetimes, read as UTC by our DateTime64 columns."""
+    return value.astimezone(timezone.utc).replace(tzinfo=None)

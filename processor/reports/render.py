@@ -1,0 +1,62 @@
+"""Render report rows as an aligned table, CSV or JSON."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from typing import Any
+
+FORMATS = ("table", "csv", "json")
+
+
+def render(
+    rows: Sequence[dict[str, Any]],
+    columns: Sequence[str],
+    fmt: str,
+    *,
+    footer: dict[str, Any] | None = None,
+    title: str | None = None,
+) -> str:
+    """JSON is the rows only (a footer such as TOTAL is not a row of data there)."""
+    if fmt == "json":
+        return json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        for row in list(rows) + ([footer] if footer else []):
+            writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+        return buffer.getvalue()
+    if fmt == "table":
+        return _table(rows, columns, footer, title)
+    raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def _table(rows, columns, footer, title) -> str:
+    body = [[_cell(r.get(c)) for c in columns] for r in rows]
+    foot = [_cell(footer.get(c)) for c in columns] if footer else None
+    widths = [len(c) for c in columns]
+    for line in body + ([foot] if foot else []):
+        widths = [max(w, len(v)) for w, v in zip(widths, line, strict=True)]
+
+    def fmt_line(values: Sequence[str]) -> str:
+        cells = []
+        for value, width, column in zip(values, widths, columns, strict=True):
+            numeric = column not in ("customer_id", "plan", "status", "feature", "route")
+            cells.append(value.rjust(width) if numeric else value.ljust(width))
+        return "  ".join(cells).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    out = []
+    if title:
+        out.append(title)
+    out += [fmt_line(columns), rule] + [fmt_line(line) for line in body]
+    if foot:
+        out += [rule, fmt_line(foot)]
+    return "\n".join(out) + "\n"

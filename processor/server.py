@@ -1,0 +1,113 @@
+"""`llm-margin serve`: wire the store, the writer and both receivers; run until signalled."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Any
+
+from llm_margin.processor.billing import load_billing_file, store_billing
+from llm_margin.processor.config import ServeConfig
+from llm_margin.processor.metrics import Metrics
+from llm_margin.processor.pipeline import Pipeline
+from llm_margin.processor.pricing import default_price_book
+from llm_margin.processor.receiver.ingest import Ingestor
+from llm_margin.processor.receiver.otlp_grpc import OtlpGrpcServer
+from llm_margin.processor.receiver.otlp_http import OtlpHttpServer
+from llm_margin.processor.remote import parameters_from_wire, remove_state, write_state
+from llm_margin.processor.storage import QueryResult, Store
+from llm_margin.processor.writer import BatchWriter
+
+log = logging.getLogger(__name__)
+
+READ_ONLY_SETTINGS = "readonly"
+
+
+class Processor:
+    """The running service. ``start()`` binds everything; ``stop()`` drains and releases."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.store = Store.open(
+            data_dir=config.data_dir,
+            clickhouse_url=config.clickhouse_url,
+            database=config.database,
+            create_schema=config.create_schema,
+        )
+        if config.billing_file:
+            plans, customers = load_billing_file(config.billing_file)
+            store_billing(self.store, plans, customers)
+        self.writer = BatchWriter(
+            self.store, self.metrics, max_queued_records=config.queue_max_records
+        )
+        ingestor = Ingestor(
+            Pipeline(default_price_book(), self.metrics),
+            self.writer,
+            ack_timeout=config.ack_timeout_seconds,
+        )
+        self.grpc = OtlpGrpcServer(
+            config.host,
+            config.otlp_grpc_port,
+            ingestor,
+            self.metrics,
+            auth_token=config.auth_token,
+            max_message_bytes=config.max_body_bytes,
+        )
+        self.http = OtlpHttpServer(
+            config.host,
+            config.otlp_http_port,
+            ingestor,
+            self.metrics,
+            self._read_query,
+            auth_token=config.auth_token,
+            max_body_bytes=config.max_body_bytes,
+        )
+        self._stopped = threading.Event()
+
+    def _read_query(self, sql: str, parameters: dict[str, Any]) -> QueryResult:
+        return self.store.query_readonly(sql, parameters_from_wire(parameters))
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.config.host}:{self.http.port}"
+
+    def start(self) -> None:
+        self.writer.start()
+        self.grpc.start()
+        self.http.start()
+        if not self.config.clickhouse_url:
+            write_state(self.config.data_dir, self.http_url, self.grpc.port)
+
+    def stop(self, drain_seconds: float = 10.0) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        self.grpc.stop(grace=min(5.0, drain_seconds))
+        self.http.stop()
+        self.writer.shutdown(drain_seconds)
+        if not self.config.clickhouse_url:
+            remove_state(self.config.data_dir)
+        self.store.close()
+
+
+def serve_forever(config: ServeConfig) -> int:
+    processor = Processor(config)
+    processor.start()
+    done = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    print(
+        f"llm-margin processor: OTLP gRPC {config.host}:{processor.grpc.port}, "
+        f"OTLP HTTP {processor.http_url}, store {processor.store.description}",
+        flush=True,
+    )
+    done.wait()
+    processor.stop()
+    print("llm-margin processor: stopped", flush=True)
+    return 0

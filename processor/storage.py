@@ -1,0 +1,150 @@
+"""The store: one clickhouse-connect client for embedded chDB and for a ClickHouse server.
+
+Every statement goes through here, parameterised; SQL text comes from the ``clickhouse/``
+package. chDB allows one process per data directory, so a running ``serve`` owns it and other
+commands ask that process instead (see ``remote.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import clickhouse_connect
+from llm_margin.clickhouse import read_sql, schema_statements
+from llm_margin.processor.records import (
+    CALL_COLUMNS,
+    TASK_SPAN_COLUMNS,
+    CallRecord,
+    TaskSpanRecord,
+)
+
+DEFAULT_DATABASE = "llm_margin"
+
+
+@dataclass
+class QueryResult:
+    columns: list[str]
+    rows: list[tuple]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.columns, row, strict=True)) for row in self.rows]
+
+
+class StoreLockedError(RuntimeError):
+    """The embedded data directory is held by another process (normally `llm-margin serve`)."""
+
+
+class Store:
+    """Thread-safe facade over one clickhouse-connect client."""
+
+    def __init__(self, client: Any, *, description: str) -> None:
+        self._client = client
+        self._lock = threading.Lock()
+        self.description = description
+
+    # -- opening -------------------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        *,
+        data_dir: str | None = None,
+        clickhouse_url: str | None = None,
+        database: str = DEFAULT_DATABASE,
+        create_schema: bool = True,
+    ) -> Store:
+        if clickhouse_url:
+            bootstrap = clickhouse_connect.get_client(dsn=clickhouse_url)
+            if create_schema:
+                bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+            client = clickhouse_connect.get_client(dsn=clickhouse_url, database=database)
+            description = f"ClickHouse server {clickhouse_url} database {database}"
+        else:
+            path = os.path.abspath(data_dir or "./llm-margin-data")
+            os.makedirs(path, exist_ok=True)
+            try:
+                bootstrap = clickhouse_connect.get_client(interface="chdb", path=path)
+                bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
+                client = clickhouse_connect.get_client(
+                    interface="chdb", path=path, database=database
+                )
+            except Exception as exc:  # chDB reports a held directory in several ways
+                if "lock" in str(exc).lower() or "already" in str(exc).lower():
+                    raise StoreLockedError(
+                        f"the data directory {path} is in use by another process"
+                    ) from exc
+                raise
+            description = f"embedded chDB at {path}"
+        store = cls(client, description=description)
+        if create_schema:
+            store.create_schema()
+        return store
+
+    def create_schema(self) -> None:
+        for statement in schema_statements():
+            self.command(statement)
+
+    # -- writing -------------------------------------------------------------------------------
+    def insert_calls(self, calls: Sequence[CallRecord]) -> None:
+        if calls:
+            rows = [c.row() for c in calls]
+            with self._lock:
+                self._client.insert("llm_calls", rows, column_names=CALL_COLUMNS)
+
+    def insert_task_spans(self, spans: Sequence[TaskSpanRecord]) -> None:
+        if spans:
+            rows = [s.row() for s in spans]
+            with self._lock:
+                self._client.insert("llm_task_spans", rows, column_names=TASK_SPAN_COLUMNS)
+
+    def insert_rows(
+        self, table: str, rows: Sequence[Sequence[Any]], columns: Sequence[str]
+    ) -> None:
+        if rows:
+            with self._lock:
+                self._client.insert(table, list(rows), column_names=list(columns))
+
+    def link_tasks(self, task_ids: Iterable[str]) -> None:
+        """Recompute the llm_tasks rows of these tasks from everything stored for them."""
+        ids = sorted(set(task_ids))
+        if ids:
+            self.command(
+                read_sql("link_tasks.sql"),
+                {"task_ids": ids, "version": time.time_ns()},
+            )
+
+    # -- reading -------------------------------------------------------------------------------
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        with self._lock:
+            result = self._client.query(sql, parameters=dict(parameters or {}))
+        return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
+
+    def query_readonly(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
+        """A query that cannot change data (ClickHouse ``readonly=1``): for remote callers."""
+        with self._lock:
+            result = self._client.query(
+                sql, parameters=dict(parameters or {}), settings={"readonly": 1}
+            )
+        return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
+        with self._lock:
+            return self._client.command(sql, parameters=dict(parameters or {}))
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._client.close()
+            except Exception:  # closing is best effort
+                pass
+
+
+def _identifier(name: str) -> str:
+    """Backquoted ClickHouse identifier (database names cannot be bound as parameters)."""
+    if not name or any(ch in name for ch in "`\\\0"):
+        raise ValueError(f"invalid database name: {name!r}")
+    return f"`{name}`"
