@@ -1,0 +1,45 @@
+# The README's commands. Everything installs into ./.venv from the project's own files.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test test-unit test-integration lint format bench system-deps clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+# Debian packages the integration tests drive for real (nginx, Chromium); no-op when present.
+system-deps:
+	bash scripts/install-system-deps.sh
+
+demo: install
+	$(VENV)/bin/llm-margin demo
+
+test: install system-deps
+	$(PY) -m pytest -q
+
+test-unit: install
+	$(PY) -m pytest -q -m "not integration"
+
+test-integration: install system-deps
+	$(PY) -m pytest -q -m integration
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench: install
+	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) llm-margin-data llm-margin-demo-data .pytest_cache .ruff_cache

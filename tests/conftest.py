@@ -1,0 +1,108 @@
+"""Shared fixtures: real processes and servers on loopback, always stopped afterwards."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def processor(tmp_path):
+    """An in-process `serve` on free ports over a fresh embedded store, with demo billing."""
+    from llm_margin.processor.config import ServeConfig
+    from llm_margin.processor.server import Processor
+
+    billing = os.path.join(os.path.dirname(__file__), "..", "demo", "billing.yaml")
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"),
+        otlp_grpc_port=free_port(),
+        otlp_http_port=free_port(),
+        billing_file=os.path.abspath(billing),
+    ).validate()
+    proc = Processor(config)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def simulator():
+    from llm_margin.simulator import start_simulator
+
+    sim = start_simulator()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1, message: str = ""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
+
+
+def bin_path(name: str) -> str:
+    """A console script installed beside the running Python (the project's venv)."""
+    return os.path.join(os.path.dirname(sys.executable), name)
+
+
+@pytest.fixture
+def serve_process(tmp_path) -> Iterator[dict]:
+    """`llm-margin serve` as a real subprocess; yields its ports and data dir; SIGTERM after."""
+    data_dir = tmp_path / "serve-data"
+    grpc_port, http_port = free_port(), free_port()
+    billing = os.path.join(os.path.dirname(__file__), "..", "demo", "billing.yaml")
+    process = subprocess.Popen(
+        [
+            bin_path("llm-margin"),
+            "serve",
+            "--data-dir",
+            str(data_dir),
+            "--otlp-grpc-port",
+            str(grpc_port),
+            "--otlp-http-port",
+            str(http_port),
+            "--billing-file",
+            os.path.abspath(billing),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert "OTLP gRPC" in line, line + (process.stdout.read() if process.poll() else "")
+        yield {
+            "process": process,
+            "data_dir": str(data_dir),
+            "grpc_port": grpc_port,
+            "http_port": http_port,
+            "http_url": f"http://127.0.0.1:{http_port}",
+        }
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
