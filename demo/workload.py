@@ -63,7 +63,7 @@ def requests() -> Iterator[DemoRequest]:
     yield DemoRequest("initech", "extract", "/extract", {"simulate_attempts": ["invalid-json"]})
     # The heavy customer: its integration sends the whole conversation history every time
     # (about 100k tokens a call) to the primary model. Its plan cannot carry that.
-    for _ in range(60):
+    for _ in range(80):
         yield DemoRequest(
             "hooli", "research", "/summarize", {"history_words": 100_000, "max_tokens": 800}
         )
