@@ -1,0 +1,70 @@
+-- AI allowance used in the calendar month containing {until}, month-to-date and projected to
+-- month end (linear), per customer, per workspace and per plan. A customer's allowance is its
+-- plan's included AI cost, scaled by its custom price when it has one (the same share of
+-- revenue); a workspace is measured against its customer's allowance; a plan against the sum
+-- of its customers' allowances.
+-- Parameters: until DateTime64(6).
+WITH
+    toStartOfMonth({until:DateTime64(6)}) AS month_start,
+    toDateTime64(month_start, 6, 'UTC') AS month_start_ts,
+    dateDiff('second', month_start_ts, toDateTime64(month_start + toIntervalMonth(1), 6, 'UTC'))
+        AS month_seconds,
+    greatest(dateDiff('second', month_start_ts, {until:DateTime64(6)}), 1) AS elapsed_seconds,
+    allowances AS
+    (
+        SELECT
+            c.customer_id AS customer_id,
+            c.plan AS plan,
+            if(p.monthly_price_usd > 0 AND c.custom_price_usd IS NOT NULL,
+               toDecimal128(p.included_ai_usd * assumeNotNull(c.custom_price_usd)
+                            / p.monthly_price_usd, 6),
+               toDecimal128(p.included_ai_usd, 6)) AS allowance_usd
+        FROM (SELECT * FROM customers FINAL) AS c
+        INNER JOIN (SELECT * FROM plans FINAL) AS p ON p.plan = c.plan
+    ),
+    spend AS
+    (
+        SELECT customer_id, workspace_id, sum(cost_usd) AS spent_usd, count() AS calls
+        FROM llm_calls FINAL
+        WHERE ts >= month_start_ts AND ts < {until:DateTime64(6)}
+        GROUP BY customer_id, workspace_id
+    ),
+    scoped AS
+    (
+        SELECT 'customer' AS scope, a.customer_id AS scope_id, a.customer_id AS customer_id,
+               a.plan AS plan, a.allowance_usd AS allowance_usd,
+               sum(s.spent_usd) AS spent_usd, sum(s.calls) AS calls
+        FROM allowances AS a LEFT JOIN spend AS s ON s.customer_id = a.customer_id
+        GROUP BY a.customer_id, a.plan, a.allowance_usd
+        UNION ALL
+        SELECT 'workspace', s.workspace_id, a.customer_id, a.plan, a.allowance_usd,
+               s.spent_usd, s.calls
+        FROM spend AS s INNER JOIN allowances AS a ON s.customer_id = a.customer_id
+        WHERE s.workspace_id != ''
+        UNION ALL
+        SELECT 'plan', a.plan, '', a.plan, sum(a.allowance_usd), sum(s.spent_usd), sum(s.calls)
+        FROM allowances AS a
+        LEFT JOIN
+        (
+            SELECT customer_id, sum(spent_usd) AS spent_usd, sum(calls) AS calls
+            FROM spend GROUP BY customer_id
+        ) AS s ON s.customer_id = a.customer_id
+        GROUP BY a.plan
+    )
+SELECT
+    scope,
+    scope_id,
+    customer_id,
+    plan,
+    toDecimal128(allowance_usd, 6) AS allowance_usd,
+    spent_usd,
+    calls,
+    if(allowance_usd > 0, round(spent_usd * 100 / allowance_usd, 2), NULL) AS used_pct,
+    spent_usd * toDecimal128(month_seconds, 0) / toDecimal128(elapsed_seconds, 0) AS projected_usd,
+    if(allowance_usd > 0,
+       round(spent_usd * toDecimal128(month_seconds, 0) / toDecimal128(elapsed_seconds, 0)
+             * 100 / allowance_usd, 2), NULL) AS projected_pct,
+    month_start_ts AS month_starts_at
+FROM scoped
+ORDER BY used_pct DESC NULLS LAST, projected_pct DESC NULLS LAST, scope ASC, scope_id ASC
+SETTINGS join_use_nulls = 0

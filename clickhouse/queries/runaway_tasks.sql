@@ -1,0 +1,17 @@
+-- Tasks that look like runaway loops in [since, until): at least {max_attempts} calls, or at
+-- least {max_cost_usd} of cost.
+-- Parameters: since DateTime64(6), until DateTime64(6), max_attempts UInt32,
+-- max_cost_usd Decimal(38, 18).
+SELECT
+    task_id,
+    any(customer_id) AS customer_id,
+    any(workspace_id) AS workspace_id,
+    any(feature) AS feature,
+    count() AS calls,
+    sum(cost_usd) AS cost_usd
+FROM llm_calls FINAL
+WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)} AND task_id != ''
+GROUP BY task_id
+HAVING calls >= {max_attempts:UInt32} OR cost_usd >= {max_cost_usd:Decimal(38, 18)}
+ORDER BY cost_usd DESC, task_id ASC
+LIMIT 1000
