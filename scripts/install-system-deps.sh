@@ -6,6 +6,8 @@ set -euo pipefail
 
 packages=()
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx-light)
+# Headless Chromium renders the weekly HTML report in tests/integration/test_html*.py.
+command -v chromium >/dev/null 2>&1 || packages+=(chromium)
 
 if [ ${#packages[@]} -eq 0 ]; then
     exit 0

@@ -60,7 +60,8 @@ SELECT
     spent_usd,
     calls,
     if(allowance_usd > 0, round(spent_usd * 100 / allowance_usd, 2), NULL) AS used_pct,
-    spent_usd * toDecimal128(month_seconds, 0) / toDecimal128(elapsed_seconds, 0) AS projected_usd,
+    round(spent_usd * toDecimal128(month_seconds, 0) / toDecimal128(elapsed_seconds, 0), 6)
+        AS projected_usd,
     if(allowance_usd > 0,
        round(spent_usd * toDecimal128(month_seconds, 0) / toDecimal128(elapsed_seconds, 0)
              * 100 / allowance_usd, 2), NULL) AS projected_pct,

@@ -24,7 +24,8 @@ WITH
         SELECT
             c.customer_id AS customer_id,
             c.plan AS plan,
-            ifNull(c.custom_price_usd, p.monthly_price_usd) AS monthly_price_usd
+            ifNull(c.custom_price_usd, p.monthly_price_usd) AS monthly_price_usd,
+            p.target_gross_margin_pct AS target_margin_pct
         FROM (SELECT * FROM customers FINAL) AS c
         LEFT JOIN (SELECT * FROM plans FINAL) AS p ON p.plan = c.plan
     ),
@@ -39,6 +40,7 @@ WITH
             u.output_tokens AS output_tokens,
             u.total_cost_usd AS cost_usd,
             u.unpriced_calls AS unpriced_calls,
+            b.target_margin_pct AS target_margin_pct,
             round(
                 toDecimal128(b.monthly_price_usd, 6)
                 * toDecimal128(dateDiff('second', {since:DateTime64(6)}, {until:DateTime64(6)}), 0)
@@ -59,6 +61,8 @@ SELECT
     revenue_usd,
     revenue_usd - cost_usd AS margin_usd,
     if(revenue_usd > 0, round((revenue_usd - cost_usd) * 100 / revenue_usd, 2), NULL) AS margin_pct,
-    unpriced_calls
+    unpriced_calls,
+    -- The plan's target gross margin: below it the customer is 'thin', below 0 'underwater'.
+    if(plan != '' AND customer_id != '(unattributed)', target_margin_pct, NULL) AS target_margin_pct
 FROM joined
 ORDER BY cost_usd DESC, customer_id ASC

@@ -3,43 +3,148 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from datetime import timedelta
 
-from llm_margin.processor.commands._common import add_read_options, open_reader, period
+from llm_margin.processor.commands._common import (
+    CommandError,
+    add_read_options,
+    open_reader,
+    period,
+)
 
-VIEWS = ("customers",)
+VIEWS = ("customers", "plans", "features", "routes", "runaway", "budgets", "unpriced", "weekly")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
         help="margin reports: " + ", ".join(VIEWS),
-        description="Per-customer cost, revenue and gross margin. Money is exact.",
+        description=(
+            "Per-customer cost, revenue and gross margin, and the views around it. Money is "
+            "exact. `weekly` is the founders' page (default: the last 7 days); add --html FILE "
+            "for a self-contained page with charts."
+        ),
     )
     parser.add_argument("view", choices=VIEWS, help="which report")
     add_read_options(parser)
+    parser.add_argument("--html", metavar="FILE", help="weekly only: also write an HTML page")
+    parser.add_argument("--limit", type=int, help="runaway: how many workspaces (default 20)")
+    parser.add_argument(
+        "--loop-attempts",
+        type=int,
+        help="runaway: calls in one task that count as a loop (default 5)",
+    )
+    parser.add_argument(
+        "--min-pct",
+        type=float,
+        default=0.0,
+        help="budgets: only rows using at least this %% of the allowance (to date or projected)",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from llm_margin.processor.reports import customers
-    from llm_margin.processor.reports.render import render
-
+    if args.html and args.view != "weekly":
+        raise CommandError("--html goes with `report weekly`")
+    if args.view == "weekly" and not args.since:
+        args.since = "7d"
     since, until = period(args)
     reader = open_reader(args)
     try:
-        rows = customers.customer_rows(reader, since, until)
+        if args.view == "customers":
+            text = _customers(reader, since, until, args.format)
+        elif args.view == "weekly":
+            text = _weekly(reader, since, until, args.format, args.html)
+        else:
+            text = _view(reader, args, since, until)
+    except Exception as exc:
+        from llm_margin.processor.remote import RemoteError
+
+        if isinstance(exc, RemoteError):
+            raise CommandError(str(exc)) from exc
+        raise
     finally:
         reader.close()
-    total = customers.total_row(rows)
-    title = f"Customer margin {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC"
-    sys.stdout.write(
-        render(
-            [customers.to_wire(r) for r in rows],
-            customers.COLUMNS,
-            args.format,
-            footer=customers.to_wire(total),
-            title=title if args.format == "table" else None,
-        )
-    )
+    sys.stdout.write(text)
     return 0
+
+
+def _title(name: str, since, until) -> str:
+    return f"{name} {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC"
+
+
+def _customers(reader, since, until, fmt: str) -> str:
+    from llm_margin.processor.reports import customers
+    from llm_margin.processor.reports.render import render
+
+    rows = customers.customer_rows(reader, since, until)
+    total = customers.total_row(rows)
+    return render(
+        [customers.to_wire(r) for r in rows],
+        customers.COLUMNS,
+        fmt,
+        footer=customers.to_wire(total),
+        title=_title("Customer margin", since, until) if fmt == "table" else None,
+    )
+
+
+def _view(reader, args: argparse.Namespace, since, until) -> str:
+    from decimal import Decimal
+
+    from llm_margin.processor.reports.render import render
+    from llm_margin.processor.reports.views import VIEWS as SPECS
+    from llm_margin.processor.reports.views import to_wire, total_row, view_rows
+
+    spec = SPECS[args.view]
+    rows = view_rows(reader, spec, since, until, limit=args.limit, loop_attempts=args.loop_attempts)
+    if args.view == "budgets" and args.min_pct:
+        floor = Decimal(str(args.min_pct))
+        rows = [
+            r for r in rows if max(r.get("used_pct") or 0, r.get("projected_pct") or 0) >= floor
+        ]
+    total = total_row(spec, rows)
+    return render(
+        [to_wire(r) for r in rows],
+        spec.columns,
+        args.format,
+        footer=to_wire(total) if total else None,
+        title=_title(spec.title, since, until) if args.format == "table" else None,
+    )
+
+
+def _weekly(reader, since, until, fmt: str, html_path: str | None) -> str:
+    from llm_margin.processor.reports import weekly
+    from llm_margin.processor.reports.render import render
+
+    report = weekly.build_weekly(reader, since, until)
+    if html_path:
+        from llm_margin.processor.reports.html import render_html
+
+        try:
+            with open(html_path, "w", encoding="utf-8") as handle:
+                handle.write(render_html(report))
+        except OSError as exc:
+            raise CommandError(f"cannot write {html_path}: {exc}") from exc
+    if fmt == "json":
+        return json.dumps(weekly.to_document(report), indent=2) + "\n"
+    parts = []
+    if fmt == "table":
+        totals = weekly.customers.to_wire(report.totals)
+        parts.append(
+            _title("Weekly AI margin", since - timedelta(0), until)
+            + f"\nAI cost {totals['cost_usd']} USD, revenue {totals['revenue_usd']} USD, "
+            f"gross margin {totals['margin_pct'] or '-'}%, {totals['calls']} calls\n"
+        )
+    for name, title in weekly.SECTIONS:
+        rows = weekly.section_wire(name, report.sections[name])
+        columns = weekly.SECTION_COLUMNS[name]
+        if fmt == "csv":
+            parts.append(f"# {name}\n" + render(rows, columns, "csv"))
+        else:
+            body = render(rows, columns, "table", title=title) if rows else f"{title}\n(none)\n"
+            parts.append(body)
+    if html_path and fmt == "table":
+        parts.append(f"HTML page written to {html_path}\n")
+    return "\n".join(parts)

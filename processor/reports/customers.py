@@ -27,13 +27,19 @@ COLUMNS = (
 MONEY_COLUMNS = ("cost_usd", "margin_usd")
 
 
-def margin_status(margin_pct: Decimal | None, target_pct: Decimal = Decimal(50)) -> str:
-    """healthy / thin / underwater (no revenue: n/a)."""
+DEFAULT_TARGET_PCT = Decimal(50)
+
+
+def margin_status(margin_pct: Decimal | None, target_pct: Decimal | None = None) -> str:
+    """healthy (at or above the plan's target margin) / thin (0 to target) / underwater (< 0).
+
+    No revenue: n/a. Without a known target (no plan), 50% separates healthy from thin.
+    """
     if margin_pct is None:
         return "n/a"
     if margin_pct < 0:
         return "underwater"
-    if margin_pct < target_pct:
+    if margin_pct < (DEFAULT_TARGET_PCT if target_pct is None else target_pct):
         return "thin"
     return "healthy"
 
@@ -46,6 +52,8 @@ def customer_rows(reader: Any, since: datetime, until: datetime) -> list[dict[st
     rows = []
     for raw in result.dicts():
         margin_pct = None if raw["margin_pct"] is None else to_decimal(raw["margin_pct"])
+        target = raw.get("target_margin_pct")
+        target_pct = None if target is None else to_decimal(target)
         rows.append(
             {
                 "customer_id": raw["customer_id"],
@@ -58,7 +66,7 @@ def customer_rows(reader: Any, since: datetime, until: datetime) -> list[dict[st
                 "revenue_usd": to_decimal(raw["revenue_usd"]),
                 "margin_usd": to_decimal(raw["margin_usd"]),
                 "margin_pct": margin_pct,
-                "status": margin_status(margin_pct),
+                "status": margin_status(margin_pct, target_pct),
                 "unpriced_calls": int(raw["unpriced_calls"]),
             }
         )

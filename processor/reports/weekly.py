@@ -1,0 +1,142 @@
+"""`report weekly`: the founders' page, assembled from the other views.
+
+Top customers by AI cost, cost per successful task by feature, fallback rate by route, gross
+margin by plan, customers and workspaces close to their budget caps, runaway workspaces, and
+the spend nobody's margin carries (unpriced / unattributed). Also the daily trend for charts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from llm_margin.processor.reports import customers
+from llm_margin.processor.reports.views import VIEWS, to_wire, view_rows
+
+TOP_CUSTOMERS = 10
+# A budget row is "close" once this share of the allowance is used, or projected for the month.
+NEAR_USED_PCT = Decimal(50)
+NEAR_PROJECTED_PCT = Decimal(80)
+
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("top_customers", "Top customers by AI cost"),
+    ("features", "Cost per successful task by feature"),
+    ("routes", "Fallback rate by route"),
+    ("plans", "Gross margin by plan"),
+    ("near_budget", "Close to budget caps (month to date / projected)"),
+    ("runaway", "Runaway workspaces"),
+    ("unpriced", "Unpriced and unattributed spend"),
+)
+
+
+@dataclass
+class WeeklyReport:
+    since: datetime
+    until: datetime
+    totals: dict[str, Any]
+    sections: dict[str, list[dict[str, Any]]]
+    daily: list[dict[str, Any]]
+    all_customers: list[dict[str, Any]]
+
+
+def near_budget(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Budget rows at or past the soft thresholds, most used first."""
+
+    def close(row: dict[str, Any]) -> bool:
+        used, projected = row.get("used_pct"), row.get("projected_pct")
+        return (used is not None and used >= NEAR_USED_PCT) or (
+            projected is not None and projected >= NEAR_PROJECTED_PCT
+        )
+
+    return [r for r in rows if close(r)]
+
+
+def build_weekly(reader: Any, since: datetime, until: datetime) -> WeeklyReport:
+    customer_rows = customers.customer_rows(reader, since, until)
+    total = customers.total_row(customer_rows)
+    top = [r for r in customer_rows if r["calls"] > 0][:TOP_CUSTOMERS]
+    sections = {
+        "top_customers": top,
+        "features": view_rows(reader, VIEWS["features"], since, until),
+        "routes": view_rows(reader, VIEWS["routes"], since, until),
+        "plans": view_rows(reader, VIEWS["plans"], since, until),
+        "near_budget": near_budget(view_rows(reader, VIEWS["budgets"], since, until)),
+        "runaway": view_rows(reader, VIEWS["runaway"], since, until, limit=5),
+        "unpriced": view_rows(reader, VIEWS["unpriced"], since, until),
+    }
+    return WeeklyReport(
+        since=since,
+        until=until,
+        totals=total,
+        sections=sections,
+        daily=view_rows(reader, VIEWS["daily"], since, until),
+        all_customers=customer_rows,
+    )
+
+
+SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
+    "top_customers": (
+        "customer_id",
+        "plan",
+        "calls",
+        "tasks",
+        "cost_usd",
+        "revenue_usd",
+        "margin_pct",
+        "status",
+    ),
+    "features": (
+        "feature",
+        "tasks",
+        "successful_tasks",
+        "cost_usd",
+        "cost_per_successful_task_usd",
+        "wasted_cost_usd",
+    ),
+    "routes": ("original_route", "tasks", "fallback_rate_pct", "fallback_cost_usd", "cost_usd"),
+    "plans": (
+        "plan",
+        "active_customers",
+        "cost_usd",
+        "revenue_usd",
+        "margin_pct",
+        "target_margin_pct",
+        "cost_per_active_customer_usd",
+    ),
+    "near_budget": (
+        "scope",
+        "scope_id",
+        "allowance_usd",
+        "spent_usd",
+        "used_pct",
+        "projected_pct",
+    ),
+    "runaway": (
+        "customer_id",
+        "workspace_id",
+        "cost_usd",
+        "spend_growth_pct",
+        "attempts_per_task",
+        "loop_tasks",
+    ),
+    "unpriced": ("kind", "provider", "model", "calls", "cost_usd"),
+}
+
+
+def section_wire(name: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    if name == "top_customers":
+        return [customers.to_wire(r) for r in rows]
+    return [to_wire(r) for r in rows]
+
+
+def to_document(report: WeeklyReport) -> dict[str, Any]:
+    """The JSON shape of the weekly page."""
+    return {
+        "since": report.since.isoformat(),
+        "until": report.until.isoformat(),
+        "totals": customers.to_wire(report.totals),
+        **{name: section_wire(name, report.sections[name]) for name, _ in SECTIONS},
+        "daily": [to_wire(r) for r in report.daily],
+    }
