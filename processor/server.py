@@ -55,6 +55,15 @@ class Processor:
             auth_token=config.auth_token,
             max_message_bytes=config.max_body_bytes,
         )
+        # --- budgets hook (issue 6): evaluator thread + GET /api/budget/decision ---
+        from llm_margin.processor.budgets.config import load_budget_config
+        from llm_margin.processor.budgets.evaluator import DECISION_PATH, BudgetEvaluator
+
+        self.budgets = BudgetEvaluator(
+            self.store, load_budget_config(config.billing_file), metrics=self.metrics
+        )
+        http_extra_routes = {DECISION_PATH: self.budgets.http_decision}
+        # --- end budgets hook ---
         self.http = OtlpHttpServer(
             config.host,
             config.otlp_http_port,
@@ -63,6 +72,7 @@ class Processor:
             self._read_query,
             auth_token=config.auth_token,
             max_body_bytes=config.max_body_bytes,
+            extra_get_routes=http_extra_routes,
         )
         self._stopped = threading.Event()
 
@@ -77,6 +87,7 @@ class Processor:
         self.writer.start()
         self.grpc.start()
         self.http.start()
+        self.budgets.start()  # budgets hook (issue 6)
         if not self.config.clickhouse_url:
             write_state(self.config.data_dir, self.http_url, self.grpc.port)
 
@@ -86,6 +97,7 @@ class Processor:
         self._stopped.set()
         self.grpc.stop(grace=min(5.0, drain_seconds))
         self.http.stop()
+        self.budgets.stop()  # budgets hook (issue 6)
         self.writer.shutdown(drain_seconds)
         if not self.config.clickhouse_url:
             remove_state(self.config.data_dir)

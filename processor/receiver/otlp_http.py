@@ -32,6 +32,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 log = logging.getLogger(__name__)
 
 QueryRunner = Callable[[str, dict[str, Any]], Any]
+# --- extra GET routes (budgets): path -> handler(query string) -> (status, JSON document) ---
+GetRoute = Callable[[str], tuple[int, Any]]
+# --- end extra GET routes ---
 
 
 class OtlpHttpServer:
@@ -45,8 +48,11 @@ class OtlpHttpServer:
         *,
         auth_token: str | None = None,
         max_body_bytes: int = 16 * 1024 * 1024,
+        extra_get_routes: dict[str, GetRoute] | None = None,
     ) -> None:
-        handler = _make_handler(ingestor, metrics, query_runner, auth_token, max_body_bytes)
+        handler = _make_handler(
+            ingestor, metrics, query_runner, auth_token, max_body_bytes, extra_get_routes or {}
+        )
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
@@ -82,6 +88,7 @@ def _make_handler(
     query_runner: QueryRunner,
     auth_token: str | None,
     max_body_bytes: int,
+    extra_get_routes: dict[str, GetRoute],
 ) -> type[BaseHTTPRequestHandler]:
     expected_auth = f"Bearer {auth_token}".encode() if auth_token else None
 
@@ -148,6 +155,13 @@ def _make_handler(
                 self._reject(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
             elif path == "/metrics":
                 self._send(200, metrics.render().encode(), "text/plain; version=0.0.4")
+            elif path in extra_get_routes:  # extra GET routes (budgets), behind auth
+                query = self.path.split("?", 1)[1] if "?" in self.path else ""
+                try:
+                    status, document = extra_get_routes[path](query)
+                except Exception as exc:
+                    status, document = 500, {"code": 500, "message": str(exc)}
+                self._send_json(status, document)
             else:
                 self._reject(HTTPStatus.NOT_FOUND, "not found")
 

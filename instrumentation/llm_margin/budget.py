@@ -1,0 +1,191 @@
+"""App-side budget enforcement: ask the processor for a customer's budget decision before a
+provider call. Off unless configured.
+
+Usage
+-----
+Set ``LLM_MARGIN_BUDGET_URL`` to the processor's HTTP address (``http://processor:4318``), or
+call :func:`configure`. The provider instrumentation calls :func:`before_provider_call` with
+the requested model just before the SDK sends the request; it returns the model to use:
+
+- ``allow``: the same model.
+- ``degrade`` (soft cap, e.g. the allowance is used up): the configured cheaper model for it,
+  if one is configured; otherwise the same model.
+- ``block`` (a hard cap: daily spend, allowance cap): raises :class:`BudgetExceeded` before any
+  request leaves the process.
+
+The customer and workspace come from the request's baggage (``customer.id``,
+``workspace.id``), as the gateway set them, unless passed explicitly.
+
+Configuration (environment, read once)
+--------------------------------------
+- ``LLM_MARGIN_BUDGET_URL``: processor HTTP base URL. Unset: enforcement is off.
+- ``LLM_MARGIN_BUDGET_TOKEN`` (else ``LLM_MARGIN_AUTH_TOKEN``): bearer token of the processor.
+- ``LLM_MARGIN_BUDGET_TTL``: seconds a decision is cached per customer/workspace (default 5).
+- ``LLM_MARGIN_BUDGET_TIMEOUT``: seconds to wait for the processor (default 0.5).
+- ``LLM_MARGIN_BUDGET_FAIL_OPEN``: ``true`` (default) allows calls when the processor cannot be
+  asked; ``false`` blocks them (raises :class:`BudgetExceeded`).
+- ``LLM_MARGIN_BUDGET_DEGRADE_MODELS``: ``gpt-4o=gpt-4o-mini,claude-sonnet-4-5=claude-haiku-4-5``.
+
+API
+---
+``configure(settings | None)``, ``before_provider_call(model, customer_id=None,
+workspace_id=None) -> model``, ``BudgetClient``, ``BudgetSettings``, ``BudgetExceeded``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import baggage
+
+DECISION_PATH = "/api/budget/decision"
+_CACHE_MAX = 10_000
+
+
+class BudgetExceeded(RuntimeError):
+    """A hard budget cap: the provider was not called."""
+
+    def __init__(self, customer_id: str, reasons: list[str], decision: dict[str, Any]):
+        self.customer_id = customer_id
+        self.reasons = reasons
+        self.decision = decision
+        why = "; ".join(reasons) or "budget cap reached"
+        super().__init__(f"LLM budget exceeded for customer {customer_id!r}: {why}")
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    url: str
+    token: str | None = None
+    ttl_seconds: float = 5.0
+    timeout_seconds: float = 0.5
+    fail_open: bool = True
+    degrade_models: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> BudgetSettings | None:
+        env = os.environ if environ is None else environ
+        url = env.get("LLM_MARGIN_BUDGET_URL", "").strip()
+        if not url:
+            return None
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"LLM_MARGIN_BUDGET_URL must be an http(s) URL, got {url!r}")
+        degrade = {}
+        for pair in filter(None, env.get("LLM_MARGIN_BUDGET_DEGRADE_MODELS", "").split(",")):
+            source, sep, target = pair.partition("=")
+            if not sep or not source.strip() or not target.strip():
+                raise ValueError(f"LLM_MARGIN_BUDGET_DEGRADE_MODELS: bad pair {pair!r}")
+            degrade[source.strip()] = target.strip()
+        fail_open = env.get("LLM_MARGIN_BUDGET_FAIL_OPEN", "true").strip().lower()
+        if fail_open not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError("LLM_MARGIN_BUDGET_FAIL_OPEN must be true or false")
+        return cls(
+            url=url.rstrip("/"),
+            token=env.get("LLM_MARGIN_BUDGET_TOKEN") or env.get("LLM_MARGIN_AUTH_TOKEN"),
+            ttl_seconds=float(env.get("LLM_MARGIN_BUDGET_TTL", "5")),
+            timeout_seconds=float(env.get("LLM_MARGIN_BUDGET_TIMEOUT", "0.5")),
+            fail_open=fail_open in ("true", "1", "yes"),
+            degrade_models=degrade,
+        )
+
+
+class BudgetClient:
+    """Asks the processor, caches each answer for ``ttl_seconds`` (bounded cache)."""
+
+    def __init__(self, settings: BudgetSettings) -> None:
+        self.settings = settings
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, Any]]] = {}
+        self._lock = threading.Lock()
+        self.failures = 0  # counted, not logged per call: this runs on the hot path
+
+    def decision(self, customer_id: str, workspace_id: str = "") -> dict[str, Any]:
+        key = (customer_id, workspace_id)
+        now = time.monotonic()
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached and cached[0] > now:
+                return cached[1]
+        document = self._ask(customer_id, workspace_id)
+        with self._lock:
+            if len(self._cache) >= _CACHE_MAX:
+                self._cache.clear()
+            self._cache[key] = (now + self.settings.ttl_seconds, document)
+        return document
+
+    def _ask(self, customer_id: str, workspace_id: str) -> dict[str, Any]:
+        query = urllib.parse.urlencode({"customer_id": customer_id, "workspace_id": workspace_id})
+        request = urllib.request.Request(f"{self.settings.url}{DECISION_PATH}?{query}")
+        if self.settings.token:
+            request.add_header("Authorization", f"Bearer {self.settings.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=self.settings.timeout_seconds) as resp:
+                document = json.loads(resp.read())
+            if document.get("action") not in ("allow", "degrade", "block"):
+                raise ValueError("unexpected budget answer")
+            return document
+        except (OSError, ValueError, urllib.error.URLError):
+            self.failures += 1
+            action = "allow" if self.settings.fail_open else "block"
+            return {
+                "customer_id": customer_id,
+                "action": action,
+                "reasons": ["budget service unavailable"],
+            }
+
+    def choose_model(self, model: str, customer_id: str, workspace_id: str = "") -> str:
+        """The model to call, or raise BudgetExceeded."""
+        document = self.decision(customer_id, workspace_id)
+        action = document.get("action")
+        if action == "block":
+            raise BudgetExceeded(customer_id, list(document.get("reasons") or []), document)
+        if action == "degrade":
+            return self.settings.degrade_models.get(model, model)
+        return model
+
+
+_client: BudgetClient | None = None
+_configured = False
+_configure_lock = threading.Lock()
+
+
+def configure(settings: BudgetSettings | None) -> None:
+    """Turn enforcement on with these settings, or off with None (overrides the environment)."""
+    global _client, _configured
+    with _configure_lock:
+        _client = BudgetClient(settings) if settings else None
+        _configured = True
+
+
+def _current() -> BudgetClient | None:
+    global _client, _configured
+    if not _configured:
+        with _configure_lock:
+            if not _configured:
+                settings = BudgetSettings.from_env()
+                _client = BudgetClient(settings) if settings else None
+                _configured = True
+    return _client
+
+
+# --- hook for the provider instrumentation (one call before the SDK sends) ---------------------
+def before_provider_call(
+    model: str, customer_id: str | None = None, workspace_id: str | None = None
+) -> str:
+    """Model to call for this request; raises BudgetExceeded over a hard cap. No-op when
+    enforcement is off or the request has no customer."""
+    client = _current()
+    if client is None:
+        return model
+    customer = customer_id or baggage.get_baggage("customer.id")
+    if not customer:
+        return model
+    workspace = workspace_id or baggage.get_baggage("workspace.id") or ""
+    return client.choose_model(model, str(customer), str(workspace))

@@ -1,0 +1,164 @@
+"""The budget evaluator: a background thread in the running processor.
+
+Every ``interval_seconds`` it reads month-to-date and today's spend from the store, fires each
+alert once per threshold per period (remembered in ``llm_alerts``, so a restart does not fire
+again), and refreshes the decisions ``GET /api/budget/decision`` answers from memory (cheap
+for the app side, which asks before provider calls).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs
+
+from llm_margin.processor.budgets import thresholds
+from llm_margin.processor.budgets.config import BudgetConfig
+from llm_margin.processor.budgets.sinks import LogSink, Sink, TableSink, WebhookSink
+from llm_margin.processor.reports.views import run_sql
+
+log = logging.getLogger("llm_margin.budgets")
+
+DECISION_PATH = "/api/budget/decision"
+
+
+class BudgetEvaluator:
+    def __init__(
+        self,
+        store: Any,
+        config: BudgetConfig,
+        *,
+        metrics: Any = None,
+        sinks: list[Sink] | None = None,
+    ) -> None:
+        self._store = store
+        self.config = config
+        self._metrics = metrics
+        if sinks is None:
+            sinks = [TableSink(store), LogSink()]
+            if config.webhook_url:
+                sinks.append(
+                    WebhookSink(config.webhook_url, config.webhook_timeout_seconds, metrics=metrics)
+                )
+        self._sinks = sinks
+        self._fired: set[tuple] = set()
+        self._loaded_periods: set[str] = set()
+        self._decisions: dict[tuple[str, str], thresholds.Decision] = {}
+        self._evaluated_at: datetime | None = None
+        self._lock = threading.Lock()
+        self._evaluate_lock = threading.Lock()  # the thread and a direct caller never overlap
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="llm-margin-budgets", daemon=True)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Safe without start()."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            try:
+                self.evaluate()
+            except Exception as exc:  # the store may be briefly unavailable; try next round
+                if self._metrics is not None:
+                    self._metrics.inc("budget_evaluation_errors")
+                log.warning("budget evaluation failed: %s", exc)
+            if self._stop.wait(self.config.interval_seconds):
+                return
+
+    # -- evaluation ----------------------------------------------------------------------------
+    def evaluate(self, now: datetime | None = None) -> list[thresholds.Alert]:
+        """One round; returns the alerts fired now (each only once per period)."""
+        with self._evaluate_lock:
+            return self._evaluate(now)
+
+    def _evaluate(self, now: datetime | None) -> list[thresholds.Alert]:
+        now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        until = now + timedelta(microseconds=1)
+        month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        usage = run_sql(self._store, "queries/budget_usage.sql", {"until": until})
+        daily = run_sql(
+            self._store, "queries/daily_spend.sql", {"since": day_start, "until": until}
+        )
+        candidates = thresholds.allowance_alerts(
+            usage, self.config, now, (now - month_start).total_seconds() / 3600
+        )
+        candidates += thresholds.daily_cap_alerts(daily, self.config, now)
+        if self.config.max_attempts_per_task or self.config.max_cost_per_task_usd:
+            runaway = run_sql(
+                self._store,
+                "queries/runaway_tasks.sql",
+                {
+                    "since": day_start,
+                    "until": until,
+                    "max_attempts": self.config.max_attempts_per_task or 2**31,
+                    "max_cost_usd": self.config.max_cost_per_task_usd or Decimal(10**12),
+                },
+            )
+            candidates += thresholds.runaway_alerts(runaway, self.config, now)
+        table = thresholds.decisions(usage, daily, self.config)
+        fresh = self._new_alerts(candidates)
+        with self._lock:
+            self._decisions = table
+            self._evaluated_at = now
+        if fresh:
+            self._dispatch(fresh, now)
+        return fresh
+
+    def _new_alerts(self, candidates: list[thresholds.Alert]) -> list[thresholds.Alert]:
+        periods = {a.period for a in candidates} - self._loaded_periods
+        if periods:
+            self._load_fired(periods)
+        fresh = []
+        for alert in candidates:
+            if alert.key not in self._fired:
+                self._fired.add(alert.key)
+                fresh.append(alert)
+        return fresh
+
+    def _load_fired(self, periods: set[str]) -> None:
+        result = self._store.query(
+            "SELECT period, rule, scope, scope_id, threshold_pct FROM llm_alerts FINAL "
+            "WHERE period IN {periods:Array(String)}",
+            {"periods": sorted(periods)},
+        )
+        for period, rule, scope, scope_id, pct in result.rows:
+            self._fired.add((period, rule, scope, scope_id, Decimal(str(pct))))
+        self._loaded_periods |= periods
+
+    def _dispatch(self, alerts: list[thresholds.Alert], now: datetime) -> None:
+        if self._metrics is not None:
+            self._metrics.inc("budget_alerts_fired", len(alerts))
+        for sink in self._sinks:
+            try:
+                sink.send(alerts, now)
+            except Exception as exc:  # one sink failing must not silence the others
+                log.warning("alert sink %s failed: %s", getattr(sink, "name", sink), exc)
+
+    # -- decisions -----------------------------------------------------------------------------
+    def decision(self, customer_id: str, workspace_id: str = "") -> dict[str, Any]:
+        with self._lock:
+            found = thresholds.lookup(self._decisions, customer_id, workspace_id)
+            evaluated_at = self._evaluated_at
+        document = found.as_dict()
+        document["workspace_id"] = workspace_id or None
+        document["evaluated_at"] = evaluated_at.isoformat() if evaluated_at else None
+        return document
+
+    def http_decision(self, query: str) -> tuple[int, dict[str, Any]]:
+        """Handler for GET /api/budget/decision?customer_id=..&workspace_id=.."""
+        params = parse_qs(query)
+        customer = (params.get("customer_id") or [""])[0]
+        if not customer or len(customer) > 256:
+            return 400, {"code": 400, "message": "customer_id is required (at most 256 chars)"}
+        workspace = (params.get("workspace_id") or [""])[0][:256]
+        return 200, self.decision(customer, workspace)

@@ -1,0 +1,146 @@
+"""Where alerts go: the log, a webhook (Slack-compatible JSON), and the ``llm_alerts`` table.
+
+A sink failing never stops the others; the table sink runs first so an alert that reached
+anyone is also on record (and is not fired again after a restart).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from llm_margin.processor.budgets.thresholds import Alert
+
+log = logging.getLogger("llm_margin.budgets")
+
+ALERT_COLUMNS = (
+    "fired_at",
+    "period",
+    "rule",
+    "severity",
+    "scope",
+    "scope_id",
+    "customer_id",
+    "threshold_pct",
+    "spent_usd",
+    "limit_usd",
+    "observed",
+    "message",
+    "version",
+)
+_ICON = {"warning": ":warning:", "critical": ":rotating_light:"}
+
+
+class Sink(Protocol):
+    name: str
+
+    def send(self, alerts: list[Alert], fired_at: datetime) -> None: ...
+
+
+class LogSink:
+    name = "log"
+
+    def send(self, alerts: list[Alert], fired_at: datetime) -> None:
+        # One line per alert: alerts are rare by construction (once per threshold per period).
+        for alert in alerts:
+            level = logging.ERROR if alert.severity == "critical" else logging.WARNING
+            log.log(level, "budget alert [%s] %s", alert.rule, alert.message)
+
+
+class TableSink:
+    name = "table"
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def send(self, alerts: list[Alert], fired_at: datetime) -> None:
+        version = time.time_ns()
+        naive = fired_at.astimezone(timezone.utc).replace(tzinfo=None)
+        self._store.insert_rows(
+            "llm_alerts",
+            [
+                (
+                    naive,
+                    a.period,
+                    a.rule,
+                    a.severity,
+                    a.scope,
+                    a.scope_id,
+                    a.customer_id,
+                    a.threshold_pct,
+                    a.spent_usd,
+                    a.limit_usd,
+                    a.observed,
+                    a.message,
+                    version,
+                )
+                for a in alerts
+            ],
+            ALERT_COLUMNS,
+        )
+
+
+def slack_payload(alert: Alert, fired_at: datetime) -> dict[str, Any]:
+    """Slack incoming-webhook shape (``text`` + ``blocks``); ``llm_margin`` carries the
+    structured alert for other receivers (Slack ignores it)."""
+    icon = _ICON.get(alert.severity, "")
+    return {
+        "text": f"{icon} llm-margin {alert.severity}: {alert.message}".strip(),
+        "blocks": [
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"{icon} *{alert.rule}* ({alert.severity})\n{alert.message}",
+                },
+            },
+            {
+                "type": "context",
+                "elements": [
+                    {
+                        "type": "mrkdwn",
+                        "text": f"{alert.scope} `{alert.scope_id}` · period {alert.period} · "
+                        f"threshold {alert.threshold_pct.normalize():f}%",
+                    }
+                ],
+            },
+        ],
+        "llm_margin": {**alert.as_dict(), "fired_at": fired_at.isoformat()},
+    }
+
+
+class WebhookSink:
+    name = "webhook"
+
+    def __init__(self, url: str, timeout: float = 5.0, attempts: int = 3, metrics: Any = None):
+        self._url = url
+        self._timeout = timeout
+        self._attempts = attempts
+        self._metrics = metrics
+
+    def send(self, alerts: list[Alert], fired_at: datetime) -> None:
+        for alert in alerts:
+            self._post(json.dumps(slack_payload(alert, fired_at)).encode())
+
+    def _post(self, body: bytes) -> None:
+        delay = 0.2
+        for attempt in range(1, self._attempts + 1):
+            request = urllib.request.Request(self._url, data=body, method="POST")
+            request.add_header("Content-Type", "application/json")
+            try:
+                with urllib.request.urlopen(request, timeout=self._timeout) as response:
+                    response.read()
+                return
+            except (urllib.error.URLError, OSError) as exc:
+                if attempt == self._attempts:
+                    if self._metrics is not None:
+                        self._metrics.inc("alert_webhook_failures")
+                    log.warning("alert webhook failed after %d attempts: %s", attempt, exc)
+                    return
+                time.sleep(delay)
+                delay *= 2

@@ -1,0 +1,284 @@
+"""Pure functions: usage rows in, alerts and budget decisions out (no I/O, table-tested).
+
+Rows are the dicts of clickhouse/queries/budget_usage.sql, daily_spend.sql and
+runaway_tasks.sql with money as Decimal.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from llm_margin.processor.budgets.config import BudgetConfig
+
+ALLOW, DEGRADE, BLOCK = "allow", "degrade", "block"
+_RANK = {ALLOW: 0, DEGRADE: 1, BLOCK: 2}
+
+
+@dataclass(frozen=True)
+class Alert:
+    rule: str  # allowance_used | allowance_projected | allowance_cap | daily_spend | runaway_task
+    severity: str  # warning | critical
+    scope: str  # customer | workspace | plan | task
+    scope_id: str
+    customer_id: str
+    period: str  # 2026-11 for monthly rules, 2026-11-22 for daily ones
+    threshold_pct: Decimal
+    spent_usd: Decimal
+    limit_usd: Decimal
+    observed: str
+    message: str
+
+    @property
+    def key(self) -> tuple[str, str, str, str, Decimal]:
+        """An alert fires once per (period, rule, scope, threshold)."""
+        return (self.period, self.rule, self.scope, self.scope_id, self.threshold_pct)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name in ("threshold_pct", "spent_usd", "limit_usd"):
+            out[name] = format(out[name].normalize(), "f")
+        return out
+
+
+@dataclass(frozen=True)
+class Decision:
+    customer_id: str
+    action: str  # allow | degrade | block
+    reasons: tuple[str, ...] = ()
+    spent_usd: Decimal | None = None
+    allowance_usd: Decimal | None = None
+    used_pct: Decimal | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "customer_id": self.customer_id,
+            "action": self.action,
+            "reasons": list(self.reasons),
+            "spent_usd": None if self.spent_usd is None else str(self.spent_usd),
+            "allowance_usd": None if self.allowance_usd is None else str(self.allowance_usd),
+            "used_pct": None if self.used_pct is None else str(self.used_pct),
+        }
+
+
+def month_period(now: datetime) -> str:
+    return f"{now:%Y-%m}"
+
+
+def day_period(now: datetime) -> str:
+    return f"{now:%Y-%m-%d}"
+
+
+def _pct_of(limit: Decimal, pct: Decimal) -> Decimal:
+    return limit * pct / Decimal(100)
+
+
+def _who(row: dict[str, Any]) -> str:
+    if row["scope"] == "customer":
+        return f"customer {row['scope_id']}"
+    if row["scope"] == "workspace":
+        return f"workspace {row['scope_id']} (customer {row['customer_id']})"
+    return f"plan {row['scope_id']}"
+
+
+def allowance_alerts(
+    rows: list[dict[str, Any]], config: BudgetConfig, now: datetime, month_hours: float
+) -> list[Alert]:
+    """Soft alerts at each threshold of the allowance, used to date and projected; a hard
+    alert past ``block_at_pct``. ``month_hours``: how much of the month has passed."""
+    alerts: list[Alert] = []
+    period = month_period(now)
+    for row in rows:
+        allowance: Decimal = row["allowance_usd"]
+        if allowance is None or allowance <= 0:
+            continue
+        spent: Decimal = row["spent_usd"]
+        projected: Decimal = row["projected_usd"]
+        rules = config.for_customer(row["customer_id"]) if row["customer_id"] else config
+        for pct in config.soft_alert_pct:
+            limit = _pct_of(allowance, pct)
+            if spent >= limit:
+                alerts.append(
+                    Alert(
+                        "allowance_used",
+                        "warning",
+                        row["scope"],
+                        row["scope_id"],
+                        row["customer_id"],
+                        period,
+                        pct,
+                        spent,
+                        allowance,
+                        f"{row['used_pct']}% used",
+                        f"{_who(row)} has used {row['used_pct']}% of its monthly AI "
+                        f"allowance ({spent.normalize():f} of {allowance.normalize():f} USD; "
+                        f"threshold {pct}%)",
+                    )
+                )
+            if month_hours >= config.min_projection_hours and projected >= limit:
+                alerts.append(
+                    Alert(
+                        "allowance_projected",
+                        "warning",
+                        row["scope"],
+                        row["scope_id"],
+                        row["customer_id"],
+                        period,
+                        pct,
+                        projected,
+                        allowance,
+                        f"{row['projected_pct']}% projected",
+                        f"{_who(row)} is projected to use {row['projected_pct']}% of its "
+                        f"monthly AI allowance by month end (threshold {pct}%)",
+                    )
+                )
+        if rules.block_at_pct is not None and spent >= _pct_of(allowance, rules.block_at_pct):
+            alerts.append(
+                Alert(
+                    "allowance_cap",
+                    "critical",
+                    row["scope"],
+                    row["scope_id"],
+                    row["customer_id"],
+                    period,
+                    rules.block_at_pct,
+                    spent,
+                    allowance,
+                    f"{row['used_pct']}% used",
+                    f"{_who(row)} is over its hard allowance cap "
+                    f"({rules.block_at_pct}% of {allowance.normalize():f} USD)",
+                )
+            )
+    return alerts
+
+
+def daily_cap_alerts(
+    rows: list[dict[str, Any]], config: BudgetConfig, now: datetime
+) -> list[Alert]:
+    """Hard cap: one customer's (or workspace's) spend in the current UTC day."""
+    alerts = []
+    for row in rows:
+        if row["scope"] == "customer":
+            cap = config.for_customer(row["customer_id"]).daily_spend_usd
+        else:
+            cap = config.workspace_daily_spend_usd
+        if cap is None or row["spent_usd"] < cap:
+            continue
+        alerts.append(
+            Alert(
+                "daily_spend",
+                "critical",
+                row["scope"],
+                row["scope_id"],
+                row["customer_id"],
+                day_period(now),
+                Decimal(100),
+                row["spent_usd"],
+                cap,
+                f"{row['calls']} calls today",
+                f"{row['scope']} {row['scope_id']} spent {row['spent_usd'].normalize():f} USD "
+                f"today, over its daily cap of {cap.normalize():f} USD",
+            )
+        )
+    return alerts
+
+
+def runaway_alerts(rows: list[dict[str, Any]], config: BudgetConfig, now: datetime) -> list[Alert]:
+    """Hard cap for loops: too many attempts, or too much cost, in one task."""
+    alerts = []
+    for row in rows:
+        too_many = (
+            config.max_attempts_per_task is not None
+            and row["calls"] >= config.max_attempts_per_task
+        )
+        too_dear = (
+            config.max_cost_per_task_usd is not None
+            and row["cost_usd"] >= config.max_cost_per_task_usd
+        )
+        if not (too_many or too_dear):
+            continue
+        limit = config.max_cost_per_task_usd if too_dear else Decimal(0)
+        alerts.append(
+            Alert(
+                "runaway_task",
+                "critical",
+                "task",
+                row["task_id"],
+                row["customer_id"],
+                day_period(now),
+                Decimal(100),
+                row["cost_usd"],
+                limit or Decimal(0),
+                f"{row['calls']} attempts",
+                f"task {row['task_id']} of customer {row['customer_id']} (workspace "
+                f"{row['workspace_id'] or '-'}, feature {row['feature'] or '-'}) made "
+                f"{row['calls']} calls costing {row['cost_usd'].normalize():f} USD: "
+                "a runaway loop?",
+            )
+        )
+    return alerts
+
+
+def decisions(
+    usage_rows: list[dict[str, Any]], daily_rows: list[dict[str, Any]], config: BudgetConfig
+) -> dict[tuple[str, str], Decision]:
+    """Decision per ("customer", id) and per ("workspace", id): allow, degrade or block."""
+    out: dict[tuple[str, str], Decision] = {}
+    for row in usage_rows:
+        if row["scope"] not in ("customer", "workspace"):
+            continue
+        rules = config.for_customer(row["customer_id"])
+        allowance, spent = row["allowance_usd"], row["spent_usd"]
+        action, reasons = ALLOW, []
+        if allowance and allowance > 0:
+            if rules.block_at_pct is not None and spent >= _pct_of(allowance, rules.block_at_pct):
+                action = BLOCK
+                reasons.append(f"allowance used {row['used_pct']}% >= {rules.block_at_pct}%")
+            elif rules.degrade_at_pct is not None and spent >= _pct_of(
+                allowance, rules.degrade_at_pct
+            ):
+                action = DEGRADE
+                reasons.append(f"allowance used {row['used_pct']}% >= {rules.degrade_at_pct}%")
+        out[(row["scope"], row["scope_id"])] = Decision(
+            row["customer_id"], action, tuple(reasons), spent, allowance, row["used_pct"]
+        )
+    for alert in daily_cap_alerts(daily_rows, config, datetime.now()):
+        key = (alert.scope, alert.scope_id)
+        previous = out.get(key, Decision(alert.customer_id, ALLOW))
+        out[key] = Decision(
+            previous.customer_id,
+            BLOCK,
+            previous.reasons + (f"daily spend cap {alert.limit_usd.normalize():f} USD reached",),
+            previous.spent_usd,
+            previous.allowance_usd,
+            previous.used_pct,
+        )
+    return out
+
+
+def lookup(
+    table: dict[tuple[str, str], Decision], customer_id: str, workspace_id: str = ""
+) -> Decision:
+    """The stricter of the customer's and the workspace's decisions (unknown: allow)."""
+    found = [
+        d
+        for d in (
+            table.get(("customer", customer_id)),
+            table.get(("workspace", workspace_id)) if workspace_id else None,
+        )
+        if d
+    ]
+    if not found:
+        return Decision(customer_id, ALLOW, ("no budget known for this customer",))
+    worst = max(found, key=lambda d: _RANK[d.action])
+    reasons = tuple(r for d in found for r in d.reasons)
+    return Decision(
+        customer_id,
+        worst.action,
+        reasons,
+        found[0].spent_usd,
+        found[0].allowance_usd,
+        found[0].used_pct,
+    )

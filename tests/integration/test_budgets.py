@@ -1,0 +1,216 @@
+"""Budgets end to end: real OTLP spans into a real processor drive a customer through 50%, 80%
+of its AI allowance and its daily hard cap; alerts reach the log, a webhook (a real HTTP
+server on loopback) and the llm_alerts table, each once; the decision endpoint and the app-side
+client follow (allow -> degrade -> block)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import genai_prices
+import pytest
+from llm_margin import budget as app_budget
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from tests.conftest import free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+ALLOWANCE = Decimal("19.8")  # pro: 99 USD at an 80% target margin
+DAILY_CAP = "18"
+
+
+@pytest.fixture
+def webhook():
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append(json.loads(body))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args):
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def budget_processor(tmp_path, webhook):
+    from llm_margin.processor.config import ServeConfig
+    from llm_margin.processor.server import Processor
+
+    billing = tmp_path / "billing.yaml"
+    billing.write_text(
+        f"""
+plans:
+  pro: {{monthly_price_usd: "99", target_gross_margin_pct: 80}}
+customers:
+  acme: {{plan: pro, workspaces: [ws_a]}}
+  globex: {{plan: pro}}
+budgets:
+  interval_seconds: 3600   # the test drives evaluation itself
+  soft_alert_pct: [50, 80]
+  degrade_at_pct: 80
+  daily_spend_usd: "{DAILY_CAP}"
+  webhook_url: {webhook[0]}
+"""
+    )
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"),
+        otlp_grpc_port=free_port(),
+        otlp_http_port=free_port(),
+        billing_file=str(billing),
+    ).validate()
+    proc = Processor(config)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def cost_of(input_tokens: int) -> Decimal:
+    price = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=input_tokens, output_tokens=0),
+        "gpt-4o",
+        provider_id="openai",
+    )
+    return Decimal(price.total_price)
+
+
+def spend(proc, input_tokens: int, sent: list[int]) -> None:
+    """One call for acme, over real OTLP/HTTP; waits until it is stored."""
+    provider = TracerProvider()
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{proc.http_url}/v1/traces"))
+    )
+    attributes = {
+        "gen_ai.provider.name": "openai",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.request.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": input_tokens,
+        "gen_ai.usage.output_tokens": 0,
+        "customer.id": "acme",
+        "workspace.id": "ws_a",
+        "plan": "pro",
+    }
+    with provider.get_tracer("t").start_as_current_span("chat gpt-4o", attributes=attributes):
+        pass
+    provider.shutdown()
+    sent.append(input_tokens)
+    wait_until(lambda: proc.metrics.get("stored_calls") >= len(sent), message="stored")
+
+
+def fired(alerts, rule, scope="customer"):
+    return sorted(a.threshold_pct for a in alerts if a.rule == rule and a.scope == scope)
+
+
+def test_customer_through_50_80_and_cap(budget_processor, webhook, caplog):
+    proc = budget_processor
+    url, received = webhook
+    sent: list[int] = []
+    client = app_budget.BudgetClient(
+        app_budget.BudgetSettings(
+            url=proc.http_url, ttl_seconds=0, degrade_models={"gpt-4o": "gpt-4o-mini"}
+        )
+    )
+    assert proc.budgets.evaluate() == []
+    assert client.choose_model("gpt-4o", "acme", "ws_a") == "gpt-4o"
+
+    # 50%: ~10 USD of gpt-4o input.
+    spend(proc, 4_000_000, sent)
+    assert cost_of(4_000_000) >= ALLOWANCE / 2 > cost_of(3_000_000)
+    with caplog.at_level(logging.WARNING, logger="llm_margin.budgets"):
+        first = proc.budgets.evaluate()
+    assert fired(first, "allowance_used") == [Decimal(50)]
+    assert fired(first, "allowance_used", "workspace") == [Decimal(50)]
+    assert fired(first, "allowance_used", "plan") == []  # plan allowance is two customers'
+    assert any("50" in r.getMessage() and "acme" in r.getMessage() for r in caplog.records)
+    assert proc.budgets.evaluate() == []  # once per threshold per period
+    assert client.choose_model("gpt-4o", "acme") == "gpt-4o"
+
+    # 80%: +6 USD -> 16 USD of 19.8.
+    spend(proc, 2_400_000, sent)
+    second = proc.budgets.evaluate()
+    assert fired(second, "allowance_used") == [Decimal(80)]
+    assert not [a for a in second if a.rule == "daily_spend"]
+    # Soft cap: the app switches to the cheaper model.
+    assert client.choose_model("gpt-4o", "acme", "ws_a") == "gpt-4o-mini"
+    assert client.choose_model("gpt-4o", "globex") == "gpt-4o"
+
+    # Daily hard cap: +2.5 USD -> 18.5 USD today >= 18.
+    spend(proc, 1_000_000, sent)
+    third = proc.budgets.evaluate()
+    caps = [a for a in third if a.rule == "daily_spend" and a.scope == "customer"]
+    assert len(caps) == 1 and caps[0].severity == "critical"
+    assert caps[0].spent_usd == sum(cost_of(t) for t in sent)
+    with pytest.raises(app_budget.BudgetExceeded, match="daily spend cap"):
+        client.choose_model("gpt-4o", "acme", "ws_a")
+    assert proc.budgets.evaluate() == []
+
+    # Every alert reached the webhook (Slack shape) and the table, exactly once.
+    everything = first + second + third
+    wait_until(lambda: len(received) == len(everything), message="webhook deliveries")
+    assert all(isinstance(p["text"], str) and p["blocks"] for p in received)
+    assert {p["llm_margin"]["rule"] for p in received} >= {"allowance_used", "daily_spend"}
+    rows = proc.store.query(
+        "SELECT rule, scope, scope_id, threshold_pct FROM llm_alerts FINAL"
+    ).rows
+    assert len(rows) == len(everything)
+    assert ("allowance_used", "customer", "acme", Decimal(80)) in {
+        (r[0], r[1], r[2], Decimal(r[3])) for r in rows
+    }
+
+
+def test_alerts_not_refired_after_restart(budget_processor, webhook):
+    """The llm_alerts table is the evaluator's memory: a new evaluator fires nothing again."""
+    from llm_margin.processor.budgets.evaluator import BudgetEvaluator
+
+    proc = budget_processor
+    spend(proc, 4_000_000, [])
+    assert fired(proc.budgets.evaluate(), "allowance_used") == [Decimal(50)]
+    again = BudgetEvaluator(proc.store, proc.budgets.config, sinks=[])
+    assert again.evaluate() == []
+
+
+def test_decision_endpoint_needs_customer_and_auth(budget_processor):
+    import urllib.error
+    import urllib.request
+
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(f"{budget_processor.http_url}/api/budget/decision", timeout=5)
+    assert info.value.code == 400
+    with urllib.request.urlopen(
+        f"{budget_processor.http_url}/api/budget/decision?customer_id=nobody", timeout=5
+    ) as response:
+        assert json.loads(response.read())["action"] == "allow"
+
+
+def test_app_side_fails_open_and_closed():
+    dead = f"http://127.0.0.1:{free_port()}"
+    open_client = app_budget.BudgetClient(app_budget.BudgetSettings(url=dead, timeout_seconds=0.2))
+    assert open_client.choose_model("gpt-4o", "acme") == "gpt-4o"
+    assert open_client.failures == 1
+    closed = app_budget.BudgetClient(
+        app_budget.BudgetSettings(url=dead, timeout_seconds=0.2, fail_open=False)
+    )
+    with pytest.raises(app_budget.BudgetExceeded, match="unavailable"):
+        closed.choose_model("gpt-4o", "acme")
