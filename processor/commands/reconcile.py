@@ -1,0 +1,64 @@
+"""`llm-margin reconcile --provider-usage FILE`: stored cost vs the provider's cost export."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from decimal import Decimal, InvalidOperation
+
+from llm_margin.processor.commands._common import CommandError, add_store_options, open_reader
+from llm_margin.processor.reports.render import FORMATS
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "reconcile",
+        help="compare stored cost with an OpenAI or Anthropic cost export (CSV)",
+        description=(
+            "Compares stored cost with the provider's own cost export by UTC day and model, "
+            "and explains each difference (unpriced, unattributed, failed-but-billed, price "
+            "mismatch). Layouts: see docs/reports-budgets-billing.md."
+        ),
+    )
+    parser.add_argument("--provider-usage", required=True, metavar="FILE", help="the CSV export")
+    add_store_options(parser)
+    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument(
+        "--tolerance-usd",
+        default="0.01",
+        help="differences up to this are a match (exports round; default 0.01)",
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from llm_margin.processor.reports import reconcile
+    from llm_margin.processor.reports.render import render
+    from llm_margin.processor.reports.views import to_wire
+
+    try:
+        tolerance = Decimal(args.tolerance_usd)
+    except InvalidOperation as exc:
+        raise CommandError(f"--tolerance-usd must be a number, got {args.tolerance_usd!r}") from exc
+    try:
+        reconcile.read_provider_usage(args.provider_usage)  # fail on a bad file before opening
+    except reconcile.ProviderUsageError as exc:
+        raise CommandError(str(exc)) from exc
+    reader = open_reader(args)
+    try:
+        provider, rows = reconcile.reconcile(reader, args.provider_usage, tolerance)
+    except reconcile.ProviderUsageError as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        reader.close()
+    title = f"Reconciliation with the {provider} cost export {args.provider_usage}"
+    sys.stdout.write(
+        render(
+            [to_wire(r) for r in rows],
+            reconcile.COLUMNS,
+            args.format,
+            footer=to_wire(reconcile.total_row(rows)),
+            title=title if args.format == "table" else None,
+        )
+    )
+    return 0

@@ -1,0 +1,158 @@
+"""Billing export: per-customer usage lines for a calendar month, with markup.
+
+Lines are per customer and model, from clickhouse/queries/export_usage.sql. ``cost_usd`` is
+the stored cost, exactly; ``amount_usd`` = cost x (1 + markup/100), exactly (no rounding), so
+the lines' total equals the stored cost of the period to the last unit.
+
+Stripe: one meter event per customer (``POST /v1/billing/meter_events`` body as JSON). Meter
+values are integers, so ``value`` is the amount in ``unit_usd`` units (default 0.000001, micro
+dollars), rounded with the largest-remainder method: the events' values sum to the rounded
+period total exactly. The exact strings travel in the payload as ``cost_usd``/``amount_usd``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import csv
+import io
+import json
+import re
+from datetime import datetime, timezone
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from llm_margin.processor.records import UNATTRIBUTED
+from llm_margin.processor.reports.money import money_str
+from llm_margin.processor.reports.views import run_sql
+
+CSV_COLUMNS = (
+    "period",
+    "customer_id",
+    "plan",
+    "provider",
+    "model",
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "unpriced_calls",
+    "cost_usd",
+    "markup_pct",
+    "amount_usd",
+)
+_PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+def month_bounds(period: str) -> tuple[datetime, datetime]:
+    """[first instant, first instant of the next month) of ``YYYY-MM`` in UTC."""
+    match = _PERIOD.match(period or "")
+    if not match or not 1 <= int(match.group(2)) <= 12:
+        raise ValueError(f"--period must look like 2026-11, got {period!r}")
+    year, month = int(match.group(1)), int(match.group(2))
+    start = datetime(year, month, 1, tzinfo=timezone.utc)
+    days = calendar.monthrange(year, month)[1]
+    end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=timezone.utc)
+    assert (end - start).days == days
+    return start, end
+
+
+def usage_lines(reader: Any, period: str, markup_pct: Decimal) -> list[dict[str, Any]]:
+    since, until = month_bounds(period)
+    factor = Decimal(1) + markup_pct / Decimal(100)
+    lines = []
+    for row in run_sql(reader, "queries/export_usage.sql", {"since": since, "until": until}):
+        cost = Decimal(row["cost_usd"])
+        lines.append(
+            {
+                **row,
+                "period": period,
+                "cost_usd": cost,
+                "markup_pct": markup_pct,
+                "amount_usd": cost * factor,
+            }
+        )
+    return lines
+
+
+def to_csv(lines: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for line in lines:
+        writer.writerow([_cell(c, line[c]) for c in CSV_COLUMNS])
+    total = {c: "" for c in CSV_COLUMNS}
+    total.update(
+        period=lines[0]["period"] if lines else "",
+        customer_id="TOTAL",
+        calls=sum(x["calls"] for x in lines),
+        input_tokens=sum(x["input_tokens"] for x in lines),
+        output_tokens=sum(x["output_tokens"] for x in lines),
+        unpriced_calls=sum(x["unpriced_calls"] for x in lines),
+        cost_usd=money_str(sum((x["cost_usd"] for x in lines), Decimal(0))),
+        amount_usd=money_str(sum((x["amount_usd"] for x in lines), Decimal(0))),
+    )
+    writer.writerow([total[c] for c in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def _cell(column: str, value: Any) -> Any:
+    if column in ("cost_usd", "amount_usd", "markup_pct"):
+        return money_str(value)
+    return value
+
+
+def allocate_units(amounts: list[Decimal], unit: Decimal) -> list[int]:
+    """Integers proportional to amounts whose sum is exactly round(total / unit)
+    (largest remainder: the units lost to flooring go to the largest fractions)."""
+    exact = [a / unit for a in amounts]
+    floors = [int(e.to_integral_value(rounding=ROUND_FLOOR)) for e in exact]
+    target = int((sum(amounts, Decimal(0)) / unit).to_integral_value())
+    order = sorted(range(len(exact)), key=lambda i: (exact[i] - floors[i], -i), reverse=True)
+    for i in order[: max(target - sum(floors), 0)]:
+        floors[i] += 1
+    return floors
+
+
+def to_stripe(
+    lines: list[dict[str, Any]],
+    period: str,
+    *,
+    event_name: str = "llm_usage",
+    unit_usd: Decimal = Decimal("0.000001"),
+) -> tuple[str, dict[str, Decimal]]:
+    """JSON lines, one meter event per customer; returns (text, what was left out)."""
+    per_customer: dict[str, dict[str, Decimal]] = {}
+    left_out = {"unattributed_cost_usd": Decimal(0)}
+    for line in lines:
+        if line["customer_id"] == UNATTRIBUTED:
+            left_out["unattributed_cost_usd"] += line["cost_usd"]
+            continue
+        entry = per_customer.setdefault(
+            line["customer_id"], {"cost": Decimal(0), "amount": Decimal(0)}
+        )
+        entry["cost"] += line["cost_usd"]
+        entry["amount"] += line["amount_usd"]
+    customers = sorted(per_customer)
+    units = allocate_units([per_customer[c]["amount"] for c in customers], unit_usd)
+    _, until = month_bounds(period)
+    timestamp = int(until.timestamp()) - 1  # the period's last second
+    out = []
+    for customer, value in zip(customers, units, strict=True):
+        out.append(
+            json.dumps(
+                {
+                    "event_name": event_name,
+                    "identifier": f"llm-margin-{period}-{customer}",
+                    "timestamp": timestamp,
+                    "payload": {
+                        "stripe_customer_id": customer,
+                        "value": str(value),
+                        "unit_usd": money_str(unit_usd),
+                        "cost_usd": money_str(per_customer[customer]["cost"]),
+                        "amount_usd": money_str(per_customer[customer]["amount"]),
+                        "period": period,
+                    },
+                },
+                sort_keys=True,
+            )
+        )
+    return "".join(line + "\n" for line in out), left_out

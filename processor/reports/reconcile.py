@@ -1,0 +1,224 @@
+"""Reconcile stored cost with a provider's own cost export, by UTC day and model.
+
+Accepted CSV layouts (recognised by their header; money in USD as decimal strings):
+
+OpenAI (organization Costs export, one row per day, project and line item)::
+
+    start_time_iso,end_time_iso,organization_id,project_id,project_name,line_item,amount_value,amount_currency
+    2026-11-20T00:00:00+00:00,2026-11-21T00:00:00+00:00,org-1,proj_1,Prod,"gpt-4o-mini-2024-07-18, input",0.1234,usd
+
+    ``line_item`` is "<model>, <kind>" (input, cached input, output, batch input, ...).
+
+Anthropic (Console cost export / Admin API cost report, one row per day, workspace, model and
+token type)::
+
+    usage_date_utc,workspace_id,workspace_name,api_key_id,model,service_tier,context_window,token_type,cost_usd
+    2026-11-20,wrkspc_1,Default,apikey_1,claude-sonnet-4-5-20250929,standard,0-200k,output_tokens,0.4500
+
+Model names are compared without their date suffix (``gpt-4o-2024-08-06`` = ``gpt-4o``).
+Each (day, model) gets the difference (provider - stored) and its likely explanation:
+unpriced calls, spend the processor never saw (unattributed), failed-but-billed calls, or a
+price mismatch.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from datetime import date, datetime, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from llm_margin.processor.reports.views import run_sql
+
+OPENAI_COLUMNS = {"start_time_iso", "line_item", "amount_value"}
+ANTHROPIC_COLUMNS = {"usage_date_utc", "model", "cost_usd"}
+COLUMNS = (
+    "day",
+    "provider",
+    "model",
+    "provider_cost_usd",
+    "stored_cost_usd",
+    "difference_usd",
+    "stored_calls",
+    "unpriced_calls",
+    "failed_calls",
+    "unattributed_calls",
+    "explanation",
+)
+_DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
+
+
+class ProviderUsageError(ValueError):
+    """The file is not a provider export we can read; the message says where and why."""
+
+
+def normalise_model(name: str) -> str:
+    return _DATE_SUFFIX.sub("", (name or "").strip().lower())
+
+
+def _amount(text: str, where: str) -> Decimal:
+    try:
+        value = Decimal((text or "").strip())
+    except InvalidOperation as exc:
+        raise ProviderUsageError(f"{where}: {text!r} is not an amount") from exc
+    if not value.is_finite():
+        raise ProviderUsageError(f"{where}: {text!r} is not an amount")
+    return value
+
+
+def read_provider_usage(path: str) -> tuple[str, dict[tuple[date, str], Decimal]]:
+    """(provider, cost by (day, normalised model)) from an OpenAI or Anthropic cost CSV."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            header = set(reader.fieldnames or ())
+            rows = list(reader)
+    except OSError as exc:
+        raise ProviderUsageError(f"cannot read {path}: {exc}") from exc
+    if OPENAI_COLUMNS <= header:
+        provider = "openai"
+    elif ANTHROPIC_COLUMNS <= header:
+        provider = "anthropic"
+    else:
+        raise ProviderUsageError(
+            f"{path}: unknown layout (columns {sorted(header)}); expected an OpenAI export "
+            f"with {sorted(OPENAI_COLUMNS)} or an Anthropic one with {sorted(ANTHROPIC_COLUMNS)}"
+        )
+    totals: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+    for number, row in enumerate(rows, start=2):
+        where = f"{path} line {number}"
+        try:
+            if provider == "openai":
+                currency = (row.get("amount_currency") or "usd").strip().lower()
+                if currency != "usd":
+                    raise ProviderUsageError(f"{where}: currency {currency!r} is not usd")
+                day = datetime.fromisoformat(row["start_time_iso"].strip()).date()
+                model = row["line_item"].split(",", 1)[0]
+                amount = _amount(row["amount_value"], where)
+            else:
+                day = date.fromisoformat(row["usage_date_utc"].strip()[:10])
+                model = row["model"]
+                amount = _amount(row["cost_usd"], where)
+        except (KeyError, ValueError, AttributeError) as exc:
+            if isinstance(exc, ProviderUsageError):
+                raise
+            raise ProviderUsageError(f"{where}: {exc}") from exc
+        totals[(day, normalise_model(model))] += amount
+    return provider, dict(totals)
+
+
+def explain(
+    provider_cost: Decimal | None, stored: dict[str, Any] | None, tolerance: Decimal
+) -> str:
+    """Why provider and stored cost differ for one (day, model). Pure; table-tested."""
+    if stored is None:
+        return (
+            "unattributed: the provider billed calls the processor never saw (uninstrumented "
+            "code, another app on the same key, or lost spans)"
+        )
+    stored_cost: Decimal = stored["stored_cost_usd"]
+    if provider_cost is None:
+        return "not in the provider export (another account or key, or an incomplete export)"
+    difference = provider_cost - stored_cost
+    notes = []
+    if stored["unattributed_calls"]:
+        notes.append(f"{stored['unattributed_calls']} calls have no customer (cost counted)")
+    if abs(difference) <= tolerance:
+        return "; ".join(["match"] + notes)
+    reasons = []
+    if stored["unpriced_calls"] and difference > 0:
+        reasons.append(
+            f"unpriced: {stored['unpriced_calls']} calls stored without a price "
+            "(add the model to the price overlay, then `llm-margin reprice`)"
+        )
+    if stored["failed_calls_without_usage"] and difference > 0:
+        reasons.append(
+            f"failed-but-billed: {stored['failed_calls_without_usage']} failed calls were "
+            "stored without usage, the provider may have billed them"
+        )
+    if not reasons:
+        share = (difference * 100 / stored_cost).quantize(Decimal("0.01")) if stored_cost else None
+        reasons.append(
+            "price mismatch: "
+            + (
+                f"provider charged {share}% more than stored"
+                if share is not None and share > 0
+                else f"provider charged {-share}% less than stored"
+                if share is not None
+                else "stored cost is 0"
+            )
+            + " (check the price book version, negotiated discounts, batch/priority tiers)"
+        )
+    return "; ".join(reasons + notes)
+
+
+def reconcile(
+    reader: Any, path: str, tolerance: Decimal = Decimal("0.01")
+) -> tuple[str, list[dict[str, Any]]]:
+    provider, billed = read_provider_usage(path)
+    if not billed:
+        raise ProviderUsageError(f"{path}: no usage rows")
+    first = min(day for day, _ in billed)
+    last = max(day for day, _ in billed)
+    since = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
+    until = datetime(last.year, last.month, last.day, tzinfo=timezone.utc) + timedelta(days=1)
+    stored: dict[tuple[date, str], dict[str, Any]] = {}
+    for row in run_sql(
+        reader, "queries/stored_cost_by_day_model.sql", {"since": since, "until": until}
+    ):
+        if row["provider"] and row["provider"] != provider:
+            continue
+        day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(str(row["day"]))
+        key = (day, normalise_model(row["model"]))
+        entry = stored.setdefault(
+            key,
+            {
+                "stored_cost_usd": Decimal(0),
+                "calls": 0,
+                "unpriced_calls": 0,
+                "failed_calls": 0,
+                "failed_calls_without_usage": 0,
+                "unattributed_calls": 0,
+            },
+        )
+        entry["stored_cost_usd"] += Decimal(str(row["stored_cost_usd"]))
+        for name in (
+            "calls",
+            "unpriced_calls",
+            "failed_calls",
+            "failed_calls_without_usage",
+            "unattributed_calls",
+        ):
+            entry[name] += int(row[name])
+    rows = []
+    for key in sorted(set(billed) | set(stored)):
+        provider_cost = billed.get(key)
+        entry = stored.get(key)
+        stored_cost = entry["stored_cost_usd"] if entry else Decimal(0)
+        rows.append(
+            {
+                "day": key[0].isoformat(),
+                "provider": provider,
+                "model": key[1],
+                "provider_cost_usd": provider_cost if provider_cost is not None else Decimal(0),
+                "stored_cost_usd": stored_cost,
+                "difference_usd": (provider_cost or Decimal(0)) - stored_cost,
+                "stored_calls": entry["calls"] if entry else 0,
+                "unpriced_calls": entry["unpriced_calls"] if entry else 0,
+                "failed_calls": entry["failed_calls"] if entry else 0,
+                "unattributed_calls": entry["unattributed_calls"] if entry else 0,
+                "explanation": explain(provider_cost, entry, tolerance),
+            }
+        )
+    return provider, rows
+
+
+def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    total: dict[str, Any] = {"day": "TOTAL"}
+    for column in ("provider_cost_usd", "stored_cost_usd", "difference_usd"):
+        total[column] = sum((r[column] for r in rows), Decimal(0))
+    for column in ("stored_calls", "unpriced_calls", "failed_calls", "unattributed_calls"):
+        total[column] = sum(r[column] for r in rows)
+    return total

@@ -1,0 +1,173 @@
+"""`llm-margin export` and `llm-margin reconcile` as real subprocesses against a running
+processor that received real OTLP spans. Expected costs come from genai-prices directly."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import genai_prices
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import Status, StatusCode
+
+from tests.conftest import bin_path, wait_until
+
+pytestmark = pytest.mark.integration
+
+# customer, request model, response model, input, output, failed
+CALLS = [
+    ("acme", "gpt-4o-mini", "gpt-4o-mini-2024-07-18", 1200, 300, False),
+    ("acme", "gpt-4o", "gpt-4o-2024-08-06", 5000, 900, False),
+    ("globex", "gpt-4o-mini", "gpt-4o-mini-2024-07-18", 800, 120, False),
+    (None, "gpt-4o-mini", "gpt-4o-mini-2024-07-18", 100, 10, False),  # (unattributed)
+    ("initech", "my-private-finetune", "", 700, 70, False),  # unpriced
+    ("globex", "o3-mini", "", 0, 0, True),  # failed, no usage
+]
+
+
+def price(model: str, inp: int, out: int) -> Decimal:
+    try:
+        result = genai_prices.calc_price(
+            genai_prices.Usage(input_tokens=inp, output_tokens=out), model, provider_id="openai"
+        )
+    except LookupError:
+        return Decimal(0)
+    return Decimal(result.total_price)
+
+
+def send(http_url: str) -> None:
+    provider = TracerProvider()
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{http_url}/v1/traces"))
+    )
+    tracer = provider.get_tracer("test")
+    for customer, model, response_model, inp, out, failed in CALLS:
+        attributes = {
+            "gen_ai.provider.name": "openai",
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": model,
+            "gen_ai.usage.input_tokens": inp,
+            "gen_ai.usage.output_tokens": out,
+        }
+        if response_model:
+            attributes["gen_ai.response.model"] = response_model
+        if customer:
+            attributes["customer.id"] = customer
+        with tracer.start_as_current_span(f"chat {model}", attributes=attributes) as span:
+            if failed:
+                span.set_attribute("error.type", "timeout")
+                span.set_status(Status(StatusCode.ERROR))
+    provider.shutdown()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [bin_path("llm-margin"), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def loaded(processor):
+    send(processor.http_url)
+    wait_until(lambda: processor.metrics.get("stored_calls") >= len(CALLS), message="stored")
+    return processor
+
+
+def stored_total(processor, since: datetime, until: datetime) -> Decimal:
+    rows = processor.store.query(
+        "SELECT sum(cost_usd) FROM llm_calls FINAL WHERE ts >= {s:DateTime64(6)} "
+        "AND ts < {u:DateTime64(6)}",
+        {"s": since.replace(tzinfo=None), "u": until.replace(tzinfo=None)},
+    ).rows
+    return Decimal(rows[0][0])
+
+
+def test_export_csv_and_stripe_totals_exact(loaded):
+    from llm_margin.processor.reports.export import month_bounds
+
+    data_dir = loaded.config.data_dir
+    period = f"{datetime.now(timezone.utc):%Y-%m}"
+    expected = sum((price(m, i, o) for _, m, _, i, o, _ in CALLS), Decimal(0))
+    assert stored_total(loaded, *month_bounds(period)) == expected > 0
+
+    result = cli("export", "--period", period, "--data-dir", data_dir, "--markup-pct", "20")
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    total, lines = rows[-1], rows[:-1]
+    assert total["customer_id"] == "TOTAL"
+    assert sum(Decimal(r["cost_usd"]) for r in lines) == Decimal(total["cost_usd"]) == expected
+    assert Decimal(total["amount_usd"]) == expected * Decimal("1.2")
+    assert all(Decimal(r["amount_usd"]) == Decimal(r["cost_usd"]) * Decimal("1.2") for r in lines)
+    assert {r["customer_id"] for r in lines} == {"acme", "globex", "initech", "(unattributed)"}
+
+    result = cli("export", "--period", period, "--data-dir", data_dir, "--format", "stripe")
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {e["payload"]["stripe_customer_id"] for e in events} == {"acme", "globex", "initech"}
+    unattributed = price("gpt-4o-mini", 100, 10)
+    assert unattributed > 0 and "unattributed" in result.stderr
+    billed = sum(Decimal(e["payload"]["cost_usd"]) for e in events)
+    assert billed + unattributed == expected
+    micro = sum(int(e["payload"]["value"]) for e in events)
+    assert micro == int((billed / Decimal("0.000001")).to_integral_value())
+    assert len({e["identifier"] for e in events}) == len(events)
+
+
+def test_export_rejects_bad_period(loaded):
+    result = cli("export", "--period", "2026-13", "--data-dir", loaded.config.data_dir)
+    assert result.returncode == 2 and "--period" in result.stderr
+
+
+def test_reconcile_explains_each_difference(loaded, tmp_path):
+    today = datetime.now(timezone.utc).date().isoformat()
+    mini = sum(price(m, i, o) for _, m, _, i, o, _ in CALLS if m == "gpt-4o-mini")
+    big = price("gpt-4o", 5000, 900)
+    path = tmp_path / "openai.csv"
+    rows = [
+        ("gpt-4o-mini-2024-07-18, input", mini),  # the same: match
+        ("gpt-4o-2024-08-06, input", big + Decimal("0.5")),  # price mismatch
+        ("my-private-finetune, input", Decimal("0.3")),  # stored unpriced
+        ("o3-mini-2025-01-31, input", Decimal("0.02")),  # failed but billed
+        ("gpt-4.1-2025-04-14, input", Decimal("0.7")),  # never seen
+    ]
+    lines = [
+        "start_time_iso,end_time_iso,organization_id,project_id,project_name,line_item,"
+        "amount_value,amount_currency"
+    ]
+    lines += [
+        f'{today}T00:00:00+00:00,{today}T23:59:59+00:00,org,proj,P,"{item}",{amount},usd'
+        for item, amount in rows
+    ]
+    path.write_text("\n".join(lines) + "\n")
+
+    result = cli(
+        "reconcile",
+        "--provider-usage",
+        str(path),
+        "--data-dir",
+        loaded.config.data_dir,
+        "--format",
+        "json",
+    )
+    assert result.returncode == 0, result.stderr
+    by_model = {r["model"]: r for r in json.loads(result.stdout)}
+    assert by_model["gpt-4o-mini"]["explanation"].startswith("match")
+    assert "1 calls have no customer" in by_model["gpt-4o-mini"]["explanation"]
+    assert Decimal(by_model["gpt-4o"]["difference_usd"]) == Decimal("0.5")
+    assert by_model["gpt-4o"]["explanation"].startswith("price mismatch")
+    assert by_model["my-private-finetune"]["explanation"].startswith("unpriced")
+    assert by_model["o3-mini"]["explanation"].startswith("failed-but-billed")
+    assert by_model["gpt-4.1"]["explanation"].startswith("unattributed")
+    assert Decimal(by_model["gpt-4.1"]["stored_cost_usd"]) == 0
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    result = cli("reconcile", "--provider-usage", str(bad), "--data-dir", loaded.config.data_dir)
+    assert result.returncode == 2 and "unknown layout" in result.stderr
