@@ -1,0 +1,119 @@
+"""Billing export and reconciliation helpers, table by table."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal as D
+
+import pytest
+from llm_margin.processor.reports import export, reconcile
+
+
+@pytest.mark.parametrize(
+    "period, start, end",
+    [
+        ("2026-11", datetime(2026, 11, 1), datetime(2026, 12, 1)),
+        ("2026-12", datetime(2026, 12, 1), datetime(2027, 1, 1)),
+        ("2028-02", datetime(2028, 2, 1), datetime(2028, 3, 1)),
+    ],
+)
+def test_month_bounds(period, start, end):
+    assert export.month_bounds(period) == (
+        start.replace(tzinfo=timezone.utc),
+        end.replace(tzinfo=timezone.utc),
+    )
+
+
+@pytest.mark.parametrize("bad", ["2026-13", "2026-00", "26-11", "", "2026-11-01"])
+def test_month_bounds_rejects(bad):
+    with pytest.raises(ValueError, match="--period"):
+        export.month_bounds(bad)
+
+
+@pytest.mark.parametrize(
+    "amounts, unit, expected",
+    [
+        (["0.0000014", "0.0000014", "0.0000014"], "0.000001", [2, 1, 1]),
+        (["1", "2"], "0.5", [2, 4]),
+        (["0.3333333", "0.3333333", "0.3333334"], "0.01", [33, 33, 34]),
+        ([], "0.01", []),
+    ],
+)
+def test_allocate_units_sums_to_rounded_total(amounts, unit, expected):
+    values = [D(a) for a in amounts]
+    units = export.allocate_units(values, D(unit))
+    assert units == expected
+    assert sum(units) == int((sum(values, D(0)) / D(unit)).to_integral_value())
+
+
+def test_stripe_lines_leave_out_unattributed():
+    lines = [
+        {"customer_id": "acme", "cost_usd": D("1.5"), "amount_usd": D("1.8")},
+        {"customer_id": "acme", "cost_usd": D("0.25"), "amount_usd": D("0.3")},
+        {"customer_id": "(unattributed)", "cost_usd": D("0.1"), "amount_usd": D("0.12")},
+    ]
+    text, left_out = export.to_stripe(lines, "2026-11")
+    assert left_out["unattributed_cost_usd"] == D("0.1")
+    assert text.count("\n") == 1 and '"value": "2100000"' in text and '"cost_usd": "1.75"' in text
+
+
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("claude-sonnet-4-5-20250929", "claude-sonnet-4-5"),
+        ("GPT-4o-mini", "gpt-4o-mini"),
+        ("claude-3-5-haiku-latest", "claude-3-5-haiku"),
+        ("o3-mini", "o3-mini"),
+    ],
+)
+def test_normalise_model(name, expected):
+    assert reconcile.normalise_model(name) == expected
+
+
+def stored(cost="1", unpriced=0, failed=0, unattributed=0):
+    return {
+        "stored_cost_usd": D(cost),
+        "calls": 3,
+        "unpriced_calls": unpriced,
+        "failed_calls": failed,
+        "failed_calls_without_usage": failed,
+        "unattributed_calls": unattributed,
+    }
+
+
+@pytest.mark.parametrize(
+    "provider, row, starts",
+    [
+        (D("1.004"), stored(), "match"),
+        (D("1"), None, "unattributed"),
+        (None, stored(), "not in the provider export"),
+        (D("1.5"), stored(unpriced=2), "unpriced"),
+        (D("1.5"), stored(failed=1), "failed-but-billed"),
+        (D("1.5"), stored(), "price mismatch: provider charged 50.00% more"),
+        (D("0.5"), stored(), "price mismatch: provider charged 50.00% less"),
+        (D("0.5"), stored(cost="0"), "price mismatch"),
+    ],
+)
+def test_explain(provider, row, starts):
+    assert reconcile.explain(provider, row, D("0.01")).startswith(starts)
+
+
+def test_read_examples_and_reject_bad(tmp_path):
+    import os
+
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
+    provider, totals = reconcile.read_provider_usage(
+        os.path.join(root, "provider-usage-openai.csv")
+    )
+    assert provider == "openai"
+    assert totals[(datetime(2026, 11, 20).date(), "gpt-4o-mini")] == D("0.0424")
+    provider, totals = reconcile.read_provider_usage(
+        os.path.join(root, "provider-usage-anthropic.csv")
+    )
+    assert provider == "anthropic"
+    assert totals[(datetime(2026, 11, 20).date(), "claude-sonnet-4-5")] == D("0.8025")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("usage_date_utc,model,cost_usd\n2026-11-20,x,abc\n")
+    with pytest.raises(reconcile.ProviderUsageError, match="line 2"):
+        reconcile.read_provider_usage(str(bad))

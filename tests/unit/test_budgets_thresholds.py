@@ -1,0 +1,196 @@
+"""Budget rules as pure functions, table by table."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal as D
+
+import pytest
+from llm_margin.budget import BudgetSettings
+from llm_margin.processor.budgets import thresholds as T
+from llm_margin.processor.budgets.config import BudgetConfig, parse_budgets
+from llm_margin.processor.config import ConfigError
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
+
+
+def usage(scope="customer", scope_id="acme", spent="0", allowance="20", projected=None):
+    spent_d, allowance_d = D(spent), D(allowance)
+    projected_d = D(projected) if projected is not None else spent_d
+    return {
+        "scope": scope,
+        "scope_id": scope_id,
+        "customer_id": "acme" if scope != "plan" else "",
+        "plan": "pro",
+        "allowance_usd": allowance_d,
+        "spent_usd": spent_d,
+        "projected_usd": projected_d,
+        "used_pct": (spent_d * 100 / allowance_d).quantize(D("0.01")) if allowance_d else None,
+        "projected_pct": (projected_d * 100 / allowance_d).quantize(D("0.01"))
+        if allowance_d
+        else None,
+        "calls": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    "spent, projected, hours, used_fired, projected_fired",
+    [
+        ("0", "0", 500, [], []),
+        ("9.99", "9.99", 500, [], []),
+        ("10", "10", 500, [D(50)], [D(50)]),
+        ("10", "17", 500, [D(50)], [D(50), D(80)]),
+        ("16", "16", 500, [D(50), D(80)], [D(50), D(80)]),
+        ("5", "30", 10, [], []),  # too early in the month to project
+        ("5", "30", 30, [], [D(50), D(80)]),
+    ],
+)
+def test_allowance_alerts(spent, projected, hours, used_fired, projected_fired):
+    alerts = T.allowance_alerts(
+        [usage(spent=spent, projected=projected)], BudgetConfig(), NOW, hours
+    )
+    assert [a.threshold_pct for a in alerts if a.rule == "allowance_used"] == used_fired
+    assert [a.threshold_pct for a in alerts if a.rule == "allowance_projected"] == projected_fired
+    assert all(a.period == "2026-11" for a in alerts)
+
+
+def test_no_allowance_no_alert():
+    assert T.allowance_alerts([usage(spent="100", allowance="0")], BudgetConfig(), NOW, 500) == []
+
+
+def test_block_cap_and_overrides():
+    config = parse_budgets(
+        {"block_at_pct": 100, "customers": {"acme": {"block_at_pct": 150, "daily_spend_usd": 1}}}
+    )
+    rows = [usage(spent="25")]
+    assert not [a for a in T.allowance_alerts(rows, config, NOW, 500) if a.rule == "allowance_cap"]
+    rows = [usage(spent="30")]
+    caps = [a for a in T.allowance_alerts(rows, config, NOW, 500) if a.rule == "allowance_cap"]
+    assert len(caps) == 1 and caps[0].severity == "critical"
+    decisions = T.decisions(rows, [], config)
+    assert T.lookup(decisions, "acme").action == T.BLOCK
+
+
+@pytest.mark.parametrize(
+    "spent, cap, fired",
+    [("4.99", "5", False), ("5", "5", True), ("50", None, False)],
+)
+def test_daily_cap(spent, cap, fired):
+    config = BudgetConfig(daily_spend_usd=D(cap) if cap else None)
+    rows = [
+        {
+            "scope": "customer",
+            "scope_id": "acme",
+            "customer_id": "acme",
+            "spent_usd": D(spent),
+            "calls": 3,
+        }
+    ]
+    alerts = T.daily_cap_alerts(rows, config, NOW)
+    assert bool(alerts) is fired
+    if fired:
+        assert alerts[0].period == "2026-11-22" and alerts[0].rule == "daily_spend"
+    assert (T.lookup(T.decisions([], rows, config), "acme").action == T.BLOCK) is fired
+
+
+@pytest.mark.parametrize(
+    "calls, cost, max_attempts, max_cost, fired",
+    [
+        (3, "0.1", 8, None, False),
+        (8, "0.1", 8, None, True),
+        (2, "5", None, "2", True),
+        (2, "1", None, "2", False),
+    ],
+)
+def test_runaway(calls, cost, max_attempts, max_cost, fired):
+    config = BudgetConfig(
+        max_attempts_per_task=max_attempts, max_cost_per_task_usd=D(max_cost) if max_cost else None
+    )
+    row = {
+        "task_id": "t",
+        "customer_id": "acme",
+        "workspace_id": "w",
+        "feature": "f",
+        "calls": calls,
+        "cost_usd": D(cost),
+    }
+    assert bool(T.runaway_alerts([row], config, NOW)) is fired
+
+
+@pytest.mark.parametrize(
+    "spent, expected",
+    [("10", T.ALLOW), ("19.99", T.ALLOW), ("20", T.DEGRADE), ("40", T.DEGRADE)],
+)
+def test_decisions_degrade(spent, expected):
+    decisions = T.decisions([usage(spent=spent)], [], BudgetConfig())
+    assert T.lookup(decisions, "acme").action == expected
+    assert T.lookup(decisions, "unknown").action == T.ALLOW
+
+
+def test_workspace_decision_is_the_stricter():
+    rows = [
+        {
+            "scope": "workspace",
+            "scope_id": "ws",
+            "customer_id": "acme",
+            "spent_usd": D(9),
+            "calls": 1,
+        }
+    ]
+    table = T.decisions([usage(spent="1")], rows, BudgetConfig(workspace_daily_spend_usd=D(5)))
+    assert T.lookup(table, "acme").action == T.ALLOW
+    assert T.lookup(table, "acme", "ws").action == T.BLOCK
+
+
+def test_alert_key_ignores_decimal_scale():
+    a = T.Alert("r", "warning", "customer", "x", "x", "2026-11", D("50"), D(1), D(2), "", "")
+    b = T.Alert("r", "warning", "customer", "x", "x", "2026-11", D("50.0000"), D(1), D(2), "", "")
+    assert a.key in {b.key}
+
+
+@pytest.mark.parametrize(
+    "section, message",
+    [
+        ({"nope": 1}, "unknown keys"),
+        ({"soft_alert_pct": "50"}, "soft_alert_pct"),
+        ({"daily_spend_usd": "-1"}, "non-negative"),
+        ({"max_attempts_per_task": 1}, "max_attempts_per_task"),
+        ({"webhook_url": "ftp://x"}, "webhook_url"),
+        ({"customers": {"acme": {"webhook_url": "x"}}}, "may set only"),
+        ({"interval_seconds": 0}, "interval_seconds"),
+    ],
+)
+def test_budget_config_errors(section, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_budgets(section, environ={})
+
+
+def test_budget_config_defaults_and_env():
+    config = parse_budgets(None, environ={"LLM_MARGIN_ALERT_WEBHOOK_URL": "http://127.0.0.1:9/h"})
+    assert config.soft_alert_pct == (D(50), D(80)) and config.webhook_url.endswith("/h")
+    assert parse_budgets({"soft_alert_pct": [80, 50.5]}, {}).soft_alert_pct == (D("50.5"), D(80))
+
+
+def test_app_side_settings_from_env():
+    assert BudgetSettings.from_env({}) is None
+    settings = BudgetSettings.from_env(
+        {
+            "LLM_MARGIN_BUDGET_URL": "http://127.0.0.1:4318/",
+            "LLM_MARGIN_BUDGET_DEGRADE_MODELS": "gpt-4o=gpt-4o-mini, a = b",
+            "LLM_MARGIN_BUDGET_FAIL_OPEN": "false",
+            "LLM_MARGIN_AUTH_TOKEN": "secret-token",
+        }
+    )
+    assert settings.url == "http://127.0.0.1:4318" and not settings.fail_open
+    assert settings.degrade_models == {"gpt-4o": "gpt-4o-mini", "a": "b"}
+    assert settings.token == "secret-token"
+    with pytest.raises(ValueError):
+        BudgetSettings.from_env(
+            {
+                "LLM_MARGIN_BUDGET_URL": "x",
+            }
+        )
+    with pytest.raises(ValueError):
+        BudgetSettings.from_env(
+            {"LLM_MARGIN_BUDGET_URL": "http://h", "LLM_MARGIN_BUDGET_DEGRADE_MODELS": "nope"}
+        )

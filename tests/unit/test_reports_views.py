@@ -1,0 +1,77 @@
+"""Report helpers: parameter binding, exact wire strings, margin status, near-budget filter."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal as D
+
+import pytest
+from llm_margin.clickhouse import read_sql
+from llm_margin.processor.reports import customers, views, weekly
+
+
+def test_every_view_sql_ships_and_declares_since_until():
+    for view in views.VIEWS.values():
+        sql = read_sql(view.sql)
+        declared = set(views._PARAMETER.findall(sql))
+        assert "until" in declared, view.name
+        assert set(view.defaults) <= declared, view.name
+
+
+def test_bind_passes_only_declared_and_requires_all():
+    sql = "SELECT {since:DateTime64(6)}, {limit:UInt32}"
+    since = datetime(2026, 11, 1, tzinfo=timezone.utc)
+    bound = views.bind(sql, {"since": since, "limit": 3, "extra": 1})
+    assert bound == {"since": datetime(2026, 11, 1), "limit": 3}
+    with pytest.raises(ValueError, match="limit"):
+        views.bind(sql, {"since": since})
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("cost_usd", D("1.230000000000000000"), "1.23"),
+        ("cost_usd", "0.000000000000000001", "0.000000000000000001"),
+        ("revenue_usd", D("23.1"), "23.10"),
+        ("margin_pct", D("12.345"), "12.34"),
+        ("fallback_rate_pct", 50.0, "50.00"),
+        ("day", date(2026, 11, 22), "2026-11-22"),
+        ("attempts_per_task", 2.5, "2.50"),
+        ("calls", 7, 7),
+        ("spend_growth_pct", None, None),
+    ],
+)
+def test_to_wire(key, value, expected):
+    row = views._normalise({key: value})
+    assert views.to_wire(row)[key] == expected
+
+
+@pytest.mark.parametrize(
+    "margin, target, status",
+    [
+        (None, None, "n/a"),
+        (D("-0.01"), D(80), "underwater"),
+        (D("79.99"), D(80), "thin"),
+        (D("80"), D(80), "healthy"),
+        (D("49"), None, "thin"),
+        (D("51"), None, "healthy"),
+    ],
+)
+def test_margin_status(margin, target, status):
+    assert customers.margin_status(margin, target) == status
+
+
+def test_near_budget():
+    rows = [
+        {"used_pct": D(49), "projected_pct": D(79)},
+        {"used_pct": D(50), "projected_pct": D(60)},
+        {"used_pct": D(10), "projected_pct": D(80)},
+        {"used_pct": None, "projected_pct": None},
+    ]
+    assert weekly.near_budget(rows) == rows[1:3]
+
+
+def test_total_row_sums_exactly():
+    rows = [{"cost_usd": D("0.1"), "calls": 1}, {"cost_usd": D("0.2"), "calls": 2}]
+    total = views.total_row(views.VIEWS["daily"], rows)
+    assert total["cost_usd"] == D("0.3") and total["calls"] == 3
