@@ -15,6 +15,14 @@ Fields (YAML keys; CLI flags of the same name override them):
 - ``queue_max_records``: bound of the write queue; beyond it senders are told to retry.
 - ``ack_timeout_seconds``: how long a receiver waits for its batch to be stored.
 - ``billing_file``: plans and customers YAML (see ``billing.py``), loaded at start.
+- ``spool_dir``: where batches wait on disk while the store is unavailable. Default
+  ``<data_dir>/spool`` (embedded) or ``./llm-margin-spool`` (server mode).
+- ``spool_max_bytes``: bound of the spool; beyond it senders are told to retry. Default 1 GiB.
+- ``drain_seconds``: on SIGTERM, how long to finish queued writes before exiting. Default 10.
+- ``clickhouse_http_port``: serve the embedded store over the ClickHouse HTTP interface on this
+  port (clickhouse-connect, Grafana, curl). Off unless set; 0 picks a free port.
+- ``clickhouse_http_writable``: allow writes (INSERT, DDL) through that interface. Default
+  false: every query runs with ``readonly=1``.
 """
 
 from __future__ import annotations
@@ -44,6 +52,19 @@ class ServeConfig:
     queue_max_records: int = 200_000
     ack_timeout_seconds: float = 10.0
     billing_file: str | None = None
+    spool_dir: str | None = None
+    spool_max_bytes: int = 1024 * 1024 * 1024
+    drain_seconds: float = 10.0
+    clickhouse_http_port: int | None = None
+    clickhouse_http_writable: bool = False
+
+    @property
+    def resolved_spool_dir(self) -> str:
+        if self.spool_dir:
+            return self.spool_dir
+        if self.clickhouse_url:
+            return "./llm-margin-spool"
+        return os.path.join(self.data_dir, "spool")
 
     def validate(self) -> ServeConfig:
         for name in ("otlp_grpc_port", "otlp_http_port"):
@@ -64,6 +85,25 @@ class ServeConfig:
             raise ConfigError(f"clickhouse_url must be an http(s) URL, got {self.clickhouse_url!r}")
         if self.billing_file and not os.path.isfile(self.billing_file):
             raise ConfigError(f"billing_file {self.billing_file!r} does not exist")
+        if not isinstance(self.spool_max_bytes, int) or self.spool_max_bytes < 1024 * 1024:
+            raise ConfigError(f"spool_max_bytes must be >= 1 MiB, got {self.spool_max_bytes!r}")
+        if not isinstance(self.drain_seconds, (int, float)) or self.drain_seconds <= 0:
+            raise ConfigError("drain_seconds must be a positive number")
+        port = self.clickhouse_http_port
+        if port is not None:
+            if not isinstance(port, int) or not 0 <= port <= 65535:
+                raise ConfigError(f"clickhouse_http_port must be a port number, got {port!r}")
+            if port and port in (self.otlp_grpc_port, self.otlp_http_port):
+                raise ConfigError("clickhouse_http_port must differ from the OTLP ports")
+            if self.clickhouse_url:
+                raise ConfigError(
+                    "clickhouse_http_port serves the embedded store; it cannot be combined "
+                    "with clickhouse_url (use the server's own HTTP interface)"
+                )
+        if not isinstance(self.clickhouse_http_writable, bool):
+            raise ConfigError("clickhouse_http_writable must be true or false")
+        if not isinstance(self.create_schema, bool):
+            raise ConfigError("create_schema must be true or false")
         if self.auth_token is not None and len(self.auth_token) < 8:
             raise ConfigError("auth_token must be at least 8 characters")
         return self
@@ -89,7 +129,7 @@ def load_serve_config(path: str | None, overrides: dict[str, Any]) -> ServeConfi
         values.update(document)
         # Relative paths in the file are relative to the file.
         base = os.path.dirname(os.path.abspath(path))
-        for key in ("billing_file", "data_dir"):
+        for key in ("billing_file", "data_dir", "spool_dir"):
             if isinstance(values.get(key), str) and not os.path.isabs(values[key]):
                 values[key] = os.path.join(base, values[key])
     token = os.environ.get("LLM_MARGIN_AUTH_TOKEN")

@@ -17,9 +17,17 @@ _HELP = {
     "unpriced_calls": "Call rows written without a price.",
     "write_errors": "Failed writes to the store.",
     "queue_depth": "Records waiting in the write queue.",
-    "dropped_records": "Records dropped (never silently).",
-    "spooled_records": "Records written to the on-disk spool.",
+    "dropped_records": "Acknowledged records given up on: spool segments the store refused "
+    "(kept in the spool's bad/ folder).",
+    "refused_records": "Records refused with a retry status (queue or spool full, shutdown); "
+    "the exporter keeps and resends them.",
+    "spool_full_rejections": "Batches refused because the spool was full or unwritable.",
+    "spooled_records": "Records written to the on-disk spool while the store was unavailable.",
+    "replayed_records": "Spooled records moved into the store.",
+    "spool_bytes": "Bytes waiting in the on-disk spool.",
 }
+
+GAUGES = frozenset({"queue_depth", "spool_bytes"})
 
 
 class Metrics:
@@ -51,7 +59,7 @@ class Metrics:
         with self._lock:
             for name, value in sorted(self._values.items()):
                 metric = f"llm_margin_{name}"
-                kind = "gauge" if name == "queue_depth" else "counter"
+                kind = "gauge" if name in GAUGES else "counter"
                 if kind == "counter":
                     metric += "_total"
                 lines.append(f"# HELP {metric} {_HELP.get(name, name)}")

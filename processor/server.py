@@ -16,6 +16,7 @@ from llm_margin.processor.receiver.ingest import Ingestor
 from llm_margin.processor.receiver.otlp_grpc import OtlpGrpcServer
 from llm_margin.processor.receiver.otlp_http import OtlpHttpServer
 from llm_margin.processor.remote import parameters_from_wire, remove_state, write_state
+from llm_margin.processor.spool import Spool
 from llm_margin.processor.storage import QueryResult, Store
 from llm_margin.processor.writer import BatchWriter
 
@@ -39,8 +40,12 @@ class Processor:
         if config.billing_file:
             plans, customers = load_billing_file(config.billing_file)
             store_billing(self.store, plans, customers)
+        self.spool = Spool(config.resolved_spool_dir, config.spool_max_bytes)
         self.writer = BatchWriter(
-            self.store, self.metrics, max_queued_records=config.queue_max_records
+            self.store,
+            self.metrics,
+            max_queued_records=config.queue_max_records,
+            spool=self.spool,
         )
         ingestor = Ingestor(
             Pipeline(default_price_book(), self.metrics),
@@ -74,6 +79,18 @@ class Processor:
             max_body_bytes=config.max_body_bytes,
             extra_get_routes=http_extra_routes,
         )
+        self.clickhouse_http = None
+        if config.clickhouse_http_port is not None and self.store.embedded_path:
+            from llm_margin.processor.clickhouse_http import ClickHouseHttpServer
+
+            self.clickhouse_http = ClickHouseHttpServer(
+                config.host,
+                config.clickhouse_http_port,
+                self.store.embedded_path,
+                config.database,
+                auth_token=config.auth_token,
+                writable=config.clickhouse_http_writable,
+            )
         self._stopped = threading.Event()
 
     def _read_query(self, sql: str, parameters: dict[str, Any]) -> QueryResult:
@@ -87,21 +104,31 @@ class Processor:
         self.writer.start()
         self.grpc.start()
         self.http.start()
+        if self.clickhouse_http is not None:
+            self.clickhouse_http.start()
         self.budgets.start()  # budgets hook (issue 6)
         if not self.config.clickhouse_url:
             write_state(self.config.data_dir, self.http_url, self.grpc.port)
 
-    def stop(self, drain_seconds: float = 10.0) -> None:
+    def stop(self, drain_seconds: float | None = None) -> None:
+        """Stop receiving, make queued batches durable within the drain deadline, release."""
         if self._stopped.is_set():
             return
         self._stopped.set()
+        if drain_seconds is None:
+            drain_seconds = self.config.drain_seconds
+        # Stop accepting first: in-flight requests finish (their batches drain below) and
+        # exporters retry against the next instance.
         self.grpc.stop(grace=min(5.0, drain_seconds))
         self.http.stop()
+        if self.clickhouse_http is not None:
+            self.clickhouse_http.stop()
         self.budgets.stop()  # budgets hook (issue 6)
-        self.writer.shutdown(drain_seconds)
+        drained = self.writer.shutdown(drain_seconds)
         if not self.config.clickhouse_url:
             remove_state(self.config.data_dir)
-        self.store.close()
+        if drained:  # a writer stuck in an insert holds the store; exiting releases it
+            self.store.close()
 
 
 def serve_forever(config: ServeConfig) -> int:
@@ -116,7 +143,12 @@ def serve_forever(config: ServeConfig) -> int:
     signal.signal(signal.SIGINT, on_signal)
     print(
         f"llm-margin processor: OTLP gRPC {config.host}:{processor.grpc.port}, "
-        f"OTLP HTTP {processor.http_url}, store {processor.store.description}",
+        f"OTLP HTTP {processor.http_url}, store {processor.store.description}"
+        + (
+            f", ClickHouse HTTP http://{config.host}:{processor.clickhouse_http.port}"
+            if processor.clickhouse_http is not None
+            else ""
+        ),
         flush=True,
     )
     done.wait()

@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import clickhouse_connect
 from llm_margin.clickhouse import read_sql, schema_statements
@@ -42,10 +43,13 @@ class StoreLockedError(RuntimeError):
 class Store:
     """Thread-safe facade over one clickhouse-connect client."""
 
-    def __init__(self, client: Any, *, description: str) -> None:
+    def __init__(self, client: Any, *, description: str, embedded_path: str | None = None) -> None:
         self._client = client
         self._lock = threading.Lock()
         self.description = description
+        # The chDB data directory in embedded mode (the ClickHouse HTTP interface opens its
+        # own engine handles on it); None in server mode.
+        self.embedded_path = embedded_path
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -57,12 +61,13 @@ class Store:
         database: str = DEFAULT_DATABASE,
         create_schema: bool = True,
     ) -> Store:
+        embedded_path = None
         if clickhouse_url:
             bootstrap = clickhouse_connect.get_client(dsn=clickhouse_url)
             if create_schema:
                 bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
             client = clickhouse_connect.get_client(dsn=clickhouse_url, database=database)
-            description = f"ClickHouse server {clickhouse_url} database {database}"
+            description = f"ClickHouse server {_redact(clickhouse_url)} database {database}"
         else:
             path = os.path.abspath(data_dir or "./llm-margin-data")
             os.makedirs(path, exist_ok=True)
@@ -79,7 +84,8 @@ class Store:
                     ) from exc
                 raise
             description = f"embedded chDB at {path}"
-        store = cls(client, description=description)
+            embedded_path = path
+        store = cls(client, description=description, embedded_path=embedded_path)
         if create_schema:
             store.create_schema()
         return store
@@ -135,12 +141,30 @@ class Store:
         with self._lock:
             return self._client.command(sql, parameters=dict(parameters or {}))
 
+    def ping(self) -> bool:
+        """True when the store answers a trivial query."""
+        try:
+            with self._lock:
+                self._client.command("SELECT 1")
+            return True
+        except Exception:
+            return False
+
     def close(self) -> None:
         with self._lock:
             try:
                 self._client.close()
             except Exception:  # closing is best effort
                 pass
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for logs and the startup line."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _identifier(name: str) -> str:

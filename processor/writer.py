@@ -1,9 +1,13 @@
-"""Batch writer: a bounded queue of received batches, one worker that writes them durably.
+"""Batch writer: a bounded queue of received batches, one worker that makes them durable.
 
-Receivers wait on a batch's ticket and acknowledge the exporter only once its rows are stored,
-so a crash before that makes the exporter retry (at-least-once; span-id keys make it
-exactly-once in storage). A full queue refuses new batches at once: the receivers turn that
-into 429/503 or UNAVAILABLE, which exporters retry.
+Receivers wait on a batch's ticket and acknowledge the exporter only once its rows are durable:
+inserted into the store, or, while the store is unavailable, written to the on-disk spool
+(``spool.py``). A crash before that makes the exporter retry (at-least-once); span-id keys make
+it exactly-once in storage. A full queue or a full spool refuses new batches at once: the
+receivers turn that into 429/503 or UNAVAILABLE, which exporters retry.
+
+Ordering: while anything is spooled, new batches are appended behind it, and the spool is
+replayed oldest first, so rows reach the store in the order they were acknowledged.
 """
 
 from __future__ import annotations
@@ -17,13 +21,25 @@ from dataclasses import dataclass, field
 
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.records import CallRecord, TaskSpanRecord
+from llm_margin.processor.spool import Spool, SpoolFullError, batch_payload
 from llm_margin.processor.storage import Store
 
 log = logging.getLogger(__name__)
 
+RETRY_MIN_SECONDS = 0.5
+RETRY_MAX_SECONDS = 15.0
+
 
 class QueueFullError(RuntimeError):
-    """The writer's queue is at its bound; the sender should retry later."""
+    """The writer cannot take the batch now; the sender should retry later.
+
+    ``throttled`` is True when the queue is merely full (HTTP 429), False when the processor
+    is shutting down or cannot make data durable (HTTP 503).
+    """
+
+    def __init__(self, message: str, *, throttled: bool = True) -> None:
+        super().__init__(message)
+        self.throttled = throttled
 
 
 @dataclass
@@ -38,7 +54,7 @@ class Ticket:
         return len(self.calls) + len(self.task_spans)
 
     def wait(self, timeout: float) -> bool:
-        """True once stored; False on timeout; raises the write error if the write failed."""
+        """True once durable; False on timeout; raises the error if it could not be made so."""
         if not self.done.wait(timeout):
             return False
         if self.error is not None:
@@ -54,21 +70,32 @@ class BatchWriter:
         *,
         max_queued_records: int = 200_000,
         max_batch_records: int = 50_000,
-        linger_seconds: float = 0.05,
+        linger_seconds: float = 0.02,
+        spool: Spool | None = None,
     ) -> None:
         self._store = store
         self._metrics = metrics
         self._max_queued = max_queued_records
         self._max_batch = max_batch_records
         self._linger = linger_seconds
+        self._spool = spool
         self._queue: deque[Ticket] = deque()
         self._queued_records = 0
         self._cond = threading.Condition()
         self._stopping = False
+        self._retry_at = 0.0
+        self._retry_delay = RETRY_MIN_SECONDS
         self._thread = threading.Thread(target=self._run, name="llm-margin-writer", daemon=True)
+        if spool is not None:
+            self._metrics.set("spool_bytes", spool.bytes)
 
     def start(self) -> None:
         self._thread.start()
+
+    @property
+    def queued_records(self) -> int:
+        with self._cond:
+            return self._queued_records
 
     def submit(
         self, calls: Sequence[CallRecord], task_spans: Sequence[TaskSpanRecord] = ()
@@ -79,9 +106,11 @@ class BatchWriter:
             return ticket
         with self._cond:
             if self._stopping:
-                raise QueueFullError("the processor is shutting down")
+                self._metrics.inc("refused_records", ticket.size)
+                raise QueueFullError("the processor is shutting down", throttled=False)
             if self._queued_records + ticket.size > self._max_queued:
                 self._metrics.inc("queue_full_rejections")
+                self._metrics.inc("refused_records", ticket.size)
                 raise QueueFullError("write queue is full")
             self._queue.append(ticket)
             self._queued_records += ticket.size
@@ -89,14 +118,22 @@ class BatchWriter:
             self._cond.notify()
         return ticket
 
+    # -- worker --------------------------------------------------------------------------------
     def _take(self) -> list[Ticket]:
         with self._cond:
             while not self._queue and not self._stopping:
-                self._cond.wait()
+                if self._spool is not None and len(self._spool):
+                    # Wake up to replay the spool even when nothing new arrives.
+                    wait = max(0.0, self._retry_at - time.monotonic())
+                    if wait == 0.0:
+                        return []
+                    self._cond.wait(wait)
+                else:
+                    self._cond.wait()
             if not self._queue:
                 return []
         # Linger briefly so small concurrent requests share one insert.
-        if self._linger:
+        if self._linger and self._queued_records < self._max_batch:
             time.sleep(self._linger)
         with self._cond:
             taken: list[Ticket] = []
@@ -112,37 +149,100 @@ class BatchWriter:
     def _run(self) -> None:
         while True:
             tickets = self._take()
-            if not tickets:
-                return
-            self._write(tickets)
+            if tickets:
+                self._write(tickets)
+            self._replay()
+            with self._cond:
+                if self._stopping and not self._queue:
+                    return
 
     def _write(self, tickets: list[Ticket]) -> None:
         calls = [c for t in tickets for c in t.calls]
         task_spans = [s for t in tickets for s in t.task_spans]
-        started = time.perf_counter()
         error: BaseException | None = None
-        try:
-            self._store.insert_calls(calls)
-            self._store.insert_task_spans(task_spans)
-            self._store.link_tasks({c.task_id for c in calls} | {s.task_id for s in task_spans})
-        except Exception as exc:  # reported to every waiting receiver, which answers "retry"
-            error = exc
-            self._metrics.inc("write_errors")
-            log.warning("write of %d records failed: %s", len(calls) + len(task_spans), exc)
+        if self._spool is not None and (len(self._spool) or time.monotonic() < self._retry_at):
+            # Keep acknowledged order: behind what is already waiting on disk.
+            error = self._to_spool(calls, task_spans)
         else:
-            self._metrics.inc("stored_calls", len(calls))
-            self._metrics.inc("stored_task_spans", len(task_spans))
-            self._metrics.inc("unpriced_calls", sum(1 for c in calls if not c.priced))
-        self._metrics.observe_write(time.perf_counter() - started)
+            try:
+                self._insert(calls, task_spans)
+            except Exception as exc:
+                self._metrics.inc("write_errors")
+                self._store_failed(exc)
+                error = exc if self._spool is None else self._to_spool(calls, task_spans)
         for ticket in tickets:
             ticket.error = error
             ticket.done.set()
 
+    def _insert(self, calls: list[CallRecord], task_spans: list[TaskSpanRecord]) -> None:
+        started = time.perf_counter()
+        self._store.insert_calls(calls)
+        self._store.insert_task_spans(task_spans)
+        self._store.link_tasks({c.task_id for c in calls} | {s.task_id for s in task_spans})
+        self._metrics.observe_write(time.perf_counter() - started)
+        self._metrics.inc("stored_calls", len(calls))
+        self._metrics.inc("stored_task_spans", len(task_spans))
+        self._metrics.inc("unpriced_calls", sum(1 for c in calls if not c.priced))
+        self._retry_delay = RETRY_MIN_SECONDS
+
+    def _store_failed(self, exc: BaseException) -> None:
+        log.warning("store write failed (retry in %.1fs): %s", self._retry_delay, exc)
+        self._retry_at = time.monotonic() + self._retry_delay
+        self._retry_delay = min(RETRY_MAX_SECONDS, self._retry_delay * 2)
+
+    def _to_spool(self, calls: list[CallRecord], task_spans: list[TaskSpanRecord]):
+        assert self._spool is not None
+        records = len(calls) + len(task_spans)
+        try:
+            self._spool.append(batch_payload(calls, task_spans), records)
+        except (SpoolFullError, OSError) as exc:
+            # Not acknowledged: the exporters keep the data and retry.
+            self._metrics.inc("spool_full_rejections")
+            self._metrics.inc("refused_records", records)
+            return exc
+        self._metrics.inc("spooled_records", records)
+        self._metrics.set("spool_bytes", self._spool.bytes)
+        return None
+
+    def _replay(self) -> None:
+        """Move spooled batches into the store, oldest first, until empty or it fails."""
+        if self._spool is None:
+            return
+        while len(self._spool) and time.monotonic() >= self._retry_at:
+            head = self._spool.peek()
+            if head is None:
+                return
+            segment, (calls, task_spans) = head
+            try:
+                self._insert(calls, task_spans)
+            except Exception as exc:
+                self._metrics.inc("write_errors")
+                if self._store.ping():
+                    # The store answers but refuses this segment: it would block the spool
+                    # forever. Set it aside for inspection and count it.
+                    self._spool.quarantine(segment)
+                    self._metrics.inc("dropped_records", segment.records)
+                    log.error("spool segment %s refused by the store: %s", segment.path, exc)
+                    continue
+                self._store_failed(exc)
+                return
+            self._spool.remove(segment)
+            self._metrics.inc("replayed_records", segment.records)
+            self._metrics.set("spool_bytes", self._spool.bytes)
+            with self._cond:
+                if self._queue:
+                    return  # let fresh batches join the tail; replay resumes next round
+
     def shutdown(self, timeout: float = 10.0) -> bool:
-        """Stop taking batches, write what is queued, return True if drained in time."""
+        """Stop taking batches, make what is queued durable, True if drained in time."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
         if self._thread.is_alive():
             self._thread.join(timeout)
-        return not self._thread.is_alive()
+        drained = not self._thread.is_alive()
+        if not drained:
+            log.warning(
+                "writer did not drain within %.1fs; unacknowledged batches are retried", timeout
+            )
+        return drained

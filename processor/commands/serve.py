@@ -22,6 +22,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--otlp-http-port", type=int, help="OTLP/HTTP port (default 4318)")
     parser.add_argument("--billing-file", help="plans and customers YAML to load at start")
     parser.add_argument(
+        "--auth-token",
+        help="bearer token required on every endpoint but /healthz (or env LLM_MARGIN_AUTH_TOKEN)",
+    )
+    parser.add_argument("--max-body-bytes", type=int, help="largest request (default 16 MiB)")
+    parser.add_argument(
+        "--queue-max-records", type=int, help="write queue bound; beyond it senders retry"
+    )
+    parser.add_argument(
+        "--spool-dir", help="on-disk spool while the store is down (default <data-dir>/spool)"
+    )
+    parser.add_argument("--spool-max-bytes", type=int, help="spool bound (default 1 GiB)")
+    parser.add_argument(
+        "--drain-seconds", type=float, help="on SIGTERM, time to finish writes (default 10)"
+    )
+    parser.add_argument(
+        "--clickhouse-http-port",
+        type=int,
+        help="serve the embedded store over the ClickHouse HTTP interface on this port",
+    )
+    parser.add_argument(
+        "--clickhouse-http-writable",
+        action="store_const",
+        const=True,
+        help="allow INSERT/DDL through the ClickHouse HTTP interface (default read-only)",
+    )
+    parser.add_argument(
         "--no-create-schema",
         dest="create_schema",
         action="store_const",
@@ -47,6 +73,14 @@ def run(args: argparse.Namespace) -> int:
                 "otlp_http_port": args.otlp_http_port,
                 "billing_file": args.billing_file,
                 "create_schema": args.create_schema,
+                "auth_token": args.auth_token,
+                "max_body_bytes": args.max_body_bytes,
+                "queue_max_records": args.queue_max_records,
+                "spool_dir": args.spool_dir,
+                "spool_max_bytes": args.spool_max_bytes,
+                "drain_seconds": args.drain_seconds,
+                "clickhouse_http_port": args.clickhouse_http_port,
+                "clickhouse_http_writable": args.clickhouse_http_writable,
             },
         )
     except ConfigError as exc:

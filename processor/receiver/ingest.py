@@ -12,9 +12,15 @@ from typing import Any
 from llm_margin.processor.pipeline import Pipeline
 from llm_margin.processor.writer import BatchWriter, QueueFullError
 
+# How long exporters are told to wait before sending again (HTTP Retry-After, gRPC RetryInfo).
+RETRY_AFTER_SECONDS = 1
+
 
 class IngestOutcome(enum.Enum):
     STORED = "stored"
+    # Queue full: HTTP 429, gRPC UNAVAILABLE + RetryInfo.
+    THROTTLED = "throttled"
+    # Store and spool both unavailable, or shutting down: HTTP 503, gRPC UNAVAILABLE.
     RETRY_LATER = "retry_later"
 
 
@@ -23,7 +29,7 @@ class IngestResult:
     outcome: IngestOutcome
     rejected: int = 0
     message: str = ""
-    retry_after_seconds: int = 1
+    retry_after_seconds: int = RETRY_AFTER_SECONDS
 
 
 class Ingestor:
@@ -37,10 +43,11 @@ class Ingestor:
         try:
             ticket = self._writer.submit(extracted.calls, extracted.task_spans)
         except QueueFullError as exc:
-            return IngestResult(IngestOutcome.RETRY_LATER, message=str(exc))
+            outcome = IngestOutcome.THROTTLED if exc.throttled else IngestOutcome.RETRY_LATER
+            return IngestResult(outcome, message=str(exc))
         try:
             stored = ticket.wait(self._ack_timeout)
-        except Exception as exc:  # the store failed: the exporter must send again
+        except Exception as exc:  # neither store nor spool took it: the exporter must resend
             return IngestResult(IngestOutcome.RETRY_LATER, message=f"store unavailable: {exc}")
         if not stored:
             return IngestResult(IngestOutcome.RETRY_LATER, message="store is slow; retry")

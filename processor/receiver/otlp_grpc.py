@@ -1,41 +1,70 @@
-"""OTLP/gRPC receiver: the TraceService Export method over grpcio."""
+"""OTLP/gRPC receiver: the TraceService Export method over grpcio.
+
+The method is registered with a raw-bytes deserializer so a malformed body is answered
+INVALID_ARGUMENT by us (grpcio's own deserialisation failure would say INTERNAL, which some
+exporters retry forever). Backpressure is UNAVAILABLE with a ``google.rpc.RetryInfo``, both in
+the standard ``grpc-status-details-bin`` trailer and in ``google.rpc.retryinfo-bin``, the key
+the OpenTelemetry Python exporter reads. Oversized messages are refused by grpcio itself with
+RESOURCE_EXHAUSTED (``grpc.max_receive_message_length``).
+"""
 
 from __future__ import annotations
 
 import hmac
 from concurrent import futures
-from typing import Any
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from llm_margin.processor.metrics import Metrics
+from llm_margin.processor.receiver.decode import PayloadError, parse_protobuf
 from llm_margin.processor.receiver.ingest import Ingestor, IngestOutcome
-from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 
-class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
+
+def retry_trailers(message: str, seconds: int) -> tuple[tuple[str, bytes], ...]:
+    """Trailing metadata telling a gRPC client to retry after ``seconds``."""
+    info = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=seconds))
+    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
+    status.details.add().Pack(info)
+    return (
+        ("grpc-status-details-bin", status.SerializeToString()),
+        ("google.rpc.retryinfo-bin", info.SerializeToString()),
+    )
+
+
+class _TraceService:
     def __init__(self, ingestor: Ingestor, metrics: Metrics, auth_token: str | None) -> None:
         self._ingestor = ingestor
         self._metrics = metrics
-        self._expected = f"Bearer {auth_token}" if auth_token else None
+        self._expected = f"Bearer {auth_token}".encode() if auth_token else None
 
-    def Export(self, request: Any, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+    def export(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         if self._expected is not None:
             given = dict(context.invocation_metadata()).get("authorization", "")
-            if not hmac.compare_digest(given.encode(), self._expected.encode()):
+            if not hmac.compare_digest(str(given).encode(), self._expected):
                 self._metrics.inc("rejected_requests")
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        try:
+            request = parse_protobuf(body)
+        except PayloadError as exc:
+            self._metrics.inc("rejected_requests")
+            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         result = self._ingestor.ingest(request)
-        if result.outcome is IngestOutcome.RETRY_LATER:
-            # UNAVAILABLE is retryable for every OTLP exporter.
+        if result.outcome is not IngestOutcome.STORED:
+            context.set_trailing_metadata(
+                retry_trailers(result.message, result.retry_after_seconds)
+            )
             context.abort(grpc.StatusCode.UNAVAILABLE, result.message)
         response = ExportTraceServiceResponse()
         if result.rejected:
             response.partial_success.rejected_spans = result.rejected
             response.partial_success.error_message = result.message
-        return response
+        return response.SerializeToString()
 
 
 class OtlpGrpcServer:
@@ -54,8 +83,12 @@ class OtlpGrpcServer:
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm-margin-grpc"),
             options=[("grpc.max_receive_message_length", max_message_bytes)],
         )
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(
-            _TraceService(ingestor, metrics, auth_token), self._server
+        service = _TraceService(ingestor, metrics, auth_token)
+        handler = grpc.unary_unary_rpc_method_handler(
+            service.export, request_deserializer=None, response_serializer=None
+        )
+        self._server.add_generic_rpc_handlers(
+            (grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),)
         )
         self.port = self._server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:

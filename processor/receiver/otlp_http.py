@@ -196,10 +196,16 @@ def _make_handler(
                 self._reject(HTTPStatus.BAD_REQUEST, str(exc))
                 return
             result = ingestor.ingest(request)
-            if result.outcome is IngestOutcome.RETRY_LATER:
+            if result.outcome is not IngestOutcome.STORED:
+                # Both are retried by OTLP exporters, which honour Retry-After.
+                status = (
+                    HTTPStatus.TOO_MANY_REQUESTS
+                    if result.outcome is IngestOutcome.THROTTLED
+                    else HTTPStatus.SERVICE_UNAVAILABLE
+                )
                 self._send_json(
-                    HTTPStatus.SERVICE_UNAVAILABLE,
-                    {"code": 503, "message": result.message},
+                    status,
+                    {"code": int(status), "message": result.message},
                     {"Retry-After": str(result.retry_after_seconds)},
                 )
                 return

@@ -1,0 +1,422 @@
+"""The embedded store served over the ClickHouse HTTP interface (the subset clients use).
+
+Lets clickhouse-connect (``get_client(host=..., port=...)``), Grafana's ClickHouse plugin and
+``curl`` read the embedded chDB store while ``llm-margin serve`` owns it, and lets a second
+processor write into it with ``--clickhouse-url http://host:port`` (when writes are enabled).
+
+Supported, as ClickHouse does it:
+
+- ``GET /ping`` and ``GET /`` without a query: ``Ok.``
+- ``GET|POST /`` with the statement in ``?query=``, in the body, or both (query param first,
+  then the body); ``INSERT ... FORMAT <fmt>`` followed by data in the body (how
+  clickhouse-connect inserts), with ``Content-Encoding`` gzip, deflate, lz4 or zstd.
+- ``database``, ``default_format`` (TabSeparated by default; a trailing ``FORMAT`` wins), any
+  output format chDB produces (Native, RowBinary, TabSeparated*, JSON*, CSV*, ...),
+  ``param_<name>`` query parameters for ``{name:Type}`` placeholders, and other URL parameters
+  as query settings.
+- Response headers ``X-ClickHouse-Format``, ``X-ClickHouse-Timezone``,
+  ``X-ClickHouse-Query-Id``, ``X-ClickHouse-Summary``; errors carry
+  ``X-ClickHouse-Exception-Code`` and a ``Code: N. DB::Exception: ...`` body.
+- Auth when a token is configured: ``Authorization: Bearer <token>``, ``X-ClickHouse-Key``,
+  basic auth whose password is the token, or ``?password=``.
+
+Every request runs on its own chDB connection handle with ``readonly=1`` applied after the
+client's settings, unless writes are enabled: a read-only interface cannot write, change
+settings back, or run a multi-statement that does.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import hmac
+import json
+import os
+import re
+import tempfile
+import threading
+import uuid
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import chdb
+
+DEFAULT_FORMAT = "TabSeparated"
+MAX_BODY_BYTES = 512 * 1024 * 1024
+AUTH_FAILED = 516
+READONLY = 164
+UNKNOWN_ERROR = 1000
+
+# URL parameters that steer the HTTP layer rather than the query (never passed as settings).
+TRANSPORT_PARAMS = frozenset(
+    {
+        "query",
+        "database",
+        "default_format",
+        "user",
+        "password",
+        "query_id",
+        "session_id",
+        "session_timeout",
+        "session_check",
+        "compress",
+        "decompress",
+        "enable_http_compression",
+        "wait_end_of_query",
+        "buffer_size",
+        "client_protocol_version",
+        "send_progress_in_http_headers",
+        "http_headers_progress_interval_ms",
+        "quota_key",
+        "role",
+        "add_http_cors_header",
+        "cancel_http_readonly_queries_on_client_close",
+        "http_wait_end_of_query",
+    }
+)
+_SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_INSERT_WITH_DATA = re.compile(
+    rb"^\s*INSERT\s+INTO\s+(?P<target>.+?)\s+FORMAT\s+(?P<format>\w+)[ \t]*(?:\r?\n|$)",
+    re.IGNORECASE | re.DOTALL,
+)
+_TRAILING_FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE)
+_RESULT_STATEMENT = re.compile(
+    r"^\s*(?:\(\s*)*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN|CHECK)\b", re.IGNORECASE
+)
+_CODE = re.compile(r"Code:\s*(\d+)")
+
+
+class ClickHouseHttpError(Exception):
+    def __init__(self, status: int, code: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass
+class Request:
+    """One HTTP request, reduced to what the engine needs."""
+
+    statement: bytes
+    data: bytes | None = None
+    database: str | None = None
+    default_format: str = DEFAULT_FORMAT
+    parameters: dict[str, str] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)
+    query_id: str = ""
+
+
+@dataclass
+class Response:
+    body: bytes
+    result_format: str | None
+    summary: dict[str, str]
+
+
+def split_request(params: Mapping[str, str], body: bytes) -> Request:
+    """Statement, insert data, parameters and settings of one request (pure)."""
+    query = params.get("query", "").encode()
+    data: bytes | None = None
+    if query:
+        if body and _INSERT_WITH_DATA.match(query + b"\n"):
+            statement, data = query, body
+        else:
+            statement = query + (b" " + body if body else b"")
+    else:
+        match = _INSERT_WITH_DATA.match(body)
+        if match and match.end() < len(body):
+            statement, data = body[: match.end()].rstrip(), body[match.end() :]
+        else:
+            statement = body
+    if not statement.strip():
+        raise ClickHouseHttpError(400, 62, "Empty query")
+    settings: dict[str, str] = {}
+    parameters: dict[str, str] = {}
+    for key, value in params.items():
+        if key.startswith("param_"):
+            parameters[key[6:]] = value
+        elif key not in TRANSPORT_PARAMS:
+            if not _SETTING_NAME.match(key):
+                raise ClickHouseHttpError(400, 115, f"Unknown setting {key!r}")
+            settings[key] = value
+    return Request(
+        statement=statement,
+        data=data,
+        database=params.get("database") or None,
+        default_format=params.get("default_format") or DEFAULT_FORMAT,
+        parameters=parameters,
+        settings=settings,
+        query_id=params.get("query_id") or str(uuid.uuid4()),
+    )
+
+
+def decode_body(body: bytes, encoding: str) -> bytes:
+    encoding = (encoding or "").strip().lower()
+    if encoding in ("", "identity"):
+        return body
+    try:
+        if encoding == "gzip":
+            return gzip.decompress(body)
+        if encoding == "deflate":
+            return zlib.decompress(body)
+        if encoding == "lz4":
+            import lz4.frame
+
+            return lz4.frame.decompress(body)
+        if encoding == "zstd":
+            from clickhouse_connect.driver.compression import _zstd_decompress
+
+            return _zstd_decompress(body)
+    except Exception as exc:
+        raise ClickHouseHttpError(400, 271, f"cannot decompress body ({encoding}): {exc}") from exc
+    raise ClickHouseHttpError(400, 271, f"unsupported Content-Encoding {encoding!r}")
+
+
+def _quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class Engine:
+    """Runs requests on fresh chDB handles of one data directory."""
+
+    def __init__(self, data_path: str, database: str, *, writable: bool) -> None:
+        self._path = data_path
+        self._database = database
+        self._writable = writable
+        self.timezone = self._scalar("SELECT timezone()") or "UTC"
+
+    def _scalar(self, sql: str) -> str:
+        conn = chdb.connect(self._path)
+        try:
+            return conn.query(sql, "TabSeparated").bytes().decode().strip()
+        finally:
+            conn.close()
+
+    def run(self, request: Request) -> Response:
+        conn = chdb.connect(self._path)
+        try:
+            conn.query(f"USE `{_backtick(request.database or self._database)}`", "TabSeparated")
+            for name, value in request.settings.items():
+                conn.query(f"SET {name} = {_quote(value)}", "TabSeparated")
+            if not self._writable:
+                conn.query("SET readonly = 1", "TabSeparated")
+            statement = request.statement.decode("utf-8", errors="strict")
+            if request.data is not None:
+                return self._insert(conn, statement, request.data)
+            result = conn.query(statement, request.default_format, params=request.parameters)
+            trailing = _TRAILING_FORMAT.search(statement)
+            result_format = None
+            if _RESULT_STATEMENT.match(statement):
+                result_format = trailing.group(1) if trailing else request.default_format
+            return Response(result.bytes() or b"", result_format, _summary(result, False))
+        except ClickHouseHttpError:
+            raise
+        except UnicodeDecodeError as exc:
+            raise ClickHouseHttpError(400, 36, f"query is not UTF-8: {exc}") from exc
+        except Exception as exc:
+            message = str(exc)
+            found = _CODE.search(message)
+            code = int(found.group(1)) if found else UNKNOWN_ERROR
+            status = 403 if code == READONLY else 500
+            start = message.find("Code: ")
+            detail = message[start:] if start >= 0 else message
+            raise ClickHouseHttpError(status, code, detail) from exc
+        finally:
+            conn.close()
+
+    def _insert(self, conn: Any, statement: str, data: bytes) -> Response:
+        match = _INSERT_WITH_DATA.match(statement.encode() + b"\n")
+        if match is None:
+            raise ClickHouseHttpError(400, 62, "data sent with a statement that is not an INSERT")
+        target = match.group("target").decode()
+        fmt = match.group("format").decode()
+        handle = tempfile.NamedTemporaryFile(suffix=".chdata", delete=False)  # noqa: SIM115
+        try:
+            with handle:
+                handle.write(data)
+            result = conn.query(
+                f"INSERT INTO {target} FROM INFILE {_quote(handle.name)} FORMAT {fmt}",
+                "TabSeparated",
+            )
+        finally:
+            os.unlink(handle.name)
+        return Response(b"", None, _summary(result, True))
+
+
+def _backtick(name: str) -> str:
+    if not name or any(ch in name for ch in "`\\\0"):
+        raise ClickHouseHttpError(400, 81, f"invalid database name {name!r}")
+    return name
+
+
+def _summary(result: Any, written: bool) -> dict[str, str]:
+    try:
+        rows, size = str(result.rows_read()), str(result.bytes_read())
+        elapsed = str(int(result.elapsed() * 1e9))
+    except Exception:
+        return {}
+    if written:
+        return {"written_rows": rows, "written_bytes": size, "elapsed_ns": elapsed}
+    return {"read_rows": rows, "read_bytes": size, "elapsed_ns": elapsed}
+
+
+def authorised(headers: Mapping[str, str], params: Mapping[str, str], token: str | None) -> bool:
+    """Whether any of the ways ClickHouse clients send a secret carries the token."""
+    if token is None:
+        return True
+    expected = token.encode()
+    candidates: list[str] = []
+    auth = headers.get("Authorization") or ""
+    if auth.startswith("Bearer "):
+        candidates.append(auth[7:])
+    elif auth.startswith("Basic "):
+        try:
+            decoded = base64.b64decode(auth[6:], validate=True).decode()
+            candidates.append(decoded.partition(":")[2])
+        except (binascii.Error, UnicodeDecodeError):
+            pass
+    for value in (headers.get("X-ClickHouse-Key"), params.get("password")):
+        if value:
+            candidates.append(value)
+    return any(hmac.compare_digest(c.encode(), expected) for c in candidates)
+
+
+class ClickHouseHttpServer:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        data_path: str,
+        database: str,
+        *,
+        auth_token: str | None = None,
+        writable: bool = False,
+    ) -> None:
+        engine = Engine(data_path, database, writable=writable)
+        self._server = ThreadingHTTPServer((host, port), _make_handler(engine, auth_token))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="llm-margin-clickhouse-http", daemon=True
+        )
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _make_handler(engine: Engine, auth_token: str | None) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "llm-margin-clickhouse"
+
+        def log_message(self, format: str, *args: Any) -> None:  # no per-request logging
+            return
+
+        def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+            self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _error(self, exc: ClickHouseHttpError) -> None:
+            body = f"Code: {exc.code}. DB::Exception: {exc}".encode()
+            if str(exc).startswith("Code: "):
+                body = str(exc).encode()
+            self._send(
+                exc.status,
+                body + b"\n",
+                {
+                    "Content-Type": "text/plain; charset=UTF-8",
+                    "X-ClickHouse-Exception-Code": str(exc.code),
+                },
+            )
+
+        def _handle(self, body: bytes) -> None:
+            parts = urlsplit(self.path)
+            params = dict(parse_qsl(parts.query, keep_blank_values=True))
+            if parts.path in ("/ping", "/replicas_status") or (
+                parts.path == "/" and self.command == "GET" and "query" not in params
+            ):
+                self._send(200, b"Ok.\n", {"Content-Type": "text/html; charset=UTF-8"})
+                return
+            if parts.path != "/":
+                self._error(ClickHouseHttpError(404, 0, f"There is no handle {parts.path}"))
+                return
+            if not authorised(self.headers, params, auth_token):
+                self._error(ClickHouseHttpError(401, AUTH_FAILED, "Authentication failed"))
+                return
+            try:
+                request = split_request(params, body)
+                if self.command == "GET":
+                    request.settings["readonly"] = "1"  # ClickHouse: GET never writes
+                response = engine.run(request)
+            except ClickHouseHttpError as exc:
+                self._error(exc)
+                return
+            headers = {
+                "X-ClickHouse-Query-Id": request.query_id,
+                "X-ClickHouse-Timezone": engine.timezone,
+                "X-ClickHouse-Summary": json.dumps(response.summary),
+                "Content-Type": "text/plain; charset=UTF-8",
+            }
+            if response.result_format:
+                headers["X-ClickHouse-Format"] = response.result_format
+            self._send(200, response.body, headers)
+
+        def do_GET(self) -> None:
+            self._handle(b"")
+
+        def do_POST(self) -> None:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError:
+                length = -1
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                raw = self._read_chunked()
+            elif 0 <= length <= MAX_BODY_BYTES:
+                raw = self.rfile.read(length)
+            else:
+                self.close_connection = True
+                self._error(ClickHouseHttpError(413, 0, "request body too large"))
+                return
+            if raw is None:
+                self.close_connection = True
+                self._error(ClickHouseHttpError(413, 0, "request body too large"))
+                return
+            try:
+                body = decode_body(raw, self.headers.get("Content-Encoding", ""))
+            except ClickHouseHttpError as exc:
+                self._error(exc)
+                return
+            self._handle(body)
+
+        def _read_chunked(self) -> bytes | None:
+            chunks: list[bytes] = []
+            total = 0
+            while True:
+                size_line = self.rfile.readline(1024)
+                size = int(size_line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline(1024)  # trailing CRLF after the last chunk
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_BODY_BYTES:
+                    return None
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(1024)
+
+    return Handler

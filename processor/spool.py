@@ -1,0 +1,153 @@
+"""On-disk spool: where acknowledged batches wait while the store is unavailable.
+
+A batch the store refused is written here as one segment file (written to a temporary name,
+fsynced, renamed, directory fsynced), and only then acknowledged to the exporter. The writer
+replays segments oldest first once the store answers again and deletes each one after its
+insert succeeded; a crash between insert and delete replays it once more, which the span-id
+keys of the tables absorb (ReplacingMergeTree + FINAL).
+
+Segments are pickles of record objects. They are written and read only by this process, in a
+directory the operator gives it; they are not an exchange format.
+
+The spool is bounded in bytes: when full, :meth:`Spool.append` raises :class:`SpoolFullError`
+and the receivers answer "retry later" (nothing is acknowledged that is not on disk).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SEGMENT_SUFFIX = ".spool"
+
+
+class SpoolFullError(RuntimeError):
+    """The spool is at its byte bound; the batch was not written."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    path: str
+    size: int
+    records: int
+
+
+class Spool:
+    """Ordered, bounded, crash-safe list of batches in one directory."""
+
+    def __init__(self, directory: str, max_bytes: int) -> None:
+        self.directory = os.path.abspath(directory)
+        self.max_bytes = max_bytes
+        os.makedirs(self.directory, exist_ok=True)
+        self._lock = threading.Lock()
+        self._segments: list[Segment] = []
+        self._bytes = 0
+        self._next_seq = 0
+        self._recover()
+
+    # -- state ---------------------------------------------------------------------------------
+    def _recover(self) -> None:
+        """Pick up segments left by an earlier run; drop half-written temporaries."""
+        names = sorted(os.listdir(self.directory))
+        for name in names:
+            path = os.path.join(self.directory, name)
+            if name.endswith(".tmp"):
+                os.remove(path)  # never acknowledged: the exporter was told to retry
+            elif name.endswith(SEGMENT_SUFFIX):
+                seq, records = _parse_name(name)
+                size = os.path.getsize(path)
+                self._segments.append(Segment(path, size, records))
+                self._bytes += size
+                self._next_seq = max(self._next_seq, seq + 1)
+
+    @property
+    def bytes(self) -> int:
+        with self._lock:
+            return self._bytes
+
+    @property
+    def records(self) -> int:
+        with self._lock:
+            return sum(s.records for s in self._segments)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._segments)
+
+    # -- writing -------------------------------------------------------------------------------
+    def append(self, payload: Any, records: int) -> Segment:
+        """Write one batch durably; raises SpoolFullError past the bound."""
+        data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        with self._lock:
+            if self._bytes + len(data) > self.max_bytes:
+                raise SpoolFullError(
+                    f"spool {self.directory} is full ({self._bytes} of {self.max_bytes} bytes)"
+                )
+            seq = self._next_seq
+            self._next_seq += 1
+            name = f"{seq:016d}-{records}{SEGMENT_SUFFIX}"
+            path = os.path.join(self.directory, name)
+            tmp = path + ".tmp"
+            with open(tmp, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+            _fsync_dir(self.directory)
+            segment = Segment(path, len(data), records)
+            self._segments.append(segment)
+            self._bytes += segment.size
+            return segment
+
+    # -- replaying -----------------------------------------------------------------------------
+    def peek(self) -> tuple[Segment, Any] | None:
+        """The oldest segment and its payload, or None when empty."""
+        with self._lock:
+            if not self._segments:
+                return None
+            segment = self._segments[0]
+        with open(segment.path, "rb") as handle:
+            return segment, pickle.load(handle)
+
+    def remove(self, segment: Segment) -> None:
+        """Forget a segment once its rows are stored."""
+        with self._lock:
+            self._segments.remove(segment)
+            self._bytes -= segment.size
+        try:
+            os.remove(segment.path)
+        except FileNotFoundError:
+            pass
+
+    def quarantine(self, segment: Segment) -> str:
+        """Move a segment the store keeps refusing to ``bad/`` (kept for inspection)."""
+        bad = os.path.join(self.directory, "bad")
+        os.makedirs(bad, exist_ok=True)
+        target = os.path.join(bad, os.path.basename(segment.path))
+        with self._lock:
+            self._segments.remove(segment)
+            self._bytes -= segment.size
+        os.replace(segment.path, target)
+        return target
+
+
+def _parse_name(name: str) -> tuple[int, int]:
+    stem = name[: -len(SEGMENT_SUFFIX)]
+    seq, _, records = stem.partition("-")
+    return int(seq), int(records or 0)
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def batch_payload(calls: Sequence[Any], task_spans: Sequence[Any]) -> tuple[list, list]:
+    return list(calls), list(task_spans)
