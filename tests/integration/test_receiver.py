@@ -1,0 +1,269 @@
+"""The hardened OTLP receivers, over real sockets: auth, size limits, malformed payloads,
+partial success, backpressure statuses, health and metrics."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import urllib.error
+import urllib.request
+
+import grpc
+import pytest
+from google.rpc import error_details_pb2, status_pb2
+from llm_margin.processor.config import ServeConfig
+from llm_margin.processor.receiver.synthetic import make_request
+from llm_margin.processor.server import Processor
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceResponse,
+)
+
+from tests.conftest import free_port, wait_until
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "test-token-123"
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+def _processor(tmp_path, **overrides) -> Processor:
+    values = dict(
+        data_dir=str(tmp_path / "data"),
+        otlp_grpc_port=free_port(),
+        otlp_http_port=free_port(),
+        auth_token=TOKEN,
+        max_body_bytes=64 * 1024,
+    )
+    values.update(overrides)
+    proc = Processor(ServeConfig(**values).validate())
+    proc.start()
+    return proc
+
+
+@pytest.fixture
+def guarded(tmp_path):
+    proc = _processor(tmp_path)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+@pytest.fixture
+def tiny_queue(tmp_path):
+    proc = _processor(tmp_path, queue_max_records=5)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def post(proc, body: bytes, headers: dict[str, str] | None = None, path="/v1/traces"):
+    request = urllib.request.Request(proc.http_url + path, data=body, method="POST")
+    request.add_header("Content-Type", "application/x-protobuf")
+    for name, value in (headers or {}).items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def get(proc, path: str, token: str | None = TOKEN):
+    request = urllib.request.Request(proc.http_url + path)
+    if token:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+def stored_span_ids(proc) -> set[str]:
+    return {r[0] for r in proc.store.query("SELECT span_id FROM llm_calls FINAL").rows}
+
+
+def metric(proc, name: str) -> float:
+    return proc.metrics.get(name)
+
+
+# -- HTTP ------------------------------------------------------------------------------------
+def test_http_requires_the_bearer_token(guarded):
+    body = make_request(0, 3).SerializeToString()
+    assert post(guarded, body)[0] == 401
+    assert post(guarded, body, {"Authorization": "Bearer wrong-token-xx"})[0] == 401
+    assert get(guarded, "/metrics", token=None)[0] == 401
+    assert get(guarded, "/healthz", token=None)[0] == 200  # health stays open for probes
+    assert stored_span_ids(guarded) == set()
+    assert post(guarded, body, AUTH)[0] == 200
+    assert len(stored_span_ids(guarded)) == 3
+
+
+def test_http_garbage_is_400_and_the_service_keeps_serving(guarded):
+    for garbage, content_type in (
+        (b"\x0a\xff\xff\xff\xff\xff\xff", "application/x-protobuf"),
+        (b"{not json", "application/json"),
+        (b"[1, 2]", "application/json"),
+        (b"\x1f\x8b\x08garbage", "application/x-protobuf"),
+    ):
+        headers = dict(AUTH, **{"Content-Type": content_type})
+        if garbage.startswith(b"\x1f\x8b"):
+            headers["Content-Encoding"] = "gzip"
+        status, _, body = post(guarded, garbage, headers)
+        assert status == 400, (garbage, status, body)
+    status, _, _ = post(guarded, make_request(100, 4).SerializeToString(), AUTH)
+    assert status == 200
+    assert len(stored_span_ids(guarded)) == 4
+    assert metric(guarded, "rejected_requests") >= 4
+
+
+def test_http_json_with_hex_ids_and_gzip(guarded):
+    from google.protobuf import json_format
+
+    document = json_format.MessageToDict(make_request(200, 2))
+    for span in document["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        for key in ("traceId", "spanId"):
+            span[key] = __import__("base64").b64decode(span[key]).hex()
+    body = gzip.compress(json.dumps(document).encode())
+    headers = dict(AUTH, **{"Content-Type": "application/json", "Content-Encoding": "gzip"})
+    status, _, reply = post(guarded, body, headers)
+    assert status == 200, reply
+    assert stored_span_ids(guarded) == {f"{201:016x}", f"{202:016x}"}
+
+
+def test_http_size_limit_413_also_after_decompression(guarded):
+    big = make_request(0, 400).SerializeToString()
+    assert len(big) > 64 * 1024
+    assert post(guarded, big, AUTH)[0] == 413
+    # Small on the wire, too big once inflated: refused without inflating it all.
+    bomb = gzip.compress(b"\x00" * (10 * 64 * 1024))
+    assert post(guarded, bomb, dict(AUTH, **{"Content-Encoding": "gzip"}))[0] == 413
+    assert post(guarded, make_request(0, 2).SerializeToString(), AUTH)[0] == 200
+
+
+def test_http_bad_spans_reported_through_partial_success(guarded):
+    body = make_request(300, 6, bad=frozenset({301, 304})).SerializeToString()
+    status, _, reply = post(guarded, body, AUTH)
+    assert status == 200
+    response = ExportTraceServiceResponse.FromString(reply)
+    assert response.partial_success.rejected_spans == 2
+    assert "negative" in response.partial_success.error_message
+    assert stored_span_ids(guarded) == {f"{n + 1:016x}" for n in (300, 302, 303, 305)}
+
+
+def test_http_queue_full_answers_429_with_retry_after(tiny_queue):
+    status, headers, _ = post(tiny_queue, make_request(0, 10).SerializeToString(), AUTH)
+    assert status == 429
+    assert int(headers["Retry-After"]) >= 1
+    assert metric(tiny_queue, "refused_records") == 10
+    assert post(tiny_queue, make_request(0, 3).SerializeToString(), AUTH)[0] == 200
+
+
+def test_metrics_and_healthz(guarded):
+    post(guarded, make_request(0, 5, bad=frozenset({2})).SerializeToString(), AUTH)
+    post(guarded, make_request(10, 3, llm=False).SerializeToString(), AUTH)
+    status, text = get(guarded, "/metrics")
+    assert status == 200
+    values = {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    assert values["llm_margin_received_spans_total"] == 8
+    assert values["llm_margin_stored_calls_total"] == 4
+    assert values["llm_margin_rejected_spans_total"] == 1
+    assert values["llm_margin_skipped_spans_total"] == 3
+    for name in (
+        "llm_margin_unpriced_calls_total",
+        "llm_margin_spooled_records_total",
+        "llm_margin_dropped_records_total",
+        "llm_margin_queue_depth",
+        "llm_margin_write_seconds_count",
+    ):
+        assert name in values, name
+    assert values["llm_margin_write_seconds_count"] >= 1
+
+
+# -- gRPC ------------------------------------------------------------------------------------
+@pytest.fixture
+def channel(guarded):
+    with grpc.insecure_channel(f"127.0.0.1:{guarded.grpc.port}") as chan:
+        yield chan
+
+
+def test_grpc_auth_garbage_and_partial_success(guarded, channel):
+    stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Export(make_request(0, 2))
+    assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+    raw = channel.unary_unary(EXPORT)  # bytes in, bytes out: send what no exporter would
+    with pytest.raises(grpc.RpcError) as info:
+        raw(b"\x0a\xff\xff\xff\xff\xff\xff\xff", metadata=metadata)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+    response = stub.Export(make_request(400, 5, bad=frozenset({402})), metadata=metadata)
+    assert response.partial_success.rejected_spans == 1
+    assert len(stored_span_ids(guarded)) == 4
+
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Export(make_request(0, 400), metadata=metadata)
+    assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+def test_grpc_queue_full_is_unavailable_with_retry_info(tiny_queue):
+    with grpc.insecure_channel(f"127.0.0.1:{tiny_queue.grpc.port}") as chan:
+        stub = trace_service_pb2_grpc.TraceServiceStub(chan)
+        with pytest.raises(grpc.RpcError) as info:
+            stub.Export(make_request(0, 10), metadata=(("authorization", f"Bearer {TOKEN}"),))
+    error = info.value
+    assert error.code() == grpc.StatusCode.UNAVAILABLE
+    trailers = dict(error.trailing_metadata())
+    status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
+    retry = error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(retry)
+    assert retry.retry_delay.seconds >= 1
+    # The key the OpenTelemetry Python exporter reads for its backoff.
+    assert error_details_pb2.RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"]) == retry
+
+
+def test_real_exporter_backs_off_and_delivers_after_queue_full(tmp_path):
+    """The SDK's OTLP exporter retries a throttled export and it lands once room frees up."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    proc = _processor(tmp_path, queue_max_records=4)
+    try:
+        memory = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(memory))
+        tracer = provider.get_tracer("t")
+        for i in range(3):
+            with tracer.start_as_current_span("chat") as span:
+                span.set_attribute("gen_ai.provider.name", "openai")
+                span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+                span.set_attribute("gen_ai.usage.input_tokens", 10 + i)
+        spans = memory.get_finished_spans()
+        exporter = OTLPSpanExporter(
+            endpoint=proc.http_url + "/v1/traces", headers={"authorization": f"Bearer {TOKEN}"}
+        )
+        # Fill the queue's room so the first attempt is refused, then free it.
+        proc.writer._max_queued = 1
+        import threading
+
+        threading.Timer(0.5, lambda: setattr(proc.writer, "_max_queued", 100)).start()
+        assert exporter.export(spans) is SpanExportResult.SUCCESS
+        assert metric(proc, "refused_records") >= 3
+        wait_until(lambda: len(stored_span_ids(proc)) == 3, message="3 stored")
+        exporter.shutdown()
+    finally:
+        proc.stop()
