@@ -23,6 +23,7 @@ from llm_margin.processor.records import (
     CallRecord,
     TaskSpanRecord,
 )
+from llm_margin.processor.schema_upgrade import add_column_statements, declared_columns
 
 DEFAULT_DATABASE = "llm_margin"
 
@@ -91,8 +92,21 @@ class Store:
         return store
 
     def create_schema(self) -> None:
+        """Create missing tables, then add columns a newer release declares (see
+        ``schema_upgrade.py``): safe to run on every start and after every upgrade."""
         for statement in schema_statements():
             self.command(statement)
+            declared = declared_columns(statement)
+            if declared is None:
+                continue
+            table, columns = declared
+            existing = self.query(
+                "SELECT name FROM system.columns "
+                "WHERE database = currentDatabase() AND table = {table:String}",
+                {"table": table},
+            ).rows
+            for alter in add_column_statements(table, columns, (r[0] for r in existing)):
+                self.command(alter)
 
     # -- writing -------------------------------------------------------------------------------
     def insert_calls(self, calls: Sequence[CallRecord]) -> None:

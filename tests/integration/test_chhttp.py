@@ -1,0 +1,156 @@
+"""The embedded store over the ClickHouse HTTP interface: clickhouse-connect and curl-style
+clients read it; it is read-only and token-protected unless configured otherwise."""
+
+from __future__ import annotations
+
+import base64
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from decimal import Decimal
+
+import clickhouse_connect
+import pytest
+from clickhouse_connect.driver.exceptions import DatabaseError
+from llm_margin.processor.config import ServeConfig
+from llm_margin.processor.receiver.synthetic import make_request
+from llm_margin.processor.server import Processor
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "ch-token-4567"
+
+
+@pytest.fixture
+def served(tmp_path):
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"),
+        otlp_grpc_port=free_port(),
+        otlp_http_port=free_port(),
+        clickhouse_http_port=0,
+        auth_token=TOKEN,
+    ).validate()
+    proc = Processor(config)
+    proc.start()
+    try:
+        body = make_request(0, 40).SerializeToString()
+        request = urllib.request.Request(proc.http_url + "/v1/traces", data=body, method="POST")
+        request.add_header("Content-Type", "application/x-protobuf")
+        request.add_header("Authorization", f"Bearer {TOKEN}")
+        assert urllib.request.urlopen(request, timeout=30).status == 200
+        yield proc
+    finally:
+        proc.stop()
+
+
+def call(proc, query: str | None = None, body: bytes | None = None, headers=None, **params):
+    if query is not None:
+        params["query"] = query
+    url = f"http://127.0.0.1:{proc.clickhouse_http.port}/?" + urllib.parse.urlencode(params)
+    request = urllib.request.Request(url, data=body, method="POST" if body is not None else "GET")
+    if headers is None:
+        headers = {"X-ClickHouse-Key": TOKEN}
+    for name, value in headers.items():
+        request.add_header(name, value)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read()
+
+
+def test_clickhouse_connect_reads_through_it(served):
+    client = clickhouse_connect.get_client(
+        host="127.0.0.1",
+        port=served.clickhouse_http.port,
+        password=TOKEN,
+        database="llm_margin",
+    )
+    try:
+        expected = served.store.query(
+            "SELECT customer_id, count(), sum(cost_usd) FROM llm_calls FINAL "
+            "GROUP BY customer_id ORDER BY customer_id"
+        ).rows
+        result = client.query(
+            "SELECT customer_id, count(), sum(cost_usd) FROM llm_calls FINAL "
+            "WHERE customer_id LIKE {prefix:String} GROUP BY customer_id ORDER BY customer_id",
+            parameters={"prefix": "cust-%"},
+        )
+        assert [tuple(r) for r in result.result_rows] == expected
+        assert sum(r[1] for r in expected) == 40
+        assert all(isinstance(r[2], Decimal) and r[2] > 0 for r in result.result_rows)
+        assert client.command("SELECT count() FROM llm_calls FINAL") == 40
+        with pytest.raises(DatabaseError) as info:
+            client.command("DROP TABLE llm_calls")
+        assert "164" in str(info.value) or "readonly" in str(info.value).lower()
+    finally:
+        client.close()
+    assert served.store.query("SELECT count() FROM llm_calls FINAL").rows == [(40,)]
+
+
+def test_formats_parameters_and_headers(served):
+    status, headers, body = call(served, "SELECT count() FROM llm_calls FINAL")
+    assert (status, body) == (200, b"40\n")
+    assert headers["X-ClickHouse-Format"] == "TabSeparated"
+    assert headers["X-ClickHouse-Timezone"]
+    assert "read_rows" in json.loads(headers["X-ClickHouse-Summary"])
+
+    status, headers, body = call(
+        served,
+        "SELECT span_id, input_tokens FROM llm_calls FINAL WHERE span_id = {id:String}",
+        param_id=f"{1:016x}",
+        default_format="JSON",
+        database="llm_margin",
+    )
+    assert status == 200 and headers["X-ClickHouse-Format"] == "JSON"
+    assert json.loads(body)["data"] == [{"span_id": f"{1:016x}", "input_tokens": 100}]
+
+    status, headers, body = call(
+        served, "SELECT toUInt32(7) AS n, 'ab' AS s FORMAT RowBinaryWithNamesAndTypes"
+    )
+    assert status == 200 and headers["X-ClickHouse-Format"] == "RowBinaryWithNamesAndTypes"
+    assert body.endswith(b"\x07\x00\x00\x00\x02ab")
+
+    # Statement in the body (curl --data-binary), settings as URL parameters.
+    status, _, body = call(
+        served, None, body=b"SELECT number FROM system.numbers LIMIT 3", max_threads="1"
+    )
+    assert (status, body) == (200, b"0\n1\n2\n")
+
+    status, headers, body = call(served, "SELECT nope FROM nowhere")
+    assert status >= 400 and headers["X-ClickHouse-Exception-Code"] != "0"
+    assert body.startswith(b"Code: ")
+
+
+def test_read_only_and_token_protected(served):
+    for statement in (
+        "INSERT INTO llm_calls (span_id) VALUES ('x')",
+        "DROP TABLE llm_calls",
+        "SET readonly = 0; DROP TABLE llm_calls",
+    ):
+        status, headers, _ = call(served, None, body=statement.encode(), database="llm_margin")
+        assert status >= 400, statement
+        assert headers["X-ClickHouse-Exception-Code"] == "164", statement
+    assert served.store.query("SELECT count() FROM llm_calls FINAL").rows == [(40,)]
+
+    query = "SELECT 1"
+    assert call(served, query, headers={})[0] == 401
+    wrong = {"X-ClickHouse-Key": "nope-nope-nope"}
+    status, headers, _ = call(served, query, headers=wrong)
+    assert status == 401 and headers["X-ClickHouse-Exception-Code"] == "516"
+    basic = base64.b64encode(f"default:{TOKEN}".encode()).decode()
+    for headers in (
+        {"Authorization": f"Bearer {TOKEN}"},
+        {"Authorization": f"Basic {basic}"},
+        {"X-ClickHouse-Key": TOKEN},
+    ):
+        assert call(served, query, headers=headers)[2] == b"1\n", headers
+    assert call(served, query, headers={}, password=TOKEN)[2] == b"1\n"
+    # /ping answers without a token (load balancers probe it).
+    with urllib.request.urlopen(
+        f"http://127.0.0.1:{served.clickhouse_http.port}/ping", timeout=10
+    ) as response:
+        assert response.read() == b"Ok.\n"

@@ -1,0 +1,129 @@
+"""Server mode: the same processor code against a ClickHouse server over HTTP.
+
+The server here is another processor's embedded store behind its ClickHouse HTTP interface
+(writes enabled), the only modern ClickHouse this machine can run.
+"""
+
+from __future__ import annotations
+
+import pytest
+from llm_margin.processor.config import ServeConfig
+from llm_margin.processor.server import Processor
+from llm_margin.processor.storage import Store
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+TOKEN = "server-token-99"
+
+
+@pytest.fixture
+def clickhouse(tmp_path):
+    """A store served over the ClickHouse HTTP interface, writable, token-protected."""
+    config = ServeConfig(
+        data_dir=str(tmp_path / "store"),
+        otlp_grpc_port=free_port(),
+        otlp_http_port=free_port(),
+        clickhouse_http_port=0,
+        clickhouse_http_writable=True,
+        auth_token=TOKEN,
+    ).validate()
+    proc = Processor(config)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def url(clickhouse, password: str = TOKEN) -> str:
+    return f"http://default:{password}@127.0.0.1:{clickhouse.clickhouse_http.port}"
+
+
+def test_processor_writes_through_clickhouse_connect_http(clickhouse, tmp_path):
+    front = Processor(
+        ServeConfig(
+            clickhouse_url=url(clickhouse),
+            database="tenant_a",
+            otlp_grpc_port=free_port(),
+            otlp_http_port=free_port(),
+            spool_dir=str(tmp_path / "spool"),
+        ).validate()
+    )
+    front.start()
+    try:
+        assert "***" in front.store.description and TOKEN not in front.store.description
+        provider = TracerProvider()
+        provider.add_span_processor(
+            SimpleSpanProcessor(OTLPSpanExporter(endpoint=front.http_url + "/v1/traces"))
+        )
+        tracer = provider.get_tracer("server-mode")
+        for i in range(5):
+            with tracer.start_as_current_span("chat") as span:
+                span.set_attribute("gen_ai.provider.name", "openai")
+                span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
+                span.set_attribute("gen_ai.usage.input_tokens", 1000 + i)
+                span.set_attribute("gen_ai.usage.output_tokens", 100)
+                span.set_attribute("customer.id", "acme")
+                span.set_attribute("task.id", "t-1")
+        provider.shutdown()
+        assert front.metrics.get("stored_calls") == 5
+        assert front.metrics.get("spooled_records") == 0
+        # The rows are in the server's store, in the database the front processor created.
+        rows = clickhouse.store.query(
+            "SELECT count(), sum(input_tokens), sum(cost_usd) > 0 FROM tenant_a.llm_calls FINAL"
+        ).rows
+        assert rows == [(5, 5010, True)]
+        tasks = clickhouse.store.query(
+            "SELECT calls, cost_usd FROM tenant_a.llm_tasks FINAL WHERE task_id = 't-1'"
+        ).rows
+        calls_cost = clickhouse.store.query(
+            "SELECT sum(cost_usd) FROM tenant_a.llm_calls FINAL"
+        ).rows[0][0]
+        assert tasks == [(5, calls_cost)]
+        # Reports read through the same client.
+        read = front.store.query("SELECT customer_id, count() FROM llm_calls FINAL GROUP BY 1")
+        assert read.rows == [("acme", 5)]
+    finally:
+        front.stop()
+
+
+def test_create_schema_off_and_column_upgrades(clickhouse):
+    # A DBA owns the schema: with create_schema off nothing is created, and a missing
+    # database is a clear start-up error rather than a silent empty store.
+    with pytest.raises(Exception, match="(?i)database|unknown|exist"):
+        Store.open(clickhouse_url=url(clickhouse), database="nobody_made_this", create_schema=False)
+    assert clickhouse.store.query("EXISTS DATABASE nobody_made_this").rows == [(0,)]
+
+    # An older release's table lacks a column: the next start adds it (ADD COLUMN IF NOT
+    # EXISTS) and keeps the rows; running it again changes nothing.
+    clickhouse.store.command("CREATE DATABASE old_release")
+    clickhouse.store.command(
+        "CREATE TABLE old_release.llm_task_spans (task_id String, trace_id String, "
+        "span_id String, version UInt64) ENGINE = ReplacingMergeTree(version) "
+        "ORDER BY (task_id, span_id)"
+    )
+    clickhouse.store.command("INSERT INTO old_release.llm_task_spans VALUES ('t', 'a', 'b', 1)")
+    for _ in range(2):
+        store = Store.open(clickhouse_url=url(clickhouse), database="old_release")
+        store.close()
+    columns = {
+        r[0]
+        for r in clickhouse.store.query(
+            "SELECT name FROM system.columns WHERE database = 'old_release' "
+            "AND table = 'llm_task_spans'"
+        ).rows
+    }
+    assert {"outcome", "customer_id", "started_at", "ended_at"} <= columns
+    assert clickhouse.store.query(
+        "SELECT task_id, outcome FROM old_release.llm_task_spans"
+    ).rows == [("t", "")]
+
+
+def test_wrong_password_fails_fast(clickhouse):
+    with pytest.raises(Exception, match="516|Authentication"):
+        Store.open(clickhouse_url=url(clickhouse, "wrong-password"), database="x")
