@@ -1,0 +1,109 @@
+"""Serve configuration: validated once at start; schema upgrade statements (pure)."""
+
+from __future__ import annotations
+
+import pytest
+from llm_margin.clickhouse import schema_statements
+from llm_margin.processor.config import ConfigError, ServeConfig, load_serve_config
+from llm_margin.processor.schema_upgrade import add_column_statements, declared_columns
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"otlp_grpc_port": 70000}, "otlp_grpc_port"),
+        ({"otlp_grpc_port": 5000, "otlp_http_port": 5000}, "must differ"),
+        ({"max_body_bytes": 10}, "max_body_bytes"),
+        ({"queue_max_records": 0}, "queue_max_records"),
+        ({"spool_max_bytes": 100}, "spool_max_bytes"),
+        ({"drain_seconds": 0}, "drain_seconds"),
+        ({"clickhouse_http_port": -1}, "clickhouse_http_port"),
+        ({"clickhouse_http_port": 4318}, "differ from the OTLP ports"),
+        (
+            {"clickhouse_http_port": 9000, "clickhouse_url": "http://h:8123"},
+            "cannot be combined",
+        ),
+        ({"clickhouse_http_writable": "yes"}, "true or false"),
+        ({"create_schema": "no"}, "true or false"),
+        ({"auth_token": "short"}, "auth_token"),
+        ({"clickhouse_url": "ftp://x"}, "clickhouse_url"),
+    ],
+)
+def test_invalid_values_fail_fast_with_the_field_named(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        ServeConfig(**overrides).validate()
+
+
+def test_file_env_and_flags_layering(tmp_path, monkeypatch):
+    path = tmp_path / "serve.yaml"
+    path.write_text("spool_dir: spool-here\nclickhouse_http_port: 0\ndrain_seconds: 3\n")
+    monkeypatch.setenv("LLM_MARGIN_AUTH_TOKEN", "from-the-environment")
+    config = load_serve_config(str(path), {"drain_seconds": 7, "spool_max_bytes": None})
+    assert config.resolved_spool_dir == str(tmp_path / "spool-here")
+    assert config.clickhouse_http_port == 0
+    assert config.drain_seconds == 7
+    assert config.spool_max_bytes == 1024 * 1024 * 1024
+    assert config.auth_token == "from-the-environment"
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        (ServeConfig(data_dir="/d"), "/d/spool"),
+        (ServeConfig(clickhouse_url="http://h:8123"), "./llm-margin-spool"),
+        (ServeConfig(spool_dir="/s"), "/s"),
+    ],
+)
+def test_spool_dir_defaults(config, expected):
+    assert config.resolved_spool_dir == expected
+
+
+def test_unknown_keys_are_refused(tmp_path):
+    path = tmp_path / "serve.yaml"
+    path.write_text("spool_size: 5\n")
+    with pytest.raises(ConfigError, match="unknown keys"):
+        load_serve_config(str(path), {})
+
+
+CREATE = """
+-- a comment (with parentheses)
+CREATE TABLE IF NOT EXISTS demo
+(
+    id      String,
+    amount  Decimal(38, 18),  -- money
+    at      DateTime64(3, 'UTC') DEFAULT now64(3),
+    INDEX idx amount TYPE minmax GRANULARITY 1
+)
+ENGINE = MergeTree ORDER BY id
+"""
+
+
+@pytest.mark.parametrize(
+    ("existing", "expected"),
+    [
+        (
+            ["id"],
+            [
+                "ALTER TABLE `demo` ADD COLUMN IF NOT EXISTS `amount` Decimal(38, 18)",
+                "ALTER TABLE `demo` ADD COLUMN IF NOT EXISTS `at` "
+                "DateTime64(3, 'UTC') DEFAULT now64(3)",
+            ],
+        ),
+        (["id", "amount", "at"], []),
+    ],
+)
+def test_add_column_statements(existing, expected):
+    table, columns = declared_columns(CREATE)
+    assert table == "demo"
+    assert [name for name, _ in columns] == ["id", "amount", "at"]
+    assert add_column_statements(table, columns, existing) == expected
+
+
+def test_every_shipped_schema_file_is_safe_to_rerun():
+    """Start-up runs every DDL file on every start: each must be idempotent."""
+    for statement in schema_statements():
+        text = " ".join(statement.split()).upper()
+        assert "IF NOT EXISTS" in text, statement[:200]
+        parsed = declared_columns(statement)
+        if parsed is not None:
+            assert parsed[1], f"no columns parsed from {parsed[0]}"

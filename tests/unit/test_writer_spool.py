@@ -1,0 +1,173 @@
+"""The writer and its spool against a real embedded store, with store outages injected."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+import pytest
+from llm_margin.processor.metrics import Metrics
+from llm_margin.processor.records import CallRecord
+from llm_margin.processor.spool import Spool, SpoolFullError
+from llm_margin.processor.storage import Store
+from llm_margin.processor.writer import BatchWriter, QueueFullError
+
+from tests.conftest import wait_until
+
+
+class Outage(ConnectionError):
+    pass
+
+
+class FlakyStore:
+    """A real Store whose inserts fail while ``down`` (or for ``poison`` span ids)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.down = False
+        self.poison: set[str] = set()
+        self.inserted: list[list[str]] = []
+
+    def insert_calls(self, calls):
+        if self.down:
+            raise Outage("store unreachable")
+        if any(c.span_id in self.poison for c in calls):
+            raise ValueError("the store refuses this row")
+        self.store.insert_calls(calls)
+        self.inserted.append([c.span_id for c in calls])
+
+    def ping(self) -> bool:
+        return not self.down
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+@pytest.fixture
+def store(tmp_path):
+    real = Store.open(data_dir=str(tmp_path / "db"))
+    try:
+        yield FlakyStore(real)
+    finally:
+        real.close()
+
+
+def calls(first: int, count: int) -> list[CallRecord]:
+    now = datetime.now(timezone.utc)
+    return [
+        CallRecord(ts=now, trace_id="t" * 32, span_id=f"s{n:05d}", task_id="task", input_tokens=n)
+        for n in range(first, first + count)
+    ]
+
+
+def stored(store: FlakyStore) -> list[str]:
+    return [r[0] for r in store.query("SELECT span_id FROM llm_calls FINAL ORDER BY span_id").rows]
+
+
+def make_writer(store, spool, **kwargs) -> tuple[BatchWriter, Metrics]:
+    metrics = Metrics()
+    writer = BatchWriter(store, metrics, spool=spool, linger_seconds=0, **kwargs)
+    writer.start()
+    return writer, metrics
+
+
+def test_outage_spools_acknowledges_and_replays_in_order(store, tmp_path):
+    spool = Spool(str(tmp_path / "spool"), 10 * 1024 * 1024)
+    writer, metrics = make_writer(store, spool)
+    try:
+        assert writer.submit(calls(0, 5)).wait(10)
+        store.down = True
+        for first in (5, 10, 15):
+            assert writer.submit(calls(first, 5)).wait(10)  # acknowledged: durable on disk
+        assert len(spool) == 3 and metrics.get("spooled_records") == 15
+        assert stored(store) == [f"s{n:05d}" for n in range(5)]
+        store.down = False
+        wait_until(lambda: len(spool) == 0, timeout=20, message="spool replayed")
+        assert stored(store) == [f"s{n:05d}" for n in range(20)]
+        assert [batch[0] for batch in store.inserted] == ["s00000", "s00005", "s00010", "s00015"]
+        assert metrics.get("replayed_records") == 15
+        assert metrics.get("spool_bytes") == 0
+        assert not [n for n in os.listdir(spool.directory) if n.endswith(".spool")]
+    finally:
+        writer.shutdown(5)
+
+
+def test_spool_full_refuses_instead_of_acknowledging(store, tmp_path):
+    spool = Spool(str(tmp_path / "spool"), 4096)
+    writer, metrics = make_writer(store, spool)
+    try:
+        store.down = True
+        with pytest.raises(SpoolFullError):
+            writer.submit(calls(0, 200)).wait(10)
+        assert metrics.get("refused_records") == 200
+        assert metrics.get("spooled_records") == 0
+    finally:
+        writer.shutdown(5)
+
+
+def test_spool_left_by_a_crash_is_replayed_at_start(store, tmp_path):
+    directory = str(tmp_path / "spool")
+    earlier = Spool(directory, 10 * 1024 * 1024)
+    earlier.append((calls(0, 3), []), 3)
+    earlier.append((calls(3, 2), []), 2)
+    with open(os.path.join(directory, "0000000000000009-1.spool.tmp"), "wb") as handle:
+        handle.write(b"half written, never acknowledged")
+    spool = Spool(directory, 10 * 1024 * 1024)
+    assert len(spool) == 2 and spool.records == 5
+    writer, _ = make_writer(store, spool)
+    try:
+        wait_until(lambda: len(spool) == 0, timeout=20, message="replayed")
+        assert stored(store) == [f"s{n:05d}" for n in range(5)]
+        assert not [n for n in os.listdir(directory) if n.endswith(".tmp")]
+    finally:
+        writer.shutdown(5)
+
+
+def test_a_segment_the_store_refuses_is_set_aside_and_counted(store, tmp_path):
+    spool = Spool(str(tmp_path / "spool"), 10 * 1024 * 1024)
+    writer, metrics = make_writer(store, spool)
+    try:
+        store.down = True
+        assert writer.submit(calls(0, 2)).wait(10)
+        assert writer.submit(calls(2, 2)).wait(10)
+        store.poison = {"s00000"}
+        store.down = False
+        wait_until(lambda: len(spool) == 0, timeout=20, message="spool drained")
+        assert stored(store) == ["s00002", "s00003"]
+        assert metrics.get("dropped_records") == 2
+        assert len(os.listdir(os.path.join(spool.directory, "bad"))) == 1
+    finally:
+        writer.shutdown(5)
+
+
+def test_queue_bound_and_shutdown_refusals(store):
+    writer, metrics = make_writer(store, None, max_queued_records=3)
+    try:
+        with pytest.raises(QueueFullError) as info:
+            writer.submit(calls(0, 4))
+        assert info.value.throttled
+        assert metrics.get("refused_records") == 4
+        assert writer.submit(calls(0, 3)).wait(10)
+    finally:
+        assert writer.shutdown(5)
+    with pytest.raises(QueueFullError) as info:
+        writer.submit(calls(10, 1))
+    assert not info.value.throttled
+
+
+def test_without_a_spool_an_outage_is_reported_to_the_sender(store):
+    writer, _ = make_writer(store, None)
+    try:
+        store.down = True
+        with pytest.raises(Outage):
+            writer.submit(calls(0, 2)).wait(10)
+    finally:
+        writer.shutdown(5)
+
+
+def test_shutdown_drains_what_is_queued(store):
+    writer, _ = make_writer(store, None)
+    tickets = [writer.submit(calls(n * 10, 10)) for n in range(5)]
+    assert writer.shutdown(10)
+    assert all(t.done.is_set() and t.error is None for t in tickets)
+    assert len(stored(store)) == 50
