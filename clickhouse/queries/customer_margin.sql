@@ -2,21 +2,70 @@
 -- Revenue: the customer's custom price, else its plan's monthly price, pro-rated over the
 -- period with a 30-day month (2,592,000 s). Customers with no calls still appear (full
 -- margin); calls with no customer appear as '(unattributed)'.
+-- Usage comes from the hourly roll-up for every whole hour whose roll-up is current, and from
+-- llm_calls (each call once: its newest version) for the rest, so the answer is the same as
+-- reading llm_calls FINAL, only faster.
 -- Parameters: since DateTime64(6), until DateTime64(6).
 WITH
+    raw_hours AS
+    (
+        SELECT toStartOfHour(ts) AS hour, count() AS source_rows,
+               max(inserted_at) AS source_inserted_at
+        FROM llm_calls
+        WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
+        GROUP BY hour
+    ),
+    fresh AS
+    (
+        SELECT r.hour AS hour, r.latest_refresh AS refreshed_at
+        FROM
+        (
+            SELECT hour, max(refreshed_at) AS latest_refresh,
+                   argMax(source_rows, refreshed_at) AS rolled_rows,
+                   argMax(source_inserted_at, refreshed_at) AS rolled_inserted_at
+            FROM llm_usage_hourly
+            WHERE hour >= toStartOfHour({since:DateTime64(6)}) AND hour < {until:DateTime64(6)}
+            GROUP BY hour
+        ) AS r
+        INNER JOIN raw_hours AS w ON w.hour = r.hour
+        WHERE r.rolled_rows = w.source_rows AND r.rolled_inserted_at = w.source_inserted_at
+          AND r.hour >= {since:DateTime64(6)}
+          AND r.hour + toIntervalHour(1) <= {until:DateTime64(6)}
+    ),
     usage AS
     (
         SELECT
             customer_id,
-            argMax(plan, ts) AS seen_plan,
-            count() AS calls,
-            uniqExact(task_id) AS tasks,
-            sum(input_tokens) AS input_tokens,
-            sum(output_tokens) AS output_tokens,
-            sum(cost_usd) AS total_cost_usd,
-            countIf(NOT priced) AS unpriced_calls
-        FROM llm_calls FINAL
-        WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
+            argMax(plan, last_ts) AS seen_plan,
+            sum(n_calls) AS calls,
+            uniqExactMerge(tasks_state) AS tasks,
+            sum(n_input) AS input_tokens,
+            sum(n_output) AS output_tokens,
+            sum(cost) AS total_cost_usd,
+            sum(n_unpriced) AS unpriced_calls
+        FROM
+        (
+            SELECT customer_id, plan, last_ts, calls AS n_calls, tasks_state,
+                   input_tokens AS n_input, output_tokens AS n_output, cost_usd AS cost,
+                   if(priced, 0, calls) AS n_unpriced
+            FROM llm_usage_hourly
+            WHERE hour >= toStartOfHour({since:DateTime64(6)}) AND hour < {until:DateTime64(6)}
+              AND (hour, refreshed_at) IN (SELECT hour, refreshed_at FROM fresh)
+            UNION ALL
+            SELECT customer_id, plan, max(ts), count(), uniqExactState(task_id),
+                   sum(input_tokens), sum(output_tokens), sum(cost_usd), countIf(NOT priced)
+            FROM
+            (
+                SELECT customer_id, plan, ts, task_id, input_tokens, output_tokens, cost_usd,
+                       priced
+                FROM llm_calls
+                WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
+                  AND toStartOfHour(ts) NOT IN (SELECT hour FROM fresh)
+                ORDER BY version DESC
+                LIMIT 1 BY customer_id, span_id
+            )
+            GROUP BY customer_id, plan
+        )
         GROUP BY customer_id
     ),
     billing AS

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 from llm_margin.processor.budgets import thresholds
 from llm_margin.processor.budgets.config import BudgetConfig
 from llm_margin.processor.budgets.sinks import LogSink, Sink, TableSink, WebhookSink
+from llm_margin.processor.reports.rollup import refresh_usage_rollup
 from llm_margin.processor.reports.views import run_sql
 
 log = logging.getLogger("llm_margin.budgets")
@@ -82,6 +83,8 @@ class BudgetEvaluator:
 
     def _evaluate(self, now: datetime | None) -> list[thresholds.Alert]:
         now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        # Keep the hourly roll-up current for the reports (queries stay right without it).
+        refresh_usage_rollup(self._store)
         until = now + timedelta(microseconds=1)
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     since, until = period(args)
     reader = open_reader(args)
     try:
+        _refresh_rollup(reader)
         if args.view == "customers":
             text = _customers(reader, since, until, args.format)
         elif args.view == "weekly":
@@ -69,6 +70,19 @@ def run(args: argparse.Namespace) -> int:
         reader.close()
     sys.stdout.write(text)
     return 0
+
+
+def _refresh_rollup(reader) -> None:
+    """When this command owns the store, bring the hourly roll-up up to date first (a running
+    processor does that itself); read-only servers are left alone."""
+    from llm_margin.processor.reports.rollup import refresh_usage_rollup
+    from llm_margin.processor.storage import Store
+
+    if isinstance(reader, Store) and reader.description.startswith("embedded"):
+        try:
+            refresh_usage_rollup(reader)
+        except Exception:  # speed only: the queries are right without a current roll-up
+            pass
 
 
 def _title(name: str, since, until) -> str:

@@ -1,0 +1,146 @@
+"""Benchmark: the customer-margin and weekly-report queries over generated calls in the
+embedded store (chDB). Prints p50/p90 latency per query and the ratio to the 100 ms target.
+
+    python bench/bench_queries.py                 # 10 million calls over 30 days
+    python bench/bench_queries.py --calls 1000000 --runs 5
+
+Data are generated inside chDB with INSERT ... SELECT FROM numbers() (fast), then the hourly
+roll-up is refreshed once, as the running processor does in the background. The week queried
+is the last 7 days: ~2.3 million of the calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+
+from llm_margin.clickhouse import read_sql
+from llm_margin.processor.billing import load_billing_file, store_billing
+from llm_margin.processor.reports.rollup import refresh_usage_rollup
+from llm_margin.processor.reports.views import bind
+from llm_margin.processor.storage import Store
+
+TARGET_MS = 100.0
+BILLING = os.path.join(os.path.dirname(__file__), "..", "demo", "billing.yaml")
+
+# Synthetic calls: 3 calls per task, 8 customers (one unattributed), 40 workspaces, 4
+# features, 2 routes, 1 in 17 failed, 1 in 50 unpriced, spread over 30 days.
+GENERATE_CALLS = """
+INSERT INTO llm_calls (ts, trace_id, span_id, task_id, customer_id, workspace_id, plan, feature,
+    provider, route, request_model, status, input_tokens, output_tokens, attempt, attempt_kind,
+    cost_usd, priced, version)
+SELECT
+    {now:DateTime64(6)} - toIntervalMicrosecond(intHash64(number) % 2592000000000) AS ts,
+    hex(intHash64(intDiv(number, 3))), hex(number), concat('task', toString(intDiv(number, 3))),
+    ['acme', 'globex', 'initech', 'hooli', 'umbrella', 'stark', 'wayne', '(unattributed)']
+        [intDiv(number, 3) % 8 + 1],
+    concat('ws_', toString(intDiv(number, 3) % 40)),
+    ['pro', 'enterprise', 'starter'][intDiv(number, 3) % 3 + 1],
+    ['chat', 'summarize', 'extract', 'answer'][intDiv(number, 3) % 4 + 1],
+    'openai', ['openai/gpt-4o', 'openai/gpt-4o-mini'][number % 2 + 1], 'gpt-4o',
+    if(number % 17 = 0, 'error', 'ok'), 1000 + number % 500, 200, number % 3 + 1,
+    ['first', 'retry', 'fallback'][number % 3 + 1],
+    toDecimal128(number % 1000, 18) / 100000, number % 50 != 0, 1
+FROM numbers({start:UInt64}, {count:UInt64})
+"""
+GENERATE_TASKS = """
+INSERT INTO llm_tasks
+SELECT task_id, any(customer_id), any(workspace_id), any(plan), any(feature),
+       if(countIf(status != 'ok') > 0, 'failure', 'success'), toUInt32(count()),
+       toUInt32(countIf(attempt_kind = 'retry')), toUInt32(countIf(attempt_kind = 'fallback')),
+       0, sum(cost_usd), sumIf(cost_usd, status != 'ok'), argMin(route, ts), argMax(route, ts),
+       min(ts), max(ts), 1
+FROM llm_calls
+GROUP BY task_id
+"""
+
+WEEKLY = (
+    "customer_margin",
+    "feature_cost",
+    "route_fallbacks",
+    "plan_margin",
+    "budget_usage",
+    "runaway_workspaces",
+    "unpriced_spend",
+    "daily_trend",
+)
+
+
+def load(store: Store, calls: int, now: datetime) -> None:
+    chunk = 2_000_000
+    for start in range(0, calls, chunk):
+        store.command(
+            GENERATE_CALLS,
+            {"now": now.replace(tzinfo=None), "start": start, "count": min(chunk, calls - start)},
+        )
+    store.command(GENERATE_TASKS)
+
+
+def time_query(store: Store, name: str, parameters: dict, runs: int) -> list[float]:
+    sql = read_sql(f"queries/{name}.sql")
+    bound = bind(sql, parameters)
+    store.query(sql, bound)  # warm-up
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        store.query(sql, bound)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=10_000_000)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--keep", help="keep the generated store in this directory")
+    args = parser.parse_args()
+
+    data_dir = args.keep or tempfile.mkdtemp(prefix="llm-margin-bench-")
+    store = Store.open(data_dir=data_dir)
+    try:
+        store_billing(store, *load_billing_file(BILLING))
+        now = datetime.now(timezone.utc)
+        started = time.perf_counter()
+        load(store, args.calls, now)
+        print(f"generated {args.calls:,} calls in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        hours = refresh_usage_rollup(store)
+        print(f"hourly roll-up: {hours} hours in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        again = refresh_usage_rollup(store)
+        print(
+            f"roll-up refresh with nothing new: {again} hours in "
+            f"{(time.perf_counter() - started) * 1000:.0f} ms"
+        )
+
+        parameters = {
+            "since": now - timedelta(days=7),
+            "until": now,
+            "limit": 5,
+            "loop_attempts": 5,
+        }
+        print(f"\n{'query (last 7 days)':<22} {'p50 ms':>8} {'p90 ms':>8} {'p50/target':>11}")
+        worst = 0.0
+        for name in WEEKLY:
+            samples = sorted(time_query(store, name, parameters, args.runs))
+            p50 = statistics.median(samples)
+            p90 = samples[min(len(samples) - 1, int(len(samples) * 0.9))]
+            worst = max(worst, p50)
+            print(f"{name:<22} {p50:8.1f} {p90:8.1f} {p50 / TARGET_MS:10.2f}x")
+        print(
+            f"\nslowest p50 {worst:.1f} ms = {worst / TARGET_MS:.2f}x the {TARGET_MS:.0f} ms target"
+        )
+    finally:
+        store.close()
+        if not args.keep:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,43 @@
+"""Keep the hourly roll-up (llm_usage_hourly) current: recompute the hours whose calls changed.
+
+Queries stay correct without it (they read llm_calls for any hour whose roll-up is stale), so
+this is purely for speed: the processor runs it in its budget thread, `report` runs it before
+reading when it owns the store, and the benchmark runs it after loading.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from llm_margin.clickhouse import read_sql
+
+HOURS_PER_INSERT = 48
+
+
+def refresh_usage_rollup(store: Any, max_hours: int | None = None) -> int:
+    """Recompute stale hours (oldest first); returns how many hours were refreshed."""
+    stale = store.query(read_sql("queries/rollup_stale_hours.sql")).rows
+    if max_hours is not None:
+        stale = stale[-max_hours:]  # the newest hours matter most to live reports
+    sql = read_sql("queries/rollup_refresh_usage_hourly.sql")
+    for start in range(0, len(stale), HOURS_PER_INSERT):
+        batch = stale[start : start + HOURS_PER_INSERT]
+        store.command(
+            sql,
+            {
+                "hours": [_naive(row[0]) for row in batch],
+                "source_rows": [int(row[1]) for row in batch],
+                "source_inserted_at": [_naive(row[2]) for row in batch],
+                "refreshed_at": _naive_now(),
+            },
+        )
+    return len(stale)
+
+
+def _naive(value: Any) -> Any:
+    return value.replace(tzinfo=None) if getattr(value, "tzinfo", None) else value
+
+
+def _naive_now() -> Any:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
