@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from llm_margin import attributes as A
+from llm_margin.processor import normalize
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.normalize import (
     attributes_to_dict,
@@ -16,6 +18,17 @@ from llm_margin.processor.pricing import PriceBook
 from llm_margin.processor.records import CallRecord, TaskSpanRecord
 
 MAX_ERROR_MESSAGES = 5
+
+# Attribute keys without which normalize.span_kind() returns None whatever the values: a span
+# carrying none of them is skipped on its keys alone, before any value is decoded (most
+# traffic is not LLM calls). tests/unit/test_decode_prefilter.py keeps this in step with
+# span_kind.
+_CANDIDATE_KEYS = frozenset(normalize._LLM_MARKERS) | {A.IS_TASK}
+
+
+def may_be_priced(span: Any) -> bool:
+    """False when the span cannot be a call or a task root (cheap: keys only)."""
+    return not _CANDIDATE_KEYS.isdisjoint([kv.key for kv in span.attributes])
 
 
 @dataclass
@@ -45,6 +58,8 @@ class Pipeline:
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     total += 1
+                    if not may_be_priced(span):
+                        continue
                     try:
                         attrs = attributes_to_dict(span.attributes)
                         kind = span_kind(attrs)

@@ -1,0 +1,46 @@
+"""The pipeline's key-only prefilter never skips a span normalize would keep (parity)."""
+
+from __future__ import annotations
+
+import pytest
+from llm_margin import attributes as A
+from llm_margin.processor import normalize
+from llm_margin.processor.metrics import Metrics
+from llm_margin.processor.pipeline import Pipeline, may_be_priced
+from llm_margin.processor.pricing import default_price_book
+from llm_margin.processor.receiver.synthetic import http_attributes, llm_attributes, make_span
+
+CASES = [
+    llm_attributes(1),
+    http_attributes(1),
+    {A.IS_TASK: True, A.TASK_ID: "t"},
+    {A.IS_TASK: False, "http.route": "/x"},
+    {"gen_ai.system": "openai"},
+    {"llm.request.model": "gpt-4o"},
+    {"gen_ai.usage.prompt_tokens": 5},
+    {"db.system": "postgresql", "db.statement": "SELECT 1"},
+    {},
+] + [{key: "x"} for key in sorted(normalize._LLM_MARKERS)]
+
+
+@pytest.mark.parametrize("attributes", CASES)
+def test_prefilter_agrees_with_span_kind(attributes):
+    span = make_span(1, attributes)
+    kind = normalize.span_kind(normalize.attributes_to_dict(span.attributes))
+    if kind is not None:
+        assert may_be_priced(span), attributes
+    if not may_be_priced(span):
+        assert kind is None
+
+
+def test_skipped_spans_are_counted():
+    from llm_margin.processor.receiver.synthetic import make_request
+
+    metrics = Metrics()
+    pipeline = Pipeline(default_price_book(), metrics)
+    out = pipeline.extract(make_request(0, 7, llm=False))
+    assert (len(out.calls), metrics.get("skipped_spans"), metrics.get("received_spans")) == (
+        0,
+        7,
+        7,
+    )
