@@ -27,6 +27,9 @@ _HELP = {
     "spool_bytes": "Bytes waiting in the on-disk spool.",
 }
 
+# Upper bounds (seconds) of the write latency histogram's buckets.
+WRITE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
 GAUGES = frozenset({"queue_depth", "spool_bytes"})
 
 
@@ -36,6 +39,7 @@ class Metrics:
         self._values: dict[str, float] = dict.fromkeys(_HELP, 0)
         self._write_seconds_sum = 0.0
         self._write_count = 0
+        self._write_buckets = [0] * len(WRITE_BUCKETS)
 
     def inc(self, name: str, amount: float = 1) -> None:
         with self._lock:
@@ -53,6 +57,9 @@ class Metrics:
         with self._lock:
             self._write_seconds_sum += seconds
             self._write_count += 1
+            for index, bound in enumerate(WRITE_BUCKETS):
+                if seconds <= bound:
+                    self._write_buckets[index] += 1
 
     def render(self) -> str:
         lines: list[str] = []
@@ -66,7 +73,10 @@ class Metrics:
                 lines.append(f"# TYPE {metric} {kind}")
                 lines.append(f"{metric} {value:g}")
             lines.append("# HELP llm_margin_write_seconds Time spent writing batches to the store.")
-            lines.append("# TYPE llm_margin_write_seconds summary")
+            lines.append("# TYPE llm_margin_write_seconds histogram")
+            for bound, count in zip(WRITE_BUCKETS, self._write_buckets, strict=True):
+                lines.append(f'llm_margin_write_seconds_bucket{{le="{bound:g}"}} {count}')
+            lines.append(f'llm_margin_write_seconds_bucket{{le="+Inf"}} {self._write_count}')
             lines.append(f"llm_margin_write_seconds_sum {self._write_seconds_sum:.6f}")
             lines.append(f"llm_margin_write_seconds_count {self._write_count}")
         return "\n".join(lines) + "\n"

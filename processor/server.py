@@ -36,6 +36,7 @@ class Processor:
             clickhouse_url=config.clickhouse_url,
             database=config.database,
             create_schema=config.create_schema,
+            cluster=config.cluster_name,  # cluster (issue 7)
         )
         if config.billing_file:
             plans, customers = load_billing_file(config.billing_file)
@@ -78,6 +79,7 @@ class Processor:
             auth_token=config.auth_token,
             max_body_bytes=config.max_body_bytes,
             extra_get_routes=http_extra_routes,
+            health=self.writer.health,
         )
         self.clickhouse_http = None
         if config.clickhouse_http_port is not None and self.store.embedded_path:

@@ -92,6 +92,16 @@ class BatchWriter:
     def start(self) -> None:
         self._thread.start()
 
+    def health(self) -> dict[str, object]:
+        """Writer state for /healthz: ``ok``, or ``spooling`` while the store is unavailable."""
+        spooled = self._spool.records if self._spool is not None else 0
+        store_down = time.monotonic() < self._retry_at
+        return {
+            "status": "spooling" if spooled or store_down else "ok",
+            "queue_records": self.queued_records,
+            "spooled_records": spooled,
+        }
+
     @property
     def queued_records(self) -> int:
         with self._cond:

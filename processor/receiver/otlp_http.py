@@ -49,9 +49,16 @@ class OtlpHttpServer:
         auth_token: str | None = None,
         max_body_bytes: int = 16 * 1024 * 1024,
         extra_get_routes: dict[str, GetRoute] | None = None,
+        health: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         handler = _make_handler(
-            ingestor, metrics, query_runner, auth_token, max_body_bytes, extra_get_routes or {}
+            ingestor,
+            metrics,
+            query_runner,
+            auth_token,
+            max_body_bytes,
+            extra_get_routes or {},
+            health or (lambda: {"status": "ok"}),
         )
         self._server = ThreadingHTTPServer((host, port), handler)
         self._server.daemon_threads = True
@@ -89,6 +96,7 @@ def _make_handler(
     auth_token: str | None,
     max_body_bytes: int,
     extra_get_routes: dict[str, GetRoute],
+    health: Callable[[], dict[str, Any]],
 ) -> type[BaseHTTPRequestHandler]:
     expected_auth = f"Bearer {auth_token}".encode() if auth_token else None
 
@@ -150,7 +158,8 @@ def _make_handler(
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
-                self._send(200, b"ok\n", "text/plain")
+                # 200 while accepting data, including while spooling (the body says so).
+                self._send_json(200, health())
             elif not self._authorised():
                 self._reject(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
             elif path == "/metrics":

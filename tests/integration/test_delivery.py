@@ -243,6 +243,9 @@ def test_store_down_spools_and_replays_in_server_mode(tmp_path, cleanup):
     spooled = front.metrics()["llm_margin_spooled_records_total"]
     assert spooled == len(rest)
     assert any(name.endswith(".spool") for name in os.listdir(spool_dir))
+    with urllib.request.urlopen(front.http_url + "/healthz", timeout=10) as response:
+        health = json.loads(response.read())
+    assert health["status"] == "spooling" and health["spooled_records"] == spooled
 
     store.start()
     wait_until(

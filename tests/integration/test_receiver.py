@@ -188,6 +188,10 @@ def test_metrics_and_healthz(guarded):
     ):
         assert name in values, name
     assert values["llm_margin_write_seconds_count"] >= 1
+    assert values['llm_margin_write_seconds_bucket{le="+Inf"}'] >= 1
+    status, text = get(guarded, "/healthz", token=None)
+    assert status == 200
+    assert json.loads(text) == {"status": "ok", "queue_records": 0, "spooled_records": 0}
 
 
 # -- gRPC ------------------------------------------------------------------------------------

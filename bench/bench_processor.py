@@ -1,0 +1,263 @@
+"""Processor throughput benchmark (a script, not a test): `python bench/bench_processor.py`.
+
+Prints, in one run:
+
+1. the protobuf-parse-only rate of a 512-span OTLP export request (the ceiling);
+2. the rate of each in-process stage on the same spans (normalise, price, insert, link), with
+   the top functions of a cProfile of the whole extract+insert path: where the time goes;
+3. sustained end-to-end throughput of a real `llm-margin serve` subprocess: OTLP/HTTP
+   protobuf requests in (several sender processes, keep-alive connections) until the rows
+   are queryable, as spans/s, its ratio to the parse ceiling, and the server's peak RSS;
+4. the same for non-LLM spans, which the processor skips, and the skipped/stored ratio.
+
+Targets on a 2-core machine: >= 50,000 LLM spans/s end to end; non-LLM spans skipped >= 5x
+faster than LLM spans are stored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import http.client
+import io
+import json
+import multiprocessing
+import os
+import pstats
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+from llm_margin.processor.receiver.decode import parse_protobuf
+from llm_margin.processor.receiver.synthetic import make_request
+
+SPANS_PER_REQUEST = 512  # the OpenTelemetry SDK BatchSpanProcessor's default batch size
+TARGET_SPANS_PER_SECOND = 50_000
+TARGET_SKIP_RATIO = 5.0
+
+
+def rate(func, spans_per_call: int, seconds: float = 1.5) -> float:
+    calls, started = 0, time.perf_counter()
+    while True:
+        func()
+        calls += 1
+        elapsed = time.perf_counter() - started
+        if elapsed >= seconds:
+            return calls * spans_per_call / elapsed
+
+
+# -- in-process stages -------------------------------------------------------------------------
+def stage_rates(body: bytes, workdir: str, profile: bool) -> dict[str, float]:
+    from llm_margin.processor.metrics import Metrics
+    from llm_margin.processor.normalize import attributes_to_dict, call_from_span
+    from llm_margin.processor.pipeline import Pipeline
+    from llm_margin.processor.pricing import default_price_book
+    from llm_margin.processor.storage import Store
+
+    request = parse_protobuf(body)
+    spans = list(request.resource_spans[0].scope_spans[0].spans)
+    book = default_price_book()
+    pipeline = Pipeline(book, Metrics())
+    results: dict[str, float] = {}
+    results["parse"] = rate(lambda: parse_protobuf(body), len(spans))
+    calls = [call_from_span(s, attributes_to_dict(s.attributes)) for s in spans]
+    results["normalise"] = rate(
+        lambda: [call_from_span(s, attributes_to_dict(s.attributes)) for s in spans], len(spans)
+    )
+    results["price"] = rate(lambda: [book.price(c) for c in calls], len(spans))
+    priced = pipeline.extract(request).calls
+    store = Store.open(data_dir=os.path.join(workdir, "stages"))
+    try:
+        batch = priced * 40  # one writer batch of ~20k rows, as under load
+        store.insert_calls(batch)  # warm up: the first insert creates the table's first part
+        started = time.perf_counter()
+        store.insert_calls(batch)
+        results["insert"] = len(batch) / (time.perf_counter() - started)
+        started = time.perf_counter()
+        store.link_tasks({c.task_id for c in batch})
+        results["link"] = len(batch) / (time.perf_counter() - started)
+        if profile:
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for _ in range(4):
+                store.insert_calls(pipeline.extract(request).calls)
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(12)
+            results["_profile"] = out.getvalue()  # type: ignore[assignment]
+    finally:
+        store.close()
+    return results
+
+
+# -- end to end --------------------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sender(port: int, first: int, requests: int, llm: bool, start_at: float, out) -> None:
+    bodies = [
+        make_request(first + i * SPANS_PER_REQUEST, SPANS_PER_REQUEST, llm=llm).SerializeToString()
+        for i in range(requests)
+    ]
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    headers = {"Content-Type": "application/x-protobuf"}
+    retries = 0
+    time.sleep(max(0.0, start_at - time.time()))
+    for body in bodies:
+        while True:
+            connection.request("POST", "/v1/traces", body, headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status == 200:
+                break
+            if response.status not in (429, 503):
+                raise RuntimeError(f"export answered {response.status}")
+            retries += 1
+            time.sleep(float(response.getheader("Retry-After") or 1) / 10)
+    connection.close()
+    out.put(retries)
+
+
+def peak_rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+        for line in handle:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def query(http_url: str, sql: str) -> list:
+    request = urllib.request.Request(
+        http_url + "/api/query", data=json.dumps({"sql": sql}).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())["rows"]
+
+
+def end_to_end(workdir: str, total_spans: int, senders: int, llm: bool) -> dict[str, float]:
+    grpc_port, http_port = free_port(), free_port()
+    data_dir = os.path.join(workdir, "e2e-llm" if llm else "e2e-skip")
+    process = subprocess.Popen(
+        [
+            os.path.join(os.path.dirname(sys.executable), "llm-margin"),
+            "serve",
+            "--data-dir",
+            data_dir,
+            "--otlp-grpc-port",
+            str(grpc_port),
+            "--otlp-http-port",
+            str(http_port),
+            "--queue-max-records",
+            "400000",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    http_url = f"http://127.0.0.1:{http_port}"
+    try:
+        line = process.stdout.readline()
+        if "OTLP gRPC" not in line:
+            raise RuntimeError(line + process.stdout.read())
+        per_sender = max(1, total_spans // SPANS_PER_REQUEST // senders)
+        spans = per_sender * senders * SPANS_PER_REQUEST
+        queue: multiprocessing.Queue = multiprocessing.Queue()
+        start_at = time.time() + 2.0 + per_sender * senders * 0.004  # after payloads are built
+        workers = [
+            multiprocessing.Process(
+                target=sender,
+                args=(
+                    http_port,
+                    k * per_sender * SPANS_PER_REQUEST,
+                    per_sender,
+                    llm,
+                    start_at,
+                    queue,
+                ),
+            )
+            for k in range(senders)
+        ]
+        for worker in workers:
+            worker.start()
+        retries = sum(queue.get(timeout=900) for _ in workers)
+        for worker in workers:
+            worker.join()
+        if llm:
+            while query(http_url, "SELECT count() FROM llm_calls")[0][0] < spans:
+                time.sleep(0.05)
+        elapsed = time.time() - start_at
+        stored = query(http_url, "SELECT count() FROM llm_calls FINAL")[0][0]
+        return {
+            "spans": spans,
+            "seconds": elapsed,
+            "rate": spans / elapsed,
+            "stored": stored,
+            "retries": retries,
+            "peak_rss_mib": peak_rss_mib(process.pid),
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spans", type=int, default=100_000, help="LLM spans end to end")
+    parser.add_argument("--senders", type=int, default=2, help="sender processes")
+    parser.add_argument("--no-profile", action="store_true")
+    args = parser.parse_args()
+
+    workdir = tempfile.mkdtemp(prefix="llm-margin-bench-")
+    try:
+        body = make_request(0, SPANS_PER_REQUEST).SerializeToString()
+        print(f"payload: {SPANS_PER_REQUEST} LLM spans per request, {len(body):,} bytes")
+        stages = stage_rates(body, workdir, profile=not args.no_profile)
+        ceiling = stages["parse"]
+        print("\nin-process stage rates (spans/s, one core):")
+        for name in ("parse", "normalise", "price", "insert", "link"):
+            print(f"  {name:<10} {stages[name]:>12,.0f}")
+        if "_profile" in stages:
+            print("\ncProfile of extract + insert (top by own time):")
+            print(stages["_profile"])
+
+        llm = end_to_end(workdir, args.spans, args.senders, llm=True)
+        skip = end_to_end(workdir, args.spans * 3, args.senders, llm=False)
+        print("end to end (OTLP/HTTP protobuf in -> rows queryable):")
+        print(
+            f"  LLM spans stored : {llm['rate']:>10,.0f} spans/s  ({llm['spans']:,} spans in "
+            f"{llm['seconds']:.1f}s, {llm['stored']:,} rows, {llm['retries']} retried requests)"
+        )
+        print(
+            f"  parse-only ceiling: {ceiling:>9,.0f} spans/s  -> end to end is "
+            f"{llm['rate'] / ceiling:.1%} of the ceiling"
+        )
+        print(f"  peak RSS of serve : {llm['peak_rss_mib']:>9,.0f} MiB")
+        print(
+            f"  non-LLM skipped  : {skip['rate']:>10,.0f} spans/s  ({skip['spans']:,} spans, "
+            f"peak RSS {skip['peak_rss_mib']:,.0f} MiB)"
+        )
+        ratio = skip["rate"] / llm["rate"]
+        print(f"  skip/store ratio : {ratio:>10.1f}x")
+        print("\ntargets:")
+        print(
+            f"  >= {TARGET_SPANS_PER_SECOND:,} LLM spans/s end to end: "
+            f"{'MET' if llm['rate'] >= TARGET_SPANS_PER_SECOND else 'NOT MET'}"
+        )
+        print(
+            f"  skip >= {TARGET_SKIP_RATIO:.0f}x store rate: "
+            f"{'MET' if ratio >= TARGET_SKIP_RATIO else 'NOT MET'}"
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
