@@ -15,6 +15,7 @@ from llm_margin.processor.normalize import (
     task_span_from_span,
 )
 from llm_margin.processor.pricing import PriceBook
+from llm_margin.processor.receiver.limits import check_money, check_storable
 from llm_margin.processor.records import CallRecord, TaskSpanRecord
 
 MAX_ERROR_MESSAGES = 5
@@ -64,13 +65,23 @@ class Pipeline:
                         attrs = attributes_to_dict(span.attributes)
                         kind = span_kind(attrs)
                         if kind == "call":
-                            out.calls.append(self._price_book.apply(call_from_span(span, attrs)))
+                            call = call_from_span(span, attrs)
+                            check_storable(call)  # before pricing: it needs sane counts
+                            self._price_book.apply(call)
+                            check_money("cost_usd", call.cost_usd)
+                            out.calls.append(call)
                         elif kind == "task":
-                            out.task_spans.append(task_span_from_span(span, attrs))
-                    except (ValueError, TypeError, OverflowError) as exc:
+                            task = task_span_from_span(span, attrs)
+                            check_storable(task)
+                            out.task_spans.append(task)
+                    except Exception as exc:  # noqa: BLE001
+                        # Any failure on one span (bad values, or a value normalise/pricing
+                        # cannot handle) rejects that span only: a request that always fails
+                        # would be retried by its exporter forever.
                         out.rejected += 1
                         if len(out.errors) < MAX_ERROR_MESSAGES:
-                            out.errors.append(f"span {span.span_id.hex()}: {exc}")
+                            reason = str(exc) or type(exc).__name__
+                            out.errors.append(f"span {span.span_id.hex()}: {reason}")
         self._metrics.inc("received_spans", total)
         self._metrics.inc("received_llm_spans", len(out.calls))
         self._metrics.inc("received_task_spans", len(out.task_spans))

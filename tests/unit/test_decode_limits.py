@@ -1,0 +1,77 @@
+"""Per-span storability checks, and that a bad span never costs the rest of its batch."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+from llm_margin import attributes as A
+from llm_margin.processor.metrics import Metrics
+from llm_margin.processor.pipeline import Pipeline
+from llm_margin.processor.pricing import default_price_book
+from llm_margin.processor.receiver.limits import MAX_TEXT_CHARS, check_storable
+from llm_margin.processor.receiver.synthetic import llm_attributes, make_request, make_span
+from llm_margin.processor.records import CallRecord
+
+NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+
+
+def call(**changes) -> CallRecord:
+    record = CallRecord(ts=NOW, trace_id="t", span_id="s")
+    for name, value in changes.items():
+        setattr(record, name, value)
+    return record
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"input_tokens": -1}, "input_tokens"),
+        ({"output_tokens": 2**64}, "output_tokens"),
+        ({"attempt": 2**32}, "attempt"),
+        ({"latency_ms": float("nan")}, "latency_ms"),
+        ({"latency_ms": float("inf")}, "latency_ms"),
+        ({"cost_usd": Decimal(10) ** 20}, "cost_usd"),
+        ({"cost_usd": Decimal("NaN")}, "cost_usd"),
+        ({"request_model": "m" * (MAX_TEXT_CHARS + 1)}, "request_model"),
+        ({"ts": datetime(2554, 1, 1, tzinfo=timezone.utc)}, "ts"),
+        ({"ts": datetime(1969, 12, 31, tzinfo=timezone.utc)}, "ts"),
+    ],
+)
+def test_out_of_range_fields_are_named(changes, field):
+    with pytest.raises(ValueError, match=field):
+        check_storable(call(**changes))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"input_tokens": 2**64 - 1, "attempt": 2**32 - 1},
+        {"cost_usd": Decimal("99999999999999999999.999999999999999999")},
+        {"request_model": "m" * MAX_TEXT_CHARS, "stream": True},
+    ],
+)
+def test_values_the_schema_holds_pass(changes):
+    check_storable(call(**changes))
+
+
+def test_bad_spans_are_rejected_one_by_one():
+    request = make_request(0, 4)
+    spans = request.resource_spans[0].scope_spans[0].spans
+    weird = [
+        {A.GEN_AI_USAGE_INPUT_TOKENS: 1e30},  # a double far past UInt64
+        {A.GEN_AI_USAGE_OUTPUT_TOKENS: "lots"},  # wrong type
+        {A.GEN_AI_REQUEST_MODEL: "x" * 100_000},  # oversized value
+        {A.GEN_AI_USAGE_INPUT_TOKENS: -3},  # negative
+    ]
+    for n, extra in enumerate(weird):
+        spans.append(make_span(100 + n, dict(llm_attributes(100 + n), **extra)))
+    metrics = Metrics()
+    out = Pipeline(default_price_book(), metrics).extract(request)
+    assert len(out.calls) == 4 and out.rejected == 4
+    assert metrics.get("rejected_spans") == 4
+    message = out.error_message()
+    for word in ("input_tokens out of range", "lots", "characters (limit", "negative"):
+        assert word in message, message
