@@ -7,6 +7,9 @@ Fields (YAML keys; CLI flags of the same name override them):
   embedded store is not used.
 - ``database``: database name. Default ``llm_margin``.
 - ``create_schema``: create tables at start. Turn off where a DBA owns the schema.
+- ``cluster_name``: a ClickHouse cluster (a ``remote_servers`` entry) to create the schema on,
+  ``ON CLUSTER``, from ``clickhouse/cluster/`` (replicated shard-local tables behind Distributed
+  ones; see docs/deployment.md). Server mode only. Default: unset, single server.
 - ``host``: address the receivers bind. Default ``127.0.0.1``.
 - ``otlp_grpc_port`` / ``otlp_http_port``: default 4317 / 4318 (0 picks a free port).
 - ``auth_token``: bearer token required on every endpoint but /healthz. Also from the
@@ -32,6 +35,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import yaml
+from llm_margin.processor.cluster_schema import validate_cluster_name  # cluster (issue 7)
 
 
 class ConfigError(ValueError):
@@ -57,6 +61,7 @@ class ServeConfig:
     drain_seconds: float = 10.0
     clickhouse_http_port: int | None = None
     clickhouse_http_writable: bool = False
+    cluster_name: str | None = None  # cluster (issue 7)
 
     @property
     def resolved_spool_dir(self) -> str:
@@ -104,6 +109,15 @@ class ServeConfig:
             raise ConfigError("clickhouse_http_writable must be true or false")
         if not isinstance(self.create_schema, bool):
             raise ConfigError("create_schema must be true or false")
+        # --- cluster (issue 7) ---
+        if self.cluster_name is not None:
+            if not self.clickhouse_url:
+                raise ConfigError("cluster_name needs clickhouse_url (a cluster is server mode)")
+            try:
+                validate_cluster_name(self.cluster_name)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from exc
+        # --- end cluster ---
         if self.auth_token is not None and len(self.auth_token) < 8:
             raise ConfigError("auth_token must be at least 8 characters")
         return self

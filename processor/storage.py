@@ -17,6 +17,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import clickhouse_connect
 from llm_margin.clickhouse import read_sql, schema_statements
+from llm_margin.processor.cluster_schema import (  # cluster (issue 7)
+    cluster_schema_statements,
+    cluster_upgrade_statements,
+    sql_literal,
+    validate_cluster_name,
+)
 from llm_margin.processor.records import (
     CALL_COLUMNS,
     TASK_SPAN_COLUMNS,
@@ -61,14 +67,29 @@ class Store:
         clickhouse_url: str | None = None,
         database: str = DEFAULT_DATABASE,
         create_schema: bool = True,
+        cluster: str | None = None,
     ) -> Store:
         embedded_path = None
+        # --- cluster (issue 7): `cluster` targets the clickhouse/cluster/ DDL ---
+        if cluster and not clickhouse_url:
+            raise ValueError("a ClickHouse cluster needs clickhouse_url (server mode)")
+        on_cluster = f" ON CLUSTER {sql_literal(validate_cluster_name(cluster))}" if cluster else ""
+        # Distributed inserts return once every shard has the rows, not when they are queued
+        # on the receiving node: the processor acknowledges only durable batches.
+        settings = {"insert_distributed_sync": 1} if cluster else {}
+        # --- end cluster ---
         if clickhouse_url:
             bootstrap = clickhouse_connect.get_client(dsn=clickhouse_url)
             if create_schema:
-                bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
-            client = clickhouse_connect.get_client(dsn=clickhouse_url, database=database)
+                bootstrap.command(
+                    f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}{on_cluster}"
+                )
+            client = clickhouse_connect.get_client(
+                dsn=clickhouse_url, database=database, settings=settings or None
+            )
             description = f"ClickHouse server {_redact(clickhouse_url)} database {database}"
+            if cluster:
+                description += f" on cluster {cluster}"
         else:
             path = os.path.abspath(data_dir or "./llm-margin-data")
             os.makedirs(path, exist_ok=True)
@@ -87,6 +108,7 @@ class Store:
             description = f"embedded chDB at {path}"
             embedded_path = path
         store = cls(client, description=description, embedded_path=embedded_path)
+        store.cluster = cluster  # cluster (issue 7)
         if create_schema:
             store.create_schema()
         return store
@@ -94,6 +116,13 @@ class Store:
     def create_schema(self) -> None:
         """Create missing tables, then add columns a newer release declares (see
         ``schema_upgrade.py``): safe to run on every start and after every upgrade."""
+        if self.cluster:  # cluster (issue 7): the ON CLUSTER variant, see cluster_schema.py
+            statements = cluster_schema_statements(self.cluster, self._database())
+            for statement in statements:
+                self.command(statement)
+            for alter in cluster_upgrade_statements(self.cluster, statements, self._columns):
+                self.command(alter)
+            return
         for statement in schema_statements():
             self.command(statement)
             declared = declared_columns(statement)
@@ -107,6 +136,24 @@ class Store:
             ).rows
             for alter in add_column_statements(table, columns, (r[0] for r in existing)):
                 self.command(alter)
+
+    # --- cluster (issue 7) ---
+    cluster: str | None = None
+
+    def _database(self) -> str:
+        return str(self.query("SELECT currentDatabase()").rows[0][0])
+
+    def _columns(self, table: str) -> list[str]:
+        return [
+            row[0]
+            for row in self.query(
+                "SELECT name FROM system.columns "
+                "WHERE database = currentDatabase() AND table = {table:String}",
+                {"table": table},
+            ).rows
+        ]
+
+    # --- end cluster ---
 
     # -- writing -------------------------------------------------------------------------------
     def insert_calls(self, calls: Sequence[CallRecord]) -> None:

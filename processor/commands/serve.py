@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         const=True,
         help="allow INSERT/DDL through the ClickHouse HTTP interface (default read-only)",
     )
+    parser.add_argument(  # cluster (issue 7)
+        "--cluster-name", help="create the schema ON CLUSTER from clickhouse/cluster/ (server mode)"
+    )
     parser.add_argument(
         "--no-create-schema",
         dest="create_schema",
@@ -81,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
                 "drain_seconds": args.drain_seconds,
                 "clickhouse_http_port": args.clickhouse_http_port,
                 "clickhouse_http_writable": args.clickhouse_http_writable,
+                "cluster_name": args.cluster_name,  # cluster (issue 7)
             },
         )
     except ConfigError as exc:

@@ -1,0 +1,46 @@
+-- Cluster variant of schema/001_llm_calls.sql: the shard-local, replicated table behind the Distributed `llm_calls`.
+-- Rendered by llm_margin.processor.cluster_schema ('__CLUSTER__' and '__DATABASE__' are filled
+-- in, escaped) when the processor runs with `cluster_name`. Columns must stay identical to
+-- schema/001_llm_calls.sql (tests/unit/test_cluster_ddl.py fails otherwise).
+CREATE TABLE IF NOT EXISTS llm_calls_local ON CLUSTER '__CLUSTER__'
+(
+    ts                    DateTime64(6, 'UTC'),
+    trace_id              String,
+    span_id               String,
+    parent_span_id        String,
+    task_id               String,
+    customer_id           LowCardinality(String),
+    workspace_id          String,
+    user_id               String,
+    plan                  LowCardinality(String),
+    feature               LowCardinality(String),
+    provider              LowCardinality(String),
+    route                 String,
+    operation             LowCardinality(String),
+    request_model         String,
+    response_model        String,
+    status                LowCardinality(String),
+    error_type            String,
+    input_tokens          UInt64,
+    output_tokens         UInt64,
+    cache_read_tokens     UInt64,
+    cache_write_tokens    UInt64,
+    cache_write_1h_tokens UInt64,
+    reasoning_tokens      UInt64,
+    usage_source          LowCardinality(String),
+    sdk_retries           UInt32,
+    attempt               UInt32,
+    attempt_kind          LowCardinality(String),
+    latency_ms            Float64,
+    stream                Bool,
+    service_tier          LowCardinality(String),
+    cost_usd              Decimal(38, 18),
+    priced                Bool,
+    price_version         LowCardinality(String),
+    source                LowCardinality(String),
+    version               UInt64,
+    inserted_at           DateTime64(3, 'UTC') DEFAULT now64(3)
+)
+ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)
+PARTITION BY toYYYYMM(ts)
+ORDER BY (customer_id, span_id)
