@@ -29,13 +29,16 @@ TARGET_MS = 100.0
 BILLING = os.path.join(os.path.dirname(__file__), "..", "demo", "billing.yaml")
 
 # Synthetic calls: 3 calls per task, 8 customers (one unattributed), 40 workspaces, 4
-# features, 2 routes, 1 in 17 failed, 1 in 50 unpriced, spread over 30 days.
+# features, 2 routes, 1 in 17 failed, 1 in 50 unpriced, evenly over the last 30 days and
+# inserted in time order, as a processor receives them.
 GENERATE_CALLS = """
 INSERT INTO llm_calls (ts, trace_id, span_id, task_id, customer_id, workspace_id, plan, feature,
     provider, route, request_model, status, input_tokens, output_tokens, attempt, attempt_kind,
     cost_usd, priced, version)
 SELECT
-    {now:DateTime64(6)} - toIntervalMicrosecond(intHash64(number) % 2592000000000) AS ts,
+    {now:DateTime64(6)}
+        - toIntervalMicrosecond(({total:UInt64} - number) * intDiv(2592000000000, {total:UInt64}))
+        AS ts,
     hex(intHash64(intDiv(number, 3))), hex(number), concat('task', toString(intDiv(number, 3))),
     ['acme', 'globex', 'initech', 'hooli', 'umbrella', 'stark', 'wayne', '(unattributed)']
         [intDiv(number, 3) % 8 + 1],
@@ -72,11 +75,16 @@ WEEKLY = (
 
 
 def load(store: Store, calls: int, now: datetime) -> None:
-    chunk = 2_000_000
+    chunk = 500_000
     for start in range(0, calls, chunk):
         store.command(
             GENERATE_CALLS,
-            {"now": now.replace(tzinfo=None), "start": start, "count": min(chunk, calls - start)},
+            {
+                "now": now.replace(tzinfo=None),
+                "start": start,
+                "count": min(chunk, calls - start),
+                "total": calls,
+            },
         )
     store.command(GENERATE_TASKS)
 

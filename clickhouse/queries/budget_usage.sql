@@ -2,7 +2,8 @@
 -- month end (linear), per customer, per workspace and per plan. A customer's allowance is its
 -- plan's included AI cost, scaled by its custom price when it has one (the same share of
 -- revenue); a workspace is measured against its customer's allowance; a plan against the sum
--- of its customers' allowances.
+-- of its customers' allowances. Spend: the hourly roll-up where current, llm_calls elsewhere
+-- (see customer_margin.sql).
 -- Parameters: until DateTime64(6).
 WITH
     toStartOfMonth({until:DateTime64(6)}) AS month_start,
@@ -10,6 +11,52 @@ WITH
     dateDiff('second', month_start_ts, toDateTime64(month_start + toIntervalMonth(1), 6, 'UTC'))
         AS month_seconds,
     greatest(dateDiff('second', month_start_ts, {until:DateTime64(6)}), 1) AS elapsed_seconds,
+    -- Roll-up freshness (shared by the roll-up queries; keep identical): an hour of
+    -- llm_usage_hourly is used only if the llm_calls parts overlapping it are exactly those
+    -- (row count, newest modification) its last refresh saw; the first contiguous run of such
+    -- whole hours [fresh_from, fresh_to) is read from the roll-up, the rest from llm_calls.
+    (
+        SELECT arraySort(groupArray((m.hour, m.latest_refresh)))
+        FROM
+        (
+            SELECT hour, max(refreshed_at) AS latest_refresh,
+                   argMax(source_rows, refreshed_at) AS rolled_rows,
+                   argMax(source_inserted_at, refreshed_at) AS rolled_modified
+            FROM llm_usage_hourly
+            WHERE hour >= month_start_ts
+              AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
+            GROUP BY hour
+        ) AS m
+        INNER JOIN
+        (
+            SELECT h.hour AS hour, sum(p.rows) AS part_rows,
+                   max(p.modification_time) AS part_modified
+            FROM
+            (
+                SELECT DISTINCT hour FROM llm_usage_hourly
+                WHERE hour >= month_start_ts
+                  AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
+            ) AS h
+            CROSS JOIN
+            (
+                SELECT rows, modification_time, min_time, max_time
+                FROM system.parts
+                WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+            ) AS p
+            WHERE p.max_time >= h.hour AND p.min_time < h.hour + toIntervalHour(1)
+            GROUP BY h.hour
+        ) AS c ON c.hour = m.hour
+        WHERE c.part_rows = m.rolled_rows AND c.part_modified = m.rolled_modified
+    ) AS fresh_pairs,
+    arrayMap(x -> x.1, fresh_pairs) AS fresh_hours,
+    arrayMap(x -> x.2, fresh_pairs) AS fresh_refreshes,
+    -- DateTime64 like llm_calls.ts: the raw ranges below must compare in ts's own type.
+    if(empty(fresh_hours), {until:DateTime64(6)}, toDateTime64(fresh_hours[1], 6, 'UTC'))
+        AS fresh_from,
+    arrayFirstIndex((h, i) -> h != fresh_from + toIntervalHour(i - 1), fresh_hours,
+                    arrayEnumerate(fresh_hours)) AS first_gap,
+    fresh_from + toIntervalHour(if(first_gap = 0, length(fresh_hours), first_gap - 1))
+        AS fresh_to,
     allowances AS
     (
         SELECT
@@ -24,9 +71,25 @@ WITH
     ),
     spend AS
     (
-        SELECT customer_id, workspace_id, sum(cost_usd) AS spent_usd, count() AS calls
-        FROM llm_calls FINAL
-        WHERE ts >= month_start_ts AND ts < {until:DateTime64(6)}
+        SELECT customer_id, workspace_id, sum(cost) AS spent_usd, sum(n_calls) AS calls
+        FROM
+        (
+            SELECT customer_id, workspace_id, cost_usd AS cost, calls AS n_calls
+            FROM llm_usage_hourly
+            WHERE hour >= fresh_from AND hour < fresh_to AND calls > 0
+              AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
+            UNION ALL
+            SELECT customer_id, workspace_id, cost_usd, 1
+            FROM
+            (
+                SELECT customer_id, workspace_id, cost_usd
+                FROM llm_calls
+                WHERE (ts >= month_start_ts AND ts < fresh_from)
+                   OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
+                ORDER BY version DESC
+                LIMIT 1 BY customer_id, span_id
+            )
+        )
         GROUP BY customer_id, workspace_id
     ),
     scoped AS

@@ -2,36 +2,57 @@
 -- Revenue: the customer's custom price, else its plan's monthly price, pro-rated over the
 -- period with a 30-day month (2,592,000 s). Customers with no calls still appear (full
 -- margin); calls with no customer appear as '(unattributed)'.
--- Usage comes from the hourly roll-up for every whole hour whose roll-up is current, and from
--- llm_calls (each call once: its newest version) for the rest, so the answer is the same as
--- reading llm_calls FINAL, only faster.
+-- Usage comes from the hourly roll-up where it is current, and from llm_calls (each call once:
+-- its newest version) for the rest, so the answer is the same as reading llm_calls FINAL,
+-- only faster.
 -- Parameters: since DateTime64(6), until DateTime64(6).
 WITH
-    raw_hours AS
+    -- Roll-up freshness (shared by the roll-up queries; keep identical): an hour of
+    -- llm_usage_hourly is used only if the llm_calls parts overlapping it are exactly those
+    -- (row count, newest modification) its last refresh saw; the first contiguous run of such
+    -- whole hours [fresh_from, fresh_to) is read from the roll-up, the rest from llm_calls.
     (
-        SELECT toStartOfHour(ts) AS hour, count() AS source_rows,
-               max(inserted_at) AS source_inserted_at
-        FROM llm_calls
-        WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
-        GROUP BY hour
-    ),
-    fresh AS
-    (
-        SELECT r.hour AS hour, r.latest_refresh AS refreshed_at
+        SELECT arraySort(groupArray((m.hour, m.latest_refresh)))
         FROM
         (
             SELECT hour, max(refreshed_at) AS latest_refresh,
                    argMax(source_rows, refreshed_at) AS rolled_rows,
-                   argMax(source_inserted_at, refreshed_at) AS rolled_inserted_at
+                   argMax(source_inserted_at, refreshed_at) AS rolled_modified
             FROM llm_usage_hourly
-            WHERE hour >= toStartOfHour({since:DateTime64(6)}) AND hour < {until:DateTime64(6)}
+            WHERE hour >= {since:DateTime64(6)}
+              AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
             GROUP BY hour
-        ) AS r
-        INNER JOIN raw_hours AS w ON w.hour = r.hour
-        WHERE r.rolled_rows = w.source_rows AND r.rolled_inserted_at = w.source_inserted_at
-          AND r.hour >= {since:DateTime64(6)}
-          AND r.hour + toIntervalHour(1) <= {until:DateTime64(6)}
-    ),
+        ) AS m
+        INNER JOIN
+        (
+            SELECT h.hour AS hour, sum(p.rows) AS part_rows,
+                   max(p.modification_time) AS part_modified
+            FROM
+            (
+                SELECT DISTINCT hour FROM llm_usage_hourly
+                WHERE hour >= {since:DateTime64(6)}
+                  AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
+            ) AS h
+            CROSS JOIN
+            (
+                SELECT rows, modification_time, min_time, max_time
+                FROM system.parts
+                WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+            ) AS p
+            WHERE p.max_time >= h.hour AND p.min_time < h.hour + toIntervalHour(1)
+            GROUP BY h.hour
+        ) AS c ON c.hour = m.hour
+        WHERE c.part_rows = m.rolled_rows AND c.part_modified = m.rolled_modified
+    ) AS fresh_pairs,
+    arrayMap(x -> x.1, fresh_pairs) AS fresh_hours,
+    arrayMap(x -> x.2, fresh_pairs) AS fresh_refreshes,
+    -- DateTime64 like llm_calls.ts: the raw ranges below must compare in ts's own type.
+    if(empty(fresh_hours), {until:DateTime64(6)}, toDateTime64(fresh_hours[1], 6, 'UTC'))
+        AS fresh_from,
+    arrayFirstIndex((h, i) -> h != fresh_from + toIntervalHour(i - 1), fresh_hours,
+                    arrayEnumerate(fresh_hours)) AS first_gap,
+    fresh_from + toIntervalHour(if(first_gap = 0, length(fresh_hours), first_gap - 1))
+        AS fresh_to,
     usage AS
     (
         SELECT
@@ -49,18 +70,18 @@ WITH
                    input_tokens AS n_input, output_tokens AS n_output, cost_usd AS cost,
                    if(priced, 0, calls) AS n_unpriced
             FROM llm_usage_hourly
-            WHERE hour >= toStartOfHour({since:DateTime64(6)}) AND hour < {until:DateTime64(6)}
-              AND (hour, refreshed_at) IN (SELECT hour, refreshed_at FROM fresh)
+            WHERE hour >= fresh_from AND hour < fresh_to AND calls > 0
+              AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
             UNION ALL
-            SELECT customer_id, plan, max(ts), count(), uniqExactState(task_id),
+            SELECT customer_id, plan, max(ts), count(), uniqExactState(sipHash64(task_id)),
                    sum(input_tokens), sum(output_tokens), sum(cost_usd), countIf(NOT priced)
             FROM
             (
                 SELECT customer_id, plan, ts, task_id, input_tokens, output_tokens, cost_usd,
                        priced
                 FROM llm_calls
-                WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
-                  AND toStartOfHour(ts) NOT IN (SELECT hour FROM fresh)
+                WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
+                   OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
                 ORDER BY version DESC
                 LIMIT 1 BY customer_id, span_id
             )

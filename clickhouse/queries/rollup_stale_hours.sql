@@ -1,20 +1,40 @@
--- Hours of llm_calls whose roll-up (llm_usage_hourly) is missing or out of date: the hour's
--- row count or newest inserted_at changed since the last refresh. No parameters.
-SELECT w.hour AS hour, w.source_rows AS source_rows, w.source_inserted_at AS source_inserted_at
-FROM
-(
-    SELECT toStartOfHour(ts) AS hour, count() AS source_rows,
-           max(inserted_at) AS source_inserted_at
-    FROM llm_calls
-    GROUP BY hour
-) AS w
+-- Hours whose roll-up (llm_usage_hourly) is missing or out of date, with the signature of the
+-- llm_calls parts overlapping each (row count, newest modification time): a refresh records
+-- it, and readers trust an hour only while it is unchanged. Any insert, merge or mutation
+-- touching the hour changes it. Hours come from the parts' time ranges; hours without calls
+-- get an empty marker row when refreshed, so they are not recomputed again.
+-- No parameters.
+WITH
+    parts AS
+    (
+        SELECT rows, modification_time, min_time, max_time
+        FROM system.parts
+        WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+    ),
+    hours AS
+    (
+        SELECT DISTINCT arrayJoin(arrayMap(
+                   i -> toStartOfHour(min_time) + toIntervalHour(i),
+                   range(toUInt32(dateDiff('hour', toStartOfHour(min_time), max_time) + 1))))
+               AS hour
+        FROM parts
+    ),
+    signatures AS
+    (
+        SELECT h.hour AS hour, sum(p.rows) AS part_rows, max(p.modification_time) AS part_modified
+        FROM hours AS h CROSS JOIN parts AS p
+        WHERE p.max_time >= h.hour AND p.min_time < h.hour + toIntervalHour(1)
+        GROUP BY h.hour
+    )
+SELECT s.hour AS hour, s.part_rows AS source_rows, s.part_modified AS source_modified
+FROM signatures AS s
 LEFT JOIN
 (
     SELECT hour, argMax(source_rows, refreshed_at) AS rolled_rows,
-           argMax(source_inserted_at, refreshed_at) AS rolled_inserted_at
+           argMax(source_inserted_at, refreshed_at) AS rolled_modified
     FROM llm_usage_hourly
     GROUP BY hour
-) AS r ON r.hour = w.hour
-WHERE r.rolled_rows != w.source_rows OR r.rolled_inserted_at != w.source_inserted_at
+) AS r ON r.hour = s.hour
+WHERE r.rolled_rows != s.part_rows OR r.rolled_modified != s.part_modified
 ORDER BY hour
 SETTINGS join_use_nulls = 0

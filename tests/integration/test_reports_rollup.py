@@ -8,10 +8,12 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
+from llm_margin.clickhouse import read_sql
 from llm_margin.processor.billing import load_billing_file, store_billing
 from llm_margin.processor.records import CallRecord
 from llm_margin.processor.reports.customers import customer_rows
 from llm_margin.processor.reports.rollup import refresh_usage_rollup
+from llm_margin.processor.reports.views import VIEWS, bind, view_rows
 from llm_margin.processor.storage import Store
 
 from tests.integration.test_html import BILLING
@@ -37,25 +39,60 @@ def calls(now: datetime, n: int = 240) -> list[CallRecord]:
     ]
 
 
+ROLLUP_VIEWS = ("plans", "daily", "unpriced", "budgets")
+
+
+def answers(store: Store, since: datetime, until: datetime) -> dict:
+    out = {"customers": customer_rows(store, since, until)}
+    for name in ROLLUP_VIEWS:
+        out[name] = view_rows(store, VIEWS[name], since, until)
+    return out
+
+
+def fresh_hours(store: Store, since: datetime, until: datetime) -> int:
+    """How many hours the queries would take from the roll-up right now."""
+    text = read_sql("queries/customer_margin.sql")
+    cte = text[text.index("WITH\n") : text.index("    usage AS\n")]
+    sql = cte + "    1 AS unused SELECT fresh_to - fresh_from"
+    return store.query(sql, bind(sql, {"since": since, "until": until})).rows[0][0] // 3600
+
+
 def test_rollup_never_changes_the_answer(tmp_path):
     store = Store.open(data_dir=str(tmp_path / "data"))
     try:
         store_billing(store, *load_billing_file(BILLING))
-        now = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+        # Sub-second instants, one within the last second before `until`: the raw ranges must
+        # compare in ts's own type (a DateTime bound once dropped such calls).
+        now = datetime.now(timezone.utc).replace(tzinfo=None)
         rows = calls(now)
         store.insert_calls(rows)
         store.insert_calls(rows[:80])  # at-least-once delivery: duplicates
-        since, until = now - timedelta(days=3, minutes=7), now + timedelta(seconds=1)
-        baseline = customer_rows(store, since, until)
+        # A part of its own holding one sub-second call, just before `until`.
+        store.insert_calls(
+            [
+                CallRecord(
+                    ts=now,
+                    trace_id="y",
+                    span_id="last",
+                    customer_id="acme",
+                    cost_usd=Decimal("0.5"),
+                    priced=True,
+                    version=1,
+                )
+            ]
+        )
+        since, until = now - timedelta(days=3, minutes=7), now + timedelta(microseconds=1)
+        baseline = answers(store, since, until)
+        assert fresh_hours(store, since, until) == 0
         assert refresh_usage_rollup(store) > 0
         assert refresh_usage_rollup(store) == 0  # nothing changed since
-        used = store.query("SELECT count() FROM llm_usage_hourly").rows[0][0]
-        assert used > 0
-        assert customer_rows(store, since, until) == baseline
+        assert fresh_hours(store, since, until) > 48  # the roll-up is really used
+        assert answers(store, since, until) == baseline
         store.insert_calls(rows[40:70])  # duplicates after the refresh: those hours are stale
-        assert customer_rows(store, since, until) == baseline
+        assert answers(store, since, until) == baseline
         assert refresh_usage_rollup(store) > 0
-        assert customer_rows(store, since, until) == baseline
+        assert answers(store, since, until) == baseline
+        baseline = baseline["customers"]
         # A genuinely new call shows up at once, before any refresh.
         store.insert_calls(
             [
