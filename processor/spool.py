@@ -42,7 +42,13 @@ class Spool:
     def __init__(self, directory: str, max_bytes: int) -> None:
         self.directory = os.path.abspath(directory)
         self.max_bytes = max_bytes
-        os.makedirs(self.directory, exist_ok=True)
+        # Private to the processor's user: segments are unpickled on replay.
+        os.makedirs(self.directory, mode=0o700, exist_ok=True)
+        if os.stat(self.directory).st_mode & 0o022:
+            raise PermissionError(
+                f"spool directory {self.directory} is writable by other users; "
+                "make it private (chmod 700)"
+            )
         self._lock = threading.Lock()
         self._segments: list[Segment] = []
         self._bytes = 0

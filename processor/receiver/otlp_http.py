@@ -31,6 +31,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 log = logging.getLogger(__name__)
 
+# Exports decoded at the same time; the gRPC receiver's equivalent is its worker pool.
+MAX_CONCURRENT_EXPORTS = 32
+
 QueryRunner = Callable[[str, dict[str, Any]], Any]
 # --- extra GET routes (budgets): path -> handler(query string) -> (status, JSON document) ---
 GetRoute = Callable[[str], tuple[int, Any]]
@@ -99,6 +102,7 @@ def _make_handler(
     health: Callable[[], dict[str, Any]],
 ) -> type[BaseHTTPRequestHandler]:
     expected_auth = f"Bearer {auth_token}".encode() if auth_token else None
+    in_flight = threading.BoundedSemaphore(MAX_CONCURRENT_EXPORTS)
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -193,6 +197,22 @@ def _make_handler(
             body = self._read_body()
             if body is None:
                 return
+            # Bound the exports decoded at once (each holds its body and records in memory);
+            # beyond it, senders are told to come back, as for a full queue.
+            if not in_flight.acquire(blocking=False):
+                metrics.inc("rejected_requests")
+                self._send_json(
+                    HTTPStatus.TOO_MANY_REQUESTS,
+                    {"code": 429, "message": "too many concurrent exports"},
+                    {"Retry-After": "1"},
+                )
+                return
+            try:
+                self._export(body)
+            finally:
+                in_flight.release()
+
+        def _export(self, body: bytes) -> None:
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
             is_json = content_type == "application/json"
             try:

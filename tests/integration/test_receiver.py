@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import threading
 import urllib.error
 import urllib.request
 
@@ -269,5 +270,33 @@ def test_real_exporter_backs_off_and_delivers_after_queue_full(tmp_path):
         assert metric(proc, "refused_records") >= 3
         wait_until(lambda: len(stored_span_ids(proc)) == 3, message="3 stored")
         exporter.shutdown()
+    finally:
+        proc.stop()
+
+
+def test_http_bounds_concurrent_exports(tmp_path, monkeypatch):
+    from llm_margin.processor.receiver import otlp_http
+
+    monkeypatch.setattr(otlp_http, "MAX_CONCURRENT_EXPORTS", 1)
+    proc = _processor(tmp_path)
+    try:
+        release = threading.Event()
+        original = proc.writer.submit
+
+        def slow_submit(*args, **kwargs):  # holds the one export slot until released
+            release.wait(10)
+            return original(*args, **kwargs)
+
+        proc.writer.submit = slow_submit
+        body = make_request(0, 2).SerializeToString()
+        first = threading.Thread(target=post, args=(proc, body, AUTH))
+        first.start()
+        wait_until(lambda: proc.metrics.get("received_spans") == 2, message="first in flight")
+        status, headers, _ = post(proc, make_request(10, 2).SerializeToString(), AUTH)
+        assert status == 429 and headers["Retry-After"] == "1"
+        release.set()
+        first.join(10)
+        assert post(proc, make_request(20, 2).SerializeToString(), AUTH)[0] == 200
+        assert len(stored_span_ids(proc)) == 4
     finally:
         proc.stop()
