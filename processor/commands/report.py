@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from datetime import timedelta
 
 from llm_margin.processor.commands._common import (
     CommandError,
@@ -129,36 +127,9 @@ def _view(reader, args: argparse.Namespace, since, until) -> str:
 
 
 def _weekly(reader, since, until, fmt: str, html_path: str | None) -> str:
-    from llm_margin.processor.reports import weekly
-    from llm_margin.processor.reports.render import render
+    from llm_margin.processor.reports.weekly import weekly_text
 
-    report = weekly.build_weekly(reader, since, until)
-    if html_path:
-        from llm_margin.processor.reports.html import render_html
-
-        try:
-            with open(html_path, "w", encoding="utf-8") as handle:
-                handle.write(render_html(report))
-        except OSError as exc:
-            raise CommandError(f"cannot write {html_path}: {exc}") from exc
-    if fmt == "json":
-        return json.dumps(weekly.to_document(report), indent=2) + "\n"
-    parts = []
-    if fmt == "table":
-        totals = weekly.customers.to_wire(report.totals)
-        parts.append(
-            _title("Weekly AI margin", since - timedelta(0), until)
-            + f"\nAI cost {totals['cost_usd']} USD, revenue {totals['revenue_usd']} USD, "
-            f"gross margin {totals['margin_pct'] or '-'}%, {totals['calls']} calls\n"
-        )
-    for name, title in weekly.SECTIONS:
-        rows = weekly.section_wire(name, report.sections[name])
-        columns = weekly.SECTION_COLUMNS[name]
-        if fmt == "csv":
-            parts.append(f"# {name}\n" + render(rows, columns, "csv"))
-        else:
-            body = render(rows, columns, "table", title=title) if rows else f"{title}\n(none)\n"
-            parts.append(body)
-    if html_path and fmt == "table":
-        parts.append(f"HTML page written to {html_path}\n")
-    return "\n".join(parts)
+    try:
+        return weekly_text(reader, since, until, fmt, html_path)
+    except OSError as exc:
+        raise CommandError(f"cannot write {html_path}: {exc}") from exc

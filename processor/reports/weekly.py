@@ -140,3 +140,43 @@ def to_document(report: WeeklyReport) -> dict[str, Any]:
         **{name: section_wire(name, report.sections[name]) for name, _ in SECTIONS},
         "daily": [to_wire(r) for r in report.daily],
     }
+
+
+def weekly_text(
+    reader: Any, since: datetime, until: datetime, fmt: str = "table", html_path: str | None = None
+) -> str:
+    """The weekly page as text (table, csv or json); also writes the HTML page if asked.
+
+    One call for the CLI and for embedding (e.g. the end of `llm-margin demo`)."""
+    import json
+
+    from llm_margin.processor.reports.render import render
+
+    report = build_weekly(reader, since, until)
+    if html_path:
+        from llm_margin.processor.reports.html import render_html
+
+        with open(html_path, "w", encoding="utf-8") as handle:
+            handle.write(render_html(report))
+    if fmt == "json":
+        return json.dumps(to_document(report), indent=2) + "\n"
+    parts = []
+    if fmt == "table":
+        totals = customers.to_wire(report.totals)
+        parts.append(
+            f"Weekly AI margin {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC\n"
+            f"AI cost {totals['cost_usd']} USD, revenue {totals['revenue_usd']} USD, "
+            f"gross margin {totals['margin_pct'] or '-'}%, {totals['calls']} calls\n"
+        )
+    for name, title in SECTIONS:
+        rows = section_wire(name, report.sections[name])
+        columns = SECTION_COLUMNS[name]
+        if fmt == "csv":
+            parts.append(f"# {name}\n" + render(rows, columns, "csv"))
+        else:
+            parts.append(
+                render(rows, columns, "table", title=title) if rows else f"{title}\n(none)\n"
+            )
+    if html_path and fmt == "table":
+        parts.append(f"HTML page written to {html_path}\n")
+    return "\n".join(parts)

@@ -214,3 +214,33 @@ def test_app_side_fails_open_and_closed():
     )
     with pytest.raises(app_budget.BudgetExceeded, match="unavailable"):
         closed.choose_model("gpt-4o", "acme")
+
+
+def test_decision_endpoint_requires_the_token(tmp_path):
+    """With auth configured, the decision route is behind the bearer token like the rest."""
+    import urllib.error
+    import urllib.request
+
+    from llm_margin.processor.config import ServeConfig
+    from llm_margin.processor.server import Processor
+
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"),
+        otlp_grpc_port=free_port(),
+        otlp_http_port=free_port(),
+        auth_token="s3cret-token",
+    ).validate()
+    proc = Processor(config)
+    proc.start()
+    try:
+        url = f"{proc.http_url}/api/budget/decision?customer_id=acme"
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(url, timeout=5)
+        assert info.value.code == 401
+        client = app_budget.BudgetClient(
+            app_budget.BudgetSettings(url=proc.http_url, token="s3cret-token", fail_open=False)
+        )
+        assert client.choose_model("gpt-4o", "acme") == "gpt-4o"  # answered, not failed
+        assert client.failures == 0
+    finally:
+        proc.stop()
