@@ -7,7 +7,7 @@ reading when it owns the store, and the benchmark runs it after loading.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from llm_margin.clickhouse import read_sql
@@ -23,13 +23,16 @@ def refresh_usage_rollup(store: Any, max_hours: int | None = None) -> int:
     sql = read_sql("queries/rollup_refresh_usage_hourly.sql")
     for start in range(0, len(stale), HOURS_PER_INSERT):
         batch = stale[start : start + HOURS_PER_INSERT]
+        hours = [_naive(row[0]) for row in batch]
         store.command(
             sql,
             {
-                "hours": [_naive(row[0]) for row in batch],
+                "hours": hours,
                 "source_rows": [int(row[1]) for row in batch],
-                "source_inserted_at": [_naive(row[2]) for row in batch],
+                "source_modified": [_naive(row[2]) for row in batch],
                 "refreshed_at": _naive_now(),
+                "since": min(hours),
+                "until": max(hours) + timedelta(hours=1),
             },
         )
     return len(stale)
