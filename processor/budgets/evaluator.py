@@ -24,6 +24,7 @@ from llm_margin.processor.reports.views import run_sql
 log = logging.getLogger("llm_margin.budgets")
 
 DECISION_PATH = "/api/budget/decision"
+ROLLUP_HOURS_PER_ROUND = 48
 
 
 class BudgetEvaluator:
@@ -84,7 +85,8 @@ class BudgetEvaluator:
     def _evaluate(self, now: datetime | None) -> list[thresholds.Alert]:
         now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
         # Keep the hourly roll-up current for the reports (queries stay right without it).
-        refresh_usage_rollup(self._store)
+        # Bounded per round so a big merge never holds the store for long.
+        refresh_usage_rollup(self._store, max_hours=ROLLUP_HOURS_PER_ROUND)
         until = now + timedelta(microseconds=1)
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
