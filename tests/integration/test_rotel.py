@@ -5,12 +5,14 @@ with the processor's bearer token, to the processor; the call lands in llm_calls
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,20 +69,25 @@ def provider_sim():
         sim.stop()
 
 
-@pytest.fixture
-def authed_processor(tmp_path):
+def start_processor(data_dir: str, grpc_port: int = 0, http_port: int = 0):
     """An in-process processor that requires a bearer token on its receivers."""
     from llm_margin.processor.config import ServeConfig
     from llm_margin.processor.server import Processor
 
     config = ServeConfig(
-        data_dir=str(tmp_path / "data"),
-        otlp_grpc_port=free_port(),
-        otlp_http_port=free_port(),
+        data_dir=data_dir,
+        otlp_grpc_port=grpc_port or free_port(),
+        otlp_http_port=http_port or free_port(),
         auth_token=TOKEN,
     ).validate()
     proc = Processor(config)
     proc.start()
+    return proc
+
+
+@pytest.fixture
+def authed_processor(tmp_path):
+    proc = start_processor(str(tmp_path / "data"))
     try:
         yield proc
     finally:
@@ -95,8 +102,9 @@ def _accepting(port: int) -> bool:
         return False
 
 
-@pytest.fixture
-def rotel_collector(authed_processor, tmp_path) -> Iterator[dict]:
+@contextlib.contextmanager
+def running_rotel(tmp_path: Path, exporter_grpc_port: int, **extra_env: str) -> Iterator[dict]:
+    """Rotel via collector-config/rotel/run-rotel.sh on free loopback ports; SIGTERM after."""
     grpc_port, http_port = free_port(), free_port()
     log_path = tmp_path / "rotel.log"
     env = {
@@ -104,14 +112,15 @@ def rotel_collector(authed_processor, tmp_path) -> Iterator[dict]:
         "PYTHON": sys.executable,
         "ROTEL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{grpc_port}",
         "ROTEL_OTLP_HTTP_ENDPOINT": f"127.0.0.1:{http_port}",
-        "ROTEL_OTLP_EXPORTER_ENDPOINT": f"http://127.0.0.1:{authed_processor.grpc.port}",
+        "ROTEL_OTLP_EXPORTER_ENDPOINT": f"http://127.0.0.1:{exporter_grpc_port}",
         "ROTEL_TRACES_BATCH_TIMEOUT": "100ms",
         "ROTEL_PID_FILE": str(tmp_path / "rotel.pid"),
         "ROTEL_LOG_FILE": str(tmp_path / "rotel-daemon.log"),
         "LLM_MARGIN_AUTH_TOKEN": TOKEN,
+        **extra_env,
     }
     env.pop("ROTEL_OTLP_EXPORTER_CUSTOM_HEADERS", None)
-    log = open(log_path, "w")  # noqa: SIM115 - closed in teardown
+    log = open(log_path, "w")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
         ["bash", str(RUN_ROTEL)], env=env, stdout=log, stderr=subprocess.STDOUT
     )
@@ -135,9 +144,15 @@ def rotel_collector(authed_processor, tmp_path) -> Iterator[dict]:
         log.close()
 
 
-def test_spans_flow_app_to_rotel_to_processor(
-    authed_processor, rotel_collector, provider_sim, tmp_path
-):
+@pytest.fixture
+def rotel_collector(authed_processor, tmp_path) -> Iterator[dict]:
+    with running_rotel(tmp_path, authed_processor.grpc.port) as rotel:
+        yield rotel
+
+
+def run_instrumented_app(tmp_path: Path, rotel_http_port: int, sim, baggage: str) -> None:
+    """The app under the real launcher, OTLP/HTTP to Rotel; returns once it has exited (its
+    spans flushed to Rotel)."""
     app = tmp_path / "app.py"
     app.write_text(APP)
     env = {
@@ -147,7 +162,7 @@ def test_spans_flow_app_to_rotel_to_processor(
         "OTEL_METRICS_EXPORTER": "none",
         "OTEL_LOGS_EXPORTER": "none",
         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rotel_collector['http_port']}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rotel_http_port}",
         "OTEL_BSP_SCHEDULE_DELAY": "50",
     }
     result = subprocess.run(
@@ -155,8 +170,8 @@ def test_spans_flow_app_to_rotel_to_processor(
             bin_path("opentelemetry-instrument"),
             sys.executable,
             str(app),
-            provider_sim.openai_base_url,
-            "customer.id=initech,workspace.id=ws_3,plan=pro",
+            sim.openai_base_url,
+            baggage,
         ],
         env=env,
         capture_output=True,
@@ -165,13 +180,26 @@ def test_spans_flow_app_to_rotel_to_processor(
     )
     assert result.returncode == 0, result.stderr[-3000:]
 
-    def rows() -> list[dict]:
-        return authed_processor.store.query(
-            "SELECT customer_id, workspace_id, plan, request_model, task_id, source, priced, "
-            "cost_usd FROM llm_calls FINAL WHERE source = 'llm_margin'"
-        ).dicts()
 
-    found = wait_until(rows, timeout=30, message="the call in llm_calls (via Rotel)")
+def our_calls(proc) -> list[dict]:
+    return proc.store.query(
+        "SELECT customer_id, workspace_id, plan, request_model, task_id, source, priced, "
+        "cost_usd FROM llm_calls FINAL WHERE source = 'llm_margin'"
+    ).dicts()
+
+
+def test_spans_flow_app_to_rotel_to_processor(
+    authed_processor, rotel_collector, provider_sim, tmp_path
+):
+    run_instrumented_app(
+        tmp_path,
+        rotel_collector["http_port"],
+        provider_sim,
+        "customer.id=initech,workspace.id=ws_3,plan=pro",
+    )
+    found = wait_until(
+        lambda: our_calls(authed_processor), timeout=30, message="the call in llm_calls (via Rotel)"
+    )
     assert len(found) == 1, found
     call = found[0]
     assert (call["customer_id"], call["workspace_id"], call["plan"]) == ("initech", "ws_3", "pro")
@@ -189,3 +217,28 @@ def test_spans_flow_app_to_rotel_to_processor(
         message="the task span",
     )
     assert tasks == [("initech",)]
+
+
+def test_rotel_holds_spans_while_the_processor_is_down(provider_sim, tmp_path):
+    """At least once through the collector: the app exports while no processor listens; Rotel
+    retries, and the call lands once the processor comes up on that port."""
+    grpc_port, http_port = free_port(), free_port()
+    with running_rotel(
+        tmp_path,
+        grpc_port,
+        ROTEL_OTLP_EXPORTER_RETRY_INITIAL_BACKOFF="200ms",
+        ROTEL_OTLP_EXPORTER_RETRY_MAX_BACKOFF="1s",
+    ) as rotel:
+        run_instrumented_app(
+            tmp_path, rotel["http_port"], provider_sim, "customer.id=umbrella,plan=starter"
+        )
+        time.sleep(1.0)  # Rotel has tried and failed at least once by now
+        assert not _accepting(grpc_port)
+        proc = start_processor(str(tmp_path / "late-data"), grpc_port, http_port)
+        try:
+            found = wait_until(lambda: our_calls(proc), timeout=30, message="the retried call")
+            time.sleep(0.5)
+            found = our_calls(proc)
+            assert [(c["customer_id"], c["plan"]) for c in found] == [("umbrella", "starter")]
+        finally:
+            proc.stop()
