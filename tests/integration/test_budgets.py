@@ -70,6 +70,7 @@ budgets:
   soft_alert_pct: [50, 80]
   degrade_at_pct: 80
   daily_spend_usd: "{DAILY_CAP}"
+  max_attempts_per_task: 4
   webhook_url: {webhook[0]}
 """
     )
@@ -96,7 +97,7 @@ def cost_of(input_tokens: int) -> Decimal:
     return Decimal(price.total_price)
 
 
-def spend(proc, input_tokens: int, sent: list[int]) -> None:
+def spend(proc, input_tokens: int, sent: list[int], task_id: str = "") -> None:
     """One call for acme, over real OTLP/HTTP; waits until it is stored."""
     provider = TracerProvider()
     provider.add_span_processor(
@@ -112,6 +113,8 @@ def spend(proc, input_tokens: int, sent: list[int]) -> None:
         "workspace.id": "ws_a",
         "plan": "pro",
     }
+    if task_id:
+        attributes["task.id"] = task_id
     with provider.get_tracer("t").start_as_current_span("chat gpt-4o", attributes=attributes):
         pass
     provider.shutdown()
@@ -244,3 +247,18 @@ def test_decision_endpoint_requires_the_token(tmp_path):
         assert client.failures == 0
     finally:
         proc.stop()
+
+
+def test_runaway_loop_hard_cap(budget_processor, webhook):
+    """A task that keeps calling (an agent loop) trips the attempts cap once, as critical."""
+    proc = budget_processor
+    sent: list[int] = []
+    for _ in range(3):
+        spend(proc, 100, sent, task_id="loop-1")
+    assert [a for a in proc.budgets.evaluate() if a.rule == "runaway_task"] == []
+    spend(proc, 100, sent, task_id="loop-1")
+    loops = [a for a in proc.budgets.evaluate() if a.rule == "runaway_task"]
+    assert [(a.scope, a.scope_id, a.severity) for a in loops] == [("task", "loop-1", "critical")]
+    assert "4 calls" in loops[0].message and loops[0].customer_id == "acme"
+    spend(proc, 100, sent, task_id="loop-1")
+    assert [a for a in proc.budgets.evaluate() if a.rule == "runaway_task"] == []

@@ -128,6 +128,10 @@ def check_views(data_dir: str) -> None:
     assert customers["acme"]["calls"] == 3 and customers["acme"]["tasks"] == 2
     assert customers["(unattributed)"]["cost_usd"] == str(task_cost(by_id["t5"]).normalize())
     assert {c["status"] for c in customers.values()} <= {"healthy", "thin", "underwater", "n/a"}
+    # Revenue pro-rated over the one-day period with a 30-day month: 99 / 30, 449 / 30.
+    assert customers["acme"]["revenue_usd"] == "3.30"
+    assert customers["globex"]["revenue_usd"] == "14.97"  # custom price
+    assert customers["stark"]["revenue_usd"] == "16.63" and customers["stark"]["calls"] == 0
 
     plans = {r["plan"]: r for r in report(data_dir, "plans")}
     assert Decimal(plans["pro"]["cost_usd"]) == acme_cost
