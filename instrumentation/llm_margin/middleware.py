@@ -33,9 +33,13 @@ ASGI (Starlette, FastAPI, Django ASGI); the function may be ``async``::
 
     app = AsgiBaggageMiddleware(app, caller)
 
-Either order with the OpenTelemetry server middleware works (``OpenTelemetryMiddleware`` outside
-or inside): outside, it extracted the client's baggage and this middleware replaces it in the
-context (never merges); inside, it extracts the header this middleware rewrote.
+Put it OUTSIDE (wrapping) the OpenTelemetry server middleware, e.g. for Flask under
+``opentelemetry-instrument``: ``app.wsgi_app = WsgiBaggageMiddleware(app.wsgi_app, caller)``. The
+client's header is then gone before OpenTelemetry extracts the request's context, and the
+server span carries the caller's identity too. Inside also protects every LLM span (the context
+is replaced, never merged, before the app runs), but the server span, started before this
+middleware ran, keeps whatever baggage the client sent: harmless for billing (only LLM and task
+spans are priced), misleading in a tracing backend.
 
 API
 ---
