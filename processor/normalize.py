@@ -1,8 +1,21 @@
 """Turn OTLP spans into call and task records: pure functions, no I/O.
 
-Accepts our instrumentation's attributes and the other common spellings (GenAI semantic
-conventions old and new, OpenLLMetry). Spans that are neither LLM calls nor task roots return
-None quickly so non-LLM traffic costs little.
+Accepts our instrumentation's attributes and the other common spellings: the GenAI semantic
+conventions old (``gen_ai.system``, ``prompt_tokens``) and new (``gen_ai.provider.name``,
+``cache_read.input_tokens``), OpenLLMetry (``gen_ai.usage.cache_read_input_tokens``,
+``llm.usage.*``), the official genai instrumentations and anthropic's native SDK spans
+(``anthropic.messages.create``, ``http.request.resend_count``). Spans that are neither LLM calls
+nor task roots return None quickly so non-LLM traffic costs little.
+
+Canonical usage (what ``CallRecord`` holds and the price book expects, as genai-prices does):
+``input_tokens`` is the TOTAL prompt including cache reads and writes; ``cache_write_tokens``
+includes the 1-hour bucket. A shape that reports input without its cache tokens (Anthropic's
+raw ``usage.input_tokens``) is recognised when its input is smaller than its cache tokens, which
+a total cannot be, and the cache tokens are added.
+
+A span with a provider but no inference operation and no usage (``models.list``,
+``count_tokens``, ``execute_tool``, an agent span) is not a call: pricing it would count a call
+that never went to a model, or count an agent's aggregated usage twice.
 """
 
 from __future__ import annotations
@@ -39,13 +52,44 @@ CACHE_WRITE_KEYS = (
     "gen_ai.usage.cache_creation_input_tokens",
     "llm.usage.cache_creation_input_tokens",
 )
+# The 1-hour part of Anthropic's cache writes (priced higher than the 5-minute default).
+CACHE_WRITE_1H_KEYS = (
+    A.CACHE_WRITE_1H_TOKENS,
+    "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
+)
 REASONING_KEYS = (
     A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     "gen_ai.usage.reasoning_tokens",
     "llm.usage.reasoning_tokens",
 )
 OPERATION_KEYS = (A.GEN_AI_OPERATION_NAME, "llm.request.type")
+SERVICE_TIER_KEYS = (
+    A.GEN_AI_RESPONSE_SERVICE_TIER,
+    "anthropic.response.service_tier",
+    "gen_ai.openai.response.service_tier",
+    A.GEN_AI_REQUEST_SERVICE_TIER,
+    "anthropic.request.service_tier",
+    "gen_ai.openai.request.service_tier",
+)
+# Retries the SDK made inside one call: ours, then the HTTP semantic convention anthropic's
+# native spans record.
+SDK_RETRY_KEYS = (A.SDK_RETRIES, "http.request.resend_count")
+RESPONSE_ID_KEYS = (A.GEN_AI_RESPONSE_ID, "gen_ai.response.id")
 
+# Operations that are model inference. A span naming another operation (execute_tool,
+# invoke_agent, create_agent, ...) is never a call, even if it carries summed usage.
+INFERENCE_OPERATIONS = frozenset(
+    {
+        "chat",
+        "text_completion",
+        "completion",
+        "generate_content",
+        "embeddings",
+        "embedding",
+        "responses",
+        "rerank",
+    }
+)
 # Provider names as the conventions spell them -> one canonical name per provider.
 PROVIDER_ALIASES: Mapping[str, str] = {
     "openai": "openai",
@@ -99,13 +143,21 @@ def attributes_to_dict(key_values: Iterable[Any]) -> dict[str, Any]:
     return {kv.key: any_value(kv.value) for kv in key_values}
 
 
+_USAGE_KEYS = frozenset(INPUT_TOKEN_KEYS + OUTPUT_TOKEN_KEYS)
+
+
 def span_kind(attrs: Mapping[str, Any]) -> str | None:
     """'call', 'task' or None for a span's attributes."""
     if attrs.get(A.IS_TASK) is True:
         return "task"
-    if attrs.keys() & _LLM_MARKERS:
-        return "call"
-    return None
+    if not attrs.keys() & _LLM_MARKERS:
+        return None
+    operation = first(attrs, OPERATION_KEYS)
+    if operation is not None:
+        return "call" if str(operation).lower() in INFERENCE_OPERATIONS else None
+    # No operation named: a call only if it reports usage (anthropic's count_tokens and
+    # models.list spans name a provider and a model but are not inference).
+    return "call" if attrs.keys() & _USAGE_KEYS else None
 
 
 def first(attrs: Mapping[str, Any], keys: tuple[str, ...], default: Any = None) -> Any:
@@ -143,6 +195,47 @@ def _text(attrs: Mapping[str, Any], key: str, limit: int = 256) -> str:
     return str(value)[:limit]
 
 
+def canonical_usage(attrs: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    """(input incl. cache, cache read, cache write incl. 1h, cache write 1h) of any shape."""
+    input_tokens = token_count(attrs, INPUT_TOKEN_KEYS)
+    cache_read = token_count(attrs, CACHE_READ_KEYS)
+    cache_write_1h = token_count(attrs, CACHE_WRITE_1H_KEYS)
+    cache_write = max(token_count(attrs, CACHE_WRITE_KEYS), cache_write_1h)
+    if input_tokens and input_tokens < cache_read + cache_write:
+        # A total cannot be smaller than its parts: this shape reports fresh input only.
+        input_tokens += cache_read + cache_write
+    return input_tokens, cache_read, cache_write, cache_write_1h
+
+
+# Which span of one provider request is kept when several instrumentations traced it:
+# ours (final) > another instrumentation's span with usage > one without > our stream-start
+# estimate. The rank is the high bits of `version`, so ReplacingMergeTree keeps the best row
+# whatever order the spans arrive in.
+RANK_PROVISIONAL, RANK_FOREIGN, RANK_FOREIGN_USAGE, RANK_OURS = 0, 1, 2, 3
+_RANK_SHIFT = 52  # end time in microseconds fits below bit 52 until the year 2112
+
+
+def call_rank(attrs: Mapping[str, Any]) -> int:
+    if attrs.get(A.PROVISIONAL) is True:
+        return RANK_PROVISIONAL
+    if attrs.get(A.INSTRUMENTATION) or attrs.get(A.CALL_ID):
+        return RANK_OURS
+    if attrs.keys() & _OUTPUT_KEYS:
+        return RANK_FOREIGN_USAGE
+    return RANK_FOREIGN
+
+
+_OUTPUT_KEYS = frozenset(OUTPUT_TOKEN_KEYS)
+
+
+def row_version(rank: int, end_unix_nano: int) -> int:
+    return (rank << _RANK_SHIFT) | ((end_unix_nano // 1000) & ((1 << _RANK_SHIFT) - 1))
+
+
+def version_rank(version: int) -> int:
+    return version >> _RANK_SHIFT
+
+
 def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
     """A CallRecord (not yet priced) from one OTLP span and its attribute dict."""
     trace_id = span.trace_id.hex()
@@ -155,9 +248,7 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
     status = _text(attrs, A.CALL_STATUS) or (
         "error" if error_type or span.status.code == 2 else "ok"
     )
-    input_tokens = token_count(attrs, INPUT_TOKEN_KEYS)
-    cache_read = token_count(attrs, CACHE_READ_KEYS)
-    cache_write = token_count(attrs, CACHE_WRITE_KEYS)
+    input_tokens, cache_read, cache_write, cache_write_1h = canonical_usage(attrs)
     provisional = attrs.get(A.PROVISIONAL) is True
     start = span.start_time_unix_nano
     end = span.end_time_unix_nano
@@ -183,19 +274,19 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
         output_tokens=token_count(attrs, OUTPUT_TOKEN_KEYS),
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
-        cache_write_1h_tokens=token_count(attrs, (A.CACHE_WRITE_1H_TOKENS,)),
+        cache_write_1h_tokens=cache_write_1h,
         reasoning_tokens=token_count(attrs, REASONING_KEYS),
         usage_source=_text(attrs, A.USAGE_SOURCE) or ("estimated" if provisional else "provider"),
-        sdk_retries=token_count(attrs, (A.SDK_RETRIES,)),
+        sdk_retries=token_count(attrs, SDK_RETRY_KEYS),
         attempt=token_count(attrs, (A.ATTEMPT,)) or 1,
         attempt_kind=_text(attrs, A.ATTEMPT_KIND) or "first",
         latency_ms=max(0.0, (end - start) / 1e6) if end else 0.0,
-        stream=attrs.get(A.STREAM) is True,
-        service_tier=_text(attrs, A.GEN_AI_RESPONSE_SERVICE_TIER)
-        or _text(attrs, A.GEN_AI_REQUEST_SERVICE_TIER),
+        stream=attrs.get(A.STREAM) is True or attrs.get("gen_ai.request.stream") is True,
+        service_tier=str(first(attrs, SERVICE_TIER_KEYS, ""))[:64],
         source=_text(attrs, A.INSTRUMENTATION) or "otel",
-        # A provisional (stream-start) record must lose against the final one.
-        version=(end or start) // 1000 if not provisional else 0,
+        # A provisional (stream-start) record must lose against the final one, and another
+        # instrumentation's span of the same request against ours (see call_rank).
+        version=row_version(call_rank(attrs), end or start),
     )
 
 

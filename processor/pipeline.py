@@ -7,6 +7,7 @@ from typing import Any
 
 from llm_margin import attributes as A
 from llm_margin.processor import normalize
+from llm_margin.processor.linking import CallSpan, NestedCallResolver  # issue 4
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.normalize import (
     attributes_to_dict,
@@ -44,9 +45,15 @@ class Extracted:
 
 
 class Pipeline:
-    def __init__(self, price_book: PriceBook, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        price_book: PriceBook,
+        metrics: Metrics,
+        resolver: NestedCallResolver | None = None,  # issue 4: nested spans priced once
+    ) -> None:
         self._price_book = price_book
         self._metrics = metrics
+        self._resolver = resolver or NestedCallResolver()
 
     def extract(self, request: Any) -> Extracted:
         """Priced call and task records of an ExportTraceServiceRequest.
@@ -55,11 +62,16 @@ class Pipeline:
         """
         out = Extracted()
         total = 0
+        call_spans: list[CallSpan] = []  # issue 4: resolved into out.calls below
+        http_children: dict[str, int] = {}  # parent span id -> HTTP client spans under it
         for resource_spans in request.resource_spans:
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     total += 1
                     if not may_be_priced(span):
+                        if span.kind == 3 and span.parent_span_id:  # CLIENT: SDK attempt?
+                            parent_id = span.parent_span_id.hex()
+                            http_children[parent_id] = http_children.get(parent_id, 0) + 1
                         continue
                     try:
                         attrs = attributes_to_dict(span.attributes)
@@ -69,7 +81,9 @@ class Pipeline:
                             check_storable(call)  # before pricing: it needs sane counts
                             self._price_book.apply(call)
                             check_money("cost_usd", call.cost_usd)
-                            out.calls.append(call)
+                            call_spans.append(
+                                CallSpan(call, span.span_id.hex(), call.parent_span_id)
+                            )
                         elif kind == "task":
                             task = task_span_from_span(span, attrs)
                             check_storable(task)
@@ -82,11 +96,13 @@ class Pipeline:
                         if len(out.errors) < MAX_ERROR_MESSAGES:
                             reason = str(exc) or type(exc).__name__
                             out.errors.append(f"span {span.span_id.hex()}: {reason}")
+        out.calls = self._resolver.resolve(call_spans, http_children)
+        self._metrics.inc("nested_llm_spans", len(call_spans) - len(out.calls))
         self._metrics.inc("received_spans", total)
         self._metrics.inc("received_llm_spans", len(out.calls))
         self._metrics.inc("received_task_spans", len(out.task_spans))
         self._metrics.inc("rejected_spans", out.rejected)
         self._metrics.inc(
-            "skipped_spans", total - len(out.calls) - len(out.task_spans) - out.rejected
+            "skipped_spans", total - len(call_spans) - len(out.task_spans) - out.rejected
         )
         return out

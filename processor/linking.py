@@ -1,0 +1,141 @@
+"""One provider request, one row: nested GenAI spans of the same request share a row key.
+
+Several instrumentations may trace the same request: ours wraps ``Messages.create``, anthropic's
+SDK opens ``anthropic.messages.create`` inside it, OpenLLMetry or openai-v2 may wrap it again.
+Each emits a GenAI span, parent and child of one another. Counting each would price the request
+two or three times (DESIGN.md §4.7), so every span of such a nest gets the same ``span_id`` (the
+row key of ``llm_calls``) and ``normalize.call_rank`` decides, through ``version``, which one
+ReplacingMergeTree keeps: ours, else the most complete.
+
+Nests are found from parent links: a GenAI call span whose parent is a GenAI call span belongs
+to its parent's request. Spans of one nest usually arrive in one export batch; when they do
+not, a bounded memory of recent span ids carries the key across batches (the collector routes
+by trace id, so one replica sees a whole trace). The key of a nest is, in order: a key already
+given to one of its spans, our instrumentation's call id, the outermost span's id.
+
+SDK-internal HTTP attempts (httpx2 client spans under a call span) are not calls: their count
+minus one is the call's SDK retry count when no instrumentation recorded one.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from llm_margin.processor.records import CallRecord
+
+DEFAULT_MEMORY = 200_000  # span ids remembered per generation (two generations kept)
+
+
+@dataclass(slots=True)
+class CallSpan:
+    """A normalised call with the span facts nesting needs."""
+
+    call: CallRecord
+    span_id: str  # the span's own id (call.span_id may be our call id)
+    parent_span_id: str
+
+
+class _Memory:
+    """A bounded map kept as two generations: old entries fall off without per-item bookkeeping."""
+
+    def __init__(self, capacity: int) -> None:
+        self._capacity = capacity
+        self._new: dict[str, str] = {}
+        self._old: dict[str, str] = {}
+
+    def get(self, key: str) -> str | None:
+        found = self._new.get(key)
+        return found if found is not None else self._old.get(key)
+
+    def put(self, key: str, value: str) -> None:
+        if len(self._new) >= self._capacity:
+            self._old, self._new = self._new, {}
+        self._new[key] = value
+
+
+class NestedCallResolver:
+    """Gives nested spans of one provider request one row key and keeps the best span per nest.
+
+    Thread-safe; receivers call ``resolve`` once per export request.
+    """
+
+    def __init__(self, memory: int = DEFAULT_MEMORY) -> None:
+        self._lock = threading.Lock()
+        self._key_of_span = _Memory(memory)  # span id of a call span -> its nest key
+        self._key_of_parent = _Memory(memory)  # parent id of a nest's outermost span -> key
+
+    def resolve(
+        self, spans: Sequence[CallSpan], http_children: Mapping[str, int] | None = None
+    ) -> list[CallRecord]:
+        """The calls to write: one per nest of this batch, each keyed by its nest's key.
+
+        ``http_children``: parent span id -> number of HTTP client spans under it in the batch.
+        """
+        if not spans:
+            return []
+        by_id = {s.span_id: i for i, s in enumerate(spans)}
+        parent = list(range(len(spans)))
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        for i, s in enumerate(spans):
+            j = by_id.get(s.parent_span_id)
+            if j is not None and j != i:
+                parent[root(i)] = root(j)
+        nests: dict[int, list[int]] = {}
+        for i in range(len(spans)):
+            nests.setdefault(root(i), []).append(i)
+        out: list[CallRecord] = []
+        with self._lock:
+            for members in nests.values():
+                out.append(self._resolve_nest([spans[i] for i in members], by_id, http_children))
+        return out
+
+    def _resolve_nest(
+        self,
+        members: list[CallSpan],
+        by_id: Mapping[str, int],
+        http_children: Mapping[str, int] | None,
+    ) -> CallRecord:
+        outermost = [m for m in members if m.parent_span_id not in by_id] or members[:1]
+        key = None
+        for m in members:  # a key given earlier to one of these spans, or to their children
+            key = self._key_of_span.get(m.span_id) or self._key_of_parent.get(m.span_id)
+            if key:
+                break
+        if key is None:
+            for m in outermost:  # the nest's parent is a call span seen in an earlier batch
+                key = self._key_of_span.get(m.parent_span_id)
+                if key:
+                    break
+        if key is None:
+            # Our call id (the span id of our call span), else the outermost span's id.
+            ours = [m.call.span_id for m in members if m.call.span_id != m.span_id]
+            key = ours[0] if ours else outermost[0].span_id
+        for m in members:
+            self._key_of_span.put(m.span_id, key)
+        for m in outermost:
+            if m.parent_span_id:
+                self._key_of_parent.put(m.parent_span_id, key)
+        best = max(members, key=lambda m: m.call.version)
+        call = best.call
+        call.span_id = key
+        if len(members) > 1 or http_children:
+            retries = max(m.call.sdk_retries for m in members)
+            if http_children:
+                attempts = sum(http_children.get(m.span_id, 0) for m in members)
+                retries = max(retries, attempts - 1)
+            call.sdk_retries = retries
+            if call.customer_id.startswith("(") or not call.task_id:
+                # Ours copies baggage; another instrumentation's span may lack it.
+                for m in members:
+                    if not m.call.customer_id.startswith("("):
+                        call.customer_id = m.call.customer_id
+                        break
+        return call
