@@ -119,6 +119,22 @@ class Spool:
         with open(segment.path, "rb") as handle:
             return segment, pickle.load(handle)
 
+    def peek_many(self, max_records: int) -> list[tuple[Segment, Any]]:
+        """The oldest segments holding at most ``max_records`` (always at least one)."""
+        with self._lock:
+            chosen: list[Segment] = []
+            total = 0
+            for segment in self._segments:
+                if chosen and total + segment.records > max_records:
+                    break
+                chosen.append(segment)
+                total += segment.records
+        out = []
+        for segment in chosen:
+            with open(segment.path, "rb") as handle:
+                out.append((segment, pickle.load(handle)))
+        return out
+
     def remove(self, segment: Segment) -> None:
         """Forget a segment once its rows are stored."""
         with self._lock:

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 RETRY_MIN_SECONDS = 0.5
 RETRY_MAX_SECONDS = 15.0
+REPLAY_ROUND_SECONDS = 2.0
 
 
 class QueueFullError(RuntimeError):
@@ -218,30 +219,42 @@ class BatchWriter:
         """Move spooled batches into the store, oldest first, until empty or it fails."""
         if self._spool is None:
             return
+        # Replay for a while before taking new batches. Consecutive segments go in one insert
+        # (up to a writer batch), so replay is much faster than intake and the spool shrinks
+        # even under sustained load; new batches wait in the bounded queue meanwhile.
+        round_ends = time.monotonic() + REPLAY_ROUND_SECONDS
+        one_at_a_time = False
         while len(self._spool) and time.monotonic() >= self._retry_at:
-            head = self._spool.peek()
-            if head is None:
+            group = self._spool.peek_many(1 if one_at_a_time else self._max_batch)
+            if not group:
                 return
-            segment, (calls, task_spans) = head
+            calls = [c for _, (group_calls, _) in group for c in group_calls]
+            task_spans = [t for _, (_, group_tasks) in group for t in group_tasks]
             try:
                 self._insert(calls, task_spans)
             except Exception as exc:
                 self._metrics.inc("write_errors")
-                if self._store.ping():
-                    # The store answers but refuses this segment: it would block the spool
-                    # forever. Set it aside for inspection and count it.
-                    self._spool.quarantine(segment)
-                    self._metrics.inc("dropped_records", segment.records)
-                    log.error("spool segment %s refused by the store: %s", segment.path, exc)
+                if not self._store.ping():
+                    self._store_failed(exc)
+                    return
+                if len(group) > 1:
+                    one_at_a_time = True  # find the segment the store refuses
                     continue
-                self._store_failed(exc)
-                return
-            self._spool.remove(segment)
-            self._metrics.inc("replayed_records", segment.records)
+                # The store answers but refuses this segment: it would block the spool
+                # forever. Set it aside for inspection and count it.
+                segment = group[0][0]
+                self._spool.quarantine(segment)
+                self._metrics.inc("dropped_records", segment.records)
+                log.error("spool segment %s refused by the store: %s", segment.path, exc)
+                continue
+            for segment, _ in group:
+                self._spool.remove(segment)
+                self._metrics.inc("replayed_records", segment.records)
             self._metrics.set("spool_bytes", self._spool.bytes)
-            with self._cond:
-                if self._queue:
-                    return  # let fresh batches join the tail; replay resumes next round
+            if time.monotonic() >= round_ends:
+                with self._cond:
+                    if self._queue:
+                        return  # let fresh batches join the tail; replay resumes next round
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Stop taking batches, make what is queued durable, True if drained in time."""
