@@ -75,3 +75,19 @@ def test_total_row_sums_exactly():
     rows = [{"cost_usd": D("0.1"), "calls": 1}, {"cost_usd": D("0.2"), "calls": 2}]
     total = views.total_row(views.VIEWS["daily"], rows)
     assert total["cost_usd"] == D("0.3") and total["calls"] == 3
+
+
+def test_rollup_freshness_block_is_the_same_everywhere():
+    """The roll-up queries carry one copy each of the freshness block (each file must run
+    as-is); they must not drift apart."""
+    start, end = "    -- Roll-up freshness", "        AS fresh_to,\n"
+
+    def block(name: str) -> str:
+        text = read_sql(f"queries/{name}.sql")
+        return text[text.index(start) : text.index(end)]
+
+    reference = block("customer_margin")
+    for name in ("plan_margin", "daily_trend", "unpriced_spend"):
+        assert block(name) == reference, name
+    # budget_usage measures from the month start instead of {since}.
+    assert block("budget_usage") == reference.replace("{since:DateTime64(6)}", "month_start_ts")
