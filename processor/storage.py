@@ -32,6 +32,9 @@ from llm_margin.processor.records import (
 from llm_margin.processor.schema_upgrade import add_column_statements, declared_columns
 
 DEFAULT_DATABASE = "llm_margin"
+# Server mode: a server that hangs must fail the write (so the batch is spooled) rather than
+# hold the writer for clickhouse-connect's default 300 s.
+SERVER_TIMEOUTS = {"connect_timeout": 5, "send_receive_timeout": 60}
 
 
 @dataclass
@@ -79,13 +82,13 @@ class Store:
         settings = {"insert_distributed_sync": 1} if cluster else {}
         # --- end cluster ---
         if clickhouse_url:
-            bootstrap = clickhouse_connect.get_client(dsn=clickhouse_url)
+            bootstrap = clickhouse_connect.get_client(dsn=clickhouse_url, **SERVER_TIMEOUTS)
             if create_schema:
                 bootstrap.command(
                     f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}{on_cluster}"
                 )
             client = clickhouse_connect.get_client(
-                dsn=clickhouse_url, database=database, settings=settings or None
+                dsn=clickhouse_url, database=database, settings=settings or None, **SERVER_TIMEOUTS
             )
             description = f"ClickHouse server {_redact(clickhouse_url)} database {database}"
             if cluster:
