@@ -28,6 +28,15 @@ MAX_ERROR_MESSAGES = 5
 _CANDIDATE_KEYS = frozenset(normalize._LLM_MARKERS) | {A.IS_TASK}
 
 
+_CANDIDATE_KEY_BYTES = tuple(key.encode() for key in sorted(_CANDIDATE_KEYS))
+
+
+def may_hold_candidates(raw: bytes) -> bool:
+    """False when a serialised protobuf request cannot hold a call or task span: protobuf
+    stores attribute keys as plain UTF-8, so a key absent from the bytes is in no span."""
+    return any(key in raw for key in _CANDIDATE_KEY_BYTES)
+
+
 def may_be_priced(span: Any) -> bool:
     """False when the span cannot be a call or a task root (cheap: keys only)."""
     return not _CANDIDATE_KEYS.isdisjoint([kv.key for kv in span.attributes])
@@ -55,12 +64,19 @@ class Pipeline:
         self._metrics = metrics
         self._resolver = resolver or NestedCallResolver()
 
-    def extract(self, request: Any) -> Extracted:
+    def extract(self, request: Any, raw: bytes | None = None) -> Extracted:
         """Priced call and task records of an ExportTraceServiceRequest.
 
+        ``raw``: the request's protobuf bytes, when at hand; a request without any candidate
+        key in them is counted and skipped without looking at its spans one by one.
         A bad span is counted and described, never fatal to the rest of the request.
         """
         out = Extracted()
+        if raw is not None and not may_hold_candidates(raw):
+            total = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
+            self._metrics.inc("received_spans", total)
+            self._metrics.inc("skipped_spans", total)
+            return out
         total = 0
         call_spans: list[CallSpan] = []  # issue 4: resolved into out.calls below
         http_children: dict[str, int] = {}  # parent span id -> HTTP client spans under it

@@ -38,8 +38,9 @@ class Ingestor:
         self._writer = writer
         self._ack_timeout = ack_timeout
 
-    def ingest(self, request: Any) -> IngestResult:
-        extracted = self._pipeline.extract(request)
+    def ingest(self, request: Any, raw: bytes | None = None) -> IngestResult:
+        """``raw``: the protobuf bytes ``request`` was parsed from, if any (a fast skip)."""
+        extracted = self._pipeline.extract(request, raw)
         try:
             ticket = self._writer.submit(extracted.calls, extracted.task_spans)
         except QueueFullError as exc:

@@ -54,7 +54,7 @@ class _TraceService:
         except PayloadError as exc:
             self._metrics.inc("rejected_requests")
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        result = self._ingestor.ingest(request)
+        result = self._ingestor.ingest(request, body)
         if result.outcome is not IngestOutcome.STORED:
             context.set_trailing_metadata(
                 retry_trailers(result.message, result.retry_after_seconds)

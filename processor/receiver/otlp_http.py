@@ -224,7 +224,7 @@ def _make_handler(
             except PayloadError as exc:
                 self._reject(HTTPStatus.BAD_REQUEST, str(exc))
                 return
-            result = ingestor.ingest(request)
+            result = ingestor.ingest(request, None if is_json else data)
             if result.outcome is not IngestOutcome.STORED:
                 # Both are retried by OTLP exporters, which honour Retry-After.
                 status = (

@@ -44,3 +44,29 @@ def test_skipped_spans_are_counted():
         7,
         7,
     )
+
+
+@pytest.mark.parametrize("attributes", CASES)
+def test_bytes_prefilter_never_skips_a_candidate(attributes):
+    from llm_margin.processor.pipeline import may_hold_candidates
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    request = ExportTraceServiceRequest()
+    request.resource_spans.add().scope_spans.add().spans.append(make_span(1, attributes))
+    if may_be_priced(request.resource_spans[0].scope_spans[0].spans[0]):
+        assert may_hold_candidates(request.SerializeToString())
+
+
+def test_raw_skip_counts_like_the_span_by_span_path():
+    from llm_margin.processor.receiver.synthetic import make_request
+
+    for llm in (False, True):
+        request = make_request(0, 9, llm=llm)
+        fast, slow = Metrics(), Metrics()
+        a = Pipeline(default_price_book(), fast).extract(request, request.SerializeToString())
+        b = Pipeline(default_price_book(), slow).extract(request)
+        assert len(a.calls) == len(b.calls) == (9 if llm else 0)
+        for name in ("received_spans", "skipped_spans", "received_llm_spans"):
+            assert fast.get(name) == slow.get(name), name
