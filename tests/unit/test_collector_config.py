@@ -191,3 +191,30 @@ def test_routing_condition_names_every_attribute_the_processor_recognises(config
     )
     assert markers | {A.IS_TASK} <= named, sorted(markers | {A.IS_TASK} - named)
     assert config["connectors"]["routing/llm"]["table"][0]["context"] == "span"
+
+
+def _ismatch_patterns(condition: str) -> dict[str, re.Pattern]:
+    """attribute -> compiled pattern of each IsMatch(attributes["..."], "...") (OTTL unescaped)."""
+    found = re.findall(r'IsMatch\(attributes\["([^"]+)"\], "((?:[^"\\]|\\.)*)"\)', condition)
+    return {name: re.compile(pattern.replace("\\\\", "\\")) for name, pattern in found}
+
+
+@pytest.mark.parametrize(
+    ("attribute", "value", "routed"),
+    [
+        ("http.url", "https://api.openai.com/v1/chat/completions", True),
+        ("url.full", "https://api.anthropic.com/v1/messages", True),
+        ("http.url", "https://acme-eu.openai.azure.com/openai/deployments/x", True),
+        ("server.address", "bedrock-runtime.us-east-1.amazonaws.com", True),
+        ("server.address", "generativelanguage.googleapis.com", True),
+        ("http.url", "https://api.openai.com.evil.example/v1", False),
+        ("http.url", "https://example.com/api.openai.com/", False),
+        ("server.address", "db.internal", False),
+    ],
+)
+def test_provider_http_attempts_are_routed_to_the_llm_pipeline(config, attribute, value, routed):
+    condition = config["connectors"]["routing/llm"]["table"][0]["condition"]
+    assert "kind == SPAN_KIND_CLIENT" in condition
+    patterns = _ismatch_patterns(condition)
+    assert set(patterns) == {"http.url", "url.full", "server.address"}
+    assert bool(patterns[attribute].search(value)) is routed
