@@ -258,3 +258,71 @@ def test_serve_config_validates_cluster_name(values, message):
 def test_serve_config_accepts_a_cluster_in_server_mode():
     config = ServeConfig(cluster_name="main", clickhouse_url="http://h:8123").validate()
     assert config.cluster_name == "main"
+
+
+def _single_node(statement: str) -> str:
+    """A rendered cluster statement as one server without Keeper can run it: no ON CLUSTER, the
+    non-replicated engine (same arguments after the replication path), Distributed skipped."""
+    sql = re.sub(r"\s+ON CLUSTER '[^']*'", "", statement)
+    return re.sub(r"ENGINE = Replicated(\w+)\('[^']*', '[^']*'(?:, )?", r"ENGINE = \1(", sql)
+
+
+def test_local_tables_are_valid_ddl_and_take_the_processors_rows(tmp_path):
+    """Beyond syntax: each table's types, keys, partitioning and version column are accepted by
+    ClickHouse (chDB), and the processor's own insert path writes a call row into the local
+    llm_calls table (the Distributed one forwards exactly these columns)."""
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from llm_margin.processor.records import CALL_COLUMNS
+    from llm_margin.processor.storage import Store
+
+    store = Store.open(
+        data_dir=str(tmp_path / "chdb"), database="cluster_check", create_schema=False
+    )
+    try:
+        created = []
+        for statement in cluster_schema_statements("c1", "cluster_check"):
+            if distributed_over(statement) is not None:
+                continue
+            store.command(_single_node(statement))
+            created.append(local_declaration(statement)[0])
+        assert "llm_calls_local" in created and "plans" in created
+        engines = dict(
+            store.query(
+                "SELECT name, engine FROM system.tables WHERE database = currentDatabase()"
+            ).rows
+        )
+        assert {engines[name] for name in created} == {"ReplacingMergeTree"}
+        # Every column the processor writes exists in the cluster's llm_calls, same order too.
+        cluster_columns = [
+            r[0]
+            for r in store.query(
+                "SELECT name FROM system.columns WHERE database = currentDatabase() "
+                "AND table = 'llm_calls_local' ORDER BY position"
+            ).rows
+        ]
+        assert [c for c in cluster_columns if c in CALL_COLUMNS] == list(CALL_COLUMNS)
+        row = {c: "" for c in CALL_COLUMNS}
+        types = dict(
+            store.query(
+                "SELECT name, type FROM system.columns WHERE database = currentDatabase() "
+                "AND table = 'llm_calls_local'"
+            ).rows
+        )
+        for name in CALL_COLUMNS:
+            kind = types[name]
+            if kind.startswith("DateTime64"):
+                row[name] = datetime(2026, 11, 22, tzinfo=timezone.utc)
+            elif kind.startswith(("UInt", "Int", "Float")):
+                row[name] = 1
+            elif kind.startswith("Decimal"):
+                row[name] = Decimal("0.000123")
+            elif kind == "Bool":
+                row[name] = True
+        row["span_id"], row["customer_id"] = "s1", "acme"
+        store.insert_rows("llm_calls_local", [[row[c] for c in CALL_COLUMNS]], CALL_COLUMNS)
+        got = store.query("SELECT customer_id, cost_usd FROM llm_calls_local FINAL").rows
+        assert got == [("acme", Decimal("0.000123"))]
+    finally:
+        store.close()
