@@ -107,6 +107,14 @@ class ServeConfig:
                 )
         if not isinstance(self.clickhouse_http_writable, bool):
             raise ConfigError("clickhouse_http_writable must be true or false")
+        if (
+            self.clickhouse_http_writable
+            and self.clickhouse_http_port is not None
+            and not self.auth_token
+            and self.host not in ("127.0.0.1", "localhost", "::1")
+        ):
+            # Writable means full SQL, file() and url() included: never open to a network.
+            raise ConfigError("clickhouse_http_writable on a non-loopback host needs auth_token")
         if not isinstance(self.create_schema, bool):
             raise ConfigError("create_schema must be true or false")
         # --- cluster (issue 7) ---

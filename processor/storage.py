@@ -60,6 +60,10 @@ class Store:
         # The chDB data directory in embedded mode (the ClickHouse HTTP interface opens its
         # own engine handles on it); None in server mode.
         self.embedded_path = embedded_path
+        # Embedded mode: a second client whose session is read-only (see query_readonly).
+        self._readonly_client: Any = None
+        self._readonly_lock = threading.Lock()
+        self._database = getattr(client, "database", None) or DEFAULT_DATABASE
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -197,11 +201,28 @@ class Store:
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
     def query_readonly(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
-        """A query that cannot change data (ClickHouse ``readonly=1``): for remote callers."""
-        with self._lock:
-            result = self._client.query(
-                sql, parameters=dict(parameters or {}), settings={"readonly": 1}
-            )
+        """A query that cannot change data or touch files (ClickHouse ``readonly=1``): for
+        remote callers.
+
+        Embedded: chDB runs every statement of a multi-statement text, and a per-query
+        ``SETTINGS readonly=1`` covers only the last one (``SELECT * FROM file(...); SELECT
+        1`` would read any file). So these run on a client of their own whose session is
+        ``readonly=1`` for every statement. A server's HTTP interface refuses
+        multi-statements, so there the per-query setting suffices.
+        """
+        params = dict(parameters or {})
+        if self.embedded_path is None:
+            with self._lock:
+                result = self._client.query(sql, parameters=params, settings={"readonly": 1})
+        else:
+            with self._readonly_lock:
+                if self._readonly_client is None:
+                    client = clickhouse_connect.get_client(
+                        interface="chdb", path=self.embedded_path, database=self._database
+                    )
+                    client.command("SET readonly = 1")
+                    self._readonly_client = client
+                result = self._readonly_client.query(sql, parameters=params)
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
@@ -218,6 +239,13 @@ class Store:
             return False
 
     def close(self) -> None:
+        with self._readonly_lock:
+            if self._readonly_client is not None:
+                try:
+                    self._readonly_client.close()
+                except Exception:  # closing is best effort
+                    pass
+                self._readonly_client = None
         with self._lock:
             try:
                 self._client.close()

@@ -300,3 +300,26 @@ def test_http_bounds_concurrent_exports(tmp_path, monkeypatch):
         assert len(stored_span_ids(proc)) == 4
     finally:
         proc.stop()
+
+
+def test_api_query_is_read_only_for_every_statement(guarded, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("top-secret-value\n")
+    for sql in (
+        f"SELECT * FROM file('{secret}', 'LineAsString'); SELECT 1",
+        "DROP TABLE llm_calls; SELECT 1",
+        f"INSERT INTO FUNCTION file('{tmp_path}/out.csv', 'CSV') SELECT 1; SELECT 1",
+    ):
+        body = json.dumps({"sql": sql}).encode()
+        status, _, reply = post(
+            guarded, body, dict(AUTH, **{"Content-Type": "application/json"}), path="/api/query"
+        )
+        assert status == 400, (sql, reply)
+        assert b"top-secret" not in reply and b"readonly" in reply.lower()
+    assert guarded.store.query("EXISTS TABLE llm_calls").rows == [(1,)]
+    assert not (tmp_path / "out.csv").exists()
+    body = json.dumps({"sql": "SELECT count() FROM llm_calls FINAL"}).encode()
+    status, _, reply = post(
+        guarded, body, dict(AUTH, **{"Content-Type": "application/json"}), path="/api/query"
+    )
+    assert status == 200 and json.loads(reply)["rows"] == [[0]]

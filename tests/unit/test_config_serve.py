@@ -24,6 +24,10 @@ from llm_margin.processor.schema_upgrade import add_column_statements, declared_
             "cannot be combined",
         ),
         ({"clickhouse_http_writable": "yes"}, "true or false"),
+        (
+            {"clickhouse_http_port": 8123, "clickhouse_http_writable": True, "host": "0.0.0.0"},
+            "needs auth_token",
+        ),
         ({"create_schema": "no"}, "true or false"),
         ({"auth_token": "short"}, "auth_token"),
         ({"clickhouse_url": "ftp://x"}, "clickhouse_url"),
