@@ -119,12 +119,13 @@ class Spool:
         with open(segment.path, "rb") as handle:
             return segment, pickle.load(handle)
 
-    def peek_many(self, max_records: int) -> list[tuple[Segment, Any]]:
-        """The oldest segments holding at most ``max_records`` (always at least one)."""
+    def peek_many(self, max_records: int, skip: int = 0) -> list[tuple[Segment, Any]]:
+        """The oldest segments (after ``skip``) holding at most ``max_records``, at least one
+        if any."""
         with self._lock:
             chosen: list[Segment] = []
             total = 0
-            for segment in self._segments:
+            for segment in self._segments[skip:]:
                 if chosen and total + segment.records > max_records:
                     break
                 chosen.append(segment)

@@ -240,8 +240,13 @@ class BatchWriter:
                 if len(group) > 1:
                     one_at_a_time = True  # find the segment the store refuses
                     continue
-                # The store answers but refuses this segment: it would block the spool
-                # forever. Set it aside for inspection and count it.
+                if not self._next_segment_goes_in():
+                    # The store answers queries but takes no inserts (disk, permissions,
+                    # a broken part): a store failure, not this segment's fault.
+                    self._store_failed(exc)
+                    return
+                # The store takes the next segment but refuses this one: it would block the
+                # spool forever. Set it aside for inspection and count it.
                 segment = group[0][0]
                 self._spool.quarantine(segment)
                 self._metrics.inc("dropped_records", segment.records)
@@ -255,6 +260,22 @@ class BatchWriter:
                 with self._cond:
                     if self._queue:
                         return  # let fresh batches join the tail; replay resumes next round
+
+    def _next_segment_goes_in(self) -> bool:
+        """Insert the second-oldest segment on its own; True (and it is removed) if stored."""
+        assert self._spool is not None
+        second = self._spool.peek_many(1, skip=1)
+        if not second:
+            return False
+        segment, (calls, task_spans) = second[0]
+        try:
+            self._insert(calls, task_spans)
+        except Exception:
+            self._metrics.inc("write_errors")
+            return False
+        self._spool.remove(segment)
+        self._metrics.inc("replayed_records", segment.records)
+        return True
 
     def shutdown(self, timeout: float = 10.0) -> bool:
         """Stop taking batches, make what is queued durable, True if drained in time."""

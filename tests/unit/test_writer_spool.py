@@ -143,6 +143,24 @@ def test_a_segment_the_store_refuses_is_set_aside_and_counted(store, tmp_path):
         writer.shutdown(5)
 
 
+def test_a_store_that_answers_but_takes_no_inserts_keeps_the_spool(store, tmp_path):
+    spool = Spool(str(tmp_path / "spool"), 10 * 1024 * 1024)
+    writer, metrics = make_writer(store, spool)
+    try:
+        store.down = True
+        assert writer.submit(calls(0, 2)).wait(10)
+        assert writer.submit(calls(2, 2)).wait(10)
+        store.poison = {f"s{n:05d}" for n in range(4)}  # every insert fails, ping succeeds
+        store.down = False
+        wait_until(lambda: metrics.get("write_errors") >= 4, timeout=20, message="retried")
+        assert metrics.get("dropped_records") == 0 and len(spool) == 2
+        store.poison = set()  # repaired: everything goes in, in order
+        wait_until(lambda: len(spool) == 0, timeout=30, message="replayed after repair")
+        assert stored(store) == [f"s{n:05d}" for n in range(4)]
+    finally:
+        writer.shutdown(5)
+
+
 def test_queue_bound_and_shutdown_refusals(store):
     writer, metrics = make_writer(store, None, max_queued_records=3)
     try:
