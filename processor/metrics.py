@@ -25,6 +25,8 @@ _HELP = {
     "spooled_records": "Records written to the on-disk spool while the store was unavailable.",
     "replayed_records": "Spooled records moved into the store.",
     "spool_bytes": "Bytes waiting in the on-disk spool.",
+    "ack_timeouts": "Requests answered 'retry' because their batch was not durable within "
+    "ack_timeout_seconds (it is still written; the resend is deduplicated).",
 }
 
 # Upper bounds (seconds) of the write latency histogram's buckets.

@@ -52,6 +52,7 @@ class Processor:
             Pipeline(default_price_book(), self.metrics),
             self.writer,
             ack_timeout=config.ack_timeout_seconds,
+            metrics=self.metrics,
         )
         self.grpc = OtlpGrpcServer(
             config.host,

@@ -9,6 +9,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.pipeline import Pipeline
 from llm_margin.processor.writer import BatchWriter, QueueFullError
 
@@ -33,10 +34,18 @@ class IngestResult:
 
 
 class Ingestor:
-    def __init__(self, pipeline: Pipeline, writer: BatchWriter, *, ack_timeout: float = 10.0):
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        writer: BatchWriter,
+        *,
+        ack_timeout: float = 10.0,
+        metrics: Metrics | None = None,
+    ):
         self._pipeline = pipeline
         self._writer = writer
         self._ack_timeout = ack_timeout
+        self._metrics = metrics or Metrics()
 
     def ingest(self, request: Any, raw: bytes | None = None) -> IngestResult:
         """``raw``: the protobuf bytes ``request`` was parsed from, if any (a fast skip)."""
@@ -51,6 +60,8 @@ class Ingestor:
         except Exception as exc:  # neither store nor spool took it: the exporter must resend
             return IngestResult(IngestOutcome.RETRY_LATER, message=f"store unavailable: {exc}")
         if not stored:
+            # Still queued and written later; the exporter's resend is deduplicated.
+            self._metrics.inc("ack_timeouts")
             return IngestResult(IngestOutcome.RETRY_LATER, message="store is slow; retry")
         return IngestResult(
             IngestOutcome.STORED, rejected=extracted.rejected, message=extracted.error_message()

@@ -323,3 +323,19 @@ def test_api_query_is_read_only_for_every_statement(guarded, tmp_path):
         guarded, body, dict(AUTH, **{"Content-Type": "application/json"}), path="/api/query"
     )
     assert status == 200 and json.loads(reply)["rows"] == [[0]]
+
+
+def test_ack_timeout_answers_retry_and_the_resend_is_not_counted_twice(tmp_path):
+    proc = _processor(tmp_path, ack_timeout_seconds=0.001)
+    try:
+        body = make_request(500, 6).SerializeToString()
+        status, headers, _ = post(proc, body, AUTH)
+        assert status == 503 and headers["Retry-After"] == "1"
+        assert metric(proc, "ack_timeouts") == 1
+        wait_until(lambda: len(stored_span_ids(proc)) == 6, message="written anyway")
+        post(proc, body, AUTH)  # the exporter's retry
+        wait_until(lambda: metric(proc, "stored_calls") == 12, message="resend written")
+        rows = proc.store.query("SELECT count(), uniqExact(span_id) FROM llm_calls FINAL").rows
+        assert rows == [(6, 6)]
+    finally:
+        proc.stop()
