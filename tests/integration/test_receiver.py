@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -239,14 +240,21 @@ def test_grpc_queue_full_is_unavailable_with_retry_info(tiny_queue):
     assert error_details_pb2.RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"]) == retry
 
 
-def test_real_exporter_backs_off_and_delivers_after_queue_full(tmp_path):
-    """The SDK's OTLP exporter retries a throttled export and it lands once room frees up."""
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_real_exporter_backs_off_and_delivers_after_queue_full(tmp_path, transport):
+    """The SDK's OTLP exporters retry a throttled export (429 + Retry-After, UNAVAILABLE +
+    RetryInfo) and it lands once room frees up."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+        OTLPSpanExporter as GrpcExporter,
+    )
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpExporter,
+    )
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    proc = _processor(tmp_path, queue_max_records=4)
+    proc = _processor(tmp_path, queue_max_records=2)
     try:
         memory = InMemorySpanExporter()
         provider = TracerProvider()
@@ -258,15 +266,18 @@ def test_real_exporter_backs_off_and_delivers_after_queue_full(tmp_path):
                 span.set_attribute("gen_ai.request.model", "gpt-4o-mini")
                 span.set_attribute("gen_ai.usage.input_tokens", 10 + i)
         spans = memory.get_finished_spans()
-        exporter = OTLPSpanExporter(
-            endpoint=proc.http_url + "/v1/traces", headers={"authorization": f"Bearer {TOKEN}"}
-        )
-        # Fill the queue's room so the first attempt is refused, then free it.
-        proc.writer._max_queued = 1
-        import threading
-
+        auth = {"authorization": f"Bearer {TOKEN}"}
+        if transport == "http":
+            exporter = HttpExporter(endpoint=proc.http_url + "/v1/traces", headers=auth)
+        else:
+            exporter = GrpcExporter(
+                endpoint=f"127.0.0.1:{proc.grpc.port}", insecure=True, headers=auth
+            )
+        # 3 spans never fit a queue bound of 2: refused until an operator raises the bound.
+        started = time.monotonic()
         threading.Timer(0.5, lambda: setattr(proc.writer, "_max_queued", 100)).start()
         assert exporter.export(spans) is SpanExportResult.SUCCESS
+        assert time.monotonic() - started >= 0.5
         assert metric(proc, "refused_records") >= 3
         wait_until(lambda: len(stored_span_ids(proc)) == 3, message="3 stored")
         exporter.shutdown()
