@@ -10,7 +10,7 @@ import sys
 from llm_margin.processor.commands._common import CommandError
 
 # Order here is the order in --help.
-COMMAND_MODULES = ("serve", "demo", "report", "sql", "export", "reconcile")
+COMMAND_MODULES = ("serve", "demo", "report", "sql", "prices", "reprice", "export", "reconcile")
 
 
 def build_parser() -> argparse.ArgumentParser:

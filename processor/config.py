@@ -24,6 +24,9 @@ Fields (YAML keys; CLI flags of the same name override them):
 - ``drain_seconds``: on SIGTERM, how long to finish queued writes before exiting. Default 10.
 - ``clickhouse_http_port``: serve the embedded store over the ClickHouse HTTP interface on this
   port (clickhouse-connect, Grafana, curl). Off unless set; 0 picks a free port.
+- ``price_overlay``: price overlay YAML (custom models, discounts, service-tier multipliers,
+  off-peak windows, effective dates; see docs/pricing-and-linking.md). Default: genai-prices
+  alone.
 - ``clickhouse_http_writable``: allow writes (INSERT, DDL) through that interface. Default
   false: every query runs with ``readonly=1``.
 """
@@ -62,6 +65,7 @@ class ServeConfig:
     clickhouse_http_port: int | None = None
     clickhouse_http_writable: bool = False
     cluster_name: str | None = None  # cluster (issue 7)
+    price_overlay: str | None = None  # pricing (issue 4)
 
     @property
     def resolved_spool_dir(self) -> str:
@@ -90,6 +94,15 @@ class ServeConfig:
             raise ConfigError(f"clickhouse_url must be an http(s) URL, got {self.clickhouse_url!r}")
         if self.billing_file and not os.path.isfile(self.billing_file):
             raise ConfigError(f"billing_file {self.billing_file!r} does not exist")
+        # --- pricing (issue 4): parse the overlay now so a bad file fails at start ---
+        if self.price_overlay:
+            from llm_margin.processor.pricing.overlay import OverlayError, load_overlay
+
+            try:
+                load_overlay(self.price_overlay)
+            except OverlayError as exc:
+                raise ConfigError(f"price_overlay: {exc}") from exc
+        # --- end pricing ---
         if not isinstance(self.spool_max_bytes, int) or self.spool_max_bytes < 1024 * 1024:
             raise ConfigError(f"spool_max_bytes must be >= 1 MiB, got {self.spool_max_bytes!r}")
         if not isinstance(self.drain_seconds, (int, float)) or self.drain_seconds <= 0:
@@ -151,7 +164,7 @@ def load_serve_config(path: str | None, overrides: dict[str, Any]) -> ServeConfi
         values.update(document)
         # Relative paths in the file are relative to the file.
         base = os.path.dirname(os.path.abspath(path))
-        for key in ("billing_file", "data_dir", "spool_dir"):
+        for key in ("billing_file", "data_dir", "spool_dir", "price_overlay"):
             if isinstance(values.get(key), str) and not os.path.isabs(values[key]):
                 values[key] = os.path.join(base, values[key])
     token = os.environ.get("LLM_MARGIN_AUTH_TOKEN")

@@ -11,7 +11,7 @@ from llm_margin.processor.billing import load_billing_file, store_billing
 from llm_margin.processor.config import ServeConfig
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.pipeline import Pipeline
-from llm_margin.processor.pricing import default_price_book
+from llm_margin.processor.pricing import PriceBook, default_price_book
 from llm_margin.processor.receiver.ingest import Ingestor
 from llm_margin.processor.receiver.otlp_grpc import OtlpGrpcServer
 from llm_margin.processor.receiver.otlp_http import OtlpHttpServer
@@ -49,7 +49,12 @@ class Processor:
             spool=self.spool,
         )
         ingestor = Ingestor(
-            Pipeline(default_price_book(), self.metrics),
+            Pipeline(  # pricing (issue 4): the overlay, when configured
+                PriceBook.from_file(config.price_overlay)
+                if config.price_overlay
+                else default_price_book(),
+                self.metrics,
+            ),
             self.writer,
             ack_timeout=config.ack_timeout_seconds,
             metrics=self.metrics,

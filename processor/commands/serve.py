@@ -47,6 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         const=True,
         help="allow INSERT/DDL through the ClickHouse HTTP interface (default read-only)",
     )
+    parser.add_argument(  # pricing (issue 4)
+        "--price-overlay", help="price overlay YAML (custom models, discounts, tiers, dates)"
+    )
     parser.add_argument(  # cluster (issue 7)
         "--cluster-name", help="create the schema ON CLUSTER from clickhouse/cluster/ (server mode)"
     )
@@ -85,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
                 "clickhouse_http_port": args.clickhouse_http_port,
                 "clickhouse_http_writable": args.clickhouse_http_writable,
                 "cluster_name": args.cluster_name,  # cluster (issue 7)
+                "price_overlay": args.price_overlay,  # pricing (issue 4)
             },
         )
     except ConfigError as exc:

@@ -1,0 +1,22 @@
+-- `llm-margin reprice`: each stored call restated under the price book of the day, beside its
+-- as-charged cost (llm_calls.cost_usd, never rewritten). One row per call and restatement;
+-- the latest restatement (highest version) wins. `call_version` is the llm_calls row version
+-- it restated: a join on (customer_id, span_id, call_version) ignores a restatement whose call
+-- row has since been replaced (a stream's final usage after its estimate).
+CREATE TABLE IF NOT EXISTS llm_call_restatements
+(
+    ts                     DateTime64(6, 'UTC'),
+    customer_id            LowCardinality(String),
+    span_id                String,
+    call_version           UInt64,
+    charged_cost_usd       Decimal(38, 18),
+    charged_price_version  LowCardinality(String),
+    restated_cost_usd      Decimal(38, 18),
+    restated_priced        Bool,
+    restated_price_version LowCardinality(String),
+    restated_at            DateTime64(6, 'UTC'),
+    version                UInt64
+)
+ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMM(ts)
+ORDER BY (customer_id, span_id)

@@ -1,0 +1,127 @@
+"""`llm-margin prices show MODEL` / `prices check`: what the price book says, and what it cannot price."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime, timezone
+from decimal import Decimal
+
+from llm_margin.processor.commands._common import (
+    CommandError,
+    add_read_options,
+    open_reader,
+    period,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "prices",
+        help="show the price book for a model; list stored models it cannot price",
+        description="Inspect the price book (genai-prices data plus your overlay).",
+    )
+    actions = parser.add_subparsers(dest="prices_command", metavar="ACTION", required=True)
+    show = actions.add_parser("show", help="what the price book says for a model")
+    show.add_argument("model", help="model name as your calls report it, e.g. gpt-4o-mini")
+    show.add_argument("--provider", default="", help="provider (openai, anthropic, ...)")
+    show.add_argument("--at", help="price at this date/time (UTC; default now)")
+    show.add_argument("--price-overlay", help="price overlay YAML to apply")
+    show.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    show.set_defaults(handler=run_show)
+    check = actions.add_parser(
+        "check", help="models in stored calls the price book cannot price (calls, tokens)"
+    )
+    add_read_options(check)
+    check.add_argument("--price-overlay", help="price overlay YAML to apply")
+    check.set_defaults(handler=run_check)
+
+
+def _book(path: str | None):
+    from llm_margin.processor.pricing import OverlayError, PriceBook
+
+    try:
+        return PriceBook.from_file(path)
+    except OverlayError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _at(text: str | None) -> datetime:
+    if not text:
+        return datetime.now(timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        raise CommandError(
+            f"--at must be a date or time such as 2026-11-01, got {text!r}"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from llm_margin.processor.pricing.explain import explain_model
+    from llm_margin.processor.reports.render import render
+
+    rows = explain_model(_book(args.price_overlay), args.provider, args.model, _at(args.at))
+    if not rows:
+        raise CommandError(
+            f"the price book has no price for model {args.model!r}"
+            + (f" of provider {args.provider!r}" if args.provider else "")
+            + "; add it to a price overlay (see `prices check`)"
+        )
+    columns = list(rows[0])
+    sys.stdout.write(render(rows, columns, args.format))
+    return 0
+
+
+def run_check(args: argparse.Namespace) -> int:
+    from llm_margin.clickhouse import read_sql
+    from llm_margin.processor.pricing.genai import Usage4
+    from llm_margin.processor.reports.render import render
+
+    book = _book(args.price_overlay)
+    start, end = period(args)
+    reader = open_reader(args)
+    try:
+        result = reader.query(read_sql("queries/models_seen.sql"), {"since": start, "until": end})
+    finally:
+        reader.close()
+    rows = []
+    for record in result.dicts():
+        price = book.price_usage(
+            record["provider"],
+            (record["response_model"], record["request_model"]),
+            Usage4(1000, 1000),
+            _as_datetime(record["last_ts"]),
+        )
+        if price.priced:
+            continue
+        rows.append(
+            {
+                "provider": record["provider"],
+                "model": record["response_model"] or record["request_model"],
+                "calls": int(record["calls"]),
+                "input_tokens": int(record["input_tokens"]),
+                "output_tokens": int(record["output_tokens"]),
+                "stored_unpriced_calls": int(record["unpriced_calls"]),
+            }
+        )
+    columns = [
+        "provider",
+        "model",
+        "calls",
+        "input_tokens",
+        "output_tokens",
+        "stored_unpriced_calls",
+    ]
+    sys.stdout.write(render(rows, columns, args.format))
+    return 1 if rows else 0
+
+
+def _as_datetime(value) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(str(value)).replace(tzinfo=timezone.utc)
+
+
+_ = Decimal  # money stays Decimal in explain rows

@@ -1,0 +1,362 @@
+"""The price overlay: your own prices on top of genai-prices, from one YAML file.
+
+Format (every section optional; prices in USD, per million tokens unless named per request)::
+
+    models:                    # custom, self-hosted, or a price genai-prices lacks or has wrong
+      - provider: self-hosted  # optional: any provider when left out
+        model: llama-3.1-70b-internal   # exact name, or a glob such as "llama-3.1-*"
+        input_per_mtok: "0.20"
+        output_per_mtok: "0.60"
+        cache_read_per_mtok: "0.05"     # default: the input price
+        cache_write_per_mtok: "0.25"    # default: the input price
+        per_request: "0.0001"
+        effective_from: 2026-12-01      # optional: the price applies to calls from this date
+        effective_until: 2027-01-01     # optional, exclusive
+    discounts:                 # negotiated: percent off the price (after tiers and off-peak)
+      - provider: openai
+        model: "gpt-4o*"       # optional
+        percent: "15"
+        effective_from: 2026-11-01
+    service_tiers:             # multiplier by the call's service tier (batch, flex, priority)
+      batch: "0.5"
+      flex: "0.5"
+      priority: "1.75"
+    off_peak:                  # multiplier inside a daily UTC window (may wrap past midnight)
+      - provider: deepseek
+        start: "16:30"
+        end: "00:30"
+        multiplier: "0.5"
+
+Money is parsed from strings (or integers) into Decimal: a YAML float such as ``0.1`` is
+accepted but converted through its shortest decimal spelling, never binary.
+
+Among model entries that match a call, the one with the latest ``effective_from`` that has
+started wins, exact names before globs; a call with no matching entry is priced by
+genai-prices. Discounts of several matching entries do not stack: the most specific (model
+named, then provider named) applies.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import yaml
+
+
+class OverlayError(ValueError):
+    """The overlay file is wrong; the message names the entry and the field."""
+
+
+_MTOK = Decimal(1_000_000)
+
+
+@dataclass(frozen=True)
+class ModelPriceEntry:
+    model: str
+    provider: str | None
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal
+    cache_read_per_mtok: Decimal
+    cache_write_per_mtok: Decimal
+    per_request: Decimal
+    effective_from: datetime | None
+    effective_until: datetime | None
+
+    def cost(
+        self, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int
+    ) -> Decimal:
+        fresh = max(0, input_tokens - cache_read - cache_write)
+        return (
+            self.per_request
+            + (
+                fresh * self.input_per_mtok
+                + cache_read * self.cache_read_per_mtok
+                + cache_write * self.cache_write_per_mtok
+                + output_tokens * self.output_per_mtok
+            )
+            / _MTOK
+        )
+
+
+@dataclass(frozen=True)
+class Discount:
+    provider: str | None
+    model: str | None
+    percent: Decimal
+    effective_from: datetime | None
+    effective_until: datetime | None
+
+    @property
+    def factor(self) -> Decimal:
+        return (Decimal(100) - self.percent) / Decimal(100)
+
+
+@dataclass(frozen=True)
+class OffPeak:
+    provider: str | None
+    model: str | None
+    start: time
+    end: time
+    multiplier: Decimal
+
+    def active(self, ts: datetime) -> bool:
+        now = ts.astimezone(timezone.utc).time()
+        if self.start <= self.end:
+            return self.start <= now < self.end
+        return now >= self.start or now < self.end
+
+
+@dataclass(frozen=True)
+class Overlay:
+    models: tuple[ModelPriceEntry, ...] = ()
+    discounts: tuple[Discount, ...] = ()
+    service_tiers: Mapping[str, Decimal] = field(default_factory=dict)
+    off_peak: tuple[OffPeak, ...] = ()
+    digest: str = ""  # content hash, part of price_version
+
+    def model_entry(self, provider: str, model: str, ts: datetime) -> ModelPriceEntry | None:
+        best: tuple | None = None
+        for entry in self.models:
+            if not _matches(entry.provider, entry.model, provider, model):
+                continue
+            if not _in_effect(entry.effective_from, entry.effective_until, ts):
+                continue
+            rank = (
+                not _is_glob(entry.model),
+                entry.provider is not None,
+                entry.effective_from or _EPOCH,
+            )
+            if best is None or rank > best[0]:
+                best = (rank, entry)
+        return best[1] if best else None
+
+    def multiplier(self, provider: str, model: str, service_tier: str, ts: datetime) -> Decimal:
+        """Service tier x off-peak x discount for one call (1 when nothing applies)."""
+        factor = Decimal(1)
+        tier = self.service_tiers.get(service_tier.lower()) if service_tier else None
+        if tier is not None:
+            factor *= tier
+        for window in self.off_peak:
+            if _matches(window.provider, window.model, provider, model) and window.active(ts):
+                factor *= window.multiplier
+                break
+        best: tuple | None = None
+        for discount in self.discounts:
+            if not _matches(discount.provider, discount.model, provider, model):
+                continue
+            if not _in_effect(discount.effective_from, discount.effective_until, ts):
+                continue
+            rank = (discount.model is not None, discount.provider is not None)
+            if best is None or rank > best[0]:
+                best = (rank, discount)
+        if best is not None:
+            factor *= best[1].factor
+        return factor
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(ch in pattern for ch in "*?[")
+
+
+def _matches(want_provider: str | None, want_model: str | None, provider: str, model: str) -> bool:
+    if want_provider is not None and want_provider != provider:
+        return False
+    if want_model is None:
+        return True
+    if _is_glob(want_model):
+        return fnmatch.fnmatchcase(model.lower(), want_model.lower())
+    return want_model.lower() == model.lower()
+
+
+def _in_effect(start: datetime | None, until: datetime | None, ts: datetime) -> bool:
+    return (start is None or ts >= start) and (until is None or ts < until)
+
+
+# -- loading -------------------------------------------------------------------------------------
+def load_overlay(path: str) -> Overlay:
+    """Read and validate an overlay file (raises OverlayError with the reason)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise OverlayError(f"cannot read price overlay {path}: {exc}") from exc
+    return parse_overlay(raw, source=path)
+
+
+def parse_overlay(raw: bytes | str, source: str = "overlay") -> Overlay:
+    data = raw.encode() if isinstance(raw, str) else raw
+    try:
+        document = yaml.safe_load(data) or {}
+    except yaml.YAMLError as exc:
+        raise OverlayError(f"{source} is not valid YAML: {exc}") from exc
+    if not isinstance(document, dict):
+        raise OverlayError(f"{source} must be a mapping")
+    unknown = sorted(set(document) - {"models", "discounts", "service_tiers", "off_peak"})
+    if unknown:
+        raise OverlayError(
+            f"{source}: unknown sections {unknown}; known: discounts, models, off_peak, "
+            "service_tiers"
+        )
+    models = tuple(
+        _model(item, f"{source}: models[{i}]")
+        for i, item in enumerate(_list(document, "models", source))
+    )
+    discounts = tuple(
+        _discount(item, f"{source}: discounts[{i}]")
+        for i, item in enumerate(_list(document, "discounts", source))
+    )
+    windows = tuple(
+        _off_peak(item, f"{source}: off_peak[{i}]")
+        for i, item in enumerate(_list(document, "off_peak", source))
+    )
+    tiers_raw = document.get("service_tiers") or {}
+    if not isinstance(tiers_raw, dict):
+        raise OverlayError(f"{source}: service_tiers must map a tier name to a multiplier")
+    tiers = {
+        str(name).lower(): _money(value, f"{source}: service_tiers.{name}")
+        for name, value in tiers_raw.items()
+    }
+    digest = hashlib.sha256(data).hexdigest()[:12]
+    return Overlay(models, discounts, tiers, windows, digest)
+
+
+def _list(document: Mapping[str, Any], key: str, source: str) -> list:
+    value = document.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise OverlayError(f"{source}: {key} must be a list of mappings")
+    return value
+
+
+def _check_keys(item: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    unknown = sorted(set(item) - allowed)
+    if unknown:
+        raise OverlayError(f"{where}: unknown fields {unknown}; allowed: {sorted(allowed)}")
+
+
+def _money(value: Any, where: str, *, required: bool = True) -> Decimal:
+    if value is None:
+        if required:
+            raise OverlayError(f"{where} is required")
+        return Decimal(0)
+    if isinstance(value, bool):
+        raise OverlayError(f"{where} must be a number, got {value!r}")
+    try:
+        # repr() of a float is its shortest decimal spelling: 0.1 -> Decimal("0.1").
+        amount = Decimal(repr(value) if isinstance(value, float) else str(value))
+    except InvalidOperation:
+        raise OverlayError(f"{where} must be a number, got {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise OverlayError(f"{where} must be a non-negative number, got {value!r}")
+    return amount
+
+
+def _when(value: Any, where: str) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=timezone.utc)
+    try:
+        parsed = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise OverlayError(f"{where} must be a date (2026-12-01) or time, got {value!r}") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+
+
+def _name(item: Mapping[str, Any], key: str, where: str, *, required: bool) -> str | None:
+    value = item.get(key)
+    if value is None or value == "":
+        if required:
+            raise OverlayError(f"{where}: {key} is required")
+        return None
+    return str(value)
+
+
+def _model(item: Mapping[str, Any], where: str) -> ModelPriceEntry:
+    _check_keys(
+        item,
+        {
+            "provider",
+            "model",
+            "input_per_mtok",
+            "output_per_mtok",
+            "cache_read_per_mtok",
+            "cache_write_per_mtok",
+            "per_request",
+            "effective_from",
+            "effective_until",
+        },
+        where,
+    )
+    if not any(k in item for k in ("input_per_mtok", "output_per_mtok", "per_request")):
+        raise OverlayError(f"{where}: give input_per_mtok, output_per_mtok or per_request")
+    input_price = _money(item.get("input_per_mtok"), f"{where}.input_per_mtok", required=False)
+    start = _when(item.get("effective_from"), f"{where}.effective_from")
+    until = _when(item.get("effective_until"), f"{where}.effective_until")
+    if start and until and until <= start:
+        raise OverlayError(f"{where}: effective_until must be after effective_from")
+    return ModelPriceEntry(
+        model=_name(item, "model", where, required=True) or "",
+        provider=_name(item, "provider", where, required=False),
+        input_per_mtok=input_price,
+        output_per_mtok=_money(
+            item.get("output_per_mtok"), f"{where}.output_per_mtok", required=False
+        ),
+        cache_read_per_mtok=_money(
+            item.get("cache_read_per_mtok", input_price), f"{where}.cache_read_per_mtok"
+        ),
+        cache_write_per_mtok=_money(
+            item.get("cache_write_per_mtok", input_price), f"{where}.cache_write_per_mtok"
+        ),
+        per_request=_money(item.get("per_request"), f"{where}.per_request", required=False),
+        effective_from=start,
+        effective_until=until,
+    )
+
+
+def _discount(item: Mapping[str, Any], where: str) -> Discount:
+    _check_keys(item, {"provider", "model", "percent", "effective_from", "effective_until"}, where)
+    percent = _money(item.get("percent"), f"{where}.percent")
+    if percent > 100:
+        raise OverlayError(f"{where}.percent must be 0-100, got {percent}")
+    return Discount(
+        provider=_name(item, "provider", where, required=False),
+        model=_name(item, "model", where, required=False),
+        percent=percent,
+        effective_from=_when(item.get("effective_from"), f"{where}.effective_from"),
+        effective_until=_when(item.get("effective_until"), f"{where}.effective_until"),
+    )
+
+
+def _clock(value: Any, where: str) -> time:
+    if isinstance(value, int) and not isinstance(value, bool):
+        # YAML 1.1 reads an unquoted 16:30 as a sexagesimal integer (990).
+        return time(value // 60 % 24, value % 60)
+    try:
+        return time.fromisoformat(str(value))
+    except ValueError:
+        raise OverlayError(f'{where} must be a UTC time such as "16:30", got {value!r}') from None
+
+
+def _off_peak(item: Mapping[str, Any], where: str) -> OffPeak:
+    _check_keys(item, {"provider", "model", "start", "end", "multiplier"}, where)
+    for key in ("start", "end"):
+        if key not in item:
+            raise OverlayError(f"{where}: {key} is required")
+    return OffPeak(
+        provider=_name(item, "provider", where, required=False),
+        model=_name(item, "model", where, required=False),
+        start=_clock(item["start"], f"{where}.start"),
+        end=_clock(item["end"], f"{where}.end"),
+        multiplier=_money(item.get("multiplier"), f"{where}.multiplier"),
+    )

@@ -1,0 +1,96 @@
+"""The price book: the overlay's prices where it has them, else genai-prices; then multipliers.
+
+``price_version`` on every priced row names what priced it: ``genai-prices-<version>``, plus
+``+overlay-<sha256 prefix>`` of the overlay file's bytes when one is configured, so rows priced
+under different books can be told apart and ``reprice`` can restate them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from llm_margin.processor.pricing.genai import VERSION as GENAI_VERSION
+from llm_margin.processor.pricing.genai import GenaiPrices, Usage4
+from llm_margin.processor.pricing.overlay import Overlay, load_overlay
+from llm_margin.processor.records import CallRecord
+
+COST_QUANTUM = Decimal("1e-18")  # the scale of llm_calls.cost_usd (Decimal(38, 18))
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    cost_usd: Decimal
+    priced: bool
+    price_version: str
+    source: str = ""  # "overlay", "genai-prices" or "" when unpriced
+
+
+class PriceBook:
+    """Prices calls. Unknown models are returned unpriced (cost 0, priced False), never dropped."""
+
+    def __init__(self, overlay: Overlay | None = None, genai: GenaiPrices | None = None) -> None:
+        self.overlay = overlay or Overlay()
+        self._genai = genai or GenaiPrices()
+        self.version = GENAI_VERSION + (f"+overlay-{overlay.digest}" if overlay else "")
+
+    @classmethod
+    def from_file(cls, overlay_path: str | None) -> PriceBook:
+        return cls(load_overlay(overlay_path) if overlay_path else None)
+
+    def price_usage(
+        self,
+        provider: str,
+        models: tuple[str, ...],
+        usage: Usage4,
+        ts: datetime,
+        service_tier: str = "",
+    ) -> Price:
+        """Price one call's usage: the first of ``models`` (response, then request) known."""
+        for model in models:
+            if not model:
+                continue
+            entry = self.overlay.model_entry(provider, model, ts)
+            if entry is not None:
+                base = entry.cost(
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cache_read_tokens,
+                    usage.cache_write_tokens,
+                )
+                source = "overlay"
+            else:
+                resolved = self._genai.resolve(provider, model, ts)
+                if resolved is None:
+                    continue
+                base = resolved.cost(usage)
+                source = "genai-prices"
+            factor = self.overlay.multiplier(provider, model, service_tier, ts)
+            cost = (base * factor).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
+            return Price(cost, True, self.version, source)
+        return Price(Decimal(0), False, "")
+
+    def price(self, call: CallRecord) -> Price:
+        return self.price_usage(
+            call.provider,
+            (call.response_model, call.request_model),
+            Usage4(
+                call.input_tokens,
+                call.output_tokens,
+                call.cache_read_tokens,
+                call.cache_write_tokens,
+                call.cache_write_1h_tokens,
+            ),
+            call.ts,
+            call.service_tier,
+        )
+
+    def apply(self, call: CallRecord) -> CallRecord:
+        price = self.price(call)
+        call.cost_usd, call.priced, call.price_version = (
+            price.cost_usd,
+            price.priced,
+            price.price_version,
+        )
+        return call

@@ -1,0 +1,119 @@
+"""Restating stored calls under a price book (the work behind `llm-margin reprice`)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from llm_margin.clickhouse import read_sql
+from llm_margin.processor.pricing import PriceBook
+from llm_margin.processor.pricing.genai import Usage4
+from llm_margin.processor.reports.money import money_str
+from llm_margin.processor.reports.period import naive_utc
+
+RESTATEMENT_COLUMNS = (
+    "ts",
+    "customer_id",
+    "span_id",
+    "call_version",
+    "charged_cost_usd",
+    "charged_price_version",
+    "restated_cost_usd",
+    "restated_priced",
+    "restated_price_version",
+    "restated_at",
+    "version",
+)
+INSERT_CHUNK = 50_000
+
+
+@dataclass
+class RepriceSummary:
+    since: datetime
+    until: datetime
+    price_version: str
+    calls: int = 0
+    changed: int = 0
+    newly_priced: int = 0
+    still_unpriced: int = 0
+    charged_usd: Decimal = Decimal(0)
+    restated_usd: Decimal = Decimal(0)
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "since": self.since.isoformat(timespec="seconds"),
+            "until": self.until.isoformat(timespec="seconds"),
+            "price_version": self.price_version,
+            "calls": self.calls,
+            "changed_calls": self.changed,
+            "newly_priced": self.newly_priced,
+            "still_unpriced": self.still_unpriced,
+            "charged_usd": money_str(self.charged_usd),
+            "restated_usd": money_str(self.restated_usd),
+            "difference_usd": money_str(self.restated_usd - self.charged_usd),
+        }
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def reprice(
+    store: Any, book: PriceBook, since: datetime, until: datetime, *, dry_run: bool = False
+) -> RepriceSummary:
+    """Price every stored call of [since, until) with ``book``; store restatements."""
+    summary = RepriceSummary(since, until, book.version)
+    result = store.query(
+        read_sql("queries/reprice_calls.sql"),
+        {"since": naive_utc(since), "until": naive_utc(until)},
+    )
+    now = datetime.now(timezone.utc)
+    version = time.time_ns()
+    pending: list[tuple] = []
+    for record in result.dicts():
+        ts = _utc(record["ts"])
+        price = book.price_usage(
+            record["provider"],
+            (record["response_model"], record["request_model"]),
+            Usage4(
+                int(record["input_tokens"]),
+                int(record["output_tokens"]),
+                int(record["cache_read_tokens"]),
+                int(record["cache_write_tokens"]),
+                int(record["cache_write_1h_tokens"]),
+            ),
+            ts,
+            record["service_tier"],
+        )
+        charged = Decimal(record["cost_usd"])
+        summary.calls += 1
+        summary.charged_usd += charged
+        summary.restated_usd += price.cost_usd
+        summary.changed += price.cost_usd != charged
+        was_priced = record["price_version"] != ""
+        summary.newly_priced += price.priced and not was_priced
+        summary.still_unpriced += not price.priced
+        pending.append(
+            (
+                ts,
+                record["customer_id"],
+                record["span_id"],
+                int(record["version"]),
+                charged,
+                record["price_version"],
+                price.cost_usd,
+                price.priced,
+                price.price_version,
+                now,
+                version,
+            )
+        )
+        if len(pending) >= INSERT_CHUNK and not dry_run:
+            store.insert_rows("llm_call_restatements", pending, RESTATEMENT_COLUMNS)
+            pending = []
+    if pending and not dry_run:
+        store.insert_rows("llm_call_restatements", pending, RESTATEMENT_COLUMNS)
+    return summary
