@@ -189,6 +189,8 @@ class Store:
         """Recompute the llm_tasks rows of these tasks from everything stored for them."""
         ids = sorted(set(task_ids))
         if ids:
+            # issue 4: attempt numbers and kinds across processes and instrumentations first
+            self.command(read_sql("link_attempts.sql"), {"task_ids": ids})
             self.command(
                 read_sql("link_tasks.sql"),
                 {"task_ids": ids, "version": time.time_ns()},
