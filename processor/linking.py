@@ -8,10 +8,14 @@ row key of ``llm_calls``) and ``normalize.call_rank`` decides, through ``version
 ReplacingMergeTree keeps: ours, else the most complete.
 
 Nests are found from parent links: a GenAI call span whose parent is a GenAI call span belongs
-to its parent's request. Spans of one nest usually arrive in one export batch; when they do
-not, a bounded memory of recent span ids carries the key across batches (the collector routes
-by trace id, so one replica sees a whole trace). The key of a nest is, in order: a key already
-given to one of its spans, our instrumentation's call id, the outermost span's id.
+to its parent's request. Spans of one nest usually arrive in one export batch (an SDK exports
+in end order, inner spans microseconds before outer ones); when they do not, a bounded memory
+of recent span ids carries the key across batches (the collector routes by trace id, so one
+replica sees a whole trace). The key of a nest is, in order: our instrumentation's call id
+(our stream-start estimate was stored under it), a key already given to one of its spans or
+their parent, the outermost span's id. The one case one row cannot cover, another
+instrumentation's span stored in an earlier batch than our call span around it, keeps its own
+row and is counted in ``conflicts`` (metric ``nested_key_conflicts``).
 
 SDK-internal HTTP attempts (httpx2 client spans under a call span) are not calls: their count
 minus one is the call's SDK retry count when no instrumentation recorded one.
@@ -23,6 +27,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from llm_margin.processor.normalize import RANK_OURS, version_rank
 from llm_margin.processor.records import CallRecord
 
 DEFAULT_MEMORY = 200_000  # span ids remembered per generation (two generations kept)
@@ -65,6 +70,7 @@ class NestedCallResolver:
         self._lock = threading.Lock()
         self._key_of_span = _Memory(memory)  # span id of a call span -> its nest key
         self._key_of_parent = _Memory(memory)  # parent id of a nest's outermost span -> key
+        self.conflicts = 0  # nests split over batches in a way one row could not cover
 
     def resolve(
         self, spans: Sequence[CallSpan], http_children: Mapping[str, int] | None = None
@@ -104,22 +110,33 @@ class NestedCallResolver:
         http_children: Mapping[str, int] | None,
     ) -> CallRecord:
         outermost = [m for m in members if m.parent_span_id not in by_id] or members[:1]
-        key = None
-        for m in members:  # a key given earlier to one of these spans, or to their children
-            key = self._key_of_span.get(m.span_id) or self._key_of_parent.get(m.span_id)
-            if key:
-                break
-        if key is None:
-            for m in outermost:  # the nest's parent is a call span seen in an earlier batch
-                key = self._key_of_span.get(m.parent_span_id)
-                if key:
-                    break
-        if key is None:
-            # Our call id (the span id of our call span), else the outermost span's id.
-            ours = [m.call.span_id for m in members if m.call.span_id != m.span_id]
-            key = ours[0] if ours else outermost[0].span_id
+        # Our call id is fixed: our stream-start estimate was stored under it, and the final
+        # row must replace it.
+        ours = [
+            m.call.span_id
+            for m in members
+            if m.call.span_id != m.span_id or version_rank(m.call.version) == RANK_OURS
+        ]
+        earlier = [
+            k
+            for m in members
+            for k in (self._key_of_span.get(m.span_id), self._key_of_parent.get(m.span_id))
+            if k
+        ] + [k for m in outermost if (k := self._key_of_span.get(m.parent_span_id))]
+        if ours:
+            key = ours[0]
+        elif earlier:
+            key = earlier[0]
+        else:
+            key = outermost[0].span_id
+        if any(k != key for k in earlier):
+            # A span of this request was stored under another key in an earlier batch (an
+            # export batch ended between two nested spans): that row stays. Counted.
+            self.conflicts += 1
         for m in members:
             self._key_of_span.put(m.span_id, key)
+        for call_id in ours:  # our call span, maybe not seen yet, is a call of this nest
+            self._key_of_span.put(call_id, key)
         for m in outermost:
             if m.parent_span_id:
                 self._key_of_parent.put(m.parent_span_id, key)

@@ -173,7 +173,10 @@ def token_count(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> int:
     value = first(attrs, keys, 0)
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         raise ValueError(f"token count {keys[0]} is not a number: {value!r}")
-    count = int(value)
+    try:
+        count = int(value)
+    except ValueError:
+        raise ValueError(f"token count {keys[0]} is not a number: {value!r}") from None
     if count < 0:
         raise ValueError(f"token count {keys[0]} is negative: {count}")
     return count

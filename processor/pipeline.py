@@ -112,7 +112,9 @@ class Pipeline:
                         if len(out.errors) < MAX_ERROR_MESSAGES:
                             reason = str(exc) or type(exc).__name__
                             out.errors.append(f"span {span.span_id.hex()}: {reason}")
+        conflicts = self._resolver.conflicts
         out.calls = self._resolver.resolve(call_spans, http_children)
+        self._metrics.inc("nested_key_conflicts", self._resolver.conflicts - conflicts)
         self._metrics.inc("nested_llm_spans", len(call_spans) - len(out.calls))
         self._metrics.inc("received_spans", total)
         self._metrics.inc("received_llm_spans", len(out.calls))

@@ -1,0 +1,347 @@
+"""Normalisation: one row per provider/attribute shape, each mapped to canonical usage.
+
+Canonical: input_tokens is the total prompt INCLUDING cache read and write (what genai-prices
+prices), cache_write includes the 1-hour bucket. The oracle for the cost column is
+genai_prices.calc_price on the canonical usage, computed here.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import genai_prices
+import pytest
+from llm_margin.processor.normalize import (
+    RANK_FOREIGN,
+    RANK_FOREIGN_USAGE,
+    RANK_OURS,
+    RANK_PROVISIONAL,
+    attributes_to_dict,
+    call_from_span,
+    span_kind,
+    version_rank,
+)
+from llm_margin.processor.pricing import PriceBook
+from llm_margin.processor.receiver.synthetic import make_span
+
+# (name, attributes, expected (provider, model, input, output, cache_read, cache_write, cw_1h,
+#  reasoning, sdk_retries))
+SHAPES = [
+    (
+        "ours (semconv latest, input incl. cache)",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 1500,
+            "gen_ai.usage.output_tokens": 80,
+            "gen_ai.usage.cache_read.input_tokens": 1000,
+            "gen_ai.usage.cache_write.input_tokens": 300,
+            "llm_margin.usage.cache_write_1h.input_tokens": 100,
+            "llm_margin.sdk_retries": 2,
+            "llm_margin.instrumentation": "llm-margin",
+            "llm_margin.call_id": "abc",
+        },
+        ("anthropic", "claude-sonnet-4-5", 1500, 80, 1000, 300, 100, 0, 2),
+    ),
+    (
+        "anthropic native SDK span (input incl. cache, ephemeral_1h, resend_count)",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-3-5-haiku-20241022",
+            "gen_ai.response.model": "claude-3-5-haiku-20241022",
+            "gen_ai.usage.input_tokens": 700,
+            "gen_ai.usage.output_tokens": 33,
+            "gen_ai.usage.cache_read.input_tokens": 400,
+            "gen_ai.usage.cache_write.input_tokens": 200,
+            "anthropic.usage.cache_creation.ephemeral_1h_input_tokens": 50,
+            "http.request.resend_count": 1,
+            "anthropic.response.service_tier": "standard",
+        },
+        ("anthropic", "claude-3-5-haiku-20241022", 700, 33, 400, 200, 50, 0, 1),
+    ),
+    (
+        "Anthropic-style raw usage: input EXCLUDES cache (fresh < cache)",
+        {
+            "gen_ai.system": "anthropic",
+            "gen_ai.request.model": "claude-3-5-haiku-20241022",
+            "gen_ai.usage.input_tokens": 12,
+            "gen_ai.usage.output_tokens": 40,
+            "gen_ai.usage.cache_read_input_tokens": 2048,
+            "gen_ai.usage.cache_creation_input_tokens": 512,
+        },
+        ("anthropic", "claude-3-5-haiku-20241022", 12 + 2048 + 512, 40, 2048, 512, 0, 0, 0),
+    ),
+    (
+        "OpenLLMetry anthropic (gen_ai.system, cache_creation.input_tokens, total input)",
+        {
+            "gen_ai.system": "Anthropic",
+            "llm.request.type": "chat",
+            "gen_ai.request.model": "claude-3-5-haiku-20241022",
+            "gen_ai.response.model": "claude-3-5-haiku-20241022",
+            "gen_ai.usage.input_tokens": 900,
+            "gen_ai.usage.output_tokens": 10,
+            "gen_ai.usage.cache_read.input_tokens": 300,
+            "gen_ai.usage.cache_creation.input_tokens": 100,
+        },
+        ("anthropic", "claude-3-5-haiku-20241022", 900, 10, 300, 100, 0, 0, 0),
+    ),
+    (
+        "openai-v2 old conventions (gen_ai.system, prompt/completion tokens)",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.system": "openai",
+            "gen_ai.request.model": "gpt-4o-mini",
+            "gen_ai.response.model": "gpt-4o-mini-2024-07-18",
+            "gen_ai.usage.prompt_tokens": 250,
+            "gen_ai.usage.completion_tokens": 60,
+        },
+        ("openai", "gpt-4o-mini", 250, 60, 0, 0, 0, 0, 0),
+    ),
+    (
+        "OpenLLMetry openai legacy llm.* names with reasoning",
+        {
+            "llm.vendor": "OpenAI",
+            "llm.request.type": "chat",
+            "llm.request.model": "o3-mini",
+            "llm.usage.prompt_tokens": 100,
+            "llm.usage.completion_tokens": 500,
+            "llm.usage.reasoning_tokens": 400,
+            "llm.usage.cache_read_input_tokens": 64,
+        },
+        ("openai", "o3-mini", 100, 500, 64, 0, 0, 400, 0),
+    ),
+    (
+        "genai-openai latest conventions (provider.name, cache_read.input_tokens)",
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o",
+            "gen_ai.usage.input_tokens": 5000,
+            "gen_ai.usage.output_tokens": 100,
+            "gen_ai.usage.cache_read.input_tokens": 4096,
+            "gen_ai.usage.reasoning.output_tokens": 0,
+        },
+        ("openai", "gpt-4o", 5000, 100, 4096, 0, 0, 0, 0),
+    ),
+    (
+        "azure alias and embeddings",
+        {
+            "gen_ai.operation.name": "embeddings",
+            "gen_ai.system": "az.ai.openai",
+            "gen_ai.request.model": "text-embedding-3-small",
+            "gen_ai.usage.input_tokens": 42,
+        },
+        ("azure", "text-embedding-3-small", 42, 0, 0, 0, 0, 0, 0),
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "attributes", "expected"), SHAPES, ids=[s[0] for s in SHAPES])
+def test_shape_maps_to_canonical_usage_and_prices_like_genai_prices(name, attributes, expected):
+    span = make_span(1, attributes)
+    attrs = attributes_to_dict(span.attributes)
+    assert span_kind(attrs) == "call"
+    call = call_from_span(span, attrs)
+    got = (
+        call.provider,
+        call.request_model,
+        call.input_tokens,
+        call.output_tokens,
+        call.cache_read_tokens,
+        call.cache_write_tokens,
+        call.cache_write_1h_tokens,
+        call.reasoning_tokens,
+        call.sdk_retries,
+    )
+    assert got == expected
+    PriceBook().apply(call)
+    provider, _, input_tokens, output_tokens, cache_read, cache_write, cw_1h, _, _ = expected
+    usage = genai_prices.Usage(
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        cache_write_1h_tokens=cw_1h,
+    )
+    model = call.response_model or call.request_model
+    oracle = genai_prices.calc_price(
+        usage,
+        model,
+        provider_id=provider if provider != "azure" else "azure",
+        genai_request_timestamp=call.ts,
+    ).total_price
+    assert call.priced
+    assert call.cost_usd == Decimal(oracle).quantize(Decimal("1e-18"))
+    assert call.cost_usd > 0
+
+
+NOT_CALLS = [
+    ("anthropic count_tokens", {"gen_ai.provider.name": "anthropic", "gen_ai.request.model": "m"}),
+    ("models.list", {"gen_ai.provider.name": "anthropic"}),
+    (
+        "execute_tool",
+        {"gen_ai.operation.name": "execute_tool", "gen_ai.provider.name": "anthropic"},
+    ),
+    (
+        "agent span with summed usage",
+        {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.request.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 9000,
+            "gen_ai.usage.output_tokens": 900,
+        },
+    ),
+    ("plain http", {"http.request.method": "POST", "url.path": "/v1/messages"}),
+]
+
+
+@pytest.mark.parametrize(("name", "attributes"), NOT_CALLS, ids=[n for n, _ in NOT_CALLS])
+def test_non_inference_spans_are_not_calls(name, attributes):
+    assert span_kind(attributes_to_dict(make_span(1, attributes).attributes)) is None
+
+
+@pytest.mark.parametrize(
+    ("attributes", "rank"),
+    [
+        ({"llm_margin.instrumentation": "llm-margin", "gen_ai.usage.output_tokens": 1}, RANK_OURS),
+        (
+            {"llm_margin.provisional": True, "llm_margin.call_id": "x"},
+            RANK_PROVISIONAL,
+        ),
+        ({"gen_ai.usage.output_tokens": 3}, RANK_FOREIGN_USAGE),
+        ({"gen_ai.operation.name": "chat"}, RANK_FOREIGN),
+    ],
+)
+def test_rank_orders_versions(attributes, rank):
+    attributes = {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o", **attributes}
+    span = make_span(1, attributes)
+    call = call_from_span(span, attributes_to_dict(span.attributes))
+    assert version_rank(call.version) == rank
+
+
+def test_a_provisional_record_loses_to_any_final_one_even_if_it_ended_later():
+    base = {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}
+    early = make_span(1, {**base, "gen_ai.usage.output_tokens": 1}, now_ns=10**18)
+    late = make_span(2, {**base, "llm_margin.provisional": True}, now_ns=2 * 10**18)
+    final = call_from_span(early, attributes_to_dict(early.attributes))
+    provisional = call_from_span(late, attributes_to_dict(late.attributes))
+    assert final.version > provisional.version
+
+
+def test_bad_token_count_raises_a_clear_error():
+    span = make_span(1, {"gen_ai.system": "openai", "gen_ai.usage.input_tokens": "lots"})
+    with pytest.raises(ValueError, match="gen_ai.usage.input_tokens"):
+        call_from_span(span, attributes_to_dict(span.attributes))
+
+
+# -- nested spans of one provider request (linking.NestedCallResolver) ------------------------
+def _nested_spans():
+    """ours (outer) -> anthropic native (child) -> openai-v2-like (grandchild), + provisional."""
+    from llm_margin.processor.linking import CallSpan
+
+    base = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-3-5-haiku-20241022",
+        "customer.id": "acme",
+    }
+    usage = {"gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 20}
+    ours_id, native_id, inner_id, prov_id = "a" * 16, "b" * 16, "c" * 16, "d" * 16
+    spec = [
+        (
+            ours_id,
+            "",
+            {
+                **base,
+                **usage,
+                "llm_margin.instrumentation": "x",
+                "llm_margin.call_id": ours_id,
+                "llm_margin.sdk_retries": 0,
+            },
+        ),
+        (native_id, ours_id, {**base, **usage, "http.request.resend_count": 2}),
+        (inner_id, native_id, {**base}),
+        (
+            prov_id,
+            ours_id,
+            {
+                **base,
+                "llm_margin.provisional": True,
+                "llm_margin.call_id": ours_id,
+                "gen_ai.usage.input_tokens": 90,
+            },
+        ),
+    ]
+    out = []
+    for n, (sid, parent, attrs) in enumerate(spec):
+        span = make_span(n, attrs)
+        span.span_id = bytes.fromhex(sid)
+        span.parent_span_id = bytes.fromhex(parent) if parent else b""
+        call = call_from_span(span, attributes_to_dict(span.attributes))
+        out.append(CallSpan(call, sid, parent))
+    return out, ours_id
+
+
+@pytest.mark.parametrize(
+    ("batches", "rows"),
+    [
+        ([[0, 1, 2, 3]], 1),
+        ([[3, 2, 1, 0]], 1),
+        ([[3], [2, 1, 0]], 1),
+        ([[3], [2, 1], [0]], 1),
+        ([[3, 2, 1], [0]], 1),
+        ([[3], [2], [1, 0]], 2),
+        ([[2, 1], [0, 3]], 2),
+    ],
+    ids=[
+        "one batch",
+        "end order",
+        "estimate first",
+        "foreign nest before ours",
+        "all but ours first",
+        "inner foreign alone before ours (conflict)",
+        "foreign nest, then ours (conflict)",
+    ],
+)
+def test_nested_spans_of_one_request_share_one_key_whatever_the_batches(batches, rows):
+    import copy
+
+    from llm_margin.processor.linking import NestedCallResolver
+
+    spans, ours_id = _nested_spans()
+    resolver = NestedCallResolver()
+    written = []
+    for batch in batches:
+        written += resolver.resolve([copy.deepcopy(spans[i]) for i in batch])
+    keys = {c.span_id for c in written}
+    assert len(keys) == rows and ours_id in keys
+    # A request one row could not cover is counted, never silent.
+    assert resolver.conflicts == (rows - 1)
+    kept = max((c for c in written if c.span_id == ours_id), key=lambda c: c.version)
+    assert kept.source == "x" and kept.input_tokens == 100  # ours, not the estimate
+    if len(batches) == 1:
+        assert written[0].sdk_retries == 2  # the native span's resend count
+
+
+def test_http_attempts_under_a_foreign_call_are_its_retries():
+    from llm_margin.processor.linking import CallSpan, NestedCallResolver
+
+    span = make_span(1, {"gen_ai.operation.name": "chat", "gen_ai.system": "openai"})
+    call = call_from_span(span, attributes_to_dict(span.attributes))
+    sid = span.span_id.hex()
+    [out] = NestedCallResolver().resolve([CallSpan(call, sid, "")], {sid: 3, "other": 9})
+    assert out.sdk_retries == 2
+
+
+def test_sibling_calls_stay_separate():
+    from llm_margin.processor.linking import CallSpan, NestedCallResolver
+
+    spans = []
+    for n in range(3):
+        span = make_span(n, {"gen_ai.operation.name": "chat", "gen_ai.system": "openai"})
+        call = call_from_span(span, attributes_to_dict(span.attributes))
+        spans.append(CallSpan(call, span.span_id.hex(), "ffffffffffffffff"))
+    assert len({c.span_id for c in NestedCallResolver().resolve(spans)}) == 3

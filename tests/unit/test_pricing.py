@@ -1,0 +1,230 @@
+"""The price book: genai-prices parity (oracle: genai_prices.calc_price), the overlay's features,
+price_version, and overlay validation errors."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import genai_prices
+import pytest
+from llm_margin.processor.pricing import OverlayError, PriceBook
+from llm_margin.processor.pricing.explain import explain_model
+from llm_margin.processor.pricing.genai import GenaiPrices, Usage4
+from llm_margin.processor.pricing.overlay import parse_overlay
+from llm_margin.processor.records import CallRecord
+
+Q = Decimal("1e-18")
+TS = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc)
+
+# One row per provider; tiered (long-context) models included on both sides of the tier.
+MODELS = [
+    ("openai", "gpt-4o-mini"),
+    ("openai", "gpt-4o"),
+    ("openai", "o3"),
+    ("openai", "text-embedding-3-small"),
+    ("anthropic", "claude-sonnet-4-5"),
+    ("anthropic", "claude-3-5-haiku-20241022"),
+    ("anthropic", "claude-opus-4-1"),
+    ("google", "gemini-2.5-pro"),
+    ("deepseek", "deepseek-chat"),
+]
+
+
+def _usages(seed: int) -> list[Usage4]:
+    rng = random.Random(seed)
+    out = [Usage4(), Usage4(1, 1), Usage4(250_000, 10, 1000, 500, 100)]
+    for _ in range(60):
+        read, write = rng.randint(0, 8000), rng.randint(0, 4000)
+        out.append(
+            Usage4(
+                read + write + rng.randint(0, 400_000),
+                rng.randint(0, 8000),
+                read,
+                write,
+                rng.randint(0, write),
+            )
+        )
+    return out
+
+
+@pytest.mark.parametrize(("provider", "model"), MODELS)
+def test_fast_path_equals_genai_prices_exactly(provider, model):
+    fast = GenaiPrices()
+    for usage in _usages(hash(model) & 0xFFFF):
+        got = fast.resolve(provider, model, TS).cost(usage)
+        oracle = genai_prices.calc_price(
+            usage.genai(), model, provider_id=provider, genai_request_timestamp=TS
+        ).total_price
+        assert got == oracle, (usage, got, oracle)
+
+
+def _call(**kw) -> CallRecord:
+    base = dict(ts=TS, trace_id="t", span_id="s", provider="openai", request_model="gpt-4o-mini")
+    base.update(kw)
+    return CallRecord(**base)
+
+
+def test_unknown_model_is_unpriced_with_tokens_kept():
+    call = PriceBook().apply(_call(request_model="no-such-model-xyz", input_tokens=10))
+    assert (call.priced, call.cost_usd, call.price_version, call.input_tokens) == (
+        False,
+        Decimal(0),
+        "",
+        10,
+    )
+
+
+def test_response_model_first_then_request_model():
+    book = PriceBook()
+    call = book.apply(
+        _call(response_model="gpt-4o-mini-2024-07-18", input_tokens=1000, output_tokens=100)
+    )
+    oracle = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=1000, output_tokens=100),
+        "gpt-4o-mini-2024-07-18",
+        provider_id="openai",
+        genai_request_timestamp=TS,
+    ).total_price
+    assert call.cost_usd == oracle.quantize(Q)
+    fallback = book.apply(_call(response_model="weird-alias", input_tokens=1000))
+    assert fallback.priced and fallback.cost_usd > 0
+
+
+OVERLAY = """
+models:
+  - provider: self-hosted
+    model: llama-3.1-70b-internal
+    input_per_mtok: "0.20"
+    output_per_mtok: "0.60"
+    cache_read_per_mtok: "0.05"
+    per_request: "0.0001"
+  - provider: openai
+    model: gpt-4o-mini
+    input_per_mtok: "0.10"
+    output_per_mtok: "0.40"
+    effective_from: 2026-11-15
+  - model: "mistral-*"
+    input_per_mtok: 1
+    output_per_mtok: 3
+discounts:
+  - provider: openai
+    percent: "10"
+  - provider: openai
+    model: gpt-4o
+    percent: "25"
+    effective_from: 2026-11-01
+service_tiers:
+  batch: "0.5"
+  priority: "2"
+off_peak:
+  - provider: deepseek
+    start: "16:30"
+    end: "00:30"
+    multiplier: "0.5"
+"""
+
+
+@pytest.fixture
+def book():
+    return PriceBook(parse_overlay(OVERLAY))
+
+
+def test_custom_model_per_token_and_per_request(book):
+    call = book.apply(
+        _call(
+            provider="self-hosted",
+            request_model="llama-3.1-70b-internal",
+            input_tokens=1_000_000,
+            cache_read_tokens=200_000,
+            output_tokens=500_000,
+        )
+    )
+    # 800k fresh at 0.20 + 200k cached at 0.05 + 500k out at 0.60 + 0.0001 per request
+    assert call.cost_usd == Decimal("0.16") + Decimal("0.01") + Decimal("0.30") + Decimal("0.0001")
+    assert call.price_version.startswith("genai-prices-") and "+overlay-" in call.price_version
+
+
+def test_effective_date_prices_before_and_after_differently(book):
+    usage = dict(input_tokens=1_000_000, output_tokens=1_000_000)
+    before = book.apply(_call(ts=datetime(2026, 11, 14, 23, 59, tzinfo=timezone.utc), **usage))
+    after = book.apply(_call(ts=datetime(2026, 11, 15, 0, 0, tzinfo=timezone.utc), **usage))
+    oracle = genai_prices.calc_price(
+        genai_prices.Usage(**usage),
+        "gpt-4o-mini",
+        provider_id="openai",
+        genai_request_timestamp=before.ts,
+    ).total_price
+    assert before.cost_usd == (oracle * Decimal("0.9")).quantize(Q)  # 10% openai discount
+    assert after.cost_usd == ((Decimal("0.10") + Decimal("0.40")) * Decimal("0.9")).quantize(Q)
+
+
+def test_most_specific_discount_wins_and_tiers_multiply(book):
+    usage = dict(request_model="gpt-4o", input_tokens=10_000, output_tokens=2_000)
+    plain = PriceBook().apply(_call(**usage)).cost_usd
+    assert book.apply(_call(**usage)).cost_usd == (plain * Decimal("0.75")).quantize(Q)
+    batch = book.apply(_call(service_tier="batch", **usage)).cost_usd
+    assert batch == (plain * Decimal("0.5") * Decimal("0.75")).quantize(Q)
+    priority = book.apply(_call(service_tier="Priority", **usage)).cost_usd
+    assert priority == (plain * 2 * Decimal("0.75")).quantize(Q)
+
+
+@pytest.mark.parametrize(
+    ("hour", "minute", "off_peak"),
+    [(16, 29, False), (16, 30, True), (23, 0, True), (0, 29, True), (0, 30, False)],
+)
+def test_off_peak_window_wraps_midnight(book, hour, minute, off_peak):
+    ts = datetime(2026, 11, 10, hour, minute, tzinfo=timezone.utc)
+    usage = dict(provider="deepseek", request_model="deepseek-chat", input_tokens=5000, ts=ts)
+    plain = PriceBook().apply(_call(**usage)).cost_usd
+    got = book.apply(_call(**usage)).cost_usd
+    assert got == ((plain * Decimal("0.5")).quantize(Q) if off_peak else plain)
+
+
+def test_glob_model_any_provider(book):
+    call = book.apply(
+        _call(provider="mistral", request_model="mistral-large-x", input_tokens=10**6)
+    )
+    assert call.cost_usd == Decimal(1)
+
+
+def test_price_version_changes_with_overlay_content():
+    a = PriceBook(parse_overlay(OVERLAY)).version
+    b = PriceBook(parse_overlay(OVERLAY.replace('"0.20"', '"0.21"'))).version
+    assert a != b and PriceBook().version == f"genai-prices-{genai_prices.__version__}"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("models: [{model: x}]", "give input_per_mtok"),
+        ("models: [{model: x, input_per_mtok: -1}]", "non-negative"),
+        ("models: [{model: x, input_per_mtok: lots}]", "must be a number"),
+        ("models: [{input_per_mtok: 1}]", "model is required"),
+        ("models: [{model: x, input_per_mtok: 1, colour: red}]", "unknown fields"),
+        ("discounts: [{percent: 120}]", "0-100"),
+        ("off_peak: [{start: '25:00', end: '01:00', multiplier: 1}]", "UTC time"),
+        ("prices: []", "unknown sections"),
+        (
+            "models: [{model: x, input_per_mtok: 1, effective_from: 2026-02-01, "
+            "effective_until: 2026-01-01}]",
+            "effective_until must be after",
+        ),
+    ],
+)
+def test_bad_overlay_is_a_clear_error(text, message):
+    with pytest.raises(OverlayError, match=message):
+        parse_overlay(text)
+
+
+def test_yaml_floats_are_converted_exactly():
+    overlay = parse_overlay("models: [{model: m, input_per_mtok: 0.1, output_per_mtok: 0.3}]")
+    assert overlay.models[0].input_per_mtok == Decimal("0.1")
+
+
+def test_explain_shows_what_calls_are_charged(book):
+    row = explain_model(book, "openai", "gpt-4o-mini", datetime(2026, 11, 20, tzinfo=timezone.utc))
+    assert row[0]["source"] == "overlay"
+    assert (row[0]["input_per_mtok_usd"], row[0]["output_per_mtok_usd"]) == ("0.09", "0.36")
+    assert explain_model(book, "openai", "no-such-model", TS) == []
