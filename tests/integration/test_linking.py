@@ -247,6 +247,7 @@ def test_one_task_across_processes_and_traces(processor):
                 model,
                 ok,
                 str(at_ms),
+                str(T0),
             ],
             check=True,
             timeout=60,
