@@ -7,8 +7,10 @@ two or three times (DESIGN.md §4.7), so every span of such a nest gets the same
 row key of ``llm_calls``) and ``normalize.call_rank`` decides, through ``version``, which one
 ReplacingMergeTree keeps: ours, else the most complete.
 
-Nests are found from parent links: a GenAI call span whose parent is a GenAI call span belongs
-to its parent's request. Spans of one nest usually arrive in one export batch (an SDK exports
+Nests are found from parent links (a GenAI call span whose parent is a GenAI call span belongs
+to its parent's request) and from the provider's response id (``gen_ai.response.id``), which
+every instrumentation of one request records, for instrumentations that do not make their
+span the current one and so leave siblings, even separate traces. Spans of one nest usually arrive in one export batch (an SDK exports
 in end order, inner spans microseconds before outer ones); when they do not, a bounded memory
 of recent span ids carries the key across batches (the collector routes by trace id, so one
 replica sees a whole trace). The key of a nest is, in order: our instrumentation's call id
@@ -26,6 +28,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from llm_margin.processor.normalize import RANK_OURS, version_rank
 from llm_margin.processor.records import CallRecord
@@ -40,6 +43,7 @@ class CallSpan:
     call: CallRecord
     span_id: str  # the span's own id (call.span_id may be our call id)
     parent_span_id: str
+    response_id: str = ""  # the provider's id of the response (gen_ai.response.id)
 
 
 class _Memory:
@@ -47,14 +51,14 @@ class _Memory:
 
     def __init__(self, capacity: int) -> None:
         self._capacity = capacity
-        self._new: dict[str, str] = {}
-        self._old: dict[str, str] = {}
+        self._new: dict[str, Any] = {}
+        self._old: dict[str, Any] = {}
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str) -> Any:
         found = self._new.get(key)
         return found if found is not None else self._old.get(key)
 
-    def put(self, key: str, value: str) -> None:
+    def put(self, key: str, value: Any) -> None:
         if len(self._new) >= self._capacity:
             self._old, self._new = self._new, {}
         self._new[key] = value
@@ -70,6 +74,12 @@ class NestedCallResolver:
         self._lock = threading.Lock()
         self._key_of_span = _Memory(memory)  # span id of a call span -> its nest key
         self._key_of_parent = _Memory(memory)  # parent id of a nest's outermost span -> key
+        # Provider response id -> key: instrumentations that do not make their span current
+        # (OpenLLMetry's anthropic) leave sibling spans, even a separate trace, for one request.
+        self._key_of_response = _Memory(memory)
+        # HTTP attempts whose call span has not arrived yet: an SDK's backoff between attempts
+        # often puts the first attempt in an earlier export batch than its call.
+        self._http_attempts = _Memory(memory)
         self.conflicts = 0  # nests split over batches in a way one row could not cover
 
     def resolve(
@@ -79,9 +89,16 @@ class NestedCallResolver:
 
         ``http_children``: parent span id -> number of HTTP client spans under it in the batch.
         """
+        by_id = {s.span_id: i for i, s in enumerate(spans)}
+        if http_children:
+            with self._lock:
+                for parent_id, count in http_children.items():
+                    if parent_id not in by_id:
+                        self._http_attempts.put(
+                            parent_id, (self._http_attempts.get(parent_id) or 0) + count
+                        )
         if not spans:
             return []
-        by_id = {s.span_id: i for i, s in enumerate(spans)}
         parent = list(range(len(spans)))
 
         def root(i: int) -> int:
@@ -90,10 +107,15 @@ class NestedCallResolver:
                 i = parent[i]
             return i
 
+        by_response: dict[str, int] = {}
         for i, s in enumerate(spans):
             j = by_id.get(s.parent_span_id)
             if j is not None and j != i:
                 parent[root(i)] = root(j)
+            if s.response_id:
+                k = by_response.setdefault(s.response_id, i)
+                if k != i:
+                    parent[root(i)] = root(k)
         nests: dict[int, list[int]] = {}
         for i in range(len(spans)):
             nests.setdefault(root(i), []).append(i)
@@ -123,6 +145,9 @@ class NestedCallResolver:
             for k in (self._key_of_span.get(m.span_id), self._key_of_parent.get(m.span_id))
             if k
         ] + [k for m in outermost if (k := self._key_of_span.get(m.parent_span_id))]
+        earlier += [
+            k for m in members if m.response_id and (k := self._key_of_response.get(m.response_id))
+        ]
         if ours:
             key = ours[0]
         elif earlier:
@@ -135,6 +160,9 @@ class NestedCallResolver:
             self.conflicts += 1
         for m in members:
             self._key_of_span.put(m.span_id, key)
+        for m in members:
+            if m.response_id:
+                self._key_of_response.put(m.response_id, key)
         for call_id in ours:  # our call span, maybe not seen yet, is a call of this nest
             self._key_of_span.put(call_id, key)
         for m in outermost:
@@ -143,12 +171,12 @@ class NestedCallResolver:
         best = max(members, key=lambda m: m.call.version)
         call = best.call
         call.span_id = key
-        if len(members) > 1 or http_children:
-            retries = max(m.call.sdk_retries for m in members)
-            if http_children:
-                attempts = sum(http_children.get(m.span_id, 0) for m in members)
-                retries = max(retries, attempts - 1)
-            call.sdk_retries = retries
+        attempts = sum(
+            (http_children or {}).get(m.span_id, 0) + (self._http_attempts.get(m.span_id) or 0)
+            for m in members
+        )
+        if len(members) > 1 or attempts:
+            call.sdk_retries = max(max(m.call.sdk_retries for m in members), attempts - 1)
             if call.customer_id.startswith("(") or not call.task_id:
                 # Ours copies baggage; another instrumentation's span may lack it.
                 for m in members:

@@ -37,6 +37,18 @@ def may_hold_candidates(raw: bytes) -> bool:
     return any(key in raw for key in _CANDIDATE_KEY_BYTES)
 
 
+def _client_parents(request: Any) -> dict[str, int]:
+    """Parent span id -> number of CLIENT spans under it (SDK HTTP attempts, issue 4)."""
+    counts: dict[str, int] = {}
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                if span.kind == 3 and span.parent_span_id:
+                    parent_id = span.parent_span_id.hex()
+                    counts[parent_id] = counts.get(parent_id, 0) + 1
+    return counts
+
+
 def may_be_priced(span: Any) -> bool:
     """False when the span cannot be a call or a task root (cheap: keys only)."""
     return not _CANDIDATE_KEYS.isdisjoint([kv.key for kv in span.attributes])
@@ -76,6 +88,9 @@ class Pipeline:
             total = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
             self._metrics.inc("received_spans", total)
             self._metrics.inc("skipped_spans", total)
+            # issue 4: an SDK's first HTTP attempt often leaves in an earlier batch than its
+            # call span (backoff): remember client spans' parents (kind only, no attributes).
+            self._resolver.resolve((), _client_parents(request))
             return out
         total = 0
         call_spans: list[CallSpan] = []  # issue 4: resolved into out.calls below
@@ -98,7 +113,12 @@ class Pipeline:
                             self._price_book.apply(call)
                             check_money("cost_usd", call.cost_usd)
                             call_spans.append(
-                                CallSpan(call, span.span_id.hex(), call.parent_span_id)
+                                CallSpan(
+                                    call,
+                                    span.span_id.hex(),
+                                    call.parent_span_id,
+                                    str(attrs.get(A.GEN_AI_RESPONSE_ID) or ""),
+                                )
                             )
                         elif kind == "task":
                             task = task_span_from_span(span, attrs)

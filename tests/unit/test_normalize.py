@@ -345,3 +345,16 @@ def test_sibling_calls_stay_separate():
         call = call_from_span(span, attributes_to_dict(span.attributes))
         spans.append(CallSpan(call, span.span_id.hex(), "ffffffffffffffff"))
     assert len({c.span_id for c in NestedCallResolver().resolve(spans)}) == 3
+
+
+def test_sibling_spans_with_one_response_id_are_one_request_across_batches():
+    """OpenLLMetry's anthropic span is not made current: a sibling (even another trace)."""
+    from llm_margin.processor.linking import CallSpan, NestedCallResolver
+
+    resolver = NestedCallResolver()
+    written = []
+    for n, parent in enumerate(("", "1111111111111111")):
+        span = make_span(n, {"gen_ai.operation.name": "chat", "gen_ai.system": "anthropic"})
+        call = call_from_span(span, attributes_to_dict(span.attributes))
+        written += resolver.resolve([CallSpan(call, span.span_id.hex(), parent, "msg_1")])
+    assert len({c.span_id for c in written}) == 1
