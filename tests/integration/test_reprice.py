@@ -1,0 +1,159 @@
+"""`prices check`, `reprice` and the restated view, through the real CLI over stored calls.
+
+Calls reach the store through a real OTLP exporter; the commands run as subprocesses of the
+installed `llm-margin`, against the embedded store (stopped) or a running `serve`.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import genai_prices
+import pytest
+from llm_margin.clickhouse import read_sql
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
+
+from tests.conftest import bin_path
+
+pytestmark = pytest.mark.integration
+
+OVERLAY = Path(__file__).resolve().parents[2] / "examples" / "price-overlay.yaml"
+Q = Decimal("1e-18")
+BEFORE = datetime(2026, 11, 20, 12, tzinfo=timezone.utc)  # before the overlay's price change
+AFTER = datetime(2026, 12, 2, 12, tzinfo=timezone.utc)  # after it (effective 2026-12-01)
+PERIOD = ["--since", "2026-11-01", "--until", "2027-01-01"]
+CALLS = [
+    # (span name, provider, model, when, customer)
+    ("a", "openai", "gpt-4o-mini", BEFORE, "acme"),
+    ("b", "openai", "gpt-4o-mini", AFTER, "acme"),
+    ("c", "self-hosted", "llama-3.1-70b-internal", AFTER, None),
+]
+USAGE = {"input_tokens": 200_000, "output_tokens": 50_000}
+
+
+def export_calls(grpc_port: int) -> None:
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("test-reprice")
+    for name, vendor, model, when, customer in CALLS:
+        attributes = {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": vendor,
+            "gen_ai.request.model": model,
+            "gen_ai.usage.input_tokens": USAGE["input_tokens"],
+            "gen_ai.usage.output_tokens": USAGE["output_tokens"],
+            "task.id": f"task-{name}",
+        }
+        if customer:
+            attributes["customer.id"] = customer
+        start = int(when.timestamp() * 1e9)
+        span = tracer.start_span(
+            name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start
+        )
+        span.end(end_time=start + 10**8)
+    exporter = OTLPSpanExporter(endpoint=f"127.0.0.1:{grpc_port}", insecure=True)
+    try:
+        assert exporter.export(memory.get_finished_spans()) == SpanExportResult.SUCCESS
+    finally:
+        exporter.shutdown()
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [bin_path("llm-margin"), *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def genai(model: str, when: datetime) -> Decimal:
+    return genai_prices.calc_price(
+        genai_prices.Usage(**USAGE), model, provider_id="openai", genai_request_timestamp=when
+    ).total_price
+
+
+def test_check_then_reprice_with_an_overlay(processor):
+    export_calls(processor.grpc.port)
+    data_dir = processor.config.data_dir
+    processor.stop()
+
+    unknown = cli("prices", "check", "--data-dir", data_dir, "--format", "json", *PERIOD)
+    assert unknown.returncode == 1, unknown.stderr
+    assert json.loads(unknown.stdout) == [
+        {
+            "provider": "self-hosted",
+            "model": "llama-3.1-70b-internal",
+            "calls": 1,
+            "input_tokens": 200_000,
+            "output_tokens": 50_000,
+            "stored_unpriced_calls": 1,
+        }
+    ]
+    covered = cli(
+        "prices", "check", "--data-dir", data_dir, "--format", "json", "--price-overlay",
+        str(OVERLAY), *PERIOD,
+    )  # fmt: skip
+    assert (covered.returncode, json.loads(covered.stdout)) == (0, [])
+
+    done = cli(
+        "reprice", "--data-dir", data_dir, "--format", "json", "--price-overlay", str(OVERLAY),
+        *PERIOD,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [summary] = json.loads(done.stdout)
+
+    # Oracles: as charged = genai-prices; restated = overlay (12% openai discount, price change
+    # from 2026-12-01, self-hosted per-token + per-request).
+    charged = {"a": genai("gpt-4o-mini", BEFORE), "b": genai("gpt-4o-mini", AFTER), "c": Decimal(0)}
+    restated = {
+        "a": genai("gpt-4o-mini", BEFORE) * Decimal("0.88"),
+        "b": (Decimal("0.2") * Decimal("0.12") + Decimal("0.05") * Decimal("0.48"))
+        * Decimal("0.88"),
+        "c": Decimal("0.2") * Decimal("0.20")
+        + Decimal("0.05") * Decimal("0.60")
+        + Decimal("0.0001"),
+    }
+    assert (summary["calls"], summary["newly_priced"], summary["still_unpriced"]) == (3, 1, 0)
+    assert Decimal(summary["charged_usd"]) == sum(v.quantize(Q) for v in charged.values())
+    assert Decimal(summary["restated_usd"]) == sum(v.quantize(Q) for v in restated.values())
+
+    from llm_margin.processor.storage import Store
+
+    store = Store.open(data_dir=data_dir)
+    try:
+        rows = store.query(
+            read_sql("queries/calls_restated.sql"),
+            {"since": datetime(2026, 11, 1), "until": datetime(2027, 1, 1)},
+        ).dicts()
+        calls = {r["model"]: r for r in rows if r["model"] != "gpt-4o-mini"}
+        by_ts = {
+            r["ts"].replace(tzinfo=timezone.utc).date(): r
+            for r in rows
+            if r["model"] == "gpt-4o-mini"
+        }
+    finally:
+        store.close()
+    assert by_ts[BEFORE.date()]["charged_cost_usd"] == charged["a"].quantize(Q)
+    assert by_ts[BEFORE.date()]["restated_cost_usd"] == restated["a"].quantize(Q)
+    assert by_ts[AFTER.date()]["restated_cost_usd"] == restated["b"].quantize(Q)
+    llama = calls["llama-3.1-70b-internal"]
+    assert (llama["charged_cost_usd"], llama["restated_cost_usd"]) == (0, restated["c"])
+    assert llama["customer_id"] == "(unattributed)" and llama["restated_priced"]
+    assert "+overlay-" in llama["restated_price_version"]
+
+
+def test_check_works_while_serve_runs_and_reprice_refuses_clearly(serve_process):
+    export_calls(serve_process["grpc_port"])
+    data_dir = serve_process["data_dir"]
+    unknown = cli("prices", "check", "--data-dir", data_dir, "--format", "json", *PERIOD)
+    assert unknown.returncode == 1, unknown.stderr
+    assert [r["model"] for r in json.loads(unknown.stdout)] == ["llama-3.1-70b-internal"]
+    refused = cli("reprice", "--data-dir", data_dir, *PERIOD)
+    assert refused.returncode == 2 and "serve` is running" in refused.stderr
