@@ -2,14 +2,14 @@
 -- so they come out the same whatever order, batch or process the spans came from (other
 -- instrumentations do not number attempts; ours numbers them per process). Rewrites only the
 -- rows whose attempt or kind changes (version + 1 keeps the row's rank bits; see normalize.py).
+-- inserted_at is kept: it dates the call's arrival (the finalisation window counts from it).
 --   attempt: position of the call in its task, by start time (then span id).
 --   kind: 'first' unless the task's last call to END before this one started failed (status
 --   other than ok: error, invalid_output); then 'retry' on the same route, 'fallback' on
 --   another. This is the instrumentation's own rule, applied across processes.
 INSERT INTO llm_calls
 SELECT * EXCEPT (new_attempt, new_kind, end_ts)
-    REPLACE (new_attempt AS attempt, new_kind AS attempt_kind, version + 1 AS version,
-             now64(3) AS inserted_at)
+    REPLACE (new_attempt AS attempt, new_kind AS attempt_kind, version + 1 AS version)
 FROM
 (
     SELECT *

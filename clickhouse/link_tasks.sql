@@ -1,6 +1,10 @@
 -- Recompute the llm_tasks rows of the given tasks from all their stored calls and root spans.
 -- wasted_cost_usd: cost of attempts that did not produce the result (every failed or invalid
 -- attempt; the whole task when it failed).
+-- A task whose root span has not arrived is written only once its newest call has been stored
+-- for {finalize_ms} milliseconds (the finalisation window, `task_finalize_seconds`; 0: at
+-- once), with outcome 'unknown'; the root arriving later rewrites it with the real outcome.
+-- Tasks held back are finalised by the processor's sweep (clickhouse/link_open_tasks.sql).
 INSERT INTO llm_tasks
 SELECT
     c.task_id,
@@ -33,7 +37,8 @@ FROM
         argMin(route, (ts, span_id)) AS original_route,
         argMax(route, (ts, span_id)) AS final_route,
         min(ts) AS first_ts,
-        max(ts + toIntervalMillisecond(toInt64(latency_ms))) AS last_ts
+        max(ts + toIntervalMillisecond(toInt64(latency_ms))) AS last_ts,
+        max(inserted_at) AS last_inserted_at
     FROM llm_calls FINAL
     WHERE task_id IN {task_ids:Array(String)}
     GROUP BY task_id
@@ -53,4 +58,6 @@ LEFT JOIN
     WHERE task_id IN {task_ids:Array(String)}
     GROUP BY task_id
 ) AS t ON c.task_id = t.task_id
+WHERE t.task_id != ''
+    OR c.last_inserted_at <= now64(3) - toIntervalMillisecond({finalize_ms:UInt64})
 SETTINGS join_use_nulls = 0

@@ -27,6 +27,9 @@ Fields (YAML keys; CLI flags of the same name override them):
 - ``price_overlay``: price overlay YAML (custom models, discounts, service-tier multipliers,
   off-peak windows, effective dates; see docs/pricing-and-linking.md). Default: genai-prices
   alone.
+- ``task_finalize_seconds``: how long a task whose root span has not arrived waits before its
+  ``llm_tasks`` row is written with outcome ``unknown`` (a late root still corrects it).
+  Default 0: at once.
 - ``clickhouse_http_writable``: allow writes (INSERT, DDL) through that interface. Default
   false: every query runs with ``readonly=1``.
 """
@@ -66,6 +69,7 @@ class ServeConfig:
     clickhouse_http_writable: bool = False
     cluster_name: str | None = None  # cluster (issue 7)
     price_overlay: str | None = None  # pricing (issue 4)
+    task_finalize_seconds: float = 0.0  # linking (issue 4)
 
     @property
     def resolved_spool_dir(self) -> str:
@@ -102,6 +106,12 @@ class ServeConfig:
                 load_overlay(self.price_overlay)
             except OverlayError as exc:
                 raise ConfigError(f"price_overlay: {exc}") from exc
+        if (
+            not isinstance(self.task_finalize_seconds, (int, float))
+            or isinstance(self.task_finalize_seconds, bool)
+            or self.task_finalize_seconds < 0
+        ):
+            raise ConfigError("task_finalize_seconds must be a number >= 0")
         # --- end pricing ---
         if not isinstance(self.spool_max_bytes, int) or self.spool_max_bytes < 1024 * 1024:
             raise ConfigError(f"spool_max_bytes must be >= 1 MiB, got {self.spool_max_bytes!r}")

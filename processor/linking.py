@@ -25,6 +25,7 @@ minus one is the call's SDK retry count when no instrumentation recorded one.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,8 @@ from typing import Any
 
 from llm_margin.processor.normalize import RANK_OURS, version_rank
 from llm_margin.processor.records import CallRecord
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MEMORY = 200_000  # span ids remembered per generation (two generations kept)
 
@@ -184,3 +187,55 @@ class NestedCallResolver:
                         call.customer_id = m.call.customer_id
                         break
         return call
+
+
+class TaskFinalizer:
+    """Writes the llm_tasks rows of tasks whose root span never came, once their window passed.
+
+    With ``task_finalize_seconds`` > 0 the linker holds back a task without its root until its
+    newest call has been stored that long; this sweep then links it (outcome ``unknown``). A
+    root arriving later is linked at once and corrects the row. The sweep reads the store, so it
+    survives restarts for tasks stored within ``lookback_seconds``.
+    """
+
+    def __init__(self, store: Any, window_seconds: float, lookback_seconds: float = 86_400.0):
+        self._store = store
+        self._window = window_seconds
+        self._lookback = max(lookback_seconds, window_seconds * 2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="llm-margin-tasks", daemon=True)
+        self.finalized = 0
+
+    def start(self) -> None:
+        if self._window > 0:
+            self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+
+    def sweep(self) -> int:
+        """Link every task due for finalisation now; the number of tasks linked."""
+        from llm_margin.clickhouse import read_sql
+
+        rows = self._store.query(
+            read_sql("link_open_tasks.sql"),
+            {
+                "finalize_ms": int(self._window * 1000),
+                "lookback_ms": int(self._lookback * 1000),
+            },
+        ).rows
+        ids = [row[0] for row in rows]
+        if ids:
+            self._store.link_tasks(ids)
+            self.finalized += len(ids)
+        return len(ids)
+
+    def _run(self) -> None:
+        interval = min(60.0, max(0.2, self._window / 4))
+        while not self._stop.wait(interval):
+            try:
+                self.sweep()
+            except Exception as exc:  # the store may be down; the next sweep retries
+                log.warning("task finalisation sweep failed: %s", exc)

@@ -41,6 +41,12 @@ class Processor:
         if config.billing_file:
             plans, customers = load_billing_file(config.billing_file)
             store_billing(self.store, plans, customers)
+        # --- linking (issue 4): root-less tasks finalised after a window ---
+        from llm_margin.processor.linking import TaskFinalizer
+
+        self.store.task_finalize_seconds = float(config.task_finalize_seconds)
+        self.task_finalizer = TaskFinalizer(self.store, config.task_finalize_seconds)
+        # --- end linking ---
         self.spool = Spool(config.resolved_spool_dir, config.spool_max_bytes)
         self.writer = BatchWriter(
             self.store,
@@ -115,6 +121,7 @@ class Processor:
         if self.clickhouse_http is not None:
             self.clickhouse_http.start()
         self.budgets.start()  # budgets hook (issue 6)
+        self.task_finalizer.start()  # linking (issue 4)
         if not self.config.clickhouse_url:
             write_state(self.config.data_dir, self.http_url, self.grpc.port)
 
@@ -132,6 +139,7 @@ class Processor:
         if self.clickhouse_http is not None:
             self.clickhouse_http.stop()
         self.budgets.stop()  # budgets hook (issue 6)
+        self.task_finalizer.stop()  # linking (issue 4)
         drained = self.writer.shutdown(drain_seconds)
         if not self.config.clickhouse_url:
             remove_state(self.config.data_dir)

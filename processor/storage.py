@@ -144,6 +144,10 @@ class Store:
             for alter in add_column_statements(table, columns, (r[0] for r in existing)):
                 self.command(alter)
 
+    # issue 4: how long a task without its root span waits before its llm_tasks row is
+    # written (outcome unknown); see clickhouse/link_tasks.sql and linking.TaskFinalizer.
+    task_finalize_seconds: float = 0.0
+
     # --- cluster (issue 7) ---
     cluster: str | None = None
 
@@ -193,7 +197,11 @@ class Store:
             self.command(read_sql("link_attempts.sql"), {"task_ids": ids})
             self.command(
                 read_sql("link_tasks.sql"),
-                {"task_ids": ids, "version": time.time_ns()},
+                {
+                    "task_ids": ids,
+                    "version": time.time_ns(),
+                    "finalize_ms": int(self.task_finalize_seconds * 1000),  # issue 4
+                },
             )
 
     # -- reading -------------------------------------------------------------------------------

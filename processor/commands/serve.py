@@ -50,6 +50,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(  # pricing (issue 4)
         "--price-overlay", help="price overlay YAML (custom models, discounts, tiers, dates)"
     )
+    parser.add_argument(  # linking (issue 4)
+        "--task-finalize-seconds",
+        type=float,
+        help="wait this long for a task's root span before writing it with outcome unknown",
+    )
     parser.add_argument(  # cluster (issue 7)
         "--cluster-name", help="create the schema ON CLUSTER from clickhouse/cluster/ (server mode)"
     )
@@ -89,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 "clickhouse_http_writable": args.clickhouse_http_writable,
                 "cluster_name": args.cluster_name,  # cluster (issue 7)
                 "price_overlay": args.price_overlay,  # pricing (issue 4)
+                "task_finalize_seconds": args.task_finalize_seconds,  # linking (issue 4)
             },
         )
     except ConfigError as exc:

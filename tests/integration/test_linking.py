@@ -353,3 +353,57 @@ def test_nested_spans_of_one_request_are_priced_once(processor):
     assert rows[0]["cost_usd"] == price("claude-3-5-haiku-20241022", "anthropic")
     assert task_row(processor, "task-nested")["calls"] == 1
     assert processor.metrics.get("nested_llm_spans") == 2
+
+
+@pytest.fixture
+def windowed_processor(tmp_path):
+    """A processor that waits 1 s for a task's root before finalising it as unknown."""
+    from llm_margin.processor.config import ServeConfig
+    from llm_margin.processor.server import Processor
+
+    from tests.conftest import free_port
+
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"),
+        otlp_grpc_port=free_port(),
+        otlp_http_port=free_port(),
+        task_finalize_seconds=1.0,
+    ).validate()
+    proc = Processor(config)
+    proc.start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+
+
+def test_missing_root_is_finalised_after_the_window_then_corrected(windowed_processor):
+    from tests.conftest import wait_until
+
+    processor = windowed_processor
+    rec = Recorder()
+    export(processor, _retry_then_fallback(rec, "task-no-root"))
+
+    def rows():
+        return processor.store.query(
+            "SELECT outcome FROM llm_tasks FINAL WHERE task_id = 'task-no-root'"
+        ).rows
+
+    assert rows() == []  # still waiting for its root
+    wait_until(rows, timeout=15, message="task finalised by the sweep")
+    _expected(processor, "task-no-root", "unknown")
+    assert processor.task_finalizer.finalized >= 1
+    export(processor, [rec.root(task_id="task-no-root", outcome="success")])
+    _expected(processor, "task-no-root", "success")  # the late root corrects it
+
+
+def test_a_root_present_is_linked_at_once_even_with_a_window(windowed_processor):
+    rec = Recorder()
+    export(
+        windowed_processor,
+        [
+            *_retry_then_fallback(rec, "task-rooted"),
+            rec.root(task_id="task-rooted", outcome="failure"),
+        ],
+    )
+    _expected(windowed_processor, "task-rooted", "failure")
