@@ -109,6 +109,9 @@ class Pipeline:
                         kind = span_kind(attrs)
                         if kind == "call":
                             call = call_from_span(span, attrs)
+                            if call.source == "otel" and scope_spans.scope.name:
+                                # issue 4: which instrumentation made it (scope name)
+                                call.source = scope_spans.scope.name[:128]
                             check_storable(call)  # before pricing: it needs sane counts
                             self._price_book.apply(call)
                             check_money("cost_usd", call.cost_usd)

@@ -37,13 +37,45 @@ HTTPX2 = "opentelemetry.instrumentation.httpx:HTTPX2ClientInstrumentor"
 # (id, sdk, instrumentors, anthropic native spans on, simulator fault, expected sdk_retries,
 #  expected source)
 CASES = [
-    ("genai-openai", "openai", [GENAI_OPENAI], False, "", 0, "otel"),
+    (
+        "genai-openai",
+        "openai",
+        [GENAI_OPENAI],
+        False,
+        "",
+        0,
+        "opentelemetry.instrumentation.genai.openai",
+    ),
     # httpx2 spans under OpenLLMetry's span: 429 then 200 = one call with one SDK retry.
-    ("openllmetry-openai+httpx2", "openai", [LLMETRY_OPENAI, HTTPX2], False, "429:1", 1, "otel"),
-    ("openllmetry-anthropic", "anthropic", [LLMETRY_ANTHROPIC], False, "", 0, "otel"),
-    ("genai-anthropic", "anthropic", [GENAI_ANTHROPIC], False, "", 0, "otel"),
+    (
+        "openllmetry-openai+httpx2",
+        "openai",
+        [LLMETRY_OPENAI, HTTPX2],
+        False,
+        "429:1",
+        1,
+        "opentelemetry.instrumentation.openai.v1",
+    ),
+    (
+        "openllmetry-anthropic",
+        "anthropic",
+        [LLMETRY_ANTHROPIC],
+        False,
+        "",
+        0,
+        "opentelemetry.instrumentation.anthropic",
+    ),
+    (
+        "genai-anthropic",
+        "anthropic",
+        [GENAI_ANTHROPIC],
+        False,
+        "",
+        0,
+        "opentelemetry.instrumentation.genai.anthropic",
+    ),
     # anthropic 2.x's own spans, its resend count as the retry count.
-    ("anthropic-native", "anthropic", [], True, "429:1", 1, "otel"),
+    ("anthropic-native", "anthropic", [], True, "429:1", 1, "com.anthropic.sdk.python"),
     (
         "ours+genai+openllmetry-openai",
         "openai",
