@@ -16,6 +16,10 @@ FROM (
 LEFT JOIN (
     SELECT * FROM llm_call_restatements FINAL
     WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
-) AS r ON r.customer_id = c.customer_id AND r.span_id = c.span_id AND r.call_version = c.version
+) AS r ON r.customer_id = c.customer_id AND r.span_id = c.span_id
+    -- Same rank (the version's high bits, normalize.call_rank): a restatement stops applying
+    -- when its call was replaced by a better span (the final usage after an estimate), not
+    -- when the linker renumbered the call's attempt.
+    AND bitShiftRight(r.call_version, 52) = bitShiftRight(c.version, 52)
 ORDER BY c.ts, c.span_id
 SETTINGS join_use_nulls = 0

@@ -1,8 +1,8 @@
 -- `llm-margin reprice`: each stored call restated under the price book of the day, beside its
 -- as-charged cost (llm_calls.cost_usd, never rewritten). One row per call and restatement;
 -- the latest restatement (highest version) wins. `call_version` is the llm_calls row version
--- it restated: a join on (customer_id, span_id, call_version) ignores a restatement whose call
--- row has since been replaced (a stream's final usage after its estimate).
+-- it restated: queries/calls_restated.sql ignores a restatement whose call row has since been
+-- replaced by a better-ranked span (a stream's final usage after its estimate).
 CREATE TABLE IF NOT EXISTS llm_call_restatements
 (
     ts                     DateTime64(6, 'UTC'),
