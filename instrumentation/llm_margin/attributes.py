@@ -63,3 +63,10 @@ TASK_OUTCOME = "llm_margin.task.outcome"
 IS_TASK = "llm_margin.task.root"
 
 BAGGAGE_ATTRIBUTE_KEYS = (CUSTOMER_ID, WORKSPACE_ID, USER_ID, PLAN, FEATURE, TASK_ID)
+
+# Prompt and completion text: only with LLM_MARGIN_CAPTURE_CONTENT=true (default off).
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+# True on a stream span the app closed (or dropped) before the provider's final usage arrived.
+STREAM_CLOSED_EARLY = "llm_margin.stream.closed_early"
+HTTP_RESPONSE_STATUS_CODE = "http.response.status_code"

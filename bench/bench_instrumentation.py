@@ -1,0 +1,246 @@
+"""Added latency per OpenAI SDK call: uninstrumented vs llm-margin vs the official
+opentelemetry-instrumentation-genai-openai, non-streaming and streaming.
+
+Run:  python bench/bench_instrumentation.py [--calls 3000] [--rounds 5] [--simulator]
+
+By default the SDK talks to an in-process httpx2 ``MockTransport`` serving canned responses, so
+the network does not drown the microseconds being measured; ``--simulator`` sends the same calls
+to the provider simulator over loopback instead (end-to-end, noisier). Spans go to a
+SimpleSpanProcessor with a no-op exporter: what is measured is the instrumentation's own cost.
+Each configuration runs in several interleaved rounds; the best round per configuration is
+reported (the usual way to remove scheduler noise), with the median in brackets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import httpx2
+import openai
+from opentelemetry import baggage, context
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+MESSAGES = [{"role": "user", "content": "Summarize the quarterly report in one line, please."}]
+MODEL = "gpt-4o-mini"
+
+_COMPLETION = json.dumps(
+    {
+        "id": "chatcmpl-bench",
+        "object": "chat.completion",
+        "created": 1,
+        "model": MODEL,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": "Revenue grew 12%."},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": 20,
+            "completion_tokens": 6,
+            "total_tokens": 26,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        },
+    }
+).encode()
+
+
+def _stream_body(include_usage: bool) -> bytes:
+    base = {"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1, "model": MODEL}
+    pieces = ["Rev", "enue", " grew", " 12", "%", " year", " over", " year", "."]
+    events = [{**base, "choices": [{"index": 0, "delta": {"content": p}}]} for p in pieces]
+    events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+    if include_usage:
+        usage = {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29}
+        events.append({**base, "choices": [], "usage": usage})
+    text = "".join(f"data: {json.dumps(e)}\n\n" for e in events) + "data: [DONE]\n\n"
+    return text.encode()
+
+
+_STREAM = {True: _stream_body(True), False: _stream_body(False)}
+
+
+def _handler(request: httpx2.Request) -> httpx2.Response:
+    body = json.loads(request.content)
+    if body.get("stream"):
+        include = bool((body.get("stream_options") or {}).get("include_usage"))
+        return httpx2.Response(
+            200, content=_STREAM[include], headers={"content-type": "text/event-stream"}
+        )
+    return httpx2.Response(200, content=_COMPLETION, headers={"content-type": "application/json"})
+
+
+class NoopExporter(SpanExporter):
+    def export(self, spans):  # noqa: D401
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+
+def _provider() -> TracerProvider:
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(NoopExporter()))
+    return provider
+
+
+def _client(base_url: str | None) -> openai.OpenAI:
+    if base_url:
+        return openai.OpenAI(base_url=base_url, api_key="sk-bench", max_retries=0)
+    return openai.OpenAI(
+        base_url="http://127.0.0.1:9/v1",
+        api_key="sk-bench",
+        max_retries=0,
+        http_client=httpx2.Client(transport=httpx2.MockTransport(_handler)),
+    )
+
+
+def _time_calls(fn: Callable[[], None], calls: int) -> float:
+    """Microseconds per call."""
+    gc.collect()
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+class Config:
+    def __init__(self, name: str, on: Callable[[], None], off: Callable[[], None]) -> None:
+        self.name, self.on, self.off = name, on, off
+
+
+def _configs() -> tuple[list[Config], str | None]:
+    from llm_margin.instrumentation.openai import OpenAIInstrumentor
+
+    ours_provider = _provider()
+    configs = [
+        Config("uninstrumented", lambda: None, lambda: None),
+        Config(
+            "llm-margin",
+            lambda: OpenAIInstrumentor().instrument(tracer_provider=ours_provider),
+            lambda: OpenAIInstrumentor().uninstrument(),
+        ),
+    ]
+    note = None
+    try:
+        from opentelemetry.instrumentation.genai.openai import (
+            OpenAIInstrumentor as OfficialInstrumentor,
+        )
+
+        official_provider = _provider()
+        configs.append(
+            Config(
+                "official genai-openai",
+                lambda: OfficialInstrumentor().instrument(tracer_provider=official_provider),
+                lambda: OfficialInstrumentor().uninstrument(),
+            )
+        )
+    except Exception as err:  # not installed / not compatible
+        note = f"opentelemetry-instrumentation-genai-openai not measured: {err!r}"
+    return configs, note
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=3000, help="calls per round (non-streaming)")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--simulator", action="store_true", help="go through the simulator")
+    args = parser.parse_args(argv)
+
+    sim = None
+    base_url = None
+    if args.simulator:
+        from llm_margin.simulator import start_simulator
+
+        sim = start_simulator()
+        base_url = sim.openai_base_url
+    client = _client(base_url)
+    configs, note = _configs()
+
+    def non_streaming() -> None:
+        client.chat.completions.create(model=MODEL, messages=MESSAGES)
+
+    def streaming() -> None:
+        for _ in client.chat.completions.create(model=MODEL, messages=MESSAGES, stream=True):
+            pass
+
+    workloads = {
+        "non-streaming": (non_streaming, args.calls),
+        "streaming": (streaming, args.calls // 2),
+    }
+    # customer baggage in the context, as in production
+    ctx = context.get_current()
+    for key, value in (("customer.id", "acme"), ("plan", "pro"), ("task.id", "t-bench")):
+        ctx = baggage.set_baggage(key, value, ctx)
+    token = context.attach(ctx)
+    results: dict[tuple[str, str], list[float]] = {}
+    try:
+        for config in configs:  # warm-up: imports, caches, connection pool
+            config.on()
+            non_streaming()
+            streaming()
+            config.off()
+        for _ in range(args.rounds):
+            for config in configs:
+                config.on()
+                try:
+                    for workload, (fn, calls) in workloads.items():
+                        results.setdefault((config.name, workload), []).append(
+                            _time_calls(fn, calls)
+                        )
+                finally:
+                    config.off()
+    finally:
+        context.detach(token)
+        if sim is not None:
+            sim.stop()
+
+    transport = "simulator over loopback" if args.simulator else "in-process MockTransport"
+    print(f"openai {openai.__version__}, {transport}, {args.rounds} rounds, best [median] µs/call")
+    header = f"{'configuration':<24}{'workload':<16}{'µs/call':>18}{'added µs':>12}{'ratio':>8}"
+    print(header)
+    print("-" * len(header))
+    for workload in workloads:
+        base = min(results[("uninstrumented", workload)])
+        for config in configs:
+            samples = results[(config.name, workload)]
+            best, median = min(samples), statistics.median(samples)
+            added = best - base
+            print(
+                f"{config.name:<24}{workload:<16}{best:>9.1f} [{median:>6.1f}]"
+                f"{added:>12.1f}{best / base:>8.2f}"
+            )
+    names = [c.name for c in configs]
+    if "official genai-openai" in names:
+        for workload in workloads:
+            base = min(results[("uninstrumented", workload)])
+            ours = min(results[("llm-margin", workload)]) - base
+            official = min(results[("official genai-openai", workload)]) - base
+            ratio = ours / official if official > 0 else float("nan")
+            print(
+                f"{workload}: llm-margin adds {ours:.1f} µs, official adds {official:.1f} µs "
+                f"(ours/official = {ratio:.2f})"
+            )
+    if note:
+        print(note)
+    ours_added = min(results[("llm-margin", "non-streaming")]) - min(
+        results[("uninstrumented", "non-streaming")]
+    )
+    verdict = "meets" if ours_added < 50 else "MISSES"
+    print(
+        f"target: llm-margin adds < 50 µs per non-streaming call: {verdict} ({ours_added:.1f} µs)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

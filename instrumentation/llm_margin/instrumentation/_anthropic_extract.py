@@ -1,0 +1,218 @@
+"""Pure functions reading the Anthropic SDK's Messages requests and responses.
+
+Anthropic reports ``input_tokens`` WITHOUT the cached part; ``UsageTokens.input_tokens`` is the
+total (``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``) so that both
+providers mean the same thing. Cache writes are split into 5-minute and 1-hour buckets when the
+response carries ``usage.cache_creation``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._types import (
+    RequestFacts,
+    ResponseFacts,
+    UsageTokens,
+    as_int,
+    estimate_tokens,
+    get,
+    given,
+    is_json,
+    text_chars,
+)
+
+
+def messages_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
+    """Facts of ``messages.create`` / ``.stream`` / ``.parse``."""
+    model = kwargs.get("model")
+    output_config = kwargs.get("output_config")
+    json_content = given(kwargs.get("output_format")) or (
+        given(output_config) and given(get(output_config, "format"))
+    )
+    tier = kwargs.get("service_tier")
+    return RequestFacts(
+        operation="chat",
+        model=model if isinstance(model, str) and model else "unknown",
+        stream=kwargs.get("stream") is True,
+        json_content=bool(json_content),
+        tools=given(kwargs.get("tools")) and bool(kwargs.get("tools")),
+        service_tier=tier if isinstance(tier, str) else None,
+    )
+
+
+def messages_prompt_chars(kwargs: Mapping[str, Any]) -> int:
+    return text_chars(kwargs.get("messages")) + text_chars(kwargs.get("system"))
+
+
+def messages_usage(usage: Any) -> UsageTokens | None:
+    """``usage`` of a Message (or the merged usage of a stream)."""
+    if usage is None:
+        return None
+    uncached = as_int(get(usage, "input_tokens"))
+    cache_read = as_int(get(usage, "cache_read_input_tokens"))
+    cache_write = as_int(get(usage, "cache_creation_input_tokens"))
+    split = get(usage, "cache_creation")
+    write_5m = as_int(get(split, "ephemeral_5m_input_tokens"))
+    write_1h = as_int(get(split, "ephemeral_1h_input_tokens"))
+    if cache_write is None and (write_5m is not None or write_1h is not None):
+        cache_write = (write_5m or 0) + (write_1h or 0)
+    total = None
+    if uncached is not None or cache_read is not None or cache_write is not None:
+        total = (uncached or 0) + (cache_read or 0) + (cache_write or 0)
+    return UsageTokens(
+        input_tokens=total,
+        output_tokens=as_int(get(usage, "output_tokens")),
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        reasoning_tokens=as_int(get(get(usage, "output_tokens_details"), "thinking_tokens")),
+        cache_write_5m_tokens=write_5m,
+        cache_write_1h_tokens=write_1h,
+    )
+
+
+def content_invalid(content: Any, request: RequestFacts) -> bool:
+    """Whether the message content breaks the JSON the request asked for."""
+    for block in content or ():
+        kind = get(block, "type")
+        if kind == "tool_use" and request.tools:
+            value = get(block, "input")
+            if isinstance(value, str) and not is_json(value):
+                return True
+        elif kind == "text" and request.json_content and not is_json(get(block, "text")):
+            return True
+    return False
+
+
+def message_facts(message: Any, request: RequestFacts) -> ResponseFacts:
+    """Facts of a ``Message`` (or ``ParsedMessage``)."""
+    reason = get(message, "stop_reason")
+    tier = get(get(message, "usage"), "service_tier")
+    return ResponseFacts(
+        model=_str(get(message, "model")),
+        response_id=_str(get(message, "id")),
+        usage=messages_usage(get(message, "usage")),
+        invalid_output=request.expects_json and content_invalid(get(message, "content"), request),
+        finish_reasons=(reason,) if isinstance(reason, str) else (),
+        service_tier=tier if isinstance(tier, str) else None,
+    )
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_input_tokens",
+    "cache_creation_input_tokens",
+)
+
+
+class MessageStreamAccumulator:
+    """Follows a raw Messages event stream: usage from ``message_start`` (input, cache) merged
+    with ``message_delta`` (cumulative output), text received for estimates and the JSON check."""
+
+    __slots__ = ("request", "model", "response_id", "usage", "cache_split", "thinking",
+                 "chars", "chunks", "reasons", "texts", "tool_inputs", "saw_delta", "stopped")  # fmt: skip
+
+    def __init__(self, request: RequestFacts) -> None:
+        self.request = request
+        self.model: str | None = None
+        self.response_id: str | None = None
+        self.usage: dict[str, int] = {}
+        self.cache_split: Any = None
+        self.thinking: int | None = None
+        self.chars = 0
+        self.chunks = 0
+        self.reasons: list[str] = []
+        self.texts: dict[int, list[str]] | None = {} if request.expects_json else None
+        self.tool_inputs: dict[int, list[str]] = {}
+        self.saw_delta = False
+        self.stopped = False
+
+    def _merge_usage(self, usage: Any) -> None:
+        for name in _USAGE_FIELDS:
+            value = as_int(get(usage, name))
+            if value is not None:
+                self.usage[name] = value
+        split = get(usage, "cache_creation")
+        if split is not None:
+            self.cache_split = split
+        thinking = as_int(get(get(usage, "output_tokens_details"), "thinking_tokens"))
+        if thinking is not None:
+            self.thinking = thinking
+
+    def add(self, event: Any) -> bool:
+        kind = get(event, "type")
+        if kind == "content_block_delta":
+            delta = get(event, "delta")
+            index = get(event, "index") or 0
+            dtype = get(delta, "type")
+            text = None
+            if dtype == "text_delta":
+                text = get(delta, "text")
+                if self.texts is not None and isinstance(text, str):
+                    self.texts.setdefault(index, []).append(text)
+            elif dtype == "input_json_delta":
+                text = get(delta, "partial_json")
+                if self.texts is not None and isinstance(text, str):
+                    self.tool_inputs.setdefault(index, []).append(text)
+            elif dtype == "thinking_delta":
+                text = get(delta, "thinking")
+            if isinstance(text, str):
+                self.chars += len(text)
+                self.chunks += 1
+        elif kind == "message_start":
+            message = get(event, "message")
+            self.model = _str(get(message, "model"))
+            self.response_id = _str(get(message, "id"))
+            self._merge_usage(get(message, "usage"))
+        elif kind == "message_delta":
+            self.saw_delta = True
+            self._merge_usage(get(event, "usage"))
+            reason = get(get(event, "delta"), "stop_reason")
+            if isinstance(reason, str):
+                self.reasons.append(reason)
+        elif kind == "message_stop":
+            self.stopped = True
+        return False
+
+    def usage_complete(self) -> bool:
+        return self.saw_delta and bool(self.usage)
+
+    def invalid_output(self) -> bool:
+        if self.texts is None:
+            return False
+        if self.request.tools:
+            for parts in self.tool_inputs.values():
+                joined = "".join(parts)
+                if joined and not is_json(joined):
+                    return True
+        if self.request.json_content:
+            for parts in self.texts.values():
+                if not is_json("".join(parts)):
+                    return True
+        return False
+
+    def facts(self) -> ResponseFacts:
+        usage = None
+        if self.usage:
+            merged: dict[str, Any] = dict(self.usage)
+            if self.cache_split is not None:
+                merged["cache_creation"] = self.cache_split
+            if self.thinking is not None:
+                merged["output_tokens_details"] = {"thinking_tokens": self.thinking}
+            usage = messages_usage(merged)
+        return ResponseFacts(
+            model=self.model,
+            response_id=self.response_id,
+            usage=usage,
+            invalid_output=self.invalid_output(),
+            finish_reasons=tuple(self.reasons),
+        )
+
+    def estimated_output_tokens(self) -> int:
+        return max(estimate_tokens(self.chars), self.chunks)

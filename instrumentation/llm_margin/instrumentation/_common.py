@@ -1,0 +1,681 @@
+"""Shared machinery of the provider instrumentations: the per-call span (start, finish),
+provider-from-host inference, the HTTP-attempt counter, the baggage-free call context and the
+never-raise guard.
+
+A wrapped SDK method runs in four beats: ``start_call`` (span started in the app's context, so
+the span processor stamps the customer on it), the SDK call itself in a context WITHOUT baggage
+(nothing customer-related can be propagated to the provider's host, whatever HTTP
+instrumentation is on), then ``finish_result`` (or a stream proxy that finishes later), or
+``finish_error`` and the SDK's exception re-raised unchanged.
+
+Our own failures never reach the app: they are logged once per kind and counted
+(``internal_error_count()``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from .. import attributes as A
+from ..config import get_config
+from ..span_processor import context_without_baggage, ensure_installed
+from ..task import TaskState, begin_attempt
+from ._types import RequestFacts, ResponseFacts, UsageTokens, estimate_tokens
+
+logger = logging.getLogger("llm_margin")
+
+INSTRUMENTATION_NAME = "llm_margin"
+STATUS_OK = "ok"
+STATUS_ERROR = "error"
+STATUS_INVALID = "invalid_output"
+USAGE_PROVIDER = "provider"
+USAGE_ESTIMATED = "estimated"
+_CONTENT_CAP = 16_384
+
+# --- internal errors ----------------------------------------------------------------------------
+_errors: Counter[str] = Counter()
+_errors_lock = threading.Lock()
+
+
+def record_internal_error(kind: str) -> None:
+    """Count an internal failure; log it (with traceback) the first time per kind only. Call it
+    from inside an ``except`` block. Never raises."""
+    try:
+        with _errors_lock:
+            _errors[kind] += 1
+            first = _errors[kind] == 1
+        if first:
+            logger.warning(
+                "llm-margin instrumentation error (%s); the app is unaffected, further errors of "
+                "this kind are counted, not logged",
+                kind,
+                exc_info=True,
+            )
+    except Exception:  # pragma: no cover - logging itself failed
+        pass
+
+
+def internal_error_count(kind: str | None = None) -> int:
+    """How many internal errors were counted (of one kind, or all)."""
+    with _errors_lock:
+        return _errors[kind] if kind is not None else sum(_errors.values())
+
+
+def reset_internal_errors() -> None:
+    with _errors_lock:
+        _errors.clear()
+
+
+# --- tracer -------------------------------------------------------------------------------------
+_tracer_provider: Any = None
+_tracer: trace.Tracer | None = None
+
+
+def set_tracer_provider(tracer_provider: Any) -> None:
+    """The provider our spans go to (``instrument(tracer_provider=...)``; None: the global)."""
+    global _tracer_provider, _tracer
+    _tracer_provider = tracer_provider
+    _tracer = None
+
+
+def get_tracer() -> trace.Tracer:
+    global _tracer
+    tracer = _tracer
+    if tracer is None:
+        from ..version import __version__
+
+        tracer = _tracer = trace.get_tracer(
+            INSTRUMENTATION_NAME, __version__, tracer_provider=_tracer_provider
+        )
+    return tracer
+
+
+# --- providers ----------------------------------------------------------------------------------
+# Host (or parent domain) -> gen_ai.provider.name, for SDKs pointed elsewhere with base_url.
+KNOWN_HOSTS: tuple[tuple[str, str], ...] = (
+    ("openai.azure.com", "azure.ai.openai"),
+    ("cognitiveservices.azure.com", "azure.ai.openai"),
+    ("services.ai.azure.com", "azure.ai.inference"),
+    ("api.openai.com", "openai"),
+    ("api.anthropic.com", "anthropic"),
+    ("deepseek.com", "deepseek"),
+    ("groq.com", "groq"),
+    ("together.xyz", "together"),
+    ("together.ai", "together"),
+    ("openrouter.ai", "openrouter"),
+    ("mistral.ai", "mistral_ai"),
+    ("x.ai", "x_ai"),
+    ("fireworks.ai", "fireworks"),
+    ("perplexity.ai", "perplexity"),
+    ("cerebras.ai", "cerebras"),
+    ("generativelanguage.googleapis.com", "gcp.gemini"),
+)
+
+
+def _suffix_match(host: str, suffix: str) -> bool:
+    return host == suffix or host.endswith("." + suffix)
+
+
+def provider_for_host(
+    host: str | None, port: int | None, default: str, overrides: Mapping[str, str] | None = None
+) -> str:
+    """The provider behind ``host``: configured overrides (``host:port``, ``host``,
+    ``*.suffix``) first, then the built-in table, else ``default`` (the SDK's own provider; so
+    localhost and 127.0.0.1, where the simulator or a dev proxy runs, count as that SDK)."""
+    if not host:
+        return default
+    host = host.lower().rstrip(".")
+    if overrides:
+        if port is not None and f"{host}:{port}" in overrides:
+            return overrides[f"{host}:{port}"]
+        if host in overrides:
+            return overrides[host]
+        for pattern, provider in overrides.items():
+            if pattern.startswith("*.") and _suffix_match(host, pattern[2:]):
+                return provider
+    for suffix, provider in KNOWN_HOSTS:
+        if _suffix_match(host, suffix):
+            return provider
+    return default
+
+
+_server_cache: dict[tuple[str, str], tuple[str | None, int | None, str]] = {}
+
+
+_last_server: tuple[object, str, tuple[str | None, int | None, str]] = (
+    object(),
+    "",
+    (None, None, ""),
+)
+
+
+def server_info(instance: Any, default: str) -> tuple[str | None, int | None, str]:
+    """(host, port, provider) of the SDK client behind a resource instance."""
+    global _last_server
+    client = getattr(instance, "_client", None)
+    base_url = getattr(client, "base_url", None)
+    if base_url is None:
+        return None, None, default
+    last = _last_server
+    if last[0] is base_url and last[1] == default:  # same client as last time: no str()
+        return last[2]
+    key = (str(base_url), default)
+    info = _server_cache.get(key)
+    if info is None:
+        host = getattr(base_url, "host", None) or None
+        port = getattr(base_url, "port", None)
+        if port is None:
+            scheme = getattr(base_url, "scheme", "https")
+            port = 80 if scheme == "http" else 443
+        info = (host, port, provider_for_host(host, port, default, get_config().provider_hosts))
+        if len(_server_cache) > 256:
+            _server_cache.clear()
+        _server_cache[key] = info
+    _last_server = (base_url, default, info)
+    return info
+
+
+def reset_server_cache() -> None:
+    global _last_server
+    _server_cache.clear()
+    _last_server = (object(), "", (None, None, ""))
+
+
+# --- endpoints ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Endpoint:
+    """How to read one SDK method: request facts, prompt size, response facts, stream
+    accumulator, and an optional request rewrite (``stream_options.include_usage``)."""
+
+    provider: str
+    request_facts: Callable[[Mapping[str, Any]], RequestFacts]
+    prompt_chars: Callable[[Mapping[str, Any]], int]
+    response_facts: Callable[[Any, RequestFacts], ResponseFacts]
+    accumulator: Callable[[RequestFacts], Any] | None = None
+    prepare: (
+        Callable[[dict[str, Any], RequestFacts], tuple[dict[str, Any], RequestFacts]] | None
+    ) = None
+    output_text: Callable[[Any], Any] | None = None
+
+
+# The call being made in this context (by our wrapper), for the HTTP hooks.
+CURRENT_CALL: ContextVar[LLMCall | None] = ContextVar("llm_margin_current_call", default=None)
+
+
+def _span_id_hex(span: Any) -> str:
+    return format(span.get_span_context().span_id, "016x")
+
+
+def _dump(value: Any) -> str:
+    try:
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    except Exception:
+        text = str(value)
+    return text[:_CONTENT_CAP]
+
+
+class LLMCall:
+    """One SDK call in flight: its span and what is needed to finish it exactly once."""
+
+    __slots__ = ("endpoint", "facts", "kwargs", "span", "parent_ctx", "route", "task_state",
+                 "start_attributes", "call_id", "http_attempts", "_done", "_lock")  # fmt: skip
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        facts: RequestFacts,
+        kwargs: dict[str, Any],
+        span: Any,
+        parent_ctx: Any,
+        route: str,
+        task_state: TaskState | None,
+        start_attributes: dict[str, Any],
+    ) -> None:
+        self.endpoint = endpoint
+        self.facts = facts
+        self.kwargs = kwargs
+        self.span = span
+        self.parent_ctx = parent_ctx
+        self.route = route
+        self.task_state = task_state
+        self.start_attributes = start_attributes
+        self.call_id = start_attributes.get(A.CALL_ID, "")
+        self.http_attempts = 0
+        self._done = False
+        self._lock = threading.Lock()
+
+    # --- context ------------------------------------------------------------------------------
+    def enter(self) -> tuple[Any, Any] | None:
+        """Attach the call context: our span current, baggage removed (kept for the span
+        processor under our own key), this call visible to the HTTP hooks."""
+        try:
+            ctx = trace.set_span_in_context(self.span, context_without_baggage(self.parent_ctx))
+            return otel_context.attach(ctx), CURRENT_CALL.set(self)
+        except Exception:
+            record_internal_error("call_enter")
+            return None
+
+    def exit(self, tokens: tuple[Any, Any] | None) -> None:
+        if tokens is None:
+            return
+        try:
+            CURRENT_CALL.reset(tokens[1])
+            otel_context.detach(tokens[0])
+        except Exception:
+            record_internal_error("call_exit")
+
+    def _claim(self) -> bool:
+        with self._lock:
+            if self._done:
+                return False
+            self._done = True
+            return True
+
+    # --- finishing ----------------------------------------------------------------------------
+    def finish_error(self, exc: BaseException) -> None:
+        """The SDK raised: status error, ``error.type`` = exception class. Never raises."""
+        try:
+            if not self._claim():
+                return
+            error_type = type(exc).__qualname__
+            span = self.span
+            span.set_attributes(
+                {
+                    A.CALL_STATUS: STATUS_ERROR,
+                    A.ERROR_TYPE: error_type,
+                    A.SDK_RETRIES: max(0, self.http_attempts - 1),
+                }
+            )
+            status_code = getattr(exc, "status_code", None)
+            if isinstance(status_code, int):
+                span.set_attribute(A.HTTP_RESPONSE_STATUS_CODE, status_code)
+            span.set_status(Status(StatusCode.ERROR, error_type))
+            self._end_attempt(failed=True)
+            span.end()
+        except Exception:
+            record_internal_error("finish_error")
+
+    def finish_result(self, result: Any, is_async: bool) -> Any:
+        """The SDK returned: finish the span, or hand a stream to a proxy. Returns what the app
+        gets (the result itself, or the proxy around a stream). Never raises."""
+        try:
+            if self.facts.stream and self.endpoint.accumulator is not None:
+                proxy = self._stream_proxy(result, is_async)
+                if proxy is not None:
+                    return proxy
+            if not self._claim():
+                return result
+            facts = self.endpoint.response_facts(result, self.facts)
+            self._finish(facts, complete_usage=facts.usage is not None, output_estimate=None)
+            if get_config().capture_content and self.endpoint.output_text is not None:
+                self.span.set_attribute(
+                    A.GEN_AI_OUTPUT_MESSAGES, _dump(self.endpoint.output_text(result))
+                )
+            self.span.end()
+        except Exception:
+            record_internal_error("finish_result")
+            self._end_quietly()
+        return result
+
+    def _stream_proxy(self, result: Any, is_async: bool) -> Any:
+        from ._streams import AsyncStreamProxy, SyncStreamProxy
+
+        kind = type(result)
+        if is_async and hasattr(kind, "__anext__"):
+            proxy_cls = AsyncStreamProxy
+        elif not is_async and hasattr(kind, "__next__"):
+            proxy_cls = SyncStreamProxy
+        else:
+            return None  # a raw response wrapper: finished like a plain result
+        accumulator = self.endpoint.accumulator(self.facts)  # type: ignore[misc]
+        self.emit_provisional()
+        return proxy_cls(result, self, accumulator)
+
+    def emit_provisional(self) -> None:
+        """A short span marking 'stream started' with estimated input, so that a crash
+        mid-stream still leaves a cost; the final span (same call id) replaces it."""
+        try:
+            attributes = dict(self.start_attributes)
+            attributes.update(
+                {
+                    A.PROVISIONAL: True,
+                    A.USAGE_SOURCE: USAGE_ESTIMATED,
+                    A.GEN_AI_USAGE_INPUT_TOKENS: self.estimated_input_tokens(),
+                    A.GEN_AI_USAGE_OUTPUT_TOKENS: 0,
+                    A.CALL_STATUS: STATUS_OK,
+                }
+            )
+            ctx = trace.set_span_in_context(self.span, self.parent_ctx)
+            span = get_tracer().start_span(
+                f"{self.facts.operation} {self.facts.model}",
+                context=ctx,
+                kind=SpanKind.CLIENT,
+                attributes=attributes,
+            )
+            span.end()
+        except Exception:
+            record_internal_error("provisional")
+
+    def estimated_input_tokens(self) -> int:
+        try:
+            return max(1, estimate_tokens(self.endpoint.prompt_chars(self.kwargs)))
+        except Exception:
+            record_internal_error("estimate_input")
+            return 1
+
+    def finish_stream(self, accumulator: Any, exc: BaseException | None, exhausted: bool) -> None:
+        """End of a stream: exhausted, closed early, broken (``exc``) or garbage-collected."""
+        try:
+            if not self._claim():
+                return
+            facts = accumulator.facts()
+            usage = facts.usage
+            complete = usage is not None and _usage_complete(accumulator)
+            if not exhausted and exc is None and not complete:
+                self.span.set_attribute(A.STREAM_CLOSED_EARLY, True)
+            if exc is not None:
+                self._finish(
+                    ResponseFacts(
+                        model=facts.model,
+                        response_id=facts.response_id,
+                        usage=usage,
+                        finish_reasons=facts.finish_reasons,
+                    ),
+                    complete_usage=False,
+                    output_estimate=accumulator.estimated_output_tokens(),
+                    error=exc,
+                )
+            else:
+                if not exhausted and facts.invalid_output:
+                    # a JSON answer cut short by the app is not the model's fault
+                    facts = ResponseFacts(
+                        model=facts.model,
+                        response_id=facts.response_id,
+                        usage=usage,
+                        finish_reasons=facts.finish_reasons,
+                        service_tier=facts.service_tier,
+                    )
+                self._finish(
+                    facts,
+                    complete_usage=complete,
+                    output_estimate=None if complete else accumulator.estimated_output_tokens(),
+                )
+            self.span.end()
+        except Exception:
+            record_internal_error("finish_stream")
+            self._end_quietly()
+
+    def _finish(
+        self,
+        facts: ResponseFacts,
+        complete_usage: bool,
+        output_estimate: int | None,
+        error: BaseException | None = None,
+    ) -> None:
+        span = self.span
+        attributes: dict[str, Any] = {A.SDK_RETRIES: max(0, self.http_attempts - 1)}
+        if facts.model:
+            attributes[A.GEN_AI_RESPONSE_MODEL] = facts.model
+        if facts.response_id:
+            attributes[A.GEN_AI_RESPONSE_ID] = facts.response_id
+        if facts.finish_reasons and facts.finish_reasons != ("stop",):
+            # only the unusual ones: every attribute costs time on the hot path
+            attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] = list(facts.finish_reasons)
+        if facts.service_tier:
+            attributes[A.GEN_AI_RESPONSE_SERVICE_TIER] = facts.service_tier
+        usage = facts.usage
+        if complete_usage and usage is not None:
+            attributes.update(usage.attributes())
+            attributes[A.USAGE_SOURCE] = USAGE_PROVIDER
+        else:
+            usage = usage or UsageTokens()
+            attributes.update(usage.attributes())
+            if usage.input_tokens is None:
+                attributes[A.GEN_AI_USAGE_INPUT_TOKENS] = self.estimated_input_tokens()
+            estimate = output_estimate or 0
+            attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] = max(usage.output_tokens or 0, estimate)
+            attributes[A.USAGE_SOURCE] = USAGE_ESTIMATED
+        failed = True
+        if error is not None:
+            error_type = type(error).__qualname__
+            attributes[A.CALL_STATUS] = STATUS_ERROR
+            attributes[A.ERROR_TYPE] = error_type
+            span.set_status(Status(StatusCode.ERROR, error_type))
+        elif facts.invalid_output:
+            attributes[A.CALL_STATUS] = STATUS_INVALID
+            attributes[A.ERROR_TYPE] = STATUS_INVALID
+        else:
+            attributes[A.CALL_STATUS] = STATUS_OK
+            failed = False
+        span.set_attributes(attributes)
+        self._end_attempt(failed=failed)
+
+    def _end_attempt(self, failed: bool) -> None:
+        if self.task_state is not None:
+            self.task_state.end_attempt(self.route, failed)
+
+    def _end_quietly(self) -> None:
+        try:
+            self._done = True
+            self.span.end()
+        except Exception:
+            pass
+
+
+def _usage_complete(accumulator: Any) -> bool:
+    check = getattr(accumulator, "usage_complete", None)
+    return bool(check()) if check is not None else True
+
+
+def start_call(
+    endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]
+) -> tuple[LLMCall, dict[str, Any]] | None:
+    """Begin one call: its span in the current (app) context. None when something of ours
+    failed (the call then runs uninstrumented)."""
+    try:
+        if _tracer_provider is None:  # the global provider may have been set since
+            ensure_installed()
+        facts = endpoint.request_facts(kwargs)
+        if endpoint.prepare is not None:
+            kwargs, facts = endpoint.prepare(kwargs, facts)
+        host, port, provider = server_info(instance, endpoint.provider)
+        route = f"{provider}/{facts.model}"
+        task_state, attempt, kind = begin_attempt(route)
+        attributes: dict[str, Any] = {
+            A.GEN_AI_OPERATION_NAME: facts.operation,
+            A.GEN_AI_PROVIDER_NAME: provider,
+            A.GEN_AI_REQUEST_MODEL: facts.model,
+            A.STREAM: facts.stream,
+            A.ROUTE: route,
+            A.ATTEMPT: attempt,
+            A.ATTEMPT_KIND: kind,
+            A.INSTRUMENTATION: INSTRUMENTATION_NAME,
+        }
+        if host:
+            attributes[A.SERVER_ADDRESS] = host
+        if port is not None:
+            attributes[A.SERVER_PORT] = port
+        if facts.service_tier:
+            attributes[A.GEN_AI_REQUEST_SERVICE_TIER] = facts.service_tier
+        if facts.json_content:
+            attributes[A.GEN_AI_OUTPUT_TYPE] = "json"
+        parent_ctx = otel_context.get_current()
+        span = get_tracer().start_span(
+            f"{facts.operation} {facts.model}",
+            context=parent_ctx,
+            kind=SpanKind.CLIENT,
+            attributes=attributes,
+        )
+        call_id = _span_id_hex(span)
+        span.set_attribute(A.CALL_ID, call_id)
+        attributes[A.CALL_ID] = call_id
+        if get_config().capture_content:
+            content = kwargs.get("messages", kwargs.get("input"))
+            if content is not None:
+                span.set_attribute(A.GEN_AI_INPUT_MESSAGES, _dump(content))
+        return LLMCall(
+            endpoint, facts, kwargs, span, parent_ctx, route, task_state, attributes
+        ), kwargs
+    except Exception:
+        record_internal_error("start_call")
+        return None
+
+
+# --- wrappers -----------------------------------------------------------------------------------
+def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
+    """A wrapt wrapper for a synchronous SDK method."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        if CURRENT_CALL.get() is not None:  # an SDK helper calling another wrapped method
+            return wrapped(*args, **kwargs)
+        started = start_call(endpoint, instance, kwargs)
+        if started is None:
+            return wrapped(*args, **kwargs)
+        call, kwargs = started
+        tokens = call.enter()
+        try:
+            result = wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.exit(tokens)
+            call.finish_error(exc)
+            raise
+        call.exit(tokens)
+        return call.finish_result(result, is_async=False)
+
+    return wrapper
+
+
+def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
+    """A wrapt wrapper for an ``async def`` SDK method."""
+
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+        if CURRENT_CALL.get() is not None:
+            return await wrapped(*args, **kwargs)
+        started = start_call(endpoint, instance, kwargs)
+        if started is None:
+            return await wrapped(*args, **kwargs)
+        call, kwargs = started
+        tokens = call.enter()
+        try:
+            result = await wrapped(*args, **kwargs)
+        except BaseException as exc:
+            call.exit(tokens)
+            call.finish_error(exc)
+            raise
+        call.exit(tokens)
+        return call.finish_result(result, is_async=True)
+
+    return wrapper
+
+
+# --- HTTP hooks (shared by both SDKs: they send through httpx2) --------------------------------
+def _observe_request(call: LLMCall, args: Any, kwargs: Any) -> None:
+    try:
+        call.http_attempts += 1
+        request = args[0] if args else kwargs.get("request")
+        headers = getattr(request, "headers", None)
+        if headers is not None and "baggage" in headers:
+            del headers["baggage"]
+    except Exception:
+        record_internal_error("http_hook")
+
+
+def _send_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
+    call = CURRENT_CALL.get()
+    if call is not None:
+        _observe_request(call, args, kwargs)
+    return wrapped(*args, **kwargs)
+
+
+async def _async_send_wrapper(
+    wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any
+) -> Any:
+    call = CURRENT_CALL.get()
+    if call is not None:
+        _observe_request(call, args, kwargs)
+    return await wrapped(*args, **kwargs)
+
+
+_HTTP_TARGETS = (
+    ("httpx2", "Client.send", _send_wrapper),
+    ("httpx2", "AsyncClient.send", _async_send_wrapper),
+)
+_http_users = 0
+_http_lock = threading.Lock()
+
+
+def acquire_http_hooks() -> None:
+    """Wrap ``httpx2.Client.send`` / ``AsyncClient.send`` (once, however many instrumentors)."""
+    global _http_users
+    from wrapt import wrap_function_wrapper
+
+    with _http_lock:
+        _http_users += 1
+        if _http_users == 1:
+            for module, name, wrapper in _HTTP_TARGETS:
+                try:
+                    wrap_function_wrapper(module, name, wrapper)
+                except Exception:
+                    record_internal_error("wrap_httpx2")
+
+
+def release_http_hooks() -> None:
+    global _http_users
+    with _http_lock:
+        if _http_users == 0:
+            return
+        _http_users -= 1
+        if _http_users == 0:
+            for module, name, _ in _HTTP_TARGETS:
+                unwrap(module, name)
+
+
+# --- wrapping helpers ---------------------------------------------------------------------------
+def unwrap(module: str, name: str) -> None:
+    """Undo ``wrap_function_wrapper(module, name, ...)``; quiet when it is not wrapped."""
+    try:
+        import importlib
+
+        obj: Any = importlib.import_module(module)
+        *path, attr = name.split(".")
+        for part in path:
+            obj = getattr(obj, part)
+        current = obj.__dict__.get(attr) if isinstance(obj, type) else getattr(obj, attr, None)
+        original = getattr(current, "__wrapped__", None)
+        if original is not None and hasattr(current, "_self_wrapper"):
+            setattr(obj, attr, original)
+    except Exception:
+        record_internal_error("unwrap")
+
+
+def wrap_all(targets: list[tuple[str, str, Callable[..., Any]]]) -> list[tuple[str, str]]:
+    """Wrap each (module, "Class.method", wrapper); skip (and log once) what does not exist in
+    the installed SDK version. Returns what was wrapped, for ``unwrap_all``."""
+    from wrapt import wrap_function_wrapper
+
+    done: list[tuple[str, str]] = []
+    for module, name, wrapper in targets:
+        try:
+            wrap_function_wrapper(module, name, wrapper)
+            done.append((module, name))
+        except (AttributeError, ImportError):
+            logger.debug("llm-margin: %s.%s not present in this SDK version", module, name)
+        except Exception:
+            record_internal_error("wrap")
+    return done
+
+
+def unwrap_all(done: list[tuple[str, str]]) -> None:
+    for module, name in done:
+        unwrap(module, name)

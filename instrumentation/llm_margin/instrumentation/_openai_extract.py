@@ -1,0 +1,321 @@
+"""Pure functions reading the OpenAI SDK's requests and responses (chat, Responses, embeddings).
+
+They accept SDK models and plain dicts alike and never raise on odd shapes (missing fields give
+``None``). The stream accumulators are small state machines fed one chunk/event at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._types import (
+    RequestFacts,
+    ResponseFacts,
+    UsageTokens,
+    as_int,
+    estimate_tokens,
+    get,
+    given,
+    is_json,
+    text_chars,
+)
+
+_JSON_FORMATS = ("json_object", "json_schema")
+
+
+# --- requests ---------------------------------------------------------------------------------
+def _model(kwargs: Mapping[str, Any]) -> str:
+    model = kwargs.get("model")
+    return model if isinstance(model, str) and model else "unknown"
+
+
+def _tier(kwargs: Mapping[str, Any]) -> str | None:
+    tier = kwargs.get("service_tier")
+    return tier if isinstance(tier, str) else None
+
+
+def _format_is_json(fmt: Any) -> bool:
+    if not given(fmt):
+        return False
+    if isinstance(fmt, type):  # a pydantic model given to .parse()
+        return True
+    return get(fmt, "type") in _JSON_FORMATS
+
+
+def chat_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
+    """Facts of a ``chat.completions.create`` / ``.parse`` call."""
+    return RequestFacts(
+        operation="chat",
+        model=_model(kwargs),
+        stream=kwargs.get("stream") is True,
+        json_content=_format_is_json(kwargs.get("response_format")),
+        tools=given(kwargs.get("tools")) and bool(kwargs.get("tools")),
+        service_tier=_tier(kwargs),
+    )
+
+
+def responses_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
+    """Facts of a ``responses.create`` / ``.parse`` call (``responses.stream`` goes through
+    ``create(stream=True)``)."""
+    text = kwargs.get("text")
+    json_content = _format_is_json(kwargs.get("text_format")) or (
+        given(text) and _format_is_json(get(text, "format"))
+    )
+    return RequestFacts(
+        operation="chat",
+        model=_model(kwargs),
+        stream=kwargs.get("stream") is True,
+        json_content=json_content,
+        tools=given(kwargs.get("tools")) and bool(kwargs.get("tools")),
+        service_tier=_tier(kwargs),
+    )
+
+
+def embeddings_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
+    return RequestFacts(operation="embeddings", model=_model(kwargs))
+
+
+def with_include_usage(kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``kwargs`` of a streamed chat call with ``stream_options.include_usage`` set, and whether
+    we set it (then the extra usage chunk must be hidden from the app). Copies; never mutates."""
+    if kwargs.get("stream") is not True:
+        return kwargs, False
+    options = kwargs.get("stream_options")
+    if given(options) and get(options, "include_usage") is True:
+        return kwargs, False
+    merged = dict(options) if given(options) and isinstance(options, Mapping) else {}
+    merged["include_usage"] = True
+    return {**kwargs, "stream_options": merged}, True
+
+
+def chat_prompt_chars(kwargs: Mapping[str, Any]) -> int:
+    return text_chars(kwargs.get("messages"))
+
+
+def responses_prompt_chars(kwargs: Mapping[str, Any]) -> int:
+    return text_chars(kwargs.get("input")) + text_chars(kwargs.get("instructions"))
+
+
+def embeddings_prompt_chars(kwargs: Mapping[str, Any]) -> int:
+    return text_chars(kwargs.get("input"))
+
+
+# --- usage ------------------------------------------------------------------------------------
+def chat_usage(usage: Any) -> UsageTokens | None:
+    """Chat Completions ``usage``: ``prompt_tokens`` already include cached tokens."""
+    if usage is None:
+        return None
+    prompt = get(usage, "prompt_tokens_details")
+    completion = get(usage, "completion_tokens_details")
+    cache_read = as_int(get(prompt, "cached_tokens"))
+    if cache_read is None:  # DeepSeek's spelling
+        cache_read = as_int(get(usage, "prompt_cache_hit_tokens"))
+    return UsageTokens(
+        input_tokens=as_int(get(usage, "prompt_tokens")),
+        output_tokens=as_int(get(usage, "completion_tokens")),
+        cache_read_tokens=cache_read,
+        reasoning_tokens=as_int(get(completion, "reasoning_tokens")),
+    )
+
+
+def responses_usage(usage: Any) -> UsageTokens | None:
+    """Responses API ``usage``: ``input_tokens`` already include cached tokens."""
+    if usage is None:
+        return None
+    return UsageTokens(
+        input_tokens=as_int(get(usage, "input_tokens")),
+        output_tokens=as_int(get(usage, "output_tokens")),
+        cache_read_tokens=as_int(get(get(usage, "input_tokens_details"), "cached_tokens")),
+        reasoning_tokens=as_int(get(get(usage, "output_tokens_details"), "reasoning_tokens")),
+    )
+
+
+def embeddings_usage(usage: Any) -> UsageTokens | None:
+    if usage is None:
+        return None
+    return UsageTokens(input_tokens=as_int(get(usage, "prompt_tokens")), output_tokens=0)
+
+
+# --- responses --------------------------------------------------------------------------------
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def chat_choice_invalid(message: Any, request: RequestFacts) -> bool:
+    """Whether one chat message breaks the JSON the request asked for."""
+    tool_calls = get(message, "tool_calls") or ()
+    for call in tool_calls:
+        if not is_json(get(get(call, "function"), "arguments")):
+            return True
+    if request.json_content and not tool_calls:
+        content = get(message, "content")
+        if content is not None and not is_json(content):
+            return True
+    return False
+
+
+def chat_response_facts(response: Any, request: RequestFacts) -> ResponseFacts:
+    """Facts of a ``ChatCompletion`` (or ``ParsedChatCompletion``)."""
+    choices = get(response, "choices") or ()
+    invalid = request.expects_json and any(
+        chat_choice_invalid(get(choice, "message"), request) for choice in choices
+    )
+    reasons = tuple(r for r in (get(c, "finish_reason") for c in choices) if isinstance(r, str))
+    return ResponseFacts(
+        model=_str(get(response, "model")),
+        response_id=_str(get(response, "id")),
+        usage=chat_usage(get(response, "usage")),
+        invalid_output=invalid,
+        finish_reasons=reasons,
+        service_tier=_str(get(response, "service_tier")),
+    )
+
+
+def responses_output_invalid(output: Any, request: RequestFacts) -> bool:
+    for item in output or ():
+        kind = get(item, "type")
+        if kind == "function_call" and not is_json(get(item, "arguments")):
+            return True
+        if kind == "message" and request.json_content:
+            for part in get(item, "content") or ():
+                if get(part, "type") == "output_text" and not is_json(get(part, "text")):
+                    return True
+    return False
+
+
+def responses_response_facts(response: Any, request: RequestFacts) -> ResponseFacts:
+    """Facts of a Responses API ``Response`` (or ``ParsedResponse``)."""
+    status = get(response, "status")
+    return ResponseFacts(
+        model=_str(get(response, "model")),
+        response_id=_str(get(response, "id")),
+        usage=responses_usage(get(response, "usage")),
+        invalid_output=request.expects_json
+        and responses_output_invalid(get(response, "output"), request),
+        finish_reasons=(status,) if isinstance(status, str) else (),
+        service_tier=_str(get(response, "service_tier")),
+    )
+
+
+def embeddings_response_facts(response: Any, request: RequestFacts) -> ResponseFacts:
+    return ResponseFacts(
+        model=_str(get(response, "model")), usage=embeddings_usage(get(response, "usage"))
+    )
+
+
+# --- streams ----------------------------------------------------------------------------------
+class ChatStreamAccumulator:
+    """Follows a chat completion stream: ids, usage chunk, text received (for estimates and the
+    JSON check). ``add`` returns True for the usage chunk we asked for, which the app must not
+    see."""
+
+    __slots__ = ("request", "model", "response_id", "usage", "chars", "chunks", "reasons",
+                 "content", "tool_args", "service_tier")  # fmt: skip
+
+    def __init__(self, request: RequestFacts) -> None:
+        self.request = request
+        self.model: str | None = None
+        self.response_id: str | None = None
+        self.usage: UsageTokens | None = None
+        self.chars = 0
+        self.chunks = 0
+        self.reasons: list[str] = []
+        self.content: list[str] | None = [] if request.expects_json else None
+        self.tool_args: dict[int, list[str]] = {}
+        self.service_tier: str | None = None
+
+    def add(self, chunk: Any) -> bool:
+        if self.response_id is None:
+            self.response_id = _str(get(chunk, "id"))
+            self.model = _str(get(chunk, "model"))
+            self.service_tier = _str(get(chunk, "service_tier"))
+        usage = get(chunk, "usage")
+        choices = get(chunk, "choices") or ()
+        if usage is not None:
+            self.usage = chat_usage(usage)
+        for choice in choices:
+            delta = get(choice, "delta")
+            text = get(delta, "content")
+            if isinstance(text, str) and text:
+                self.chars += len(text)
+                self.chunks += 1
+                if self.content is not None and (get(choice, "index") or 0) == 0:
+                    self.content.append(text)
+            for call in get(delta, "tool_calls") or ():
+                args = get(get(call, "function"), "arguments")
+                if isinstance(args, str) and args:
+                    self.chars += len(args)
+                    self.chunks += 1
+                    if self.content is not None:
+                        index = get(call, "index") or 0
+                        self.tool_args.setdefault(index, []).append(args)
+            reason = get(choice, "finish_reason")
+            if isinstance(reason, str):
+                self.reasons.append(reason)
+        return bool(self.request.usage_chunk_added and usage is not None and not choices)
+
+    def usage_complete(self) -> bool:
+        return self.usage is not None
+
+    def invalid_output(self) -> bool:
+        if not self.request.expects_json or self.content is None:
+            return False
+        if any(not is_json("".join(parts)) for parts in self.tool_args.values()):
+            return True
+        if self.request.json_content and not self.tool_args and self.content:
+            return not is_json("".join(self.content))
+        return False
+
+    def facts(self) -> ResponseFacts:
+        return ResponseFacts(
+            model=self.model,
+            response_id=self.response_id,
+            usage=self.usage,
+            invalid_output=self.invalid_output(),
+            finish_reasons=tuple(self.reasons),
+            service_tier=self.service_tier,
+        )
+
+    def estimated_output_tokens(self) -> int:
+        return max(estimate_tokens(self.chars), self.chunks)
+
+
+class ResponsesStreamAccumulator:
+    """Follows a Responses API event stream; the final usage is in ``response.completed``."""
+
+    __slots__ = ("request", "final", "model", "response_id", "chars", "chunks")
+
+    def __init__(self, request: RequestFacts) -> None:
+        self.request = request
+        self.final: ResponseFacts | None = None
+        self.model: str | None = None
+        self.response_id: str | None = None
+        self.chars = 0
+        self.chunks = 0
+
+    def add(self, event: Any) -> bool:
+        kind = get(event, "type")
+        if kind in ("response.output_text.delta", "response.function_call_arguments.delta"):
+            delta = get(event, "delta")
+            if isinstance(delta, str):
+                self.chars += len(delta)
+                self.chunks += 1
+        elif kind == "response.created":
+            response = get(event, "response")
+            self.model = _str(get(response, "model"))
+            self.response_id = _str(get(response, "id"))
+        elif kind in ("response.completed", "response.incomplete", "response.failed"):
+            self.final = responses_response_facts(get(event, "response"), self.request)
+        return False
+
+    def usage_complete(self) -> bool:
+        return self.final is not None and self.final.usage is not None
+
+    def facts(self) -> ResponseFacts:
+        if self.final is not None:
+            return self.final
+        return ResponseFacts(model=self.model, response_id=self.response_id)
+
+    def estimated_output_tokens(self) -> int:
+        return max(estimate_tokens(self.chars), self.chunks)

@@ -1,0 +1,141 @@
+"""Typed results of the pure extract functions, shared by the provider modules."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .. import attributes as A
+
+
+@dataclass(frozen=True)
+class UsageTokens:
+    """Token counts of one call. ``input_tokens`` is the total input, cache reads and writes
+    included, for every provider. ``None`` means the provider did not say."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    cache_write_5m_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
+
+    def attributes(self) -> dict[str, int]:
+        """The span attributes for these counts (absent counts are left out)."""
+        out: dict[str, int] = {}
+        for name, value in (
+            (A.GEN_AI_USAGE_INPUT_TOKENS, self.input_tokens),
+            (A.GEN_AI_USAGE_OUTPUT_TOKENS, self.output_tokens),
+            (A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, self.cache_read_tokens),
+            (A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, self.cache_write_tokens),
+            (A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, self.reasoning_tokens),
+            (A.CACHE_WRITE_5M_TOKENS, self.cache_write_5m_tokens),
+            (A.CACHE_WRITE_1H_TOKENS, self.cache_write_1h_tokens),
+        ):
+            if value is not None:
+                out[name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class RequestFacts:
+    """What a call asked for, read from the SDK method's keyword arguments."""
+
+    operation: str
+    model: str
+    stream: bool = False
+    # JSON was asked for as the text answer (response_format / text.format / output_format).
+    json_content: bool = False
+    # Tools were given: any tool-call arguments must parse as JSON.
+    tools: bool = False
+    service_tier: str | None = None
+    # True when we added stream_options.include_usage: the usage chunk is then hidden.
+    usage_chunk_added: bool = False
+
+    @property
+    def expects_json(self) -> bool:
+        return self.json_content or self.tools
+
+
+@dataclass(frozen=True)
+class ResponseFacts:
+    """What a finished (non-streamed or fully accumulated) response says."""
+
+    model: str | None = None
+    response_id: str | None = None
+    usage: UsageTokens | None = None
+    invalid_output: bool = False
+    finish_reasons: tuple[str, ...] = field(default_factory=tuple)
+    service_tier: str | None = None
+
+
+def estimate_tokens(chars: int) -> int:
+    """The cheap estimate used when the provider gives no usage: one token per 4 characters."""
+    return math.ceil(chars / 4) if chars > 0 else 0
+
+
+_MISSING = object()
+
+
+def get(obj: Any, name: str, default: Any = None) -> Any:
+    """``obj.name`` or ``obj[name]``: SDK models and plain dicts (raw JSON) alike."""
+    if obj is None:
+        return default
+    if type(obj) is dict:
+        return obj.get(name, default)
+    value = getattr(obj, name, _MISSING)
+    if value is _MISSING:
+        return obj.get(name, default) if isinstance(obj, Mapping) else default
+    return value
+
+
+def as_int(value: Any) -> int | None:
+    """A non-negative int, or None for anything else (bools and garbage included)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer() and value >= 0:
+            return int(value)
+        return None
+    return value if value >= 0 else None
+
+
+def is_json(text: Any) -> bool:
+    """Whether ``text`` parses as JSON (non-strings count as already-parsed JSON)."""
+    if text is None:
+        return False
+    if not isinstance(text, (str, bytes, bytearray)):
+        return True
+    try:
+        json.loads(text)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def text_chars(value: Any, _depth: int = 0) -> int:
+    """Characters of text in a prompt structure (strings, lists of parts, message dicts)."""
+    if _depth > 6 or value is None:
+        return 0
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, Mapping):
+        total = 0
+        for key in ("content", "text", "input", "system", "arguments", "output"):
+            if key in value:
+                total += text_chars(value[key], _depth + 1)
+        return total
+    if isinstance(value, (list, tuple)):
+        return sum(text_chars(item, _depth + 1) for item in value)
+    content = getattr(value, "content", None) or getattr(value, "text", None)
+    return text_chars(content, _depth + 1) if content is not None else 0
+
+
+def given(value: Any) -> bool:
+    """Whether an SDK keyword argument was really given (not None, not the SDK's omit/NOT_GIVEN)."""
+    if value is None:
+        return False
+    name = type(value).__name__
+    return name not in ("Omit", "NotGiven")

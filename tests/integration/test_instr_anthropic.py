@@ -1,0 +1,211 @@
+"""The Anthropic instrumentation with the real anthropic SDK against the provider simulator."""
+
+from __future__ import annotations
+
+import asyncio
+
+import anthropic
+import llm_margin
+import pytest
+from instr_fixtures import PROVIDER, customer_baggage, sim, tracing  # noqa: F401
+from llm_margin import attributes as A
+from llm_margin.config import Config, reset_config
+from pydantic import BaseModel
+
+MESSAGES = [{"role": "user", "content": "Write a haiku about invoices."}]
+
+
+@pytest.fixture
+def client(sim):  # noqa: F811
+    # the SDK's own spans go to the test provider too, so that suppression is really tested
+    c = anthropic.Anthropic(
+        base_url=sim.anthropic_base_url,
+        api_key="sk-ant-test",
+        max_retries=2,
+        open_telemetry={"tracer_provider": PROVIDER},
+    )
+    c._calculate_retry_timeout = lambda *a, **k: 0.01
+    return c
+
+
+@pytest.fixture
+def aclient(sim):  # noqa: F811
+    return anthropic.AsyncAnthropic(
+        base_url=sim.anthropic_base_url,
+        api_key="sk-ant-test",
+        open_telemetry={"tracer_provider": PROVIDER},
+    )
+
+
+def only_call(tracing):  # noqa: F811
+    calls = tracing.calls()
+    assert len(calls) == 1, [c.name for c in calls]
+    return calls[0]
+
+
+CACHE_HEADERS = {
+    "x-sim-cache-read": "1000",
+    "x-sim-cache-write": "200",
+    "x-sim-cache-write-1h": "300",
+    "x-sim-output-tokens": "12",
+}
+
+
+def test_create_usage_with_cache_buckets(tracing, client):  # noqa: F811
+    with customer_baggage(customer__id="acme"):
+        message = client.messages.create(
+            model="claude-haiku-4-5", max_tokens=100, messages=MESSAGES, extra_headers=CACHE_HEADERS
+        )
+    span = only_call(tracing)
+    a = span.attributes
+    u = message.usage
+    assert span.name == "chat claude-haiku-4-5"
+    assert a[A.GEN_AI_PROVIDER_NAME] == "anthropic"
+    assert a[A.GEN_AI_RESPONSE_ID] == message.id
+    assert a[A.GEN_AI_USAGE_INPUT_TOKENS] == (
+        u.input_tokens + u.cache_read_input_tokens + u.cache_creation_input_tokens
+    )
+    assert a[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 1000
+    assert a[A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 500
+    assert a[A.CACHE_WRITE_5M_TOKENS] == 200 and a[A.CACHE_WRITE_1H_TOKENS] == 300
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+    assert a[A.USAGE_SOURCE] == "provider" and a[A.CALL_STATUS] == "ok"
+    assert a[A.CUSTOMER_ID] == "acme" and a[A.ROUTE] == "anthropic/claude-haiku-4-5"
+
+
+def test_native_anthropic_span_suppressed_one_call_one_price(tracing, client, aclient):  # noqa: F811
+    client.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES)
+    with client.messages.stream(model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES) as s:
+        s.until_done()
+    asyncio.run(aclient.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES))
+    names = [s.name for s in tracing.spans()]
+    assert "anthropic.messages.create" not in names
+    assert len(tracing.calls()) == 3
+
+
+def test_native_span_kept_on_request_nested_under_ours(tracing, client):  # noqa: F811
+    reset_config(Config(suppress_anthropic_native_spans=False))
+    client.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES)
+    ours = only_call(tracing)
+    native = [s for s in tracing.spans() if s.name == "anthropic.messages.create"]
+    assert len(native) == 1 and native[0].parent.span_id == ours.context.span_id
+
+
+def test_async_create_and_stream_true(tracing, aclient, client):  # noqa: F811
+    async def main():
+        await aclient.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES)
+
+    asyncio.run(main())
+    stream = client.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=10,
+        messages=MESSAGES,
+        stream=True,
+        extra_headers=CACHE_HEADERS,
+    )
+    events = list(stream)
+    assert events[0].type == "message_start"
+    first, second = tracing.calls()
+    assert first.attributes[A.CALL_STATUS] == "ok"
+    a = second.attributes
+    assert a[A.STREAM] is True and a[A.USAGE_SOURCE] == "provider"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 12
+    assert a[A.CACHE_WRITE_1H_TOKENS] == 300
+    assert len(tracing.provisional()) == 1
+
+
+def test_messages_stream_helper_sync_and_async(tracing, client, aclient):  # noqa: F811
+    with client.messages.stream(
+        model="claude-haiku-4-5",
+        max_tokens=10,
+        messages=MESSAGES,
+        extra_headers={"x-sim-output-tokens": "8"},
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text and final.usage.output_tokens == 8
+
+    async def main():
+        async with aclient.messages.stream(
+            model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES
+        ) as s:
+            return await s.get_final_message()
+
+    asyncio.run(main())
+    first, second = tracing.calls()
+    assert first.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] == 8
+    assert first.attributes[A.USAGE_SOURCE] == "provider"
+    assert second.attributes[A.USAGE_SOURCE] == "provider"
+    assert len(tracing.provisional()) == 2
+
+
+def test_stream_helper_closed_early_is_estimated(tracing, client):  # noqa: F811
+    with client.messages.stream(
+        model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES
+    ) as stream:
+        for event in stream:
+            if event.type == "content_block_delta":
+                break
+    a = only_call(tracing).attributes
+    assert a[A.USAGE_SOURCE] == "estimated" and a[A.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
+
+
+def test_stream_broken(tracing, client):  # noqa: F811
+    stream = client.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=10,
+        messages=MESSAGES,
+        stream=True,
+        extra_headers={"x-sim-fault": "stream-cut:4"},
+    )
+    with pytest.raises(Exception):  # noqa: B017
+        for _ in stream:
+            pass
+    a = only_call(tracing).attributes
+    assert a[A.CALL_STATUS] == "error" and a[A.USAGE_SOURCE] == "estimated"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] > 0 and a[A.GEN_AI_USAGE_INPUT_TOKENS] > 0
+
+
+def test_parse_and_invalid_json_retry_in_task(tracing, client):  # noqa: F811
+    class Haiku(BaseModel):
+        answer: str
+
+    fmt = {"format": {"type": "json_schema", "schema": {"type": "object"}}}
+    with llm_margin.task("haiku"):
+        client.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=10,
+            messages=MESSAGES,
+            output_config=fmt,
+            extra_headers={"x-sim-fault": "invalid-json"},
+        )
+        if hasattr(client.messages, "parse"):
+            client.messages.parse(
+                model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES, output_format=Haiku
+            )
+    calls = sorted(tracing.calls(), key=lambda s: s.attributes[A.ATTEMPT])
+    assert calls[0].attributes[A.CALL_STATUS] == "invalid_output"
+    assert calls[0].attributes[A.ERROR_TYPE] == "invalid_output"
+    if len(calls) > 1:
+        assert calls[1].attributes[A.ATTEMPT_KIND] == "retry"
+        assert calls[1].attributes[A.CALL_STATUS] == "ok"
+
+
+def test_sdk_retries_and_error(tracing, client):  # noqa: F811
+    client.messages.create(
+        model="claude-haiku-4-5",
+        max_tokens=10,
+        messages=MESSAGES,
+        extra_headers={"x-sim-fault": "429:1"},
+    )
+    with pytest.raises(anthropic.InternalServerError):
+        client.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=10,
+            messages=MESSAGES,
+            extra_headers={"x-sim-fault": "500"},
+        )
+    ok, failed = tracing.calls()
+    assert ok.attributes[A.SDK_RETRIES] == 1
+    assert failed.attributes[A.SDK_RETRIES] == 2
+    assert failed.attributes[A.ERROR_TYPE] == "InternalServerError"

@@ -1,0 +1,366 @@
+"""Table-driven tests of the pure extract functions (OpenAI and Anthropic) and providers."""
+
+from __future__ import annotations
+
+import pytest
+from llm_margin.instrumentation import _anthropic_extract as AX
+from llm_margin.instrumentation import _openai_extract as OX
+from llm_margin.instrumentation._common import provider_for_host
+from llm_margin.instrumentation._types import RequestFacts, UsageTokens, estimate_tokens
+
+CHAT = RequestFacts(operation="chat", model="m")
+CHAT_JSON = RequestFacts(operation="chat", model="m", json_content=True)
+CHAT_TOOLS = RequestFacts(operation="chat", model="m", tools=True)
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        (None, None),
+        ({"prompt_tokens": 10, "completion_tokens": 5}, UsageTokens(10, 5)),
+        (
+            {
+                "prompt_tokens": 100,
+                "completion_tokens": 50,
+                "prompt_tokens_details": {"cached_tokens": 80},
+                "completion_tokens_details": {"reasoning_tokens": 30},
+            },
+            UsageTokens(100, 50, cache_read_tokens=80, reasoning_tokens=30),
+        ),
+        (
+            {"prompt_tokens": 7, "completion_tokens": 1, "prompt_cache_hit_tokens": 4},
+            UsageTokens(7, 1, cache_read_tokens=4),
+        ),
+        ({"prompt_tokens": "x", "completion_tokens": -1}, UsageTokens(None, None)),
+    ],
+)
+def test_chat_usage(usage, expected):
+    assert OX.chat_usage(usage) == expected
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        ({"input_tokens": 20, "output_tokens": 9}, UsageTokens(20, 9)),
+        (
+            {
+                "input_tokens": 200,
+                "output_tokens": 90,
+                "input_tokens_details": {"cached_tokens": 150},
+                "output_tokens_details": {"reasoning_tokens": 64},
+            },
+            UsageTokens(200, 90, cache_read_tokens=150, reasoning_tokens=64),
+        ),
+    ],
+)
+def test_responses_usage(usage, expected):
+    assert OX.responses_usage(usage) == expected
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        (None, None),
+        ({"input_tokens": 10, "output_tokens": 5}, UsageTokens(10, 5)),
+        (
+            {
+                "input_tokens": 10,
+                "output_tokens": 5,
+                "cache_read_input_tokens": 1000,
+                "cache_creation_input_tokens": 300,
+            },
+            UsageTokens(1310, 5, cache_read_tokens=1000, cache_write_tokens=300),
+        ),
+        (
+            {
+                "input_tokens": 3,
+                "output_tokens": 2,
+                "cache_read_input_tokens": 0,
+                "cache_creation_input_tokens": 500,
+                "cache_creation": {
+                    "ephemeral_5m_input_tokens": 200,
+                    "ephemeral_1h_input_tokens": 300,
+                },
+            },
+            UsageTokens(
+                503,
+                2,
+                cache_read_tokens=0,
+                cache_write_tokens=500,
+                cache_write_5m_tokens=200,
+                cache_write_1h_tokens=300,
+            ),
+        ),
+        (
+            {
+                "input_tokens": 3,
+                "output_tokens": 40,
+                "output_tokens_details": {"thinking_tokens": 30},
+            },
+            UsageTokens(3, 40, reasoning_tokens=30),
+        ),
+        # only the split given: the total write is derived from it
+        (
+            {
+                "input_tokens": 1,
+                "output_tokens": 1,
+                "cache_creation": {"ephemeral_5m_input_tokens": 4, "ephemeral_1h_input_tokens": 6},
+            },
+            UsageTokens(
+                11, 1, cache_write_tokens=10, cache_write_5m_tokens=4, cache_write_1h_tokens=6
+            ),
+        ),
+    ],
+)
+def test_anthropic_usage_input_is_total(usage, expected):
+    assert AX.messages_usage(usage) == expected
+
+
+def _chat(content=None, tool_args=None):
+    message = {"role": "assistant", "content": content}
+    if tool_args is not None:
+        message["tool_calls"] = [
+            {"id": "c", "type": "function", "function": {"name": "f", "arguments": a}}
+            for a in tool_args
+        ]
+    return {
+        "id": "r1",
+        "model": "m-2024",
+        "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+    }
+
+
+@pytest.mark.parametrize(
+    ("request_facts", "response", "invalid"),
+    [
+        (CHAT, _chat("not json"), False),
+        (CHAT_JSON, _chat('{"a": 1}'), False),
+        (CHAT_JSON, _chat("{oops"), True),
+        (CHAT_TOOLS, _chat("plain text answer"), False),
+        (CHAT_TOOLS, _chat(None, ['{"x": 1}']), False),
+        (CHAT_TOOLS, _chat(None, ['{"x": 1}', "{broken"]), True),
+        (CHAT_JSON, _chat(None), False),
+    ],
+)
+def test_chat_invalid_output(request_facts, response, invalid):
+    facts = OX.chat_response_facts(response, request_facts)
+    assert facts.invalid_output is invalid
+    assert facts.response_id == "r1" and facts.model == "m-2024"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "json_content", "tools"),
+    [
+        ({"model": "m", "messages": []}, False, False),
+        ({"model": "m", "response_format": {"type": "json_object"}}, True, False),
+        (
+            {"model": "m", "response_format": {"type": "json_schema", "json_schema": {}}},
+            True,
+            False,
+        ),
+        ({"model": "m", "response_format": {"type": "text"}}, False, False),
+        ({"model": "m", "tools": [{"type": "function"}]}, False, True),
+        ({"model": "m", "tools": []}, False, False),
+    ],
+)
+def test_chat_request_facts(kwargs, json_content, tools):
+    facts = OX.chat_request_facts(kwargs)
+    assert (facts.json_content, facts.tools) == (json_content, tools)
+
+
+def test_chat_request_facts_parse_with_a_model_class():
+    class Answer:
+        pass
+
+    assert OX.chat_request_facts({"model": "m", "response_format": Answer}).json_content
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "added", "options"),
+    [
+        ({"stream": False}, False, None),
+        ({"stream": True}, True, {"include_usage": True}),
+        (
+            {"stream": True, "stream_options": {"include_usage": True}},
+            False,
+            {"include_usage": True},
+        ),
+        (
+            {"stream": True, "stream_options": {"include_obfuscation": False}},
+            True,
+            {"include_obfuscation": False, "include_usage": True},
+        ),
+        (
+            {"stream": True, "stream_options": {"include_usage": False}},
+            True,
+            {"include_usage": True},
+        ),
+    ],
+)
+def test_with_include_usage(kwargs, added, options):
+    original = {k: (dict(v) if isinstance(v, dict) else v) for k, v in kwargs.items()}
+    new, was_added = OX.with_include_usage(kwargs)
+    assert was_added is added
+    assert new.get("stream_options") == options
+    assert kwargs == original  # never mutates the app's arguments
+
+
+def test_chat_stream_accumulator_hides_only_the_usage_chunk_we_added():
+    facts = RequestFacts(
+        operation="chat", model="m", stream=True, json_content=True, usage_chunk_added=True
+    )
+    acc = OX.ChatStreamAccumulator(facts)
+    chunks = [
+        {"id": "c", "model": "m-1", "choices": [{"index": 0, "delta": {"content": '{"a":'}}]},
+        {
+            "id": "c",
+            "model": "m-1",
+            "choices": [{"index": 0, "delta": {"content": " 1}"}, "finish_reason": "stop"}],
+        },
+        {
+            "id": "c",
+            "model": "m-1",
+            "choices": [],
+            "usage": {"prompt_tokens": 9, "completion_tokens": 4},
+        },
+    ]
+    assert [acc.add(c) for c in chunks] == [False, False, True]
+    out = acc.facts()
+    assert out.usage == UsageTokens(9, 4) and not out.invalid_output
+    assert out.response_id == "c" and out.finish_reasons == ("stop",)
+    assert acc.usage_complete()
+    not_added = OX.ChatStreamAccumulator(RequestFacts(operation="chat", model="m", stream=True))
+    assert not_added.add(chunks[2]) is False
+
+
+def test_chat_stream_estimate_from_received_text():
+    acc = OX.ChatStreamAccumulator(RequestFacts(operation="chat", model="m", stream=True))
+    acc.add({"id": "c", "choices": [{"index": 0, "delta": {"content": "x" * 41}}]})
+    assert acc.estimated_output_tokens() == 11
+    assert not acc.usage_complete()
+
+
+def test_responses_stream_accumulator():
+    acc = OX.ResponsesStreamAccumulator(RequestFacts(operation="chat", model="m", stream=True))
+    acc.add({"type": "response.created", "response": {"id": "resp_1", "model": "m-1"}})
+    acc.add({"type": "response.output_text.delta", "delta": "hello"})
+    assert acc.facts().response_id == "resp_1" and not acc.usage_complete()
+    acc.add(
+        {
+            "type": "response.completed",
+            "response": {
+                "id": "resp_1",
+                "model": "m-1",
+                "status": "completed",
+                "usage": {"input_tokens": 5, "output_tokens": 2},
+            },
+        }
+    )
+    assert acc.usage_complete() and acc.facts().usage == UsageTokens(5, 2)
+
+
+def test_anthropic_stream_accumulator_merges_start_and_delta():
+    facts = RequestFacts(operation="chat", model="claude", stream=True)
+    acc = AX.MessageStreamAccumulator(facts)
+    acc.add(
+        {
+            "type": "message_start",
+            "message": {
+                "id": "msg_1",
+                "model": "claude-x",
+                "usage": {
+                    "input_tokens": 10,
+                    "output_tokens": 1,
+                    "cache_read_input_tokens": 100,
+                    "cache_creation_input_tokens": 50,
+                    "cache_creation": {
+                        "ephemeral_5m_input_tokens": 20,
+                        "ephemeral_1h_input_tokens": 30,
+                    },
+                },
+            },
+        }
+    )
+    acc.add(
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "hey"}}
+    )
+    assert not acc.usage_complete()
+    acc.add(
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "end_turn"},
+            "usage": {"output_tokens": 7},
+        }
+    )
+    acc.add({"type": "message_stop"})
+    assert acc.usage_complete()
+    assert acc.facts().usage == UsageTokens(
+        160,
+        7,
+        cache_read_tokens=100,
+        cache_write_tokens=50,
+        cache_write_5m_tokens=20,
+        cache_write_1h_tokens=30,
+    )
+    assert acc.facts().finish_reasons == ("end_turn",)
+
+
+@pytest.mark.parametrize(
+    ("content", "facts", "invalid"),
+    [
+        ([{"type": "text", "text": "hello"}], RequestFacts("chat", "c"), False),
+        ([{"type": "text", "text": "hello"}], RequestFacts("chat", "c", json_content=True), True),
+        (
+            [{"type": "text", "text": '{"a": 1}'}],
+            RequestFacts("chat", "c", json_content=True),
+            False,
+        ),
+        ([{"type": "tool_use", "input": {"a": 1}}], RequestFacts("chat", "c", tools=True), False),
+        ([{"type": "tool_use", "input": "{bad"}], RequestFacts("chat", "c", tools=True), True),
+    ],
+)
+def test_anthropic_invalid_output(content, facts, invalid):
+    message = {
+        "id": "m",
+        "model": "c",
+        "content": content,
+        "usage": {"input_tokens": 1, "output_tokens": 1},
+    }
+    assert AX.message_facts(message, facts).invalid_output is invalid
+
+
+def test_anthropic_request_facts():
+    facts = AX.messages_request_facts(
+        {"model": "claude", "output_config": {"format": {"type": "json_schema"}}, "stream": True}
+    )
+    assert facts.json_content and facts.stream and facts.model == "claude"
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "default", "overrides", "expected"),
+    [
+        ("api.openai.com", 443, "openai", None, "openai"),
+        ("myres.openai.azure.com", 443, "openai", None, "azure.ai.openai"),
+        ("api.deepseek.com", 443, "openai", None, "deepseek"),
+        ("api.groq.com", 443, "openai", None, "groq"),
+        ("api.together.xyz", 443, "openai", None, "together"),
+        ("openrouter.ai", 443, "openai", None, "openrouter"),
+        ("127.0.0.1", 8000, "openai", None, "openai"),
+        ("localhost", 8000, "anthropic", None, "anthropic"),
+        ("vllm.internal", 8000, "openai", None, "openai"),
+        ("vllm.internal", 8000, "openai", {"vllm.internal": "vllm"}, "vllm"),
+        ("localhost", 8000, "openai", {"localhost:8000": "vllm"}, "vllm"),
+        ("localhost", 9000, "openai", {"localhost:8000": "vllm"}, "openai"),
+        ("a.b.example.com", 443, "openai", {"*.example.com": "ex"}, "ex"),
+        ("api.groq.com", 443, "openai", {"api.groq.com": "groq-proxy"}, "groq-proxy"),
+        ("API.OpenAI.com.", 443, "openai", None, "openai"),
+        (None, None, "openai", None, "openai"),
+    ],
+)
+def test_provider_for_host(host, port, default, overrides, expected):
+    assert provider_for_host(host, port, default, overrides) == expected
+
+
+@pytest.mark.parametrize(("chars", "tokens"), [(0, 0), (1, 1), (4, 1), (5, 2), (400, 100)])
+def test_estimate_tokens(chars, tokens):
+    assert estimate_tokens(chars) == tokens
