@@ -43,7 +43,10 @@ def app_environment(otlp_grpc_port: int, openai_base_url: str) -> dict[str, str]
             "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
             "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{otlp_grpc_port}",
             "OTEL_BSP_SCHEDULE_DELAY": "200",
-            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "",
+            # Only llm-margin's instrumentation prices calls in the demo; OpenLLMetry (installed
+            # for the interop tests) would also capture prompt text by default.
+            "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai,anthropic,genai-openai,genai-anthropic",
+            "TRACELOOP_TRACE_CONTENT": "false",
             "OPENAI_BASE_URL": openai_base_url,
             "OPENAI_API_KEY": "sk-demo-not-a-real-key",
         }
@@ -109,7 +112,7 @@ def run_demo(data_dir: str, report_format: str = "table") -> int:
         print(f"workload:  {expected_requests} requests, HTTP statuses {statuses}")
         app.terminate()  # SIGTERM: the app exits normally and flushes its spans
         app.wait(timeout=30)
-        stored = wait_for_calls(processor, minimum=expected_requests, timeout=30)
+        stored = wait_for_calls(processor, minimum=expected_requests, timeout=90)
         print(f"stored:    {stored} LLM calls in {processor.store.description}")
         since, until = resolve_period("30d", None)
         rows = customers.customer_rows(processor.store, since, until + timedelta(seconds=1))
@@ -123,6 +126,14 @@ def run_demo(data_dir: str, report_format: str = "table") -> int:
                 title="Customer margin, last 30 days (revenue = one month of each plan)",
             )
         )
+        from llm_margin.processor.reports.weekly import weekly_text
+
+        html_path = os.path.join(data_dir, "weekly.html")
+        print()
+        print(
+            weekly_text(processor.store, since, until + timedelta(seconds=1), html_path=html_path)
+        )
+        print(f"weekly page: {html_path}")
         print(f"\ndemo finished in {time.monotonic() - started:.1f} s. Explore the data:")
         print(f"  llm-margin report customers --data-dir {data_dir} --since 30d")
         print(f"  llm-margin sql --data-dir {data_dir} 'SELECT * FROM llm_tasks FINAL LIMIT 10'")
