@@ -7,24 +7,28 @@
 --   kind: 'first' unless the task's last call to END before this one started failed (status
 --   other than ok: error, invalid_output); then 'retry' on the same route, 'fallback' on
 --   another. This is the instrumentation's own rule, applied across processes.
+-- The tasks' calls are read by key from llm_calls_by_task; only the rows to rewrite are read
+-- from llm_calls, by its own key (customer_id, span_id).
 INSERT INTO llm_calls
-SELECT * EXCEPT (new_attempt, new_kind, end_ts)
-    REPLACE (new_attempt AS attempt, new_kind AS attempt_kind, version + 1 AS version)
-FROM
+WITH changes AS
 (
-    SELECT *
+    SELECT customer_id, span_id, version, new_attempt, new_kind
     FROM
     (
         SELECT
-            c.*,
+            c.customer_id AS customer_id,
+            c.span_id AS span_id,
+            c.version AS version,
+            c.attempt AS attempt,
+            c.attempt_kind AS attempt_kind,
             toUInt32(row_number() OVER (PARTITION BY c.task_id ORDER BY c.ts, c.span_id))
                 AS new_attempt,
             multiIf(p.prev_status IN ('', 'ok'), 'first', p.prev_route = c.route, 'retry',
                     'fallback') AS new_kind
         FROM
         (
-            SELECT *, ts + toIntervalMicrosecond(toInt64(latency_ms * 1000)) AS end_ts
-            FROM llm_calls FINAL
+            SELECT *
+            FROM llm_calls_by_task FINAL
             WHERE task_id IN {task_ids:Array(String)}
         ) AS c
         ASOF LEFT JOIN
@@ -34,10 +38,15 @@ FROM
                 ts + toIntervalMicrosecond(toInt64(latency_ms * 1000)) AS prev_end,
                 status AS prev_status,
                 route AS prev_route
-            FROM llm_calls FINAL
+            FROM llm_calls_by_task FINAL
             WHERE task_id IN {task_ids:Array(String)}
         ) AS p ON c.task_id = p.task_id AND c.ts > p.prev_end
-        SETTINGS join_use_nulls = 0
     )
     WHERE new_attempt != attempt OR new_kind != attempt_kind
 )
+SELECT c.* REPLACE (n.new_attempt AS attempt, n.new_kind AS attempt_kind, c.version + 1 AS version)
+FROM llm_calls AS c FINAL
+INNER JOIN changes AS n
+    ON c.customer_id = n.customer_id AND c.span_id = n.span_id AND c.version = n.version
+WHERE (c.customer_id, c.span_id) IN (SELECT customer_id, span_id FROM changes)
+SETTINGS join_use_nulls = 0

@@ -39,7 +39,7 @@ FROM
         min(ts) AS first_ts,
         max(ts + toIntervalMillisecond(toInt64(latency_ms))) AS last_ts,
         max(inserted_at) AS last_inserted_at
-    FROM llm_calls FINAL
+    FROM llm_calls_by_task FINAL
     WHERE task_id IN {task_ids:Array(String)}
     GROUP BY task_id
 ) AS c

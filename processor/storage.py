@@ -123,13 +123,33 @@ class Store:
     def create_schema(self) -> None:
         """Create missing tables, then add columns a newer release declares (see
         ``schema_upgrade.py``): safe to run on every start and after every upgrade."""
+        # A store from before llm_calls_by_task: its calls are copied in once, after the view
+        # that keeps the table in step exists (a call inserted meanwhile is copied twice; the
+        # replacing key makes that one row).
+        backfill = not self._table_exists("llm_calls_by_task") and self._table_exists(
+            "llm_calls"
+        )
         if self.cluster:  # cluster (issue 7): the ON CLUSTER variant, see cluster_schema.py
             statements = cluster_schema_statements(self.cluster, self._database())
             for statement in statements:
                 self.command(statement)
             for alter in cluster_upgrade_statements(self.cluster, statements, self._columns):
                 self.command(alter)
-            return
+        else:
+            self._create_single_server_schema()
+        if backfill:
+            self.command(read_sql("backfill_calls_by_task.sql"))
+
+    def _table_exists(self, table: str) -> bool:
+        return bool(
+            self.query(
+                "SELECT count() FROM system.tables "
+                "WHERE database = currentDatabase() AND name = {table:String}",
+                {"table": table},
+            ).rows[0][0]
+        )
+
+    def _create_single_server_schema(self) -> None:
         for statement in schema_statements():
             self.command(statement)
             declared = declared_columns(statement)

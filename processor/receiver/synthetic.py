@@ -45,6 +45,9 @@ def llm_attributes(n: int, customers: int = 20) -> dict[str, Any]:
         A.PLAN: "pro",
         A.FEATURE: "chat",
         A.TASK_ID: f"task-{n // 4}",
+        # Our instrumentation numbers a task's attempts; four calls per task, all succeeding.
+        A.ATTEMPT: n % 4 + 1,
+        A.ATTEMPT_KIND: "first",
     }
 
 

@@ -357,7 +357,8 @@ def test_nested_spans_of_one_request_are_priced_once(processor):
 
 @pytest.fixture
 def windowed_processor(tmp_path):
-    """A processor that waits 1 s for a task's root before finalising it as unknown."""
+    """A processor that waits 3 s for a task's root before finalising it as unknown (long
+    enough that a loaded CI machine checks the held-back state within it)."""
     from llm_margin.processor.config import ServeConfig
     from llm_margin.processor.server import Processor
 
@@ -367,7 +368,7 @@ def windowed_processor(tmp_path):
         data_dir=str(tmp_path / "data"),
         otlp_grpc_port=free_port(),
         otlp_http_port=free_port(),
-        task_finalize_seconds=1.0,
+        task_finalize_seconds=3.0,
     ).validate()
     proc = Processor(config)
     proc.start()

@@ -49,6 +49,23 @@ def table_shape(sql: str) -> dict:
     return shape
 
 
+_VIEW = re.compile(
+    r"CREATE\s+MATERIALIZED\s+VIEW\s+IF\s+NOT\s+EXISTS\s+(?P<name>\w+)"
+    r"(?:\s+ON\s+CLUSTER\s+'[^']*')?\s+TO\s+(?P<target>\w+)\s+AS\s+SELECT\s+(?P<select>.+?)"
+    r"\s+FROM\s+(?P<source>\w+)\s*$",
+    re.DOTALL,
+)
+
+
+def materialized_view(sql: str) -> tuple[str, str, str, str] | None:
+    """(name, target table, source table, selected columns) of a CREATE MATERIALIZED VIEW."""
+    found = _VIEW.search(_strip_comments(sql).strip())
+    if found is None:
+        return None
+    select = " ".join(found.group("select").split())
+    return found.group("name"), found.group("target"), found.group("source"), select
+
+
 def schema_drift(base: list[str], cluster: list[str]) -> list[str]:
     """Differences between the single-server and the cluster DDL (empty when in step)."""
     problems: list[str] = []
@@ -63,7 +80,19 @@ def schema_drift(base: list[str], cluster: list[str]) -> list[str]:
             distributed[pair[0]] = pair[1]
         if "ON CLUSTER '__CLUSTER__'" not in statement:
             problems.append(f"cluster statement without ON CLUSTER: {statement[:80]!r}")
+    cluster_views = {
+        view[0]: view for view in (materialized_view(s) for s in cluster) if view is not None
+    }
     for statement in base:
+        view = materialized_view(statement)
+        if view is not None:
+            name, target, source, select = view
+            twin = cluster_views.get(name)
+            if twin is None:
+                problems.append(f"{name}: no cluster materialized view")
+            elif twin[1:] != (f"{target}_local", f"{source}_local", select):
+                problems.append(f"{name}: cluster view differs: {twin[1:]} for {view[1:]}")
+            continue
         found = declared_columns(statement)
         if found is None:
             problems.append(
@@ -129,8 +158,19 @@ def _mutated(old: str, new: str) -> list[str]:
             "new_table: no cluster table",
         ),
         (
-            lambda: [*schema_statements(), "CREATE MATERIALIZED VIEW IF NOT EXISTS mv AS SELECT 1"],
+            lambda: [*schema_statements(), "CREATE VIEW IF NOT EXISTS v AS SELECT 1"],
             "not a CREATE TABLE",
+        ),
+        (
+            lambda: [
+                *schema_statements(),
+                "CREATE MATERIALIZED VIEW IF NOT EXISTS mv TO llm_calls_by_task AS SELECT 1 FROM t",
+            ],
+            "mv: no cluster materialized view",
+        ),
+        (
+            lambda: _mutated("latency_ms, attempt, attempt_kind,", "latency_ms, attempt,"),
+            "llm_calls_by_task_mv: cluster view differs",
         ),
     ],
 )
@@ -286,7 +326,8 @@ def test_local_tables_are_valid_ddl_and_take_the_processors_rows(tmp_path):
             if distributed_over(statement) is not None:
                 continue
             store.command(_single_node(statement))
-            created.append(local_declaration(statement)[0])
+            if materialized_view(statement) is None:
+                created.append(local_declaration(statement)[0])
         assert "llm_calls_local" in created and "plans" in created
         engines = dict(
             store.query(
@@ -324,5 +365,8 @@ def test_local_tables_are_valid_ddl_and_take_the_processors_rows(tmp_path):
         store.insert_rows("llm_calls_local", [[row[c] for c in CALL_COLUMNS]], CALL_COLUMNS)
         got = store.query("SELECT customer_id, cost_usd FROM llm_calls_local FINAL").rows
         assert got == [("acme", Decimal("0.000123"))]
+        # The shard-local view copies the row into the shard-local by-task table.
+        got = store.query("SELECT span_id, cost_usd FROM llm_calls_by_task_local FINAL").rows
+        assert got == [("s1", Decimal("0.000123"))]
     finally:
         store.close()
