@@ -126,9 +126,7 @@ class Store:
         # A store from before llm_calls_by_task: its calls are copied in once, after the view
         # that keeps the table in step exists (a call inserted meanwhile is copied twice; the
         # replacing key makes that one row).
-        backfill = not self._table_exists("llm_calls_by_task") and self._table_exists(
-            "llm_calls"
-        )
+        backfill = not self._table_exists("llm_calls_by_task") and self._table_exists("llm_calls")
         if self.cluster:  # cluster (issue 7): the ON CLUSTER variant, see cluster_schema.py
             statements = cluster_schema_statements(self.cluster, self._database())
             for statement in statements:

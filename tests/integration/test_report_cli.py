@@ -46,7 +46,9 @@ def expected_cost(model: str, inp: int, out: int, cache: int) -> Decimal:
 
 def send_calls(http_url: str) -> None:
     provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{http_url}/v1/traces")))
+    provider.add_span_processor(
+        SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{http_url}/v1/traces"))
+    )
     tracer = provider.get_tracer("test")
     for customer, model, inp, out, cache in CALLS:
         attributes = {
@@ -66,8 +68,17 @@ def send_calls(http_url: str) -> None:
 
 def run_report(data_dir: str, fmt: str) -> str:
     result = subprocess.run(
-        [bin_path("llm-margin"), "report", "customers", "--data-dir", data_dir, "--since", "1d",
-         "--format", fmt],
+        [
+            bin_path("llm-margin"),
+            "report",
+            "customers",
+            "--data-dir",
+            data_dir,
+            "--since",
+            "1d",
+            "--format",
+            fmt,
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -38,7 +38,9 @@ def test_app_side_dependencies_stay_light():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     heavy = ("chdb", "clickhouse-connect", "grpcio", "genai-prices")
     assert not [d for d in project["dependencies"] if d.startswith(heavy)]
-    assert all(any(d.startswith(h) for d in project["optional-dependencies"]["processor"]) for h in heavy)
+    assert all(
+        any(d.startswith(h) for d in project["optional-dependencies"]["processor"]) for h in heavy
+    )
 
 
 def test_sql_files_are_package_data():
