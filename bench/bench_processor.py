@@ -29,6 +29,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
@@ -101,28 +102,47 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def sender(port: int, first: int, requests: int, llm: bool, start_at: float, out) -> None:
+def sender(port: int, first: int, requests: int, llm: bool, go, connections: int, out) -> None:
+    """Posts ``requests`` export requests over ``connections`` keep-alive connections at once,
+    as a Collector's exporter does (its sending queue has 10 consumers by default); each
+    connection waits for its answer before the next request, as exporters do."""
     bodies = [
         make_request(first + i * SPANS_PER_REQUEST, SPANS_PER_REQUEST, llm=llm).SerializeToString()
         for i in range(requests)
     ]
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     headers = {"Content-Type": "application/x-protobuf"}
-    retries = 0
-    time.sleep(max(0.0, start_at - time.time()))
-    for body in bodies:
-        while True:
-            connection.request("POST", "/v1/traces", body, headers)
-            response = connection.getresponse()
-            response.read()
-            if response.status == 200:
-                break
-            if response.status not in (429, 503):
-                raise RuntimeError(f"export answered {response.status}")
-            retries += 1
-            time.sleep(float(response.getheader("Retry-After") or 1) / 10)
-    connection.close()
-    out.put(retries)
+    retries = [0] * connections
+    errors: list[BaseException] = []
+
+    def post_all(k: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+        try:
+            for body in bodies[k::connections]:
+                while True:
+                    connection.request("POST", "/v1/traces", body, headers)
+                    response = connection.getresponse()
+                    response.read()
+                    if response.status == 200:
+                        break
+                    if response.status not in (429, 503):
+                        raise RuntimeError(f"export answered {response.status}")
+                    retries[k] += 1
+                    time.sleep(float(response.getheader("Retry-After") or 1) / 10)
+        except BaseException as exc:  # reported by the sender process
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post_all, args=(k,)) for k in range(connections)]
+    out.put("ready")  # payloads built: the clock starts when every sender is ready
+    go.wait()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    out.put(sum(retries))
 
 
 def peak_rss_mib(pid: int) -> float:
@@ -141,7 +161,9 @@ def query(http_url: str, sql: str) -> list:
         return json.loads(response.read())["rows"]
 
 
-def end_to_end(workdir: str, total_spans: int, senders: int, llm: bool) -> dict[str, float]:
+def end_to_end(
+    workdir: str, total_spans: int, senders: int, connections: int, llm: bool
+) -> dict[str, float]:
     grpc_port, http_port = free_port(), free_port()
     data_dir = os.path.join(workdir, "e2e-llm" if llm else "e2e-skip")
     process = subprocess.Popen(
@@ -169,7 +191,7 @@ def end_to_end(workdir: str, total_spans: int, senders: int, llm: bool) -> dict[
         per_sender = max(1, total_spans // SPANS_PER_REQUEST // senders)
         spans = per_sender * senders * SPANS_PER_REQUEST
         queue: multiprocessing.Queue = multiprocessing.Queue()
-        start_at = time.time() + 2.0 + per_sender * senders * 0.004  # after payloads are built
+        go = multiprocessing.Event()
         workers = [
             multiprocessing.Process(
                 target=sender,
@@ -178,7 +200,8 @@ def end_to_end(workdir: str, total_spans: int, senders: int, llm: bool) -> dict[
                     k * per_sender * SPANS_PER_REQUEST,
                     per_sender,
                     llm,
-                    start_at,
+                    go,
+                    connections,
                     queue,
                 ),
             )
@@ -186,6 +209,11 @@ def end_to_end(workdir: str, total_spans: int, senders: int, llm: bool) -> dict[
         ]
         for worker in workers:
             worker.start()
+        for _ in workers:
+            if queue.get(timeout=900) != "ready":
+                raise RuntimeError("a sender failed before sending")
+        start_at = time.time()
+        go.set()
         retries = sum(queue.get(timeout=900) for _ in workers)
         for worker in workers:
             worker.join()
@@ -211,6 +239,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spans", type=int, default=100_000, help="LLM spans end to end")
     parser.add_argument("--senders", type=int, default=2, help="sender processes")
+    parser.add_argument(
+        "--connections", type=int, default=4, help="concurrent exports per sender process"
+    )
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
 
@@ -227,9 +258,12 @@ def main() -> int:
             print("\ncProfile of extract + insert (top by own time):")
             print(stages["_profile"])
 
-        llm = end_to_end(workdir, args.spans, args.senders, llm=True)
-        skip = end_to_end(workdir, args.spans * 3, args.senders, llm=False)
-        print("end to end (OTLP/HTTP protobuf in -> rows queryable):")
+        llm = end_to_end(workdir, args.spans, args.senders, args.connections, llm=True)
+        skip = end_to_end(workdir, args.spans * 3, args.senders, args.connections, llm=False)
+        print(
+            f"end to end (OTLP/HTTP protobuf in -> rows queryable; {args.senders} sender "
+            f"processes x {args.connections} concurrent exports):"
+        )
         print(
             f"  LLM spans stored : {llm['rate']:>10,.0f} spans/s  ({llm['spans']:,} spans in "
             f"{llm['seconds']:.1f}s, {llm['stored']:,} rows, {llm['retries']} retried requests)"

@@ -16,6 +16,7 @@ _HELP = {
     "stored_task_spans": "Task span rows written.",
     "unpriced_calls": "Call rows written without a price.",
     "write_errors": "Failed writes to the store.",
+    "link_errors": "Task linking passes that failed (their batches are resent by the exporters).",
     "queue_depth": "Records waiting in the write queue.",
     "dropped_records": "Acknowledged records given up on: spool segments the store refused "
     "(kept in the spool's bad/ folder).",
@@ -29,8 +30,12 @@ _HELP = {
     "ack_timeout_seconds (it is still written; the resend is deduplicated).",
 }
 
-# Upper bounds (seconds) of the write latency histogram's buckets.
+# Upper bounds (seconds) of the latency histograms' buckets.
 WRITE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_HISTOGRAMS = {
+    "write": "Time spent inserting batches into the store.",
+    "link": "Time spent linking the tasks of inserted batches (llm_tasks, attempt numbers).",
+}
 
 GAUGES = frozenset({"queue_depth", "spool_bytes"})
 
@@ -39,9 +44,10 @@ class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._values: dict[str, float] = dict.fromkeys(_HELP, 0)
-        self._write_seconds_sum = 0.0
-        self._write_count = 0
-        self._write_buckets = [0] * len(WRITE_BUCKETS)
+        # name -> [sum of seconds, count, per-bucket counts]
+        self._histograms: dict[str, list] = {
+            name: [0.0, 0, [0] * len(WRITE_BUCKETS)] for name in _HISTOGRAMS
+        }
 
     def inc(self, name: str, amount: float = 1) -> None:
         with self._lock:
@@ -56,12 +62,19 @@ class Metrics:
             return self._values.get(name, 0)
 
     def observe_write(self, seconds: float) -> None:
+        self._observe("write", seconds)
+
+    def observe_link(self, seconds: float) -> None:
+        self._observe("link", seconds)
+
+    def _observe(self, name: str, seconds: float) -> None:
         with self._lock:
-            self._write_seconds_sum += seconds
-            self._write_count += 1
+            histogram = self._histograms[name]
+            histogram[0] += seconds
+            histogram[1] += 1
             for index, bound in enumerate(WRITE_BUCKETS):
                 if seconds <= bound:
-                    self._write_buckets[index] += 1
+                    histogram[2][index] += 1
 
     def render(self) -> str:
         lines: list[str] = []
@@ -74,11 +87,14 @@ class Metrics:
                 lines.append(f"# HELP {metric} {_HELP.get(name, name)}")
                 lines.append(f"# TYPE {metric} {kind}")
                 lines.append(f"{metric} {value:g}")
-            lines.append("# HELP llm_margin_write_seconds Time spent writing batches to the store.")
-            lines.append("# TYPE llm_margin_write_seconds histogram")
-            for bound, count in zip(WRITE_BUCKETS, self._write_buckets, strict=True):
-                lines.append(f'llm_margin_write_seconds_bucket{{le="{bound:g}"}} {count}')
-            lines.append(f'llm_margin_write_seconds_bucket{{le="+Inf"}} {self._write_count}')
-            lines.append(f"llm_margin_write_seconds_sum {self._write_seconds_sum:.6f}")
-            lines.append(f"llm_margin_write_seconds_count {self._write_count}")
+            for name, help_text in _HISTOGRAMS.items():
+                total, count, buckets = self._histograms[name]
+                metric = f"llm_margin_{name}_seconds"
+                lines.append(f"# HELP {metric} {help_text}")
+                lines.append(f"# TYPE {metric} histogram")
+                for bound, in_bucket in zip(WRITE_BUCKETS, buckets, strict=True):
+                    lines.append(f'{metric}_bucket{{le="{bound:g}"}} {in_bucket}')
+                lines.append(f'{metric}_bucket{{le="+Inf"}} {count}')
+                lines.append(f"{metric}_sum {total:.6f}")
+                lines.append(f"{metric}_count {count}")
         return "\n".join(lines) + "\n"

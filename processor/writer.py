@@ -8,6 +8,12 @@ receivers turn that into 429/503 or UNAVAILABLE, which exporters retry.
 
 Ordering: while anything is spooled, new batches are appended behind it, and the spool is
 replayed oldest first, so rows reach the store in the order they were acknowledged.
+
+Linking (recomputing ``llm_tasks`` and attempt numbers for the batch's tasks) runs on a second
+thread: while it links one batch, the writer inserts the next, and it links everything inserted
+meanwhile in one pass. A batch is acknowledged once inserted and linked, so a report read after
+an acknowledgement sees its tasks. If linking fails the rows are already stored, but the batch
+is not acknowledged: the exporter resends it (deduplicated by span id) and it is linked then.
 """
 
 from __future__ import annotations
@@ -82,6 +88,15 @@ class BatchWriter:
         self._spool = spool
         self._queue: deque[Ticket] = deque()
         self._queued_records = 0
+        # Records taken from the queue but not acknowledged yet (inserting or linking): they
+        # count against max_queued_records too, so a slow linker pushes back on the senders.
+        self._in_flight_records = 0
+        self._to_link: list[tuple[list[Ticket], set[str]]] = []
+        self._link_cond = threading.Condition()
+        self._linker_stopping = False
+        self._linker = threading.Thread(
+            target=self._run_linker, name="llm-margin-linker", daemon=True
+        )
         self._cond = threading.Condition()
         self._stopping = False
         self._retry_at = 0.0
@@ -91,6 +106,7 @@ class BatchWriter:
             self._metrics.set("spool_bytes", spool.bytes)
 
     def start(self) -> None:
+        self._linker.start()
         self._thread.start()
 
     def health(self) -> dict[str, object]:
@@ -119,7 +135,7 @@ class BatchWriter:
             if self._stopping:
                 self._metrics.inc("refused_records", ticket.size)
                 raise QueueFullError("the processor is shutting down", throttled=False)
-            if self._queued_records + ticket.size > self._max_queued:
+            if self._queued_records + self._in_flight_records + ticket.size > self._max_queued:
                 self._metrics.inc("queue_full_rejections")
                 self._metrics.inc("refused_records", ticket.size)
                 raise QueueFullError("write queue is full")
@@ -154,6 +170,7 @@ class BatchWriter:
                 taken.append(ticket)
                 count += ticket.size
             self._queued_records -= count
+            self._in_flight_records += count
             self._metrics.set("queue_depth", self._queued_records)
         return taken
 
@@ -176,25 +193,64 @@ class BatchWriter:
             error = self._to_spool(calls, task_spans)
         else:
             try:
-                self._insert(calls, task_spans)
+                self._insert_rows(calls, task_spans)
             except Exception as exc:
                 self._metrics.inc("write_errors")
                 self._store_failed(exc)
                 error = exc if self._spool is None else self._to_spool(calls, task_spans)
+            else:
+                # Stored: acknowledged once the linker has linked their tasks.
+                with self._link_cond:
+                    self._to_link.append((tickets, _task_ids(calls, task_spans)))
+                    self._link_cond.notify()
+                return
+        self._acknowledge(tickets, error)
+
+    def _acknowledge(self, tickets: list[Ticket], error: BaseException | None) -> None:
+        with self._cond:
+            self._in_flight_records -= sum(t.size for t in tickets)
         for ticket in tickets:
             ticket.error = error
             ticket.done.set()
 
     def _insert(self, calls: list[CallRecord], task_spans: list[TaskSpanRecord]) -> None:
+        """Insert and link at once (spool replay; intake pipelines the two)."""
+        self._insert_rows(calls, task_spans)
+        self._store.link_tasks(_task_ids(calls, task_spans))
+
+    def _insert_rows(self, calls: list[CallRecord], task_spans: list[TaskSpanRecord]) -> None:
         started = time.perf_counter()
         self._store.insert_calls(calls)
         self._store.insert_task_spans(task_spans)
-        self._store.link_tasks({c.task_id for c in calls} | {s.task_id for s in task_spans})
         self._metrics.observe_write(time.perf_counter() - started)
         self._metrics.inc("stored_calls", len(calls))
         self._metrics.inc("stored_task_spans", len(task_spans))
         self._metrics.inc("unpriced_calls", sum(1 for c in calls if not c.priced))
         self._retry_delay = RETRY_MIN_SECONDS
+
+    # -- linker --------------------------------------------------------------------------------
+    def _run_linker(self) -> None:
+        while True:
+            with self._link_cond:
+                while not self._to_link and not self._linker_stopping:
+                    self._link_cond.wait()
+                if not self._to_link:
+                    return
+                batches, self._to_link = self._to_link, []
+            task_ids: set[str] = set()
+            for _, ids in batches:
+                task_ids |= ids
+            error: BaseException | None = None
+            started = time.perf_counter()
+            try:
+                self._store.link_tasks(task_ids)
+            except Exception as exc:  # rows are stored; unacknowledged, the exporter resends
+                self._metrics.inc("link_errors")
+                log.warning("task linking failed; the batch will be resent: %s", exc)
+                error = exc
+            self._metrics.observe_link(time.perf_counter() - started)
+            for tickets, _ in batches:
+                self._acknowledge(tickets, error)
 
     def _store_failed(self, exc: BaseException) -> None:
         log.warning("store write failed (retry in %.1fs): %s", self._retry_delay, exc)
@@ -282,11 +338,21 @@ class BatchWriter:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
+        deadline = time.monotonic() + timeout
         if self._thread.is_alive():
             self._thread.join(timeout)
-        drained = not self._thread.is_alive()
+        with self._link_cond:
+            self._linker_stopping = True
+            self._link_cond.notify_all()
+        if self._linker.is_alive():
+            self._linker.join(max(0.0, deadline - time.monotonic()))
+        drained = not self._thread.is_alive() and not self._linker.is_alive()
         if not drained:
             log.warning(
                 "writer did not drain within %.1fs; unacknowledged batches are retried", timeout
             )
         return drained
+
+
+def _task_ids(calls: Sequence[CallRecord], task_spans: Sequence[TaskSpanRecord]) -> set[str]:
+    return {c.task_id for c in calls} | {s.task_id for s in task_spans}

@@ -222,3 +222,39 @@ def test_spool_drains_under_sustained_load(store, tmp_path):
     finally:
         stop.set()
         writer.shutdown(5)
+
+
+def _tasks(store: FlakyStore) -> dict[str, int]:
+    return dict(store.query("SELECT task_id, calls FROM llm_tasks FINAL").rows)
+
+
+def test_acknowledged_means_stored_and_linked(store):
+    writer, metrics = make_writer(store, None)
+    try:
+        tickets = [writer.submit(calls(n * 10, 10)) for n in range(6)]
+        assert all(t.wait(10) for t in tickets)
+        # Linking runs beside the inserts, yet no batch is acknowledged before its task is.
+        assert _tasks(store) == {"task": 60}
+        assert "llm_margin_link_seconds_count" in metrics.render()
+    finally:
+        writer.shutdown(5)
+
+
+def test_a_failed_link_is_not_acknowledged_and_the_resend_links(store):
+    writer, metrics = make_writer(store, None)
+    real_link = store.store.link_tasks
+
+    def failing_link(task_ids):
+        raise Outage("store went away between insert and link")
+
+    try:
+        store.link_tasks = failing_link
+        with pytest.raises(Outage):
+            writer.submit(calls(0, 4)).wait(10)
+        assert metrics.get("link_errors") == 1
+        assert len(stored(store)) == 4 and _tasks(store) == {}  # stored, not linked
+        store.link_tasks = real_link
+        assert writer.submit(calls(0, 4)).wait(10)  # the exporter's resend
+        assert len(stored(store)) == 4 and _tasks(store) == {"task": 4}
+    finally:
+        writer.shutdown(5)
