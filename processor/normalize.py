@@ -25,7 +25,12 @@ from datetime import datetime, timezone
 from typing import Any
 
 from llm_margin import attributes as A
-from llm_margin.processor.records import UNATTRIBUTED, CallRecord, TaskSpanRecord
+from llm_margin.processor.records import (
+    CALL_COLUMNS,
+    UNATTRIBUTED,
+    CallRecord,
+    TaskSpanRecord,
+)
 
 # Attribute spellings, most specific first. Values: OTLP attribute keys.
 PROVIDER_KEYS = (A.GEN_AI_PROVIDER_NAME, "gen_ai.system", "llm.vendor")
@@ -144,20 +149,117 @@ def attributes_to_dict(key_values: Iterable[Any]) -> dict[str, Any]:
 
 
 _USAGE_KEYS = frozenset(INPUT_TOKEN_KEYS + OUTPUT_TOKEN_KEYS)
+_OUTPUT_KEYS = frozenset(OUTPUT_TOKEN_KEYS)
 
 
 def span_kind(attrs: Mapping[str, Any]) -> str | None:
     """'call', 'task' or None for a span's attributes."""
     if attrs.get(A.IS_TASK) is True:
         return "task"
-    if not attrs.keys() & _LLM_MARKERS:
+    if _LLM_MARKERS.isdisjoint(attrs):
         return None
-    operation = first(attrs, OPERATION_KEYS)
-    if operation is not None:
-        return "call" if str(operation).lower() in INFERENCE_OPERATIONS else None
+    for key in OPERATION_KEYS:
+        operation = attrs.get(key)
+        if operation is not None and operation != "":
+            return "call" if str(operation).lower() in INFERENCE_OPERATIONS else None
     # No operation named: a call only if it reports usage (anthropic's count_tokens and
     # models.list spans name a provider and a model but are not inference).
-    return "call" if attrs.keys() & _USAGE_KEYS else None
+    return None if _USAGE_KEYS.isdisjoint(attrs) else "call"
+
+
+# -- one pass over a span's attributes ----------------------------------------------------------
+# Every value call_from_span reads comes from a group of spellings, most specific first (a group
+# of one for the project's own keys). Each key maps to (group, rank) once, at import, so a span
+# is resolved in one pass over the attributes it has, instead of probing every spelling of
+# every field. Groups are numbered in the order call_from_span converts them.
+_TOKEN_GROUPS_BEFORE_TS = (INPUT_TOKEN_KEYS, CACHE_READ_KEYS, CACHE_WRITE_1H_KEYS, CACHE_WRITE_KEYS)
+_TOKEN_GROUPS_AFTER_TS = (OUTPUT_TOKEN_KEYS, REASONING_KEYS, SDK_RETRY_KEYS, (A.ATTEMPT,))
+_TEXT_GROUPS = tuple(
+    (key,)
+    for key in (
+        A.ERROR_TYPE,
+        A.CALL_STATUS,
+        A.TASK_ID,
+        A.CUSTOMER_ID,
+        A.WORKSPACE_ID,
+        A.USER_ID,
+        A.PLAN,
+        A.FEATURE,
+        A.ROUTE,
+        A.USAGE_SOURCE,
+        A.ATTEMPT_KIND,
+        A.INSTRUMENTATION,
+    )
+)
+_OTHER_GROUPS = (
+    PROVIDER_KEYS,
+    REQUEST_MODEL_KEYS,
+    RESPONSE_MODEL_KEYS,
+    OPERATION_KEYS,
+    SERVICE_TIER_KEYS,
+)
+_GROUPS = _TOKEN_GROUPS_BEFORE_TS + _TOKEN_GROUPS_AFTER_TS + _TEXT_GROUPS + _OTHER_GROUPS
+_N_GROUPS = len(_GROUPS)
+_T0 = len(_TOKEN_GROUPS_BEFORE_TS)  # first token group converted after the timestamp
+_X0 = _T0 + len(_TOKEN_GROUPS_AFTER_TS)  # first text group
+_O0 = _X0 + len(_TEXT_GROUPS)  # first of the other groups
+# A token count's error names its group's canonical (first) spelling, whichever key held it.
+_TOKEN_NAMES = tuple(group[0] for group in _GROUPS[:_X0])
+_GROUP_OF: dict[str, tuple[int, int]] = {
+    key: (index, rank) for index, group in enumerate(_GROUPS) for rank, key in enumerate(group)
+}
+assert len(_GROUP_OF) == sum(map(len, _GROUPS)), "a key belongs to two groups"
+_NO_RANK = len(max(_GROUPS, key=len))
+
+# Every key this module (and the pipeline's nesting, gen_ai.response.id) reads. The pipeline
+# decodes only these; the functions here give the same answers on that subset as on all of a
+# span's attributes.
+READ_KEYS = frozenset(_GROUP_OF) | {
+    A.IS_TASK,
+    A.CALL_ID,
+    A.PROVISIONAL,
+    A.STREAM,
+    "gen_ai.request.stream",
+    A.GEN_AI_RESPONSE_ID,
+    A.TASK_NAME,
+    A.TASK_OUTCOME,
+    *_LLM_MARKERS,
+    *_USAGE_KEYS,
+}
+
+
+def read_attributes(key_values: Iterable[Any]) -> dict[str, Any]:
+    """The attributes this module reads (READ_KEYS), decoded; the others are not decoded."""
+    out: dict[str, Any] = {}
+    for kv in key_values:
+        key = kv.key
+        if key in READ_KEYS:
+            value = kv.value
+            # A non-empty string or non-zero int identifies its kind without WhichOneof (one
+            # field of a oneof is set); anything else takes the general path.
+            text = value.string_value
+            if text:
+                out[key] = text
+            else:
+                number = value.int_value
+                out[key] = number if number else any_value(value)
+    return out
+
+
+def _resolve(attrs: Mapping[str, Any]) -> list[Any]:
+    """The value of each group: its best-ranked key whose value is neither unset nor ''."""
+    values: list[Any] = [None] * _N_GROUPS
+    ranks = [_NO_RANK] * _N_GROUPS
+    group_of = _GROUP_OF.get
+    for key, value in attrs.items():
+        found = group_of(key)
+        if found is None or value is None or value == "":
+            continue
+        index, rank = found
+        if rank < ranks[index]:
+            ranks[index] = rank
+            values[index] = value
+    return values
 
 
 def first(attrs: Mapping[str, Any], keys: tuple[str, ...], default: Any = None) -> Any:
@@ -168,18 +270,32 @@ def first(attrs: Mapping[str, Any], keys: tuple[str, ...], default: Any = None) 
     return default
 
 
-def token_count(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> int:
+def _token_count(value: Any, name: str) -> int:
     """Non-negative integer token count; raises ValueError for a value that is not one."""
-    value = first(attrs, keys, 0)
+    if value is None:
+        return 0
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"token count {keys[0]} is not a number: {value!r}")
+        raise ValueError(f"token count {name} is not a number: {value!r}")
     try:
         count = int(value)
     except ValueError:
-        raise ValueError(f"token count {keys[0]} is not a number: {value!r}") from None
+        raise ValueError(f"token count {name} is not a number: {value!r}") from None
     if count < 0:
-        raise ValueError(f"token count {keys[0]} is negative: {count}")
+        raise ValueError(f"token count {name} is negative: {count}")
     return count
+
+
+def _counts(values: list[Any], start: int, stop: int) -> list[int]:
+    # An int that is not negative (the usual case) is its own count.
+    return [
+        value if type(value) is int and value >= 0 else _token_count(value, _TOKEN_NAMES[i])
+        for i, value in enumerate(values[start:stop], start)
+    ]
+
+
+def token_count(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> int:
+    """Non-negative integer token count; raises ValueError for a value that is not one."""
+    return _token_count(first(attrs, keys), keys[0])
 
 
 def canonical_provider(name: str) -> str:
@@ -188,7 +304,7 @@ def canonical_provider(name: str) -> str:
 
 
 def nanos_to_datetime(nanos: int) -> datetime:
-    return datetime.fromtimestamp(nanos / 1e9, tz=timezone.utc)
+    return datetime.fromtimestamp(nanos / 1e9, timezone.utc)
 
 
 def _text(attrs: Mapping[str, Any], key: str, limit: int = 256) -> str:
@@ -198,16 +314,19 @@ def _text(attrs: Mapping[str, Any], key: str, limit: int = 256) -> str:
     return str(value)[:limit]
 
 
-def canonical_usage(attrs: Mapping[str, Any]) -> tuple[int, int, int, int]:
-    """(input incl. cache, cache read, cache write incl. 1h, cache write 1h) of any shape."""
-    input_tokens = token_count(attrs, INPUT_TOKEN_KEYS)
-    cache_read = token_count(attrs, CACHE_READ_KEYS)
-    cache_write_1h = token_count(attrs, CACHE_WRITE_1H_KEYS)
-    cache_write = max(token_count(attrs, CACHE_WRITE_KEYS), cache_write_1h)
+def _canonical_input(
+    input_tokens: int, cache_read: int, cache_write_1h: int, cache_write: int
+) -> tuple[int, int, int, int]:
+    cache_write = max(cache_write, cache_write_1h)
     if input_tokens and input_tokens < cache_read + cache_write:
         # A total cannot be smaller than its parts: this shape reports fresh input only.
         input_tokens += cache_read + cache_write
     return input_tokens, cache_read, cache_write, cache_write_1h
+
+
+def canonical_usage(attrs: Mapping[str, Any]) -> tuple[int, int, int, int]:
+    """(input incl. cache, cache read, cache write incl. 1h, cache write 1h) of any shape."""
+    return _canonical_input(*_counts(_resolve(attrs), 0, _T0))
 
 
 # Which span of one provider request is kept when several instrumentations traced it:
@@ -216,6 +335,7 @@ def canonical_usage(attrs: Mapping[str, Any]) -> tuple[int, int, int, int]:
 # whatever order the spans arrive in.
 RANK_PROVISIONAL, RANK_FOREIGN, RANK_FOREIGN_USAGE, RANK_OURS = 0, 1, 2, 3
 _RANK_SHIFT = 52  # end time in microseconds fits below bit 52 until the year 2112
+_RANK_MASK = (1 << _RANK_SHIFT) - 1
 
 
 def call_rank(attrs: Mapping[str, Any]) -> int:
@@ -223,70 +343,105 @@ def call_rank(attrs: Mapping[str, Any]) -> int:
         return RANK_PROVISIONAL
     if attrs.get(A.INSTRUMENTATION) or attrs.get(A.CALL_ID):
         return RANK_OURS
-    if attrs.keys() & _OUTPUT_KEYS:
+    if not _OUTPUT_KEYS.isdisjoint(attrs):
         return RANK_FOREIGN_USAGE
     return RANK_FOREIGN
 
 
-_OUTPUT_KEYS = frozenset(OUTPUT_TOKEN_KEYS)
-
-
 def row_version(rank: int, end_unix_nano: int) -> int:
-    return (rank << _RANK_SHIFT) | ((end_unix_nano // 1000) & ((1 << _RANK_SHIFT) - 1))
+    return (rank << _RANK_SHIFT) | ((end_unix_nano // 1000) & _RANK_MASK)
 
 
 def version_rank(version: int) -> int:
     return version >> _RANK_SHIFT
 
 
+# CallRecord's leading fields, in order: call_from_span passes them positionally (matching 30
+# keywords costs a fifth of its time). Import fails, rather than mixing columns up, if
+# records.py changes their order.
+_CALL_POSITIONAL = (
+    "ts trace_id span_id parent_span_id task_id customer_id workspace_id user_id plan feature "
+    "provider route operation request_model response_model status error_type input_tokens "
+    "output_tokens cache_read_tokens cache_write_tokens cache_write_1h_tokens reasoning_tokens "
+    "usage_source sdk_retries attempt attempt_kind latency_ms stream service_tier"
+).split()
+if list(CALL_COLUMNS[: len(_CALL_POSITIONAL)]) != _CALL_POSITIONAL:
+    raise ImportError("records.CallRecord's field order changed: update call_from_span")
+
+
 def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
-    """A CallRecord (not yet priced) from one OTLP span and its attribute dict."""
+    """A CallRecord (not yet priced) from one OTLP span and its attributes: all of them as a
+    dict (attributes_to_dict) or the ones this module reads (read_attributes)."""
+    values = _resolve(attrs)
+    (
+        error_type,
+        status,
+        task_id,
+        customer_id,
+        workspace_id,
+        user_id,
+        plan,
+        feature,
+        route,
+        usage_source,
+        attempt_kind,
+        source,
+    ) = ["" if value is None else str(value)[:256] for value in values[_X0:_O0]]
+    provider, request_model, response_model, operation, service_tier = values[_O0:]
+    provider = canonical_provider("" if provider is None else str(provider))
+    request_model = "" if request_model is None else str(request_model)
+    response_model = "" if response_model is None else str(response_model)
     trace_id = span.trace_id.hex()
-    span_id = span.span_id.hex()
     call_id = attrs.get(A.CALL_ID)
-    provider = canonical_provider(str(first(attrs, PROVIDER_KEYS, "")))
-    request_model = str(first(attrs, REQUEST_MODEL_KEYS, ""))
-    response_model = str(first(attrs, RESPONSE_MODEL_KEYS, ""))
-    error_type = _text(attrs, A.ERROR_TYPE)
-    status = _text(attrs, A.CALL_STATUS) or (
-        "error" if error_type or span.status.code == 2 else "ok"
+    if not status:
+        status = "error" if error_type or span.status.code == 2 else "ok"
+    # Token counts convert in the order they always have, so a span with several bad values
+    # is rejected with the same reason; the start time converts between the two groups.
+    input_tokens, cache_read, cache_write, cache_write_1h = _canonical_input(
+        *[
+            0 if v is None else v if type(v) is int and v >= 0 else _token_count(v, name)
+            for v, name in zip(values[:_T0], _TOKEN_NAMES[:_T0], strict=True)
+        ]
     )
-    input_tokens, cache_read, cache_write, cache_write_1h = canonical_usage(attrs)
-    provisional = attrs.get(A.PROVISIONAL) is True
     start = span.start_time_unix_nano
     end = span.end_time_unix_nano
+    ts = nanos_to_datetime(start)
+    output_tokens, reasoning_tokens, sdk_retries, attempt = [
+        0 if v is None else v if type(v) is int and v >= 0 else _token_count(v, name)
+        for v, name in zip(values[_T0:_X0], _TOKEN_NAMES[_T0:], strict=True)
+    ]
     return CallRecord(
-        ts=nanos_to_datetime(start),
-        trace_id=trace_id,
-        span_id=str(call_id) if call_id else span_id,
-        parent_span_id=span.parent_span_id.hex(),
-        task_id=_text(attrs, A.TASK_ID) or trace_id,
-        customer_id=_text(attrs, A.CUSTOMER_ID) or UNATTRIBUTED,
-        workspace_id=_text(attrs, A.WORKSPACE_ID),
-        user_id=_text(attrs, A.USER_ID),
-        plan=_text(attrs, A.PLAN),
-        feature=_text(attrs, A.FEATURE),
-        provider=provider,
-        route=_text(attrs, A.ROUTE) or f"{provider}/{request_model or response_model}",
-        operation=str(first(attrs, OPERATION_KEYS, "chat")),
-        request_model=request_model,
-        response_model=response_model,
-        status=status,
-        error_type=error_type,
-        input_tokens=input_tokens,
-        output_tokens=token_count(attrs, OUTPUT_TOKEN_KEYS),
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        cache_write_1h_tokens=cache_write_1h,
-        reasoning_tokens=token_count(attrs, REASONING_KEYS),
-        usage_source=_text(attrs, A.USAGE_SOURCE) or ("estimated" if provisional else "provider"),
-        sdk_retries=token_count(attrs, SDK_RETRY_KEYS),
-        attempt=token_count(attrs, (A.ATTEMPT,)) or 1,
-        attempt_kind=_text(attrs, A.ATTEMPT_KIND) or "first",
-        latency_ms=max(0.0, (end - start) / 1e6) if end else 0.0,
-        stream=attrs.get(A.STREAM) is True or attrs.get("gen_ai.request.stream") is True,
-        service_tier=str(first(attrs, SERVICE_TIER_KEYS, ""))[:64],
-        source=_text(attrs, A.INSTRUMENTATION) or "otel",
+        ts,
+        trace_id,
+        str(call_id) if call_id else span.span_id.hex(),
+        span.parent_span_id.hex(),
+        task_id or trace_id,
+        customer_id or UNATTRIBUTED,
+        workspace_id,
+        user_id,
+        plan,
+        feature,
+        provider,
+        route or f"{provider}/{request_model or response_model}",
+        "chat" if operation is None else str(operation),
+        request_model,
+        response_model,
+        status,
+        error_type,
+        input_tokens,
+        output_tokens,
+        cache_read,
+        cache_write,
+        cache_write_1h,
+        reasoning_tokens,
+        usage_source or ("estimated" if attrs.get(A.PROVISIONAL) is True else "provider"),
+        sdk_retries,
+        attempt or 1,
+        attempt_kind or "first",
+        max(0.0, (end - start) / 1e6) if end else 0.0,
+        attrs.get(A.STREAM) is True or attrs.get("gen_ai.request.stream") is True,
+        ("" if service_tier is None else str(service_tier))[:64],
+        source=source or "otel",
         # A provisional (stream-start) record must lose against the final one, and another
         # instrumentation's span of the same request against ours (see call_rank).
         version=row_version(call_rank(attrs), end or start),

@@ -10,8 +10,8 @@ from llm_margin.processor import normalize
 from llm_margin.processor.linking import CallSpan, NestedCallResolver  # issue 4
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.normalize import (
-    attributes_to_dict,
     call_from_span,
+    read_attributes,
     span_kind,
     task_span_from_span,
 )
@@ -26,6 +26,7 @@ MAX_ERROR_MESSAGES = 5
 # traffic is not LLM calls). tests/unit/test_decode_prefilter.py keeps this in step with
 # span_kind.
 _CANDIDATE_KEYS = frozenset(normalize._LLM_MARKERS) | {A.IS_TASK}
+assert _CANDIDATE_KEYS <= normalize.READ_KEYS  # read_attributes keeps every candidate key
 
 
 _CANDIDATE_KEY_BYTES = tuple(key.encode() for key in sorted(_CANDIDATE_KEYS))
@@ -97,21 +98,23 @@ class Pipeline:
         http_children: dict[str, int] = {}  # parent span id -> HTTP client spans under it
         for resource_spans in request.resource_spans:
             for scope_spans in resource_spans.scope_spans:
+                # issue 4: which instrumentation made a call (scope name), when not ours
+                scope_name = scope_spans.scope.name[:128]
                 for span in scope_spans.spans:
                     total += 1
-                    if not may_be_priced(span):
-                        if span.kind == 3 and span.parent_span_id:  # CLIENT: SDK attempt?
-                            parent_id = span.parent_span_id.hex()
-                            http_children[parent_id] = http_children.get(parent_id, 0) + 1
-                        continue
                     try:
-                        attrs = attributes_to_dict(span.attributes)
+                        # One pass: decodes only the attributes normalise reads.
+                        attrs = read_attributes(span.attributes)
+                        if _CANDIDATE_KEYS.isdisjoint(attrs):  # = not may_be_priced(span)
+                            if span.kind == 3 and span.parent_span_id:  # CLIENT: SDK attempt?
+                                parent_id = span.parent_span_id.hex()
+                                http_children[parent_id] = http_children.get(parent_id, 0) + 1
+                            continue
                         kind = span_kind(attrs)
                         if kind == "call":
                             call = call_from_span(span, attrs)
-                            if call.source == "otel" and scope_spans.scope.name:
-                                # issue 4: which instrumentation made it (scope name)
-                                call.source = scope_spans.scope.name[:128]
+                            if scope_name and call.source == "otel":
+                                call.source = scope_name
                             check_storable(call)  # before pricing: it needs sane counts
                             self._price_book.apply(call)
                             check_money("cost_usd", call.cost_usd)
