@@ -3,7 +3,8 @@
 Prints, in one run:
 
 1. the protobuf-parse-only rate of a 512-span OTLP export request (the ceiling);
-2. the rate of each in-process stage on the same spans (normalise, price, insert, link), with
+2. the rate of each in-process stage on the same spans (normalise, check, price, extract =
+   Pipeline.extract of a whole request: normalise+check+price+nesting, insert, link), with
    the top functions of a cProfile of the whole extract+insert path: where the time goes;
 3. sustained end-to-end throughput of a real `llm-margin serve` subprocess: OTLP/HTTP
    protobuf requests in (several sender processes, keep-alive connections) until the rows
@@ -54,9 +55,10 @@ def rate(func, spans_per_call: int, seconds: float = 1.5) -> float:
 # -- in-process stages -------------------------------------------------------------------------
 def stage_rates(body: bytes, workdir: str, profile: bool) -> dict[str, float]:
     from llm_margin.processor.metrics import Metrics
-    from llm_margin.processor.normalize import attributes_to_dict, call_from_span
+    from llm_margin.processor.normalize import call_from_span, read_attributes
     from llm_margin.processor.pipeline import Pipeline
     from llm_margin.processor.pricing import default_price_book
+    from llm_margin.processor.receiver.limits import check_storable
     from llm_margin.processor.storage import Store
 
     request = parse_protobuf(body)
@@ -65,11 +67,14 @@ def stage_rates(body: bytes, workdir: str, profile: bool) -> dict[str, float]:
     pipeline = Pipeline(book, Metrics())
     results: dict[str, float] = {}
     results["parse"] = rate(lambda: parse_protobuf(body), len(spans))
-    calls = [call_from_span(s, attributes_to_dict(s.attributes)) for s in spans]
+    # normalise as Pipeline.extract does it: decode the attributes read, build the record
+    calls = [call_from_span(s, read_attributes(s.attributes)) for s in spans]
     results["normalise"] = rate(
-        lambda: [call_from_span(s, attributes_to_dict(s.attributes)) for s in spans], len(spans)
+        lambda: [call_from_span(s, read_attributes(s.attributes)) for s in spans], len(spans)
     )
+    results["check"] = rate(lambda: [check_storable(c) for c in calls], len(spans))
     results["price"] = rate(lambda: [book.price(c) for c in calls], len(spans))
+    results["extract"] = rate(lambda: pipeline.extract(request), len(spans))
     priced = pipeline.extract(request).calls
     store = Store.open(data_dir=os.path.join(workdir, "stages"))
     try:
@@ -252,7 +257,7 @@ def main() -> int:
         stages = stage_rates(body, workdir, profile=not args.no_profile)
         ceiling = stages["parse"]
         print("\nin-process stage rates (spans/s, one core):")
-        for name in ("parse", "normalise", "price", "insert", "link"):
+        for name in ("parse", "normalise", "check", "price", "extract", "insert", "link"):
             print(f"  {name:<10} {stages[name]:>12,.0f}")
         if "_profile" in stages:
             print("\ncProfile of extract + insert (top by own time):")
