@@ -212,7 +212,21 @@ class Store:
         ids = sorted(set(task_ids))
         if ids:
             # issue 4: attempt numbers and kinds across processes and instrumentations first
-            self.command(read_sql("link_attempts.sql"), {"task_ids": ids})
+            changes = self.query(read_sql("link_attempts.sql"), {"task_ids": ids}).rows
+            if changes:
+                customer_ids, span_ids, versions, attempts, kinds = map(
+                    list, zip(*changes, strict=True)
+                )
+                self.command(
+                    read_sql("link_attempts_rewrite.sql"),
+                    {
+                        "customer_ids": customer_ids,
+                        "span_ids": span_ids,
+                        "versions": versions,
+                        "attempts": attempts,
+                        "kinds": kinds,
+                    },
+                )
             self.command(
                 read_sql("link_tasks.sql"),
                 {
