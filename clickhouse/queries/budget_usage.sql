@@ -11,52 +11,16 @@ WITH
     dateDiff('second', month_start_ts, toDateTime64(month_start + toIntervalMonth(1), 6, 'UTC'))
         AS month_seconds,
     greatest(dateDiff('second', month_start_ts, {until:DateTime64(6)}), 1) AS elapsed_seconds,
-    -- Roll-up freshness (shared by the roll-up queries; keep identical): an hour of
-    -- llm_usage_hourly is used only if the llm_calls parts overlapping it are exactly those
-    -- (row count, newest modification) its last refresh saw; the first contiguous run of such
-    -- whole hours [fresh_from, fresh_to) is read from the roll-up, the rest from llm_calls.
+    -- Roll-up freshness (schema/039_llm_rollup_fresh.sql): the first contiguous run of whole
+    -- hours [fresh_from, fresh_to) whose roll-up is current is read from the roll-up (rows of
+    -- the refresh fresh_refreshes[i] for its i-th hour), the rest from llm_calls.
     (
-        SELECT arraySort(groupArray((m.hour, m.latest_refresh)))
-        FROM
-        (
-            SELECT hour, max(refreshed_at) AS latest_refresh,
-                   argMax(source_rows, refreshed_at) AS rolled_rows,
-                   argMax(source_inserted_at, refreshed_at) AS rolled_modified
-            FROM llm_usage_hourly
-            WHERE hour >= month_start_ts
-              AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
-            GROUP BY hour
-        ) AS m
-        INNER JOIN
-        (
-            SELECT h.hour AS hour, sum(p.rows) AS part_rows,
-                   max(p.modification_time) AS part_modified
-            FROM
-            (
-                SELECT DISTINCT hour FROM llm_usage_hourly
-                WHERE hour >= month_start_ts
-                  AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
-            ) AS h
-            CROSS JOIN
-            (
-                SELECT rows, modification_time, min_time, max_time
-                FROM system.parts
-                WHERE database = currentDatabase() AND table = 'llm_calls' AND active
-            ) AS p
-            WHERE p.max_time >= h.hour AND p.min_time < h.hour + toIntervalHour(1)
-            GROUP BY h.hour
-        ) AS c ON c.hour = m.hour
-        WHERE c.part_rows = m.rolled_rows AND c.part_modified = m.rolled_modified
-    ) AS fresh_pairs,
-    arrayMap(x -> x.1, fresh_pairs) AS fresh_hours,
-    arrayMap(x -> x.2, fresh_pairs) AS fresh_refreshes,
-    -- DateTime64 like llm_calls.ts: the raw ranges below must compare in ts's own type.
-    if(empty(fresh_hours), {until:DateTime64(6)}, toDateTime64(fresh_hours[1], 6, 'UTC'))
-        AS fresh_from,
-    arrayFirstIndex((h, i) -> h != fresh_from + toIntervalHour(i - 1), fresh_hours,
-                    arrayEnumerate(fresh_hours)) AS first_gap,
-    fresh_from + toIntervalHour(if(first_gap = 0, length(fresh_hours), first_gap - 1))
-        AS fresh_to,
+        SELECT (fresh_from, fresh_to, fresh_refreshes)
+        FROM llm_rollup_fresh(since = month_start_ts, until = {until:DateTime64(6)})
+    ) AS fresh,
+    fresh.1 AS fresh_from,
+    fresh.2 AS fresh_to,
+    fresh.3 AS fresh_refreshes,
     allowances AS
     (
         SELECT

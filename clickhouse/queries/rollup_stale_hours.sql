@@ -1,4 +1,5 @@
--- Hours whose roll-up (llm_usage_hourly) is missing or out of date, with the signature of the
+-- Hours whose roll-ups (llm_usage_hourly, llm_task_fragments, llm_task_hourly, recorded in
+-- llm_rollup_hours) are missing or out of date, with the signature of the
 -- llm_calls parts overlapping each (row count, newest modification time): a refresh records
 -- it, and readers trust an hour only while it is unchanged. Any insert, merge or mutation
 -- touching the hour changes it. Hours come from the parts' time ranges; hours without calls
@@ -31,8 +32,8 @@ FROM signatures AS s
 LEFT JOIN
 (
     SELECT hour, argMax(source_rows, refreshed_at) AS rolled_rows,
-           argMax(source_inserted_at, refreshed_at) AS rolled_modified
-    FROM llm_usage_hourly
+           argMax(source_modified, refreshed_at) AS rolled_modified
+    FROM llm_rollup_hours
     GROUP BY hour
 ) AS r ON r.hour = s.hour
 WHERE r.rolled_rows != s.part_rows OR r.rolled_modified != s.part_modified

@@ -1,4 +1,9 @@
-"""Keep the hourly roll-up (llm_usage_hourly) current: recompute the hours whose calls changed.
+"""Keep the hourly roll-ups current: recompute the hours whose calls changed.
+
+Per stale hour, each refresh rewrites the usage roll-up (llm_usage_hourly), the per-task
+fragments (llm_task_fragments) and their aggregates (llm_task_hourly) from deduplicated calls,
+then records the hour and the llm_calls parts signature it saw in llm_rollup_hours; readers
+find current hours through the view llm_rollup_fresh.
 
 Queries stay correct without it (they read llm_calls for any hour whose roll-up is stale), so
 this is purely for speed: the processor runs it in its budget thread, `report` runs it before
@@ -13,6 +18,12 @@ from typing import Any
 from llm_margin.clickhouse import read_sql
 
 HOURS_PER_INSERT = 48
+# Each refresh writes these in order; llm_rollup_hours last, so an hour is announced only
+# once all of its rows are stored.
+REFRESH_SQL = (
+    "queries/rollup_refresh_usage_hourly.sql",
+    "queries/rollup_record_hours.sql",
+)
 
 
 def refresh_usage_rollup(store: Any, max_hours: int | None = None) -> int:
@@ -20,21 +31,20 @@ def refresh_usage_rollup(store: Any, max_hours: int | None = None) -> int:
     stale = store.query(read_sql("queries/rollup_stale_hours.sql")).rows
     if max_hours is not None:
         stale = stale[-max_hours:]  # the newest hours matter most to live reports
-    sql = read_sql("queries/rollup_refresh_usage_hourly.sql")
+    statements = [read_sql(name) for name in REFRESH_SQL]
     for start in range(0, len(stale), HOURS_PER_INSERT):
         batch = stale[start : start + HOURS_PER_INSERT]
         hours = [_naive(row[0]) for row in batch]
-        store.command(
-            sql,
-            {
-                "hours": hours,
-                "source_rows": [int(row[1]) for row in batch],
-                "source_modified": [_naive(row[2]) for row in batch],
-                "refreshed_at": _naive_now(),
-                "since": min(hours),
-                "until": max(hours) + timedelta(hours=1),
-            },
-        )
+        parameters = {
+            "hours": hours,
+            "source_rows": [int(row[1]) for row in batch],
+            "source_modified": [_naive(row[2]) for row in batch],
+            "refreshed_at": _naive_now(),
+            "since": min(hours),
+            "until": max(hours) + timedelta(hours=1),
+        }
+        for sql in statements:
+            store.command(sql, {k: v for k, v in parameters.items() if "{" + k + ":" in sql})
     return len(stale)
 
 

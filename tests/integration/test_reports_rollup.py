@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
-from llm_margin.clickhouse import read_sql
 from llm_margin.processor.billing import load_billing_file, store_billing
 from llm_margin.processor.records import CallRecord
 from llm_margin.processor.reports.customers import customer_rows
@@ -51,9 +50,10 @@ def answers(store: Store, since: datetime, until: datetime) -> dict:
 
 def fresh_hours(store: Store, since: datetime, until: datetime) -> int:
     """How many hours the queries would take from the roll-up right now."""
-    text = read_sql("queries/customer_margin.sql")
-    cte = text[text.index("WITH\n") : text.index("    usage AS\n")]
-    sql = cte + "    1 AS unused SELECT fresh_to - fresh_from"
+    sql = (
+        "SELECT fresh_to - fresh_from FROM llm_rollup_fresh("
+        "since = {since:DateTime64(6)}, until = {until:DateTime64(6)})"
+    )
     return store.query(sql, bind(sql, {"since": since, "until": until})).rows[0][0] // 3600
 
 

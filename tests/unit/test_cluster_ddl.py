@@ -26,6 +26,10 @@ from llm_margin.processor.config import ConfigError, ServeConfig
 from llm_margin.processor.schema_upgrade import declared_columns
 
 _ENGINE = re.compile(r"^ENGINE\s*=\s*(?P<engine>\w+)\((?P<args>.*)\)\s*$", re.MULTILINE)
+_PLAIN_VIEW = re.compile(
+    r"^CREATE OR REPLACE VIEW (?P<view>\w+)(?P<on> ON CLUSTER '__CLUSTER__')? AS\n(?P<body>.*)\Z",
+    re.MULTILINE | re.DOTALL,
+)
 _CLAUSE = {
     "order_by": re.compile(r"^ORDER BY (.+?)\s*$", re.MULTILINE),
     "partition_by": re.compile(r"^PARTITION BY (.+?)\s*$", re.MULTILINE),
@@ -80,10 +84,20 @@ def schema_drift(base: list[str], cluster: list[str]) -> list[str]:
             distributed[pair[0]] = pair[1]
         if "ON CLUSTER '__CLUSTER__'" not in statement:
             problems.append(f"cluster statement without ON CLUSTER: {statement[:80]!r}")
+    views = {}
+    for statement in cluster:
+        view = _PLAIN_VIEW.search(_strip_comments(statement))
+        if view is not None:
+            views[view.group("view")] = view.group("body")
     cluster_views = {
         view[0]: view for view in (materialized_view(s) for s in cluster) if view is not None
     }
     for statement in base:
+        view = _PLAIN_VIEW.search(_strip_comments(statement))
+        if view is not None:  # a (parameterised) view: the same query ON CLUSTER
+            if views.get(view.group("view")) != view.group("body"):
+                problems.append(f"{view.group('view')}: no cluster view with the same query")
+            continue
         view = materialized_view(statement)
         if view is not None:
             name, target, source, select = view
@@ -171,6 +185,10 @@ def _mutated(old: str, new: str) -> list[str]:
         (
             lambda: _mutated("latency_ms, attempt, attempt_kind,", "latency_ms, attempt,"),
             "llm_calls_by_task_mv: cluster view differs",
+        ),
+        (
+            lambda: _mutated("AS part_modified", "AS part_changed"),
+            "llm_rollup_fresh: no cluster view",
         ),
     ],
 )
@@ -326,7 +344,7 @@ def test_local_tables_are_valid_ddl_and_take_the_processors_rows(tmp_path):
             if distributed_over(statement) is not None:
                 continue
             store.command(_single_node(statement))
-            if materialized_view(statement) is None:
+            if local_declaration(statement) is not None:  # views have no engine
                 created.append(local_declaration(statement)[0])
         assert "llm_calls_local" in created and "plans" in created
         engines = dict(

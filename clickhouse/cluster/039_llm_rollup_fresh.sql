@@ -1,0 +1,56 @@
+-- Cluster variant of schema/039_llm_rollup_fresh.sql, the same parameterised view on every node.
+-- Its query must stay identical to the base one (tests/unit/test_cluster_ddl.py). On a cluster
+-- `llm_calls` is the Distributed table, which has no parts of its own: no hour counts as
+-- current, and the queries read llm_calls (correct, only slower) until freshness learns to
+-- read the shards' parts.
+CREATE OR REPLACE VIEW llm_rollup_fresh ON CLUSTER '__CLUSTER__' AS
+SELECT
+    run_from AS fresh_from,
+    if(run_hours = 0, run_from, run_from + toIntervalHour(run_hours)) AS fresh_to,
+    arraySlice(arrayMap(x -> x.2, fresh_pairs), 1, run_hours) AS fresh_refreshes
+FROM
+(
+    SELECT
+        fresh_pairs,
+        arrayMap(x -> x.1, fresh_pairs) AS fresh_hours,
+        -- DateTime64 like llm_calls.ts: the raw ranges must compare in ts's own type.
+        if(empty(fresh_hours), {until:DateTime64(6)}, toDateTime64(fresh_hours[1], 6, 'UTC'))
+            AS run_from,
+        arrayFirstIndex((h, i) -> h != run_from + toIntervalHour(i - 1), fresh_hours,
+                        arrayEnumerate(fresh_hours)) AS first_gap,
+        toUInt64(if(first_gap = 0, length(fresh_hours), first_gap - 1)) AS run_hours
+    FROM
+    (
+        SELECT arraySort(groupArray((r.hour, r.latest_refresh))) AS fresh_pairs
+        FROM
+        (
+            SELECT hour, max(refreshed_at) AS latest_refresh,
+                   argMax(source_rows, refreshed_at) AS rolled_rows,
+                   argMax(source_modified, refreshed_at) AS rolled_modified
+            FROM llm_rollup_hours
+            WHERE hour >= {since:DateTime64(6)}
+              AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
+            GROUP BY hour
+        ) AS r
+        INNER JOIN
+        (
+            SELECT h.hour AS hour, sum(p.rows) AS part_rows,
+                   max(p.modification_time) AS part_modified
+            FROM
+            (
+                SELECT DISTINCT hour FROM llm_rollup_hours
+                WHERE hour >= {since:DateTime64(6)}
+                  AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
+            ) AS h
+            CROSS JOIN
+            (
+                SELECT rows, modification_time, min_time, max_time
+                FROM system.parts
+                WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+            ) AS p
+            WHERE p.max_time >= h.hour AND p.min_time < h.hour + toIntervalHour(1)
+            GROUP BY h.hour
+        ) AS c ON c.hour = r.hour
+        WHERE c.part_rows = r.rolled_rows AND c.part_modified = r.rolled_modified
+    )
+)

@@ -1,0 +1,60 @@
+-- Roll-up freshness, shared by every query that reads a roll-up (a parameterised view:
+-- `FROM llm_rollup_fresh(since = ..., until = ...)`). An hour is current when the llm_calls
+-- parts overlapping it are exactly those (row count, newest modification) its last refresh saw
+-- (llm_rollup_hours); any insert, duplicate, merge or mutation touching the hour changes that.
+-- One row: the first contiguous run of current whole hours inside [since, until) as
+-- [fresh_from, fresh_to) (fresh_from = fresh_to = until when there is none) and, per hour of
+-- the run, the refresh whose roll-up rows to read. Queries read the run from the roll-ups and
+-- everything else from llm_calls, so a stale roll-up costs speed, never correctness.
+-- Parameters: since DateTime64(6), until DateTime64(6).
+CREATE OR REPLACE VIEW llm_rollup_fresh AS
+SELECT
+    run_from AS fresh_from,
+    if(run_hours = 0, run_from, run_from + toIntervalHour(run_hours)) AS fresh_to,
+    arraySlice(arrayMap(x -> x.2, fresh_pairs), 1, run_hours) AS fresh_refreshes
+FROM
+(
+    SELECT
+        fresh_pairs,
+        arrayMap(x -> x.1, fresh_pairs) AS fresh_hours,
+        -- DateTime64 like llm_calls.ts: the raw ranges must compare in ts's own type.
+        if(empty(fresh_hours), {until:DateTime64(6)}, toDateTime64(fresh_hours[1], 6, 'UTC'))
+            AS run_from,
+        arrayFirstIndex((h, i) -> h != run_from + toIntervalHour(i - 1), fresh_hours,
+                        arrayEnumerate(fresh_hours)) AS first_gap,
+        toUInt64(if(first_gap = 0, length(fresh_hours), first_gap - 1)) AS run_hours
+    FROM
+    (
+        SELECT arraySort(groupArray((r.hour, r.latest_refresh))) AS fresh_pairs
+        FROM
+        (
+            SELECT hour, max(refreshed_at) AS latest_refresh,
+                   argMax(source_rows, refreshed_at) AS rolled_rows,
+                   argMax(source_modified, refreshed_at) AS rolled_modified
+            FROM llm_rollup_hours
+            WHERE hour >= {since:DateTime64(6)}
+              AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
+            GROUP BY hour
+        ) AS r
+        INNER JOIN
+        (
+            SELECT h.hour AS hour, sum(p.rows) AS part_rows,
+                   max(p.modification_time) AS part_modified
+            FROM
+            (
+                SELECT DISTINCT hour FROM llm_rollup_hours
+                WHERE hour >= {since:DateTime64(6)}
+                  AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
+            ) AS h
+            CROSS JOIN
+            (
+                SELECT rows, modification_time, min_time, max_time
+                FROM system.parts
+                WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+            ) AS p
+            WHERE p.max_time >= h.hour AND p.min_time < h.hour + toIntervalHour(1)
+            GROUP BY h.hour
+        ) AS c ON c.hour = r.hour
+        WHERE c.part_rows = r.rolled_rows AND c.part_modified = r.rolled_modified
+    )
+)
