@@ -1,8 +1,109 @@
 -- Fallback rate and fallback cost by original route over [since, until): for each task, its
 -- first attempt's route is the original route; a task "fell back" when a later attempt went
 -- to a different route. Fallback cost is the cost of the fallback attempts; failed cost is
--- the cost of the attempts that failed.
+-- the cost of the attempts that failed. Only the task's calls inside the period count.
+-- Tasks come from the per-task roll-up (llm_task_hourly) for the hours where it is current
+-- and from llm_calls (each call once: its newest version) elsewhere; tasks whose calls span
+-- hours are merged from their fragments, so the answer is what grouping llm_calls FINAL by
+-- task would say.
 -- Parameters: since DateTime64(6), until DateTime64(6).
+WITH
+    -- Roll-up freshness (schema/039_llm_rollup_fresh.sql): the first contiguous run of whole
+    -- hours [fresh_from, fresh_to) whose roll-up is current is read from the roll-up (rows of
+    -- the refresh fresh_refreshes[i] for its i-th hour), the rest from llm_calls.
+    (
+        SELECT (fresh_from, fresh_to, fresh_refreshes)
+        FROM llm_rollup_fresh(since = {since:DateTime64(6)}, until = {until:DateTime64(6)})
+    ) AS fresh,
+    fresh.1 AS fresh_from,
+    fresh.2 AS fresh_to,
+    fresh.3 AS fresh_refreshes,
+    -- Tasks to merge from their pieces: tasks with calls outside the run (read from
+    -- llm_calls) and tasks whose calls span hours of the run (one fragment per hour; the
+    -- refresh flags at least one of them multi_hour).
+    (
+        SELECT groupUniqArray(sipHash64(task_id))
+        FROM llm_calls
+        WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
+           OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
+    ) AS raw_tasks,
+    (
+        SELECT groupUniqArray(task_key)
+        FROM llm_task_fragments
+        WHERE hour >= fresh_from AND hour < fresh_to AND multi_hour
+          AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
+    ) AS multi_hour_tasks,
+    -- Their fragments in the run.
+    spanning AS
+    (
+        SELECT task_key, customer_id, workspace_id, first_ts, first_span, first_route, last_ts,
+               last_span, last_route, calls, retries, fallbacks, cost_usd, fallback_cost_usd,
+               failed_cost_usd
+        FROM llm_task_fragments
+        WHERE hour >= fresh_from AND hour < fresh_to
+          AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
+          AND task_key IN arrayConcat(raw_tasks, multi_hour_tasks)
+    ),
+    -- Those tasks whole (within the period): their fragments plus their raw calls.
+    merged AS
+    (
+        SELECT
+            argMin(first_route, (first_ts, first_span)) AS task_first_route,
+            argMax(last_route, (last_ts, last_span)) AS task_last_route,
+            sum(calls) AS task_calls,
+            sum(retries) > 0 AS task_retried,
+            sum(fallbacks) > 0 AS task_fell_back,
+            sum(cost_usd) AS task_cost,
+            sum(fallback_cost_usd) AS task_fallback_cost,
+            sum(failed_cost_usd) AS task_failed_cost
+        FROM
+        (
+            SELECT task_key, first_ts, first_span, first_route, last_ts, last_span, last_route,
+                   calls, retries, fallbacks, cost_usd, fallback_cost_usd, failed_cost_usd
+            FROM spanning
+            UNION ALL
+            SELECT sipHash64(task_id), ts, span_id, route, ts, span_id, route, 1,
+                   attempt_kind = 'retry', attempt_kind = 'fallback', cost_usd,
+                   if(attempt_kind = 'fallback', cost_usd, 0), if(status != 'ok', cost_usd, 0)
+            FROM
+            (
+                SELECT ts, span_id, task_id, route, attempt_kind, status, cost_usd
+                FROM llm_calls
+                WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
+                   OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
+                ORDER BY version DESC
+                LIMIT 1 BY customer_id, span_id
+            )
+        )
+        GROUP BY task_key
+    ),
+    -- Tasks per (first route, last route, attempts, retried, fell back): the roll-up's
+    -- fragments, minus the fragments of merged tasks, plus the merged tasks.
+    task_groups AS
+    (
+        SELECT first_route, last_route, calls, retried, fell_back, sum(n) AS group_tasks,
+               sum(cost) AS group_cost, sum(fallback_cost) AS group_fallback_cost,
+               sum(failed_cost) AS group_failed_cost
+        FROM
+        (
+            SELECT first_route, last_route, calls, retried, fell_back, toInt64(tasks) AS n,
+                   cost_usd AS cost, fallback_cost_usd AS fallback_cost,
+                   failed_cost_usd AS failed_cost
+            FROM llm_task_hourly
+            WHERE hour >= fresh_from AND hour < fresh_to
+              AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
+            UNION ALL
+            SELECT first_route, last_route, calls, retries > 0, fallbacks > 0, -1, -cost_usd,
+                   -fallback_cost_usd, -failed_cost_usd
+            FROM spanning
+            UNION ALL
+            SELECT task_first_route, task_last_route, task_calls, task_retried, task_fell_back,
+                   1, task_cost, task_fallback_cost, task_failed_cost
+            FROM merged
+        )
+        GROUP BY first_route, last_route, calls, retried, fell_back
+        HAVING group_tasks != 0
+    )
 SELECT
     first_route AS original_route,
     n_tasks AS tasks,
@@ -18,30 +119,15 @@ FROM
 (
     SELECT
         first_route,
-        count() AS n_tasks,
-        countIf(task_fallbacks > 0) AS n_fallback,
-        countIf(task_retries > 0) AS n_retry,
-        sum(task_calls) AS n_calls,
-        sum(task_cost) AS total_cost,
-        sum(task_fallback_cost) AS total_fallback_cost,
-        sum(task_failed_cost) AS total_failed_cost,
+        sum(group_tasks) AS n_tasks,
+        sumIf(group_tasks, fell_back) AS n_fallback,
+        sumIf(group_tasks, retried) AS n_retry,
+        sum(group_tasks * calls) AS n_calls,
+        sum(group_cost) AS total_cost,
+        sum(group_fallback_cost) AS total_fallback_cost,
+        sum(group_failed_cost) AS total_failed_cost,
         groupUniqArrayIf(last_route, last_route != first_route) AS to_routes
-    FROM
-    (
-        SELECT
-            task_id,
-            argMin(route, (ts, span_id)) AS first_route,
-            argMax(route, (ts, span_id)) AS last_route,
-            count() AS task_calls,
-            countIf(attempt_kind = 'fallback') AS task_fallbacks,
-            countIf(attempt_kind = 'retry') AS task_retries,
-            sum(cost_usd) AS task_cost,
-            sumIf(cost_usd, attempt_kind = 'fallback') AS task_fallback_cost,
-            sumIf(cost_usd, status != 'ok') AS task_failed_cost
-        FROM llm_calls FINAL
-        WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
-        GROUP BY task_id
-    )
+    FROM task_groups
     GROUP BY first_route
 )
 ORDER BY fallback_rate_pct DESC, cost_usd DESC, original_route ASC

@@ -1,51 +1,149 @@
 -- Top runaway workspaces over [since, until): spend growth against the previous period of the
 -- same length, attempts per task, and loop tasks (tasks with at least {loop_attempts} calls).
+-- A task's calls count in the period they fall in. Tasks come from the per-task roll-up
+-- (llm_task_hourly) for the hours where it is current and from llm_calls (each call once: its
+-- newest version) elsewhere; tasks whose calls span hours are merged from their fragments, so
+-- the answer is what grouping llm_calls FINAL by task would say.
 -- Parameters: since DateTime64(6), until DateTime64(6), loop_attempts UInt32, limit UInt32.
 WITH
     dateDiff('second', {since:DateTime64(6)}, {until:DateTime64(6)}) AS period_seconds,
-    {since:DateTime64(6)} - toIntervalSecond(period_seconds) AS previous_since
+    {since:DateTime64(6)} - toIntervalSecond(period_seconds) AS previous_since,
+    -- Roll-up freshness (schema/039_llm_rollup_fresh.sql): the first contiguous run of whole
+    -- hours [fresh_from, fresh_to) whose roll-up is current is read from the roll-up (rows of
+    -- the refresh fresh_refreshes[i] for its i-th hour), the rest from llm_calls.
+    (
+        SELECT (fresh_from, fresh_to, fresh_refreshes)
+        FROM llm_rollup_fresh(since = {since:DateTime64(6)}, until = {until:DateTime64(6)})
+    ) AS fresh,
+    fresh.1 AS fresh_from,
+    fresh.2 AS fresh_to,
+    fresh.3 AS fresh_refreshes,
+    -- The same for the previous period (only its cost per workspace is needed).
+    (
+        SELECT (fresh_from, fresh_to, fresh_refreshes)
+        FROM llm_rollup_fresh(since = previous_since, until = {since:DateTime64(6)})
+    ) AS previous_fresh,
+    previous_fresh.1 AS previous_from,
+    previous_fresh.2 AS previous_to,
+    previous_fresh.3 AS previous_refreshes,
+    -- Tasks to merge from their pieces: tasks with calls outside the run (read from
+    -- llm_calls) and tasks whose calls span hours of the run (one fragment per hour; the
+    -- refresh flags at least one of them multi_hour).
+    (
+        SELECT groupUniqArray(sipHash64(task_id))
+        FROM llm_calls
+        WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
+           OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
+    ) AS raw_tasks,
+    (
+        SELECT groupUniqArray(task_key)
+        FROM llm_task_fragments
+        WHERE hour >= fresh_from AND hour < fresh_to AND multi_hour
+          AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
+    ) AS multi_hour_tasks,
+    -- Their fragments in the run.
+    spanning AS
+    (
+        SELECT task_key, customer_id, workspace_id, calls, cost_usd, failed_cost_usd
+        FROM llm_task_fragments
+        WHERE hour >= fresh_from AND hour < fresh_to
+          AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
+          AND task_key IN arrayConcat(raw_tasks, multi_hour_tasks)
+    ),
+    -- Per (customer, workspace, attempts): the roll-up's fragments, minus the fragments of
+    -- merged tasks, plus the merged tasks (their fragments and raw calls together).
+    task_groups AS
+    (
+        SELECT customer, workspace, calls, sum(n) AS group_tasks, sum(cost) AS group_cost,
+               sum(failed_cost) AS group_failed_cost
+        FROM
+        (
+            SELECT customer_id AS customer, workspace_id AS workspace, calls,
+                   toInt64(tasks) AS n, cost_usd AS cost, failed_cost_usd AS failed_cost
+            FROM llm_task_hourly
+            WHERE hour >= fresh_from AND hour < fresh_to
+              AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
+            UNION ALL
+            SELECT customer_id, workspace_id, calls, -1, -cost_usd, -failed_cost_usd
+            FROM spanning
+            UNION ALL
+            SELECT any(customer_id), any(workspace_id), sum(calls), 1, sum(cost_usd),
+                   sum(failed_cost_usd)
+            FROM
+            (
+                SELECT task_key, customer_id, workspace_id, calls, cost_usd, failed_cost_usd
+                FROM spanning
+                UNION ALL
+                SELECT sipHash64(task_id), customer_id, workspace_id, 1, cost_usd,
+                       if(status != 'ok', cost_usd, 0)
+                FROM
+                (
+                    SELECT task_id, customer_id, workspace_id, status, cost_usd
+                    FROM llm_calls
+                    WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
+                       OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
+                    ORDER BY version DESC
+                    LIMIT 1 BY customer_id, span_id
+                )
+            )
+            GROUP BY task_key
+        )
+        GROUP BY customer, workspace, calls
+        HAVING group_tasks != 0
+    ),
+    -- Previous period: cost per workspace (the roll-up where current, llm_calls elsewhere).
+    previous AS
+    (
+        SELECT customer, workspace, sum(cost) AS previous_cost
+        FROM
+        (
+            SELECT customer_id AS customer, workspace_id AS workspace, cost_usd AS cost
+            FROM llm_task_hourly
+            WHERE hour >= previous_from AND hour < previous_to
+              AND refreshed_at = previous_refreshes[dateDiff('hour', previous_from, hour) + 1]
+            UNION ALL
+            SELECT customer_id, workspace_id, cost_usd
+            FROM
+            (
+                SELECT customer_id, workspace_id, cost_usd
+                FROM llm_calls
+                WHERE (ts >= previous_since AND ts < previous_from)
+                   OR (ts >= previous_to AND ts < {since:DateTime64(6)})
+                ORDER BY version DESC
+                LIMIT 1 BY customer_id, span_id
+            )
+        )
+        GROUP BY customer, workspace
+    )
 SELECT
-    customer AS customer_id,
-    if(workspace != '', workspace, '(none)') AS workspace_id,
-    cur_cost AS cost_usd,
-    prev_cost AS previous_cost_usd,
-    if(prev_cost > 0, round((cur_cost - prev_cost) * 100 / prev_cost, 2), NULL)
+    c.customer AS customer_id,
+    if(c.workspace != '', c.workspace, '(none)') AS workspace_id,
+    c.cur_cost AS cost_usd,
+    p.previous_cost AS previous_cost_usd,
+    if(p.previous_cost > 0, round((c.cur_cost - p.previous_cost) * 100 / p.previous_cost, 2), NULL)
         AS spend_growth_pct,
-    n_tasks AS tasks,
-    n_calls AS calls,
-    round(n_calls / n_tasks, 2) AS attempts_per_task,
-    top_calls AS max_attempts,
-    n_loops AS loop_tasks,
-    cur_failed_cost AS failed_cost_usd
+    c.n_tasks AS tasks,
+    c.n_calls AS calls,
+    round(c.n_calls / c.n_tasks, 2) AS attempts_per_task,
+    c.top_calls AS max_attempts,
+    c.n_loops AS loop_tasks,
+    c.cur_failed_cost AS failed_cost_usd
 FROM
 (
     SELECT
         customer,
         workspace,
-        sumIf(task_cost, is_current) AS cur_cost,
-        sumIf(task_cost, NOT is_current) AS prev_cost,
-        countIf(is_current) AS n_tasks,
-        sumIf(task_calls, is_current) AS n_calls,
-        maxIf(task_calls, is_current) AS top_calls,
-        countIf(is_current AND task_calls >= {loop_attempts:UInt32}) AS n_loops,
-        sumIf(task_failed_cost, is_current) AS cur_failed_cost
-    FROM
-    (
-        SELECT
-            task_id,
-            any(customer_id) AS customer,
-            any(workspace_id) AS workspace,
-            ts >= {since:DateTime64(6)} AS is_current,
-            count() AS task_calls,
-            sum(cost_usd) AS task_cost,
-            sumIf(cost_usd, status != 'ok') AS task_failed_cost
-        FROM llm_calls FINAL
-        WHERE ts >= previous_since AND ts < {until:DateTime64(6)}
-        GROUP BY task_id, is_current
-    )
+        sum(group_cost) AS cur_cost,
+        sum(group_tasks) AS n_tasks,
+        sum(group_tasks * calls) AS n_calls,
+        max(calls) AS top_calls,
+        sumIf(group_tasks, calls >= {loop_attempts:UInt32}) AS n_loops,
+        sum(group_failed_cost) AS cur_failed_cost
+    FROM task_groups
     GROUP BY customer, workspace
-    HAVING n_tasks > 0
-)
+) AS c
+LEFT JOIN previous AS p ON p.customer = c.customer AND p.workspace = c.workspace
 ORDER BY loop_tasks DESC, attempts_per_task DESC, spend_growth_pct DESC NULLS LAST,
          cost_usd DESC, customer_id ASC, workspace_id ASC
 LIMIT {limit:UInt32}
+SETTINGS join_use_nulls = 0

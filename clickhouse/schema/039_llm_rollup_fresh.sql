@@ -25,36 +25,29 @@ FROM
         toUInt64(if(first_gap = 0, length(fresh_hours), first_gap - 1)) AS run_hours
     FROM
     (
-        SELECT arraySort(groupArray((r.hour, r.latest_refresh))) AS fresh_pairs
+        SELECT arraySort(groupArray((hour, latest_refresh))) AS fresh_pairs
         FROM
         (
-            SELECT hour, max(refreshed_at) AS latest_refresh,
-                   argMax(source_rows, refreshed_at) AS rolled_rows,
-                   argMax(source_modified, refreshed_at) AS rolled_modified
-            FROM llm_rollup_hours
-            WHERE hour >= {since:DateTime64(6)}
-              AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
-            GROUP BY hour
-        ) AS r
-        INNER JOIN
-        (
-            SELECT h.hour AS hour, sum(p.rows) AS part_rows,
-                   max(p.modification_time) AS part_modified
+            SELECT r.hour AS hour, r.latest_refresh AS latest_refresh
             FROM
             (
-                SELECT DISTINCT hour FROM llm_rollup_hours
+                SELECT hour, max(refreshed_at) AS latest_refresh,
+                       argMax(source_rows, refreshed_at) AS rolled_rows,
+                       argMax(source_modified, refreshed_at) AS rolled_modified
+                FROM llm_rollup_hours
                 WHERE hour >= {since:DateTime64(6)}
                   AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
-            ) AS h
+                GROUP BY hour
+            ) AS r
             CROSS JOIN
             (
                 SELECT rows, modification_time, min_time, max_time
                 FROM system.parts
                 WHERE database = currentDatabase() AND table = 'llm_calls' AND active
             ) AS p
-            WHERE p.max_time >= h.hour AND p.min_time < h.hour + toIntervalHour(1)
-            GROUP BY h.hour
-        ) AS c ON c.hour = r.hour
-        WHERE c.part_rows = r.rolled_rows AND c.part_modified = r.rolled_modified
+            WHERE p.max_time >= r.hour AND p.min_time < r.hour + toIntervalHour(1)
+            GROUP BY r.hour, r.latest_refresh, r.rolled_rows, r.rolled_modified
+            HAVING sum(p.rows) = r.rolled_rows AND max(p.modification_time) = r.rolled_modified
+        )
     )
 )

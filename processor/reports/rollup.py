@@ -22,6 +22,8 @@ HOURS_PER_INSERT = 48
 # once all of its rows are stored.
 REFRESH_SQL = (
     "queries/rollup_refresh_usage_hourly.sql",
+    "queries/rollup_refresh_task_fragments.sql",
+    "queries/rollup_refresh_task_hourly.sql",
     "queries/rollup_record_hours.sql",
 )
 

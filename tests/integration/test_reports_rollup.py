@@ -1,6 +1,6 @@
-"""The hourly roll-up changes speed, never answers: customer margin is identical with no
-roll-up, a current one, a stale one (duplicates inserted after the refresh) and a refreshed
-one, and equals what llm_calls FINAL says."""
+"""The hourly roll-ups change speed, never answers: every report that reads them is identical
+with no roll-up, a current one, a stale one (duplicates inserted after the refresh, late calls
+of already rolled-up tasks) and a refreshed one, and equals what llm_calls FINAL says."""
 
 from __future__ import annotations
 
@@ -27,8 +27,14 @@ def calls(now: datetime, n: int = 240) -> list[CallRecord]:
             trace_id=f"{i:032x}",
             span_id=f"{i:016x}",
             task_id=f"t{i // 3}",
-            customer_id=("acme", "globex", "(unattributed)")[i % 3],
+            # One customer and workspace per task, as baggage gives them (runaway reports a
+            # task under any one of its calls' workspaces).
+            customer_id=("acme", "globex", "(unattributed)")[i // 3 % 3],
+            workspace_id=f"ws_{i // 3 % 5}",
             plan="pro",
+            route=("openai/gpt-4o", "openai/gpt-4o-mini", "anthropic/claude")[i % 7 % 3],
+            attempt_kind=("first", "retry", "fallback")[i % 3],
+            status="ok" if i % 5 else "error",
             cost_usd=Decimal("0.000001") * (i + 1),
             priced=i % 4 != 0,
             input_tokens=i,
@@ -38,7 +44,7 @@ def calls(now: datetime, n: int = 240) -> list[CallRecord]:
     ]
 
 
-ROLLUP_VIEWS = ("plans", "daily", "unpriced", "budgets")
+ROLLUP_VIEWS = ("plans", "daily", "unpriced", "budgets", "routes", "runaway")
 
 
 def answers(store: Store, since: datetime, until: datetime) -> dict:
@@ -57,6 +63,13 @@ def fresh_hours(store: Store, since: datetime, until: datetime) -> int:
     return store.query(sql, bind(sql, {"since": since, "until": until})).rows[0][0] // 3600
 
 
+def raw_answers(store: Store, since: datetime, until: datetime) -> dict:
+    """The answers from llm_calls alone: forget every refresh (the roll-up rows stay)."""
+    store.command("TRUNCATE TABLE llm_rollup_hours")
+    assert fresh_hours(store, since, until) == 0
+    return answers(store, since, until)
+
+
 def test_rollup_never_changes_the_answer(tmp_path):
     store = Store.open(data_dir=str(tmp_path / "data"))
     try:
@@ -67,6 +80,26 @@ def test_rollup_never_changes_the_answer(tmp_path):
         rows = calls(now)
         store.insert_calls(rows)
         store.insert_calls(rows[:80])  # at-least-once delivery: duplicates
+        # A task whose calls all fall in one hour (the others span hours).
+        store.insert_calls(
+            [
+                CallRecord(
+                    ts=now.replace(minute=10) - timedelta(hours=50, minutes=-m),
+                    trace_id="solo",
+                    span_id=f"solo{m}",
+                    task_id="solo",
+                    customer_id="acme",
+                    workspace_id="ws_solo",
+                    route="openai/gpt-4o",
+                    status="error" if m == 0 else "ok",
+                    attempt_kind="first" if m == 0 else "retry",
+                    cost_usd=Decimal("0.125"),
+                    priced=True,
+                    version=1,
+                )
+                for m in (0, 5)
+            ]
+        )
         # A part of its own holding one sub-second call, just before `until`.
         store.insert_calls(
             [
@@ -92,7 +125,47 @@ def test_rollup_never_changes_the_answer(tmp_path):
         assert answers(store, since, until) == baseline
         assert refresh_usage_rollup(store) > 0
         assert answers(store, since, until) == baseline
-        baseline = baseline["customers"]
+        # Late calls of tasks already rolled up, into other rolled-up hours: tasks that spanned
+        # two hours now span three, the one-hour task now spans two (its hour was rolled up
+        # knowing nothing of it, and is still current while the late call's hour is not).
+        late = [
+            CallRecord(
+                ts=now - timedelta(hours=hours),
+                trace_id="late",
+                span_id=f"late{n}",
+                task_id=task,
+                customer_id=customer,
+                workspace_id="ws_solo" if task == "solo" else f"ws_{int(task[1:]) % 5}",
+                route="openai/gpt-4o-mini",
+                attempt_kind="fallback",
+                cost_usd=Decimal("0.25"),
+                priced=True,
+                version=1,
+            )
+            for n, (hours, task, customer) in enumerate(
+                [
+                    (20, "t3", "acme"),
+                    (40, "t30", "acme"),
+                    (30, "t61", "globex"),
+                    (10, "solo", "acme"),
+                ]
+            )
+        ]
+        # No background merge may fold the late parts into a part that spans every hour.
+        store.command("SYSTEM STOP MERGES llm_calls")
+        for call in late:  # one part each: only the hours they land in go stale
+            store.insert_calls([call])
+        stale = answers(store, since, until)
+        # Read from the roll-up: the hours up to the first late call, the solo task's among them.
+        assert fresh_hours(store, since, until) > 24
+        assert refresh_usage_rollup(store) > 0
+        assert fresh_hours(store, since, until) > 48
+        refreshed = answers(store, since, until)
+        store.command("SYSTEM START MERGES llm_calls")
+        assert stale == refreshed == raw_answers(store, since, until)
+        assert stale != baseline  # the late calls count
+        assert refresh_usage_rollup(store) > 0
+        baseline = answers(store, since, until)["customers"]
         # A genuinely new call shows up at once, before any refresh.
         store.insert_calls(
             [
