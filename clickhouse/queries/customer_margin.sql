@@ -17,97 +17,32 @@ WITH
     fresh.1 AS fresh_from,
     fresh.2 AS fresh_to,
     fresh.3 AS fresh_refreshes,
-    -- Tasks to count from their pieces: tasks with calls outside the run (read from
-    -- llm_calls) and tasks whose calls span hours of the run (one fragment per hour; the
-    -- refresh flags at least one of them multi_hour). Every other task is one fragment of the
-    -- per-task roll-up (llm_task_hourly counts fragments).
-    (
-        SELECT groupUniqArray(sipHash64(task_id))
-        FROM llm_calls
-        WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
-           OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
-    ) AS raw_tasks,
-    (
-        SELECT groupUniqArray(task_key)
-        FROM llm_task_fragments
-        WHERE hour >= fresh_from AND hour < fresh_to AND multi_hour
-          AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
-    ) AS multi_hour_tasks,
-    -- Distinct tasks per customer: roll-up fragments, minus the fragments of the tasks above,
-    -- plus those tasks counted once each (fragments and raw calls together).
-    task_counts AS
-    (
-        SELECT customer_id, toUInt64(sum(n)) AS tasks
-        FROM
-        (
-            SELECT customer_id, toInt64(tasks) AS n
-            FROM llm_task_hourly
-            WHERE hour >= fresh_from AND hour < fresh_to
-              AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
-            UNION ALL
-            SELECT customer_id, -toInt64(count())
-            FROM llm_task_fragments
-            WHERE hour >= fresh_from AND hour < fresh_to
-              AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
-              AND task_key IN arrayConcat(raw_tasks, multi_hour_tasks)
-            GROUP BY customer_id
-            UNION ALL
-            SELECT customer_id, toInt64(uniqExact(task_key))
-            FROM
-            (
-                SELECT customer_id, task_key
-                FROM llm_task_fragments
-                WHERE hour >= fresh_from AND hour < fresh_to
-                  AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
-                  AND task_key IN arrayConcat(raw_tasks, multi_hour_tasks)
-                UNION ALL
-                SELECT customer_id, sipHash64(task_id)
-                FROM
-                (
-                    SELECT customer_id, task_id
-                    FROM llm_calls
-                    WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
-                       OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
-                    ORDER BY version DESC
-                    LIMIT 1 BY customer_id, span_id
-                )
-            )
-            GROUP BY customer_id
-        )
-        GROUP BY customer_id
-    ),
     usage AS
-    (
-        SELECT
-            u.customer_id AS customer_id, u.seen_plan AS seen_plan, u.calls AS calls,
-            t.tasks AS tasks, u.input_tokens AS input_tokens, u.output_tokens AS output_tokens,
-            u.total_cost_usd AS total_cost_usd, u.unpriced_calls AS unpriced_calls
-        FROM usage_calls AS u
-        LEFT JOIN task_counts AS t ON t.customer_id = u.customer_id
-    ),
-    usage_calls AS
     (
         SELECT
             customer_id,
             argMax(plan, last_ts) AS seen_plan,
             sum(n_calls) AS calls,
+            uniqExactMerge(tasks_state) AS tasks,
             sum(n_input) AS input_tokens,
             sum(n_output) AS output_tokens,
             sum(cost) AS total_cost_usd,
             sum(n_unpriced) AS unpriced_calls
         FROM
         (
-            SELECT customer_id, plan, last_ts, calls AS n_calls,
+            SELECT customer_id, plan, last_ts, calls AS n_calls, tasks_state,
                    input_tokens AS n_input, output_tokens AS n_output, cost_usd AS cost,
                    if(priced, 0, calls) AS n_unpriced
             FROM llm_usage_hourly
             WHERE hour >= fresh_from AND hour < fresh_to AND calls > 0
               AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
             UNION ALL
-            SELECT customer_id, plan, max(ts), count(), sum(input_tokens), sum(output_tokens), sum(cost_usd), countIf(NOT priced)
+            SELECT customer_id, plan, max(ts), count(), uniqExactState(sipHash64(task_id)),
+                   sum(input_tokens), sum(output_tokens), sum(cost_usd), countIf(NOT priced)
             FROM
             (
-                SELECT customer_id, plan, ts, input_tokens, output_tokens, cost_usd, priced
+                SELECT customer_id, plan, ts, task_id, input_tokens, output_tokens, cost_usd,
+                       priced
                 FROM llm_calls
                 WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
                    OR (ts >= fresh_to AND ts < {until:DateTime64(6)})

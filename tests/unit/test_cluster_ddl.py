@@ -187,7 +187,7 @@ def _mutated(old: str, new: str) -> list[str]:
             "llm_calls_by_task_mv: cluster view differs",
         ),
         (
-            lambda: _mutated("AS part_modified", "AS part_changed"),
+            lambda: _mutated("AS latest_refresh", "AS newest_refresh"),
             "llm_rollup_fresh: no cluster view",
         ),
     ],
