@@ -112,8 +112,13 @@ def run_demo(data_dir: str, report_format: str = "table") -> int:
         print(f"workload:  {expected_requests} requests, HTTP statuses {statuses}")
         app.terminate()  # SIGTERM: the app exits normally and flushes its spans
         app.wait(timeout=30)
-        stored = wait_for_calls(processor, minimum=expected_requests, timeout=90)
-        print(f"stored:    {stored} LLM calls in {processor.store.description}")
+        written = wait_for_calls(processor, minimum=expected_requests, timeout=90)
+        # Rows written include streams' provisional rows, which their final rows replace.
+        calls = processor.store.query("SELECT count() FROM llm_calls FINAL").rows[0][0]
+        print(
+            f"stored:    {calls} LLM calls ({written} rows written) "
+            f"in {processor.store.description}"
+        )
         since, until = resolve_period("30d", None)
         rows = customers.customer_rows(processor.store, since, until + timedelta(seconds=1))
         print()
