@@ -255,7 +255,10 @@ def main() -> int:
     parser.add_argument("--spans", type=int, default=100_000, help="LLM spans end to end")
     parser.add_argument("--senders", type=int, default=2, help="sender processes")
     parser.add_argument(
-        "--connections", type=int, default=4, help="concurrent exports per sender process"
+        "--connections",
+        type=int,
+        default=5,
+        help="concurrent exports per sender process (2 x 5: one Collector's 10 default consumers)",
     )
     parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()

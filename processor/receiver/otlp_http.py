@@ -40,6 +40,12 @@ GetRoute = Callable[[str], tuple[int, Any]]
 # --- end extra GET routes ---
 
 
+class _HttpServer(ThreadingHTTPServer):
+    # The standard library's listen backlog is 5: a Collector opening its exporter's
+    # connections at once (10 consumers each) overflowed it and saw connections reset.
+    request_queue_size = 128
+
+
 class OtlpHttpServer:
     def __init__(
         self,
@@ -63,7 +69,7 @@ class OtlpHttpServer:
             extra_get_routes or {},
             health or (lambda: {"status": "ok"}),
         )
-        self._server = ThreadingHTTPServer((host, port), handler)
+        self._server = _HttpServer((host, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="llm-margin-http", daemon=True

@@ -350,3 +350,28 @@ def test_ack_timeout_answers_retry_and_the_resend_is_not_counted_twice(tmp_path)
         assert rows == [(6, 6)]
     finally:
         proc.stop()
+
+
+def test_http_takes_a_burst_of_new_connections(guarded):
+    """A Collector opens its exporter's connections at once; none may be reset (the standard
+    library's listen backlog of 5 reset some)."""
+    import http.client
+
+    assert guarded.http._server.request_queue_size >= 64
+    body = make_request(0, 2).SerializeToString()
+    connections = [
+        http.client.HTTPConnection("127.0.0.1", guarded.http.port, timeout=30) for _ in range(48)
+    ]
+    for connection in connections:
+        connection.connect()
+    statuses = []
+    for connection in connections:
+        connection.request(
+            "POST", "/v1/traces", body, {**AUTH, "Content-Type": "application/x-protobuf"}
+        )
+    for connection in connections:
+        response = connection.getresponse()
+        response.read()
+        statuses.append(response.status)
+        connection.close()
+    assert set(statuses) <= {200, 429} and 200 in statuses
