@@ -29,13 +29,18 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import attributes as A
 from ..config import get_config
-from ..span_processor import context_without_baggage, ensure_installed
+from ..span_processor import (
+    OWN_SCOPE,
+    context_without_baggage,
+    copied_attributes,
+    ensure_installed,
+)
 from ..task import TaskState, begin_attempt
 from ._types import RequestFacts, ResponseFacts, UsageTokens, estimate_tokens
 
 logger = logging.getLogger("llm_margin")
 
-INSTRUMENTATION_NAME = "llm_margin"
+INSTRUMENTATION_NAME = OWN_SCOPE  # our tracer name, and llm_margin.instrumentation's value
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
 STATUS_INVALID = "invalid_output"
@@ -164,7 +169,10 @@ def server_info(instance: Any, default: str) -> tuple[str | None, int | None, st
     """(host, port, provider) of the SDK client behind a resource instance."""
     global _last_server
     client = getattr(instance, "_client", None)
-    base_url = getattr(client, "base_url", None)
+    # the SDKs keep the URL in ``_base_url`` behind a ``base_url`` property: read it directly
+    base_url = getattr(client, "_base_url", None)
+    if base_url is None:
+        base_url = getattr(client, "base_url", None)
     if base_url is None:
         return None, None, default
     last = _last_server
@@ -229,7 +237,8 @@ class LLMCall:
     """One SDK call in flight: its span and what is needed to finish it exactly once."""
 
     __slots__ = ("endpoint", "facts", "kwargs", "span", "parent_ctx", "route", "task_state",
-                 "start_attributes", "call_id", "http_attempts", "_done", "_lock")  # fmt: skip
+                 "start_attributes", "copied", "call_id", "http_attempts", "_done",
+                 "_lock")  # fmt: skip
 
     def __init__(
         self,
@@ -241,6 +250,7 @@ class LLMCall:
         route: str,
         task_state: TaskState | None,
         start_attributes: dict[str, Any],
+        copied: dict[str, str] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.facts = facts
@@ -249,8 +259,11 @@ class LLMCall:
         self.parent_ctx = parent_ctx
         self.route = route
         self.task_state = task_state
+        # the span's start attributes (the provisional stream span repeats them)
         self.start_attributes = start_attributes
-        self.call_id = start_attributes.get(A.CALL_ID, "")
+        self.copied = copied  # customer attributes copied from the app's context
+        # ``llm_margin.call_id``: set on the span with the end attributes (one call less)
+        self.call_id = _span_id_hex(span)
         self.http_attempts = 0
         self._done = False
         self._lock = threading.Lock()
@@ -260,7 +273,9 @@ class LLMCall:
         """Attach the call context: our span current, baggage removed (kept for the span
         processor under our own key), this call visible to the HTTP hooks."""
         try:
-            ctx = trace.set_span_in_context(self.span, context_without_baggage(self.parent_ctx))
+            ctx = trace.set_span_in_context(
+                self.span, context_without_baggage(self.parent_ctx, self.copied)
+            )
             return otel_context.attach(ctx), CURRENT_CALL.set(self)
         except Exception:
             record_internal_error("call_enter")
@@ -292,6 +307,7 @@ class LLMCall:
             span = self.span
             span.set_attributes(
                 {
+                    A.CALL_ID: self.call_id,
                     A.CALL_STATUS: STATUS_ERROR,
                     A.ERROR_TYPE: error_type,
                     A.SDK_RETRIES: max(0, self.http_attempts - 1),
@@ -349,6 +365,7 @@ class LLMCall:
             attributes = dict(self.start_attributes)
             attributes.update(
                 {
+                    A.CALL_ID: self.call_id,
                     A.PROVISIONAL: True,
                     A.USAGE_SOURCE: USAGE_ESTIMATED,
                     A.GEN_AI_USAGE_INPUT_TOKENS: self.estimated_input_tokens(),
@@ -424,7 +441,10 @@ class LLMCall:
         error: BaseException | None = None,
     ) -> None:
         span = self.span
-        attributes: dict[str, Any] = {A.SDK_RETRIES: max(0, self.http_attempts - 1)}
+        attributes: dict[str, Any] = {
+            A.CALL_ID: self.call_id,
+            A.SDK_RETRIES: self.http_attempts - 1 if self.http_attempts > 1 else 0,
+        }
         if facts.model:
             attributes[A.GEN_AI_RESPONSE_MODEL] = facts.model
         if facts.response_id:
@@ -468,6 +488,7 @@ class LLMCall:
     def _end_quietly(self) -> None:
         try:
             self._done = True
+            self.span.set_attribute(A.CALL_ID, self.call_id)
             self.span.end()
         except Exception:
             pass
@@ -482,7 +503,11 @@ def start_call(
     endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]
 ) -> tuple[LLMCall, dict[str, Any]] | None:
     """Begin one call: its span in the current (app) context. None when something of ours
-    failed (the call then runs uninstrumented)."""
+    failed (the call then runs uninstrumented).
+
+    Hot path: every attribute known at start goes into one ``start_span(attributes=...)``,
+    the customer attributes included (the span processor skips our own spans), and the call id
+    (our span id) is added with the attributes set when the call ends."""
     try:
         if _tracer_provider is None:  # the global provider may have been set since
             ensure_installed()
@@ -490,12 +515,13 @@ def start_call(
         if endpoint.prepare is not None:
             kwargs, facts = endpoint.prepare(kwargs, facts)
         host, port, provider = server_info(instance, endpoint.provider)
-        route = f"{provider}/{facts.model}"
+        operation, model = facts.operation, facts.model
+        route = f"{provider}/{model}"
         task_state, attempt, kind = begin_attempt(route)
         attributes: dict[str, Any] = {
-            A.GEN_AI_OPERATION_NAME: facts.operation,
+            A.GEN_AI_OPERATION_NAME: operation,
             A.GEN_AI_PROVIDER_NAME: provider,
-            A.GEN_AI_REQUEST_MODEL: facts.model,
+            A.GEN_AI_REQUEST_MODEL: model,
             A.STREAM: facts.stream,
             A.ROUTE: route,
             A.ATTEMPT: attempt,
@@ -511,21 +537,21 @@ def start_call(
         if facts.json_content:
             attributes[A.GEN_AI_OUTPUT_TYPE] = "json"
         parent_ctx = otel_context.get_current()
+        copied = copied_attributes(parent_ctx)
+        if copied:
+            attributes.update(copied)
+        if get_config().capture_content:
+            content = kwargs.get("messages", kwargs.get("input"))
+            if content is not None:
+                attributes[A.GEN_AI_INPUT_MESSAGES] = _dump(content)
         span = get_tracer().start_span(
-            f"{facts.operation} {facts.model}",
+            f"{operation} {model}",
             context=parent_ctx,
             kind=SpanKind.CLIENT,
             attributes=attributes,
         )
-        call_id = _span_id_hex(span)
-        span.set_attribute(A.CALL_ID, call_id)
-        attributes[A.CALL_ID] = call_id
-        if get_config().capture_content:
-            content = kwargs.get("messages", kwargs.get("input"))
-            if content is not None:
-                span.set_attribute(A.GEN_AI_INPUT_MESSAGES, _dump(content))
         return LLMCall(
-            endpoint, facts, kwargs, span, parent_ctx, route, task_state, attributes
+            endpoint, facts, kwargs, span, parent_ctx, route, task_state, attributes, copied
         ), kwargs
     except Exception:
         record_internal_error("start_call")

@@ -106,16 +106,15 @@ def chat_usage(usage: Any) -> UsageTokens | None:
     """Chat Completions ``usage``: ``prompt_tokens`` already include cached tokens."""
     if usage is None:
         return None
-    prompt = get(usage, "prompt_tokens_details")
-    completion = get(usage, "completion_tokens_details")
-    cache_read = as_int(get(prompt, "cached_tokens"))
+    cache_read = as_int(get(get(usage, "prompt_tokens_details"), "cached_tokens"))
     if cache_read is None:  # DeepSeek's spelling
         cache_read = as_int(get(usage, "prompt_cache_hit_tokens"))
     return UsageTokens(
-        input_tokens=as_int(get(usage, "prompt_tokens")),
-        output_tokens=as_int(get(usage, "completion_tokens")),
-        cache_read_tokens=cache_read,
-        reasoning_tokens=as_int(get(completion, "reasoning_tokens")),
+        as_int(get(usage, "prompt_tokens")),
+        as_int(get(usage, "completion_tokens")),
+        cache_read,
+        None,
+        as_int(get(get(usage, "completion_tokens_details"), "reasoning_tokens")),
     )
 
 
@@ -158,17 +157,21 @@ def chat_choice_invalid(message: Any, request: RequestFacts) -> bool:
 def chat_response_facts(response: Any, request: RequestFacts) -> ResponseFacts:
     """Facts of a ``ChatCompletion`` (or ``ParsedChatCompletion``)."""
     choices = get(response, "choices") or ()
-    invalid = request.expects_json and any(
+    invalid = (request.json_content or request.tools) and any(
         chat_choice_invalid(get(choice, "message"), request) for choice in choices
     )
-    reasons = tuple(r for r in (get(c, "finish_reason") for c in choices) if isinstance(r, str))
+    if len(choices) == 1:  # the usual case, without a generator
+        reason = get(choices[0], "finish_reason")
+        reasons: tuple[str, ...] = (reason,) if isinstance(reason, str) else ()
+    else:
+        reasons = tuple(r for r in (get(c, "finish_reason") for c in choices) if isinstance(r, str))
     return ResponseFacts(
-        model=_str(get(response, "model")),
-        response_id=_str(get(response, "id")),
-        usage=chat_usage(get(response, "usage")),
-        invalid_output=invalid,
-        finish_reasons=reasons,
-        service_tier=_str(get(response, "service_tier")),
+        _str(get(response, "model")),
+        _str(get(response, "id")),
+        chat_usage(get(response, "usage")),
+        invalid,
+        reasons,
+        _str(get(response, "service_tier")),
     )
 
 
