@@ -6,6 +6,8 @@ On each span start it copies the allowlisted baggage of the span's context (``cu
 Inside an LLM call our instrumentation removes the baggage from the context (so that it never
 reaches the provider's host) and keeps the copied attributes under a private context key that
 this processor also reads: the SDK's HTTP spans inside the call still carry the customer.
+Our own spans (tracer ``llm_margin``: calls, stream-start records, tasks) are started with these
+attributes already, so the processor skips them.
 
 Usage
 -----
@@ -40,6 +42,11 @@ except ImportError:  # pragma: no cover
     _BAGGAGE_KEY = None
 
 logger = logging.getLogger("llm_margin")
+
+# The instrumentation scope (tracer name) of our own spans: call, provisional and task spans.
+# They are started with the copied attributes among their start attributes, so the processor
+# leaves them alone (one attribute update less per call).
+OWN_SCOPE = "llm_margin"
 
 # Attributes copied from the request (baggage, task) kept where baggage can no longer be seen.
 COPIED_ATTRIBUTES_KEY = otel_context.create_key("llm_margin.copied_attributes")
@@ -82,10 +89,14 @@ def copied_attributes(ctx: Context | None = None) -> dict[str, str]:
     return from_baggage
 
 
-def context_without_baggage(ctx: Context | None = None) -> Context:
-    """``ctx`` with its baggage removed and the copied attributes kept under our key."""
+def context_without_baggage(
+    ctx: Context | None = None, attributes: Mapping[str, str] | None = None
+) -> Context:
+    """``ctx`` with its baggage removed and the copied attributes kept under our key
+    (``attributes``: ``copied_attributes(ctx)`` when the caller has them already)."""
     ctx = otel_context.get_current() if ctx is None else ctx
-    attributes = copied_attributes(ctx)
+    if attributes is None:
+        attributes = copied_attributes(ctx)
     ctx = otel_baggage.clear(ctx)
     return otel_context.set_value(COPIED_ATTRIBUTES_KEY, attributes, ctx)
 
@@ -102,6 +113,9 @@ class BaggageSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
+            scope = span.instrumentation_scope
+            if scope is not None and scope.name == OWN_SCOPE:
+                return  # our own spans carry the copied attributes from their start
             attributes = copied_attributes(parent_context)
             if attributes:
                 span.set_attributes(attributes)

@@ -57,7 +57,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from . import attributes as A
 from .baggage import clean_value
 from .config import get_config
-from .span_processor import ensure_installed, with_copied_attributes
+from .span_processor import copied_attributes, ensure_installed, with_copied_attributes
 
 TASK_STATE_KEY = otel_context.create_key("llm_margin.task_state")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -208,6 +208,7 @@ class task:  # noqa: N801 - public API reads as a function: llm_margin.task(...)
                 A.INSTRUMENTATION: "llm_margin",
             }
         )
+        attributes.update(copied_attributes(ctx))  # the span processor skips our spans
         span = get_tracer().start_span(
             f"{A.TASK_SPAN_NAME_PREFIX} {self.name}",
             context=ctx,

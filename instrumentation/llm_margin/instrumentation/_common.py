@@ -29,13 +29,18 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import attributes as A
 from ..config import get_config
-from ..span_processor import context_without_baggage, ensure_installed
+from ..span_processor import (
+    OWN_SCOPE,
+    context_without_baggage,
+    copied_attributes,
+    ensure_installed,
+)
 from ..task import TaskState, begin_attempt
 from ._types import RequestFacts, ResponseFacts, UsageTokens, estimate_tokens
 
 logger = logging.getLogger("llm_margin")
 
-INSTRUMENTATION_NAME = "llm_margin"
+INSTRUMENTATION_NAME = OWN_SCOPE  # our tracer name, and llm_margin.instrumentation's value
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
 STATUS_INVALID = "invalid_output"
@@ -164,7 +169,10 @@ def server_info(instance: Any, default: str) -> tuple[str | None, int | None, st
     """(host, port, provider) of the SDK client behind a resource instance."""
     global _last_server
     client = getattr(instance, "_client", None)
-    base_url = getattr(client, "base_url", None)
+    # the SDKs keep the URL in ``_base_url`` behind a ``base_url`` property: read it directly
+    base_url = getattr(client, "_base_url", None)
+    if base_url is None:
+        base_url = getattr(client, "base_url", None)
     if base_url is None:
         return None, None, default
     last = _last_server
@@ -190,6 +198,39 @@ def reset_server_cache() -> None:
     global _last_server
     _server_cache.clear()
     _last_server = (object(), "", (None, None, ""))
+
+
+# --- attributes fast path -------------------------------------------------------------------
+try:  # the SDK's attribute container (``span._attributes`` of an SDK span)
+    from opentelemetry.attributes import BoundedAttributes as _BoundedAttributes
+except ImportError:  # pragma: no cover
+    _BoundedAttributes = None
+
+
+def set_clean_attributes(span: Any, attributes: Mapping[str, Any]) -> None:
+    """``span.set_attributes(attributes)`` for values that are valid attribute values already
+    (str, bool, int, float, tuples of those; every value our instrumentation sets is one).
+
+    The SDK validates each value again (about 1 µs per attribute, a third of our cost per call);
+    on an SDK span with the default limits (no value length cap, room left) this writes straight
+    into the span's attribute dict, under the span's locks, instead. Anything else (another span
+    class, ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` set, a full or ended span, a future SDK whose
+    internals differ) takes the public path, so the result is the same either way
+    (``tests/unit/test_instr_fast_attributes.py`` checks the parity)."""
+    bounded = getattr(span, "_attributes", None)
+    if type(bounded) is _BoundedAttributes:
+        try:
+            if bounded.max_value_len is None and not bounded._immutable:
+                maxlen, store = bounded.maxlen, bounded._dict
+                with span._lock, bounded._lock:
+                    if span._end_time is None and (
+                        maxlen is None or len(store) + len(attributes) <= maxlen
+                    ):
+                        store.update(attributes)
+                        return
+        except AttributeError:  # pragma: no cover - another SDK version
+            pass
+    span.set_attributes(attributes)
 
 
 # --- endpoints ----------------------------------------------------------------------------------
@@ -229,7 +270,8 @@ class LLMCall:
     """One SDK call in flight: its span and what is needed to finish it exactly once."""
 
     __slots__ = ("endpoint", "facts", "kwargs", "span", "parent_ctx", "route", "task_state",
-                 "start_attributes", "call_id", "http_attempts", "_done", "_lock")  # fmt: skip
+                 "start_attributes", "copied", "call_id", "http_attempts", "_done",
+                 "_lock")  # fmt: skip
 
     def __init__(
         self,
@@ -241,6 +283,7 @@ class LLMCall:
         route: str,
         task_state: TaskState | None,
         start_attributes: dict[str, Any],
+        copied: dict[str, str] | None = None,
     ) -> None:
         self.endpoint = endpoint
         self.facts = facts
@@ -249,8 +292,11 @@ class LLMCall:
         self.parent_ctx = parent_ctx
         self.route = route
         self.task_state = task_state
+        # the span's start attributes (the provisional stream span repeats them)
         self.start_attributes = start_attributes
-        self.call_id = start_attributes.get(A.CALL_ID, "")
+        self.copied = copied  # customer attributes copied from the app's context
+        # ``llm_margin.call_id``: set on the span with the end attributes (one call less)
+        self.call_id = _span_id_hex(span)
         self.http_attempts = 0
         self._done = False
         self._lock = threading.Lock()
@@ -260,7 +306,9 @@ class LLMCall:
         """Attach the call context: our span current, baggage removed (kept for the span
         processor under our own key), this call visible to the HTTP hooks."""
         try:
-            ctx = trace.set_span_in_context(self.span, context_without_baggage(self.parent_ctx))
+            ctx = trace.set_span_in_context(
+                self.span, context_without_baggage(self.parent_ctx, self.copied)
+            )
             return otel_context.attach(ctx), CURRENT_CALL.set(self)
         except Exception:
             record_internal_error("call_enter")
@@ -292,6 +340,7 @@ class LLMCall:
             span = self.span
             span.set_attributes(
                 {
+                    A.CALL_ID: self.call_id,
                     A.CALL_STATUS: STATUS_ERROR,
                     A.ERROR_TYPE: error_type,
                     A.SDK_RETRIES: max(0, self.http_attempts - 1),
@@ -349,6 +398,7 @@ class LLMCall:
             attributes = dict(self.start_attributes)
             attributes.update(
                 {
+                    A.CALL_ID: self.call_id,
                     A.PROVISIONAL: True,
                     A.USAGE_SOURCE: USAGE_ESTIMATED,
                     A.GEN_AI_USAGE_INPUT_TOKENS: self.estimated_input_tokens(),
@@ -424,14 +474,17 @@ class LLMCall:
         error: BaseException | None = None,
     ) -> None:
         span = self.span
-        attributes: dict[str, Any] = {A.SDK_RETRIES: max(0, self.http_attempts - 1)}
+        attributes: dict[str, Any] = {
+            A.CALL_ID: self.call_id,
+            A.SDK_RETRIES: self.http_attempts - 1 if self.http_attempts > 1 else 0,
+        }
         if facts.model:
             attributes[A.GEN_AI_RESPONSE_MODEL] = facts.model
         if facts.response_id:
             attributes[A.GEN_AI_RESPONSE_ID] = facts.response_id
         if facts.finish_reasons and facts.finish_reasons != ("stop",):
             # only the unusual ones: every attribute costs time on the hot path
-            attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] = list(facts.finish_reasons)
+            attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(facts.finish_reasons)
         if facts.service_tier:
             attributes[A.GEN_AI_RESPONSE_SERVICE_TIER] = facts.service_tier
         usage = facts.usage
@@ -458,7 +511,7 @@ class LLMCall:
         else:
             attributes[A.CALL_STATUS] = STATUS_OK
             failed = False
-        span.set_attributes(attributes)
+        set_clean_attributes(span, attributes)
         self._end_attempt(failed=failed)
 
     def _end_attempt(self, failed: bool) -> None:
@@ -468,6 +521,7 @@ class LLMCall:
     def _end_quietly(self) -> None:
         try:
             self._done = True
+            self.span.set_attribute(A.CALL_ID, self.call_id)
             self.span.end()
         except Exception:
             pass
@@ -482,7 +536,12 @@ def start_call(
     endpoint: Endpoint, instance: Any, kwargs: dict[str, Any]
 ) -> tuple[LLMCall, dict[str, Any]] | None:
     """Begin one call: its span in the current (app) context. None when something of ours
-    failed (the call then runs uninstrumented)."""
+    failed (the call then runs uninstrumented).
+
+    Hot path: the attributes a sampler may use (GenAI semconv: operation, provider, request
+    model, server) go to ``start_span``; ours and the customer attributes (the span processor
+    skips our own spans) follow in one ``set_clean_attributes``; the call id (our span id) is
+    set with the attributes of the end."""
     try:
         if _tracer_provider is None:  # the global provider may have been set since
             ensure_installed()
@@ -490,17 +549,13 @@ def start_call(
         if endpoint.prepare is not None:
             kwargs, facts = endpoint.prepare(kwargs, facts)
         host, port, provider = server_info(instance, endpoint.provider)
-        route = f"{provider}/{facts.model}"
+        operation, model = facts.operation, facts.model
+        route = f"{provider}/{model}"
         task_state, attempt, kind = begin_attempt(route)
         attributes: dict[str, Any] = {
-            A.GEN_AI_OPERATION_NAME: facts.operation,
+            A.GEN_AI_OPERATION_NAME: operation,
             A.GEN_AI_PROVIDER_NAME: provider,
-            A.GEN_AI_REQUEST_MODEL: facts.model,
-            A.STREAM: facts.stream,
-            A.ROUTE: route,
-            A.ATTEMPT: attempt,
-            A.ATTEMPT_KIND: kind,
-            A.INSTRUMENTATION: INSTRUMENTATION_NAME,
+            A.GEN_AI_REQUEST_MODEL: model,
         }
         if host:
             attributes[A.SERVER_ADDRESS] = host
@@ -512,20 +567,29 @@ def start_call(
             attributes[A.GEN_AI_OUTPUT_TYPE] = "json"
         parent_ctx = otel_context.get_current()
         span = get_tracer().start_span(
-            f"{facts.operation} {facts.model}",
+            f"{operation} {model}",
             context=parent_ctx,
             kind=SpanKind.CLIENT,
             attributes=attributes,
         )
-        call_id = _span_id_hex(span)
-        span.set_attribute(A.CALL_ID, call_id)
-        attributes[A.CALL_ID] = call_id
+        ours: dict[str, Any] = {
+            A.STREAM: facts.stream,
+            A.ROUTE: route,
+            A.ATTEMPT: attempt,
+            A.ATTEMPT_KIND: kind,
+            A.INSTRUMENTATION: INSTRUMENTATION_NAME,
+        }
         if get_config().capture_content:
             content = kwargs.get("messages", kwargs.get("input"))
             if content is not None:
-                span.set_attribute(A.GEN_AI_INPUT_MESSAGES, _dump(content))
+                ours[A.GEN_AI_INPUT_MESSAGES] = _dump(content)
+        copied = copied_attributes(parent_ctx)
+        if copied:
+            ours.update(copied)
+        set_clean_attributes(span, ours)
+        attributes.update(ours)
         return LLMCall(
-            endpoint, facts, kwargs, span, parent_ctx, route, task_state, attributes
+            endpoint, facts, kwargs, span, parent_ctx, route, task_state, attributes, copied
         ), kwargs
     except Exception:
         record_internal_error("start_call")

@@ -7,6 +7,7 @@ They accept SDK models and plain dicts alike and never raise on odd shapes (miss
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import Any
 
 from ._types import (
@@ -45,13 +46,15 @@ def _format_is_json(fmt: Any) -> bool:
 
 def chat_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
     """Facts of a ``chat.completions.create`` / ``.parse`` call."""
+    get_arg = kwargs.get
+    fmt, tools, tier = get_arg("response_format"), get_arg("tools"), get_arg("service_tier")
     return RequestFacts(
-        operation="chat",
-        model=_model(kwargs),
-        stream=kwargs.get("stream") is True,
-        json_content=_format_is_json(kwargs.get("response_format")),
-        tools=given(kwargs.get("tools")) and bool(kwargs.get("tools")),
-        service_tier=_tier(kwargs),
+        "chat",
+        _model(kwargs),
+        get_arg("stream") is True,
+        fmt is not None and _format_is_json(fmt),
+        tools is not None and given(tools) and bool(tools),
+        tier if isinstance(tier, str) else None,
     )
 
 
@@ -102,20 +105,32 @@ def embeddings_prompt_chars(kwargs: Mapping[str, Any]) -> int:
 
 
 # --- usage ------------------------------------------------------------------------------------
+# SDK models: several fields in one C call; raw dicts and odd objects take ``get``.
+_CHAT_USAGE_FIELDS = attrgetter(
+    "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"
+)
+_CHAT_RESPONSE_FIELDS = attrgetter("choices", "model", "id", "usage", "service_tier")
+
+
 def chat_usage(usage: Any) -> UsageTokens | None:
     """Chat Completions ``usage``: ``prompt_tokens`` already include cached tokens."""
     if usage is None:
         return None
-    prompt = get(usage, "prompt_tokens_details")
-    completion = get(usage, "completion_tokens_details")
-    cache_read = as_int(get(prompt, "cached_tokens"))
+    try:
+        prompt, completion, prompt_details, completion_details = _CHAT_USAGE_FIELDS(usage)
+    except AttributeError:
+        prompt, completion = get(usage, "prompt_tokens"), get(usage, "completion_tokens")
+        prompt_details = get(usage, "prompt_tokens_details")
+        completion_details = get(usage, "completion_tokens_details")
+    cache_read = as_int(get(prompt_details, "cached_tokens"))
     if cache_read is None:  # DeepSeek's spelling
         cache_read = as_int(get(usage, "prompt_cache_hit_tokens"))
     return UsageTokens(
-        input_tokens=as_int(get(usage, "prompt_tokens")),
-        output_tokens=as_int(get(usage, "completion_tokens")),
-        cache_read_tokens=cache_read,
-        reasoning_tokens=as_int(get(completion, "reasoning_tokens")),
+        as_int(prompt),
+        as_int(completion),
+        cache_read,
+        None,
+        as_int(get(completion_details, "reasoning_tokens")),
     )
 
 
@@ -157,18 +172,23 @@ def chat_choice_invalid(message: Any, request: RequestFacts) -> bool:
 
 def chat_response_facts(response: Any, request: RequestFacts) -> ResponseFacts:
     """Facts of a ``ChatCompletion`` (or ``ParsedChatCompletion``)."""
-    choices = get(response, "choices") or ()
-    invalid = request.expects_json and any(
+    try:
+        choices, model, response_id, usage, tier = _CHAT_RESPONSE_FIELDS(response)
+    except AttributeError:
+        choices, model = get(response, "choices"), get(response, "model")
+        response_id, usage = get(response, "id"), get(response, "usage")
+        tier = get(response, "service_tier")
+    choices = choices or ()
+    invalid = (request.json_content or request.tools) and any(
         chat_choice_invalid(get(choice, "message"), request) for choice in choices
     )
-    reasons = tuple(r for r in (get(c, "finish_reason") for c in choices) if isinstance(r, str))
+    if type(choices) is list and len(choices) == 1:  # the usual case, without a generator
+        reason = get(choices[0], "finish_reason")
+        reasons: tuple[str, ...] = (reason,) if isinstance(reason, str) else ()
+    else:
+        reasons = tuple(r for r in (get(c, "finish_reason") for c in choices) if isinstance(r, str))
     return ResponseFacts(
-        model=_str(get(response, "model")),
-        response_id=_str(get(response, "id")),
-        usage=chat_usage(get(response, "usage")),
-        invalid_output=invalid,
-        finish_reasons=reasons,
-        service_tier=_str(get(response, "service_tier")),
+        _str(model), _str(response_id), chat_usage(usage), invalid, reasons, _str(tier)
     )
 
 

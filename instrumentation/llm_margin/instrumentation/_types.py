@@ -1,18 +1,21 @@
-"""Typed results of the pure extract functions, shared by the provider modules."""
+"""Typed results of the pure extract functions, shared by the provider modules.
+
+They are ``NamedTuple``s rather than frozen dataclasses: immutable and typed all the same, but
+built several times per SDK call on the hot path, where a frozen dataclass's ``__init__``
+(one ``object.__setattr__`` per field) costs several times more.
+"""
 
 from __future__ import annotations
 
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import attributes as A
 
 
-@dataclass(frozen=True)
-class UsageTokens:
+class UsageTokens(NamedTuple):
     """Token counts of one call. ``input_tokens`` is the total input, cache reads and writes
     included, for every provider. ``None`` means the provider did not say."""
 
@@ -27,22 +30,25 @@ class UsageTokens:
     def attributes(self) -> dict[str, int]:
         """The span attributes for these counts (absent counts are left out)."""
         out: dict[str, int] = {}
-        for name, value in (
-            (A.GEN_AI_USAGE_INPUT_TOKENS, self.input_tokens),
-            (A.GEN_AI_USAGE_OUTPUT_TOKENS, self.output_tokens),
-            (A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, self.cache_read_tokens),
-            (A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, self.cache_write_tokens),
-            (A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, self.reasoning_tokens),
-            (A.CACHE_WRITE_5M_TOKENS, self.cache_write_5m_tokens),
-            (A.CACHE_WRITE_1H_TOKENS, self.cache_write_1h_tokens),
-        ):
+        for name, value in zip(_USAGE_ATTRIBUTES, self, strict=True):
             if value is not None:
                 out[name] = value
         return out
 
 
-@dataclass(frozen=True)
-class RequestFacts:
+# Attribute names of UsageTokens' fields, in field order.
+_USAGE_ATTRIBUTES = (
+    A.GEN_AI_USAGE_INPUT_TOKENS,
+    A.GEN_AI_USAGE_OUTPUT_TOKENS,
+    A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
+    A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
+    A.CACHE_WRITE_5M_TOKENS,
+    A.CACHE_WRITE_1H_TOKENS,
+)
+
+
+class RequestFacts(NamedTuple):
     """What a call asked for, read from the SDK method's keyword arguments."""
 
     operation: str
@@ -61,15 +67,14 @@ class RequestFacts:
         return self.json_content or self.tools
 
 
-@dataclass(frozen=True)
-class ResponseFacts:
+class ResponseFacts(NamedTuple):
     """What a finished (non-streamed or fully accumulated) response says."""
 
     model: str | None = None
     response_id: str | None = None
     usage: UsageTokens | None = None
     invalid_output: bool = False
-    finish_reasons: tuple[str, ...] = field(default_factory=tuple)
+    finish_reasons: tuple[str, ...] = ()
     service_tier: str | None = None
 
 
@@ -95,6 +100,8 @@ def get(obj: Any, name: str, default: Any = None) -> Any:
 
 def as_int(value: Any) -> int | None:
     """A non-negative int, or None for anything else (bools and garbage included)."""
+    if type(value) is int:  # the usual case first
+        return value if value >= 0 else None
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, float) and value.is_integer() and value >= 0:
             return int(value)

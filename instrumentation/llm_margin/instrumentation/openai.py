@@ -68,15 +68,7 @@ def _add_include_usage(
     kwargs, added = X.with_include_usage(kwargs)
     if not added:
         return kwargs, facts
-    return kwargs, RequestFacts(
-        operation=facts.operation,
-        model=facts.model,
-        stream=True,
-        json_content=facts.json_content,
-        tools=facts.tools,
-        service_tier=facts.service_tier,
-        usage_chunk_added=True,
-    )
+    return kwargs, facts._replace(usage_chunk_added=True)
 
 
 def _chat_output(response: Any) -> Any:
