@@ -175,6 +175,11 @@ def _current() -> BudgetClient | None:
     return _client
 
 
+def enforcement() -> BudgetClient | None:
+    """The configured client, None when enforcement is off (cheap: the wrappers ask per call)."""
+    return _client if _configured else _current()
+
+
 # --- hook for the provider instrumentation (one call before the SDK sends) ---------------------
 def before_provider_call(
     model: str, customer_id: str | None = None, workspace_id: str | None = None

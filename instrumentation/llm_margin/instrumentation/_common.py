@@ -28,6 +28,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from .. import attributes as A
+from .. import budget
 from ..config import get_config
 from ..span_processor import (
     OWN_SCOPE,
@@ -596,6 +597,26 @@ def start_call(
         return None
 
 
+# --- budget enforcement (off unless configured: llm_margin.budget) -----------------------------
+def apply_budget(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The request's arguments with the model the customer's budget decision allows (a cheaper
+    one over a soft cap); raises ``BudgetExceeded`` over a hard cap, before the provider is
+    called. Any other failure of ours lets the call through unchanged (counted)."""
+    if budget.enforcement() is None:
+        return kwargs
+    try:
+        model = kwargs.get("model")
+        if not isinstance(model, str):
+            return kwargs
+        chosen = budget.before_provider_call(model)
+    except budget.BudgetExceeded:
+        raise
+    except Exception:
+        record_internal_error("budget")
+        return kwargs
+    return kwargs if chosen == model else {**kwargs, "model": chosen}
+
+
 # --- wrappers -----------------------------------------------------------------------------------
 def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     """A wrapt wrapper for a synchronous SDK method."""
@@ -603,6 +624,7 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         if CURRENT_CALL.get() is not None:  # an SDK helper calling another wrapped method
             return wrapped(*args, **kwargs)
+        kwargs = apply_budget(kwargs)
         started = start_call(endpoint, instance, kwargs)
         if started is None:
             return wrapped(*args, **kwargs)
@@ -626,6 +648,7 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         if CURRENT_CALL.get() is not None:
             return await wrapped(*args, **kwargs)
+        kwargs = apply_budget(kwargs)
         started = start_call(endpoint, instance, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)

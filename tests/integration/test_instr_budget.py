@@ -1,0 +1,106 @@
+"""Budget enforcement in the app: the provider wrappers ask the budget service before the SDK
+sends (real openai and anthropic SDKs against the simulator; a real HTTP decision service on
+loopback answering as the processor's /api/budget/decision does)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import anthropic
+import openai
+import pytest
+from instr_fixtures import customer_baggage, sim, tracing  # noqa: F401
+from llm_margin import attributes as A
+from llm_margin import budget
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+ACTIONS = {"acme": "degrade", "hooli": "block"}  # anyone else: allow
+MESSAGES = [{"role": "user", "content": "hello"}]
+
+
+@pytest.fixture
+def decisions():
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
+            customer = query["customer_id"][0]
+            asked.append(customer)
+            action = ACTIONS.get(customer, "allow")
+            body = json.dumps(
+                {"customer_id": customer, "action": action, "reasons": [f"test {action}"]}
+            ).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    budget.configure(
+        budget.BudgetSettings(
+            url=f"http://127.0.0.1:{server.server_address[1]}",
+            ttl_seconds=0,
+            degrade_models={"gpt-4o": "gpt-4o-mini", "claude-sonnet-4-5": "claude-haiku-4-5"},
+        )
+    )
+    try:
+        yield asked
+    finally:
+        budget.configure(None)
+        server.shutdown()
+        server.server_close()
+
+
+def _models_sent(sim) -> list[str]:  # noqa: F811
+    return [r.json["model"] for r in sim.requests if r.json and "model" in r.json]
+
+
+def test_openai_degrades_blocks_and_allows(tracing, sim, decisions):  # noqa: F811
+    client = openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-test", max_retries=0)
+    with customer_baggage(customer__id="acme"):
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    with customer_baggage(customer__id="globex"):
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    with customer_baggage(customer__id="hooli"), pytest.raises(budget.BudgetExceeded):
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert _models_sent(sim) == ["gpt-4o-mini", "gpt-4o"]  # hooli's call never left the app
+    assert decisions == ["acme", "globex", "hooli"]
+    spans = tracing.calls()
+    assert [s.attributes[A.GEN_AI_REQUEST_MODEL] for s in spans] == ["gpt-4o-mini", "gpt-4o"]
+
+
+def test_anthropic_async_degrades(tracing, sim, decisions):  # noqa: F811
+    import asyncio
+
+    client = anthropic.AsyncAnthropic(
+        base_url=sim.anthropic_base_url, api_key="sk-ant-test", max_retries=0
+    )
+
+    async def call() -> None:
+        with customer_baggage(customer__id="acme"):
+            await client.messages.create(
+                model="claude-sonnet-4-5", max_tokens=16, messages=MESSAGES
+            )
+
+    asyncio.run(call())
+    assert _models_sent(sim) == ["claude-haiku-4-5"]
+
+
+def test_without_a_customer_or_when_off_nothing_is_asked(tracing, sim, decisions):  # noqa: F811
+    client = openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-test", max_retries=0)
+    client.chat.completions.create(model="gpt-4o", messages=MESSAGES)  # no baggage
+    budget.configure(None)
+    with customer_baggage(customer__id="hooli"):
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert decisions == [] and _models_sent(sim) == ["gpt-4o", "gpt-4o"]
