@@ -176,8 +176,8 @@ def _current() -> BudgetClient | None:
 
 
 def enforcement() -> BudgetClient | None:
-    """The configured client, None when enforcement is off (cheap: the wrappers ask per call)."""
-    return _client if _configured else _current()
+    """The configured client, None when enforcement is off (the wrappers ask per call)."""
+    return _current()
 
 
 # --- hook for the provider instrumentation (one call before the SDK sends) ---------------------
