@@ -79,7 +79,6 @@ SERVICE_TIER_KEYS = (
 # Retries the SDK made inside one call: ours, then the HTTP semantic convention anthropic's
 # native spans record.
 SDK_RETRY_KEYS = (A.SDK_RETRIES, "http.request.resend_count")
-RESPONSE_ID_KEYS = (A.GEN_AI_RESPONSE_ID, "gen_ai.response.id")
 
 # Operations that are model inference. A span naming another operation (execute_tool,
 # invoke_agent, create_agent, ...) is never a call, even if it carries summed usage.
@@ -262,14 +261,6 @@ def _resolve(attrs: Mapping[str, Any]) -> list[Any]:
     return values
 
 
-def first(attrs: Mapping[str, Any], keys: tuple[str, ...], default: Any = None) -> Any:
-    for key in keys:
-        value = attrs.get(key)
-        if value is not None and value != "":
-            return value
-    return default
-
-
 def _token_count(value: Any, name: str) -> int:
     """Non-negative integer token count; raises ValueError for a value that is not one."""
     if value is None:
@@ -283,19 +274,6 @@ def _token_count(value: Any, name: str) -> int:
     if count < 0:
         raise ValueError(f"token count {name} is negative: {count}")
     return count
-
-
-def _counts(values: list[Any], start: int, stop: int) -> list[int]:
-    # An int that is not negative (the usual case) is its own count.
-    return [
-        value if type(value) is int and value >= 0 else _token_count(value, _TOKEN_NAMES[i])
-        for i, value in enumerate(values[start:stop], start)
-    ]
-
-
-def token_count(attrs: Mapping[str, Any], keys: tuple[str, ...]) -> int:
-    """Non-negative integer token count; raises ValueError for a value that is not one."""
-    return _token_count(first(attrs, keys), keys[0])
 
 
 def canonical_provider(name: str) -> str:
@@ -322,11 +300,6 @@ def _canonical_input(
         # A total cannot be smaller than its parts: this shape reports fresh input only.
         input_tokens += cache_read + cache_write
     return input_tokens, cache_read, cache_write, cache_write_1h
-
-
-def canonical_usage(attrs: Mapping[str, Any]) -> tuple[int, int, int, int]:
-    """(input incl. cache, cache read, cache write incl. 1h, cache write 1h) of any shape."""
-    return _canonical_input(*_counts(_resolve(attrs), 0, _T0))
 
 
 # Which span of one provider request is kept when several instrumentations traced it:
