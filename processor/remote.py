@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from llm_margin.processor.receiver.otlp_http import json_default
-from llm_margin.processor.storage import QueryResult
+from llm_margin.processor.storage import READ_CLIENTS, QueryResult
 
 STATE_FILE_NAME = "llm-margin-serve.json"
 
@@ -63,6 +63,8 @@ class RemoteReader:
         self._url = http_url.rstrip("/") + "/api/query"
         self._token = auth_token
         self._timeout = timeout
+        # The processor answers each request on a thread with its own read-only client.
+        self.read_concurrency = READ_CLIENTS
 
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
         body = json.dumps(

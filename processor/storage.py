@@ -8,9 +8,11 @@ commands ask that process instead (see ``remote.py``).
 from __future__ import annotations
 
 import os
+import queue
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -35,6 +37,10 @@ DEFAULT_DATABASE = "llm_margin"
 # Server mode: a server that hangs must fail the write (so the batch is spooled) rather than
 # hold the writer for clickhouse-connect's default 300 s.
 SERVER_TIMEOUTS = {"connect_timeout": 5, "send_receive_timeout": 60}
+# Read-only queries (reports, the HTTP query API) run on clients of their own, up to this many
+# at once: a report's independent queries then overlap (chDB plans each query on one thread),
+# and a long report never waits behind the writer.
+READ_CLIENTS = 4
 
 
 @dataclass
@@ -53,17 +59,25 @@ class StoreLockedError(RuntimeError):
 class Store:
     """Thread-safe facade over one clickhouse-connect client."""
 
-    def __init__(self, client: Any, *, description: str, embedded_path: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        description: str,
+        embedded_path: str | None = None,
+        open_reader: Callable[[], Any] | None = None,
+    ) -> None:
         self._client = client
         self._lock = threading.Lock()
         self.description = description
         # The chDB data directory in embedded mode (the ClickHouse HTTP interface opens its
         # own engine handles on it); None in server mode.
         self.embedded_path = embedded_path
-        # Embedded mode: a second client whose session is read-only (see query_readonly).
-        self._readonly_client: Any = None
-        self._readonly_lock = threading.Lock()
         self._database = getattr(client, "database", None) or DEFAULT_DATABASE
+        # Clients for query_readonly; without a way to open more, reads share the main client.
+        self._readers = _ClientPool(open_reader, READ_CLIENTS) if open_reader else None
+        # How many read-only queries may usefully run at once (reports use it).
+        self.read_concurrency = READ_CLIENTS if open_reader else 1
 
     # -- opening -------------------------------------------------------------------------------
     @classmethod
@@ -95,6 +109,15 @@ class Store:
                 dsn=clickhouse_url, database=database, settings=settings or None, **SERVER_TIMEOUTS
             )
             description = f"ClickHouse server {_redact(clickhouse_url)} database {database}"
+
+            def open_reader() -> Any:
+                return clickhouse_connect.get_client(
+                    dsn=clickhouse_url,
+                    database=database,
+                    settings=settings or None,
+                    **SERVER_TIMEOUTS,
+                )
+
             if cluster:
                 description += f" on cluster {cluster}"
         else:
@@ -114,7 +137,20 @@ class Store:
                 raise
             description = f"embedded chDB at {path}"
             embedded_path = path
-        store = cls(client, description=description, embedded_path=embedded_path)
+
+            def open_reader() -> Any:
+                # chDB runs every statement of a multi-statement text and a per-query
+                # `SETTINGS readonly=1` covers only the last one, so the session itself is
+                # read-only (see query_readonly).
+                reader = clickhouse_connect.get_client(
+                    interface="chdb", path=path, database=database
+                )
+                reader.command("SET readonly = 1")
+                return reader
+
+        store = cls(
+            client, description=description, embedded_path=embedded_path, open_reader=open_reader
+        )
         store.cluster = cluster  # cluster (issue 7)
         if create_schema:
             store.create_schema()
@@ -243,28 +279,24 @@ class Store:
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
     def query_readonly(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
-        """A query that cannot change data or touch files (ClickHouse ``readonly=1``): for
-        remote callers.
+        """A query that cannot change data or touch files (ClickHouse ``readonly=1``), on a
+        client of the read pool: for reports and remote callers; safe to call from several
+        threads at once (up to ``read_concurrency`` run in parallel).
 
         Embedded: chDB runs every statement of a multi-statement text, and a per-query
         ``SETTINGS readonly=1`` covers only the last one (``SELECT * FROM file(...); SELECT
-        1`` would read any file). So these run on a client of their own whose session is
-        ``readonly=1`` for every statement. A server's HTTP interface refuses
-        multi-statements, so there the per-query setting suffices.
+        1`` would read any file). So these run on clients whose session is ``readonly=1``
+        for every statement. A server's HTTP interface refuses multi-statements, so there the
+        per-query setting suffices.
         """
         params = dict(parameters or {})
-        if self.embedded_path is None:
+        settings = None if self.embedded_path is not None else {"readonly": 1}
+        if self._readers is None:
             with self._lock:
-                result = self._client.query(sql, parameters=params, settings={"readonly": 1})
+                result = self._client.query(sql, parameters=params, settings=settings)
         else:
-            with self._readonly_lock:
-                if self._readonly_client is None:
-                    client = clickhouse_connect.get_client(
-                        interface="chdb", path=self.embedded_path, database=self._database
-                    )
-                    client.command("SET readonly = 1")
-                    self._readonly_client = client
-                result = self._readonly_client.query(sql, parameters=params)
+            with self._readers.client() as client:
+                result = client.query(sql, parameters=params, settings=settings)
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
@@ -281,16 +313,60 @@ class Store:
             return False
 
     def close(self) -> None:
-        with self._readonly_lock:
-            if self._readonly_client is not None:
-                try:
-                    self._readonly_client.close()
-                except Exception:  # closing is best effort
-                    pass
-                self._readonly_client = None
+        if self._readers is not None:
+            self._readers.close()
         with self._lock:
             try:
                 self._client.close()
+            except Exception:  # closing is best effort
+                pass
+
+
+class _ClientPool:
+    """Up to ``size`` clients, opened on first need and reused; a caller waits when all are
+    busy. (A clickhouse-connect client runs one query at a time: its session is locked.)"""
+
+    def __init__(self, open_client: Callable[[], Any], size: int) -> None:
+        self._open_client = open_client
+        self._size = size
+        self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
+        self._opened = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def client(self) -> Iterator[Any]:
+        client = self._checkout()
+        try:
+            yield client
+        finally:
+            self._idle.put(client)
+
+    def _checkout(self) -> Any:
+        try:
+            return self._idle.get_nowait()
+        except queue.Empty:
+            pass
+        with self._lock:
+            may_open = self._opened < self._size
+            if may_open:
+                self._opened += 1
+        if not may_open:
+            return self._idle.get()
+        try:
+            return self._open_client()
+        except BaseException:
+            with self._lock:
+                self._opened -= 1
+            raise
+
+    def close(self) -> None:
+        while True:
+            try:
+                client = self._idle.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                client.close()
             except Exception:  # closing is best effort
                 pass
 

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from llm_margin.processor.reports import customers
+from llm_margin.processor.reports.parallel import gather, read_only
 from llm_margin.processor.reports.views import VIEWS, to_wire, view_rows
 
 TOP_CUSTOMERS = 10
@@ -54,24 +55,41 @@ def near_budget(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def build_weekly(reader: Any, since: datetime, until: datetime) -> WeeklyReport:
-    customer_rows = customers.customer_rows(reader, since, until)
-    total = customers.total_row(customer_rows)
-    top = [r for r in customer_rows if r["calls"] > 0][:TOP_CUSTOMERS]
+    """Every section's rows; the queries run at the same time on read-only clients."""
+    read = read_only(reader)
+
+    def view(name: str, **options: Any) -> Any:
+        return lambda: view_rows(read, VIEWS[name], since, until, **options)
+
+    results = gather(
+        {
+            "customers": lambda: customers.customer_rows(read, since, until),
+            "features": view("features"),
+            "routes": view("routes"),
+            "plans": view("plans"),
+            "budgets": view("budgets"),
+            "runaway": view("runaway", limit=5),
+            "unpriced": view("unpriced"),
+            "daily": view("daily"),
+        },
+        getattr(read, "read_concurrency", 1),
+    )
+    customer_rows = results["customers"]
     sections = {
-        "top_customers": top,
-        "features": view_rows(reader, VIEWS["features"], since, until),
-        "routes": view_rows(reader, VIEWS["routes"], since, until),
-        "plans": view_rows(reader, VIEWS["plans"], since, until),
-        "near_budget": near_budget(view_rows(reader, VIEWS["budgets"], since, until)),
-        "runaway": view_rows(reader, VIEWS["runaway"], since, until, limit=5),
-        "unpriced": view_rows(reader, VIEWS["unpriced"], since, until),
+        "top_customers": [r for r in customer_rows if r["calls"] > 0][:TOP_CUSTOMERS],
+        "features": results["features"],
+        "routes": results["routes"],
+        "plans": results["plans"],
+        "near_budget": near_budget(results["budgets"]),
+        "runaway": results["runaway"],
+        "unpriced": results["unpriced"],
     }
     return WeeklyReport(
         since=since,
         until=until,
-        totals=total,
+        totals=customers.total_row(customer_rows),
         sections=sections,
-        daily=view_rows(reader, VIEWS["daily"], since, until),
+        daily=results["daily"],
         all_customers=customer_rows,
     )
 
