@@ -18,65 +18,6 @@ WITH
     fresh.1 AS fresh_from,
     fresh.2 AS fresh_to,
     fresh.3 AS fresh_refreshes,
-    -- Tasks to merge from their pieces: tasks with calls outside the run (read from
-    -- llm_calls) and tasks whose calls span hours of the run (one fragment per hour; the
-    -- refresh flags at least one of them multi_hour).
-    (
-        SELECT groupUniqArray(sipHash64(task_id))
-        FROM llm_calls
-        WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
-           OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
-    ) AS raw_tasks,
-    (
-        SELECT groupUniqArray(task_key)
-        FROM llm_task_fragments
-        WHERE hour >= fresh_from AND hour < fresh_to AND multi_hour
-          AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
-    ) AS multi_hour_tasks,
-    -- Their fragments in the run.
-    spanning AS
-    (
-        SELECT task_key, customer_id, workspace_id, first_ts, first_span, first_route, last_ts,
-               last_span, last_route, calls, retries, fallbacks, cost_usd, fallback_cost_usd,
-               failed_cost_usd
-        FROM llm_task_fragments
-        WHERE hour >= fresh_from AND hour < fresh_to
-          AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
-          AND task_key IN arrayConcat(raw_tasks, multi_hour_tasks)
-    ),
-    -- Those tasks whole (within the period): their fragments plus their raw calls.
-    merged AS
-    (
-        SELECT
-            argMin(first_route, (first_ts, first_span)) AS task_first_route,
-            argMax(last_route, (last_ts, last_span)) AS task_last_route,
-            sum(calls) AS task_calls,
-            sum(retries) > 0 AS task_retried,
-            sum(fallbacks) > 0 AS task_fell_back,
-            sum(cost_usd) AS task_cost,
-            sum(fallback_cost_usd) AS task_fallback_cost,
-            sum(failed_cost_usd) AS task_failed_cost
-        FROM
-        (
-            SELECT task_key, first_ts, first_span, first_route, last_ts, last_span, last_route,
-                   calls, retries, fallbacks, cost_usd, fallback_cost_usd, failed_cost_usd
-            FROM spanning
-            UNION ALL
-            SELECT sipHash64(task_id), ts, span_id, route, ts, span_id, route, 1,
-                   attempt_kind = 'retry', attempt_kind = 'fallback', cost_usd,
-                   if(attempt_kind = 'fallback', cost_usd, 0), if(status != 'ok', cost_usd, 0)
-            FROM
-            (
-                SELECT ts, span_id, task_id, route, attempt_kind, status, cost_usd
-                FROM llm_calls
-                WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
-                   OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
-                ORDER BY version DESC
-                LIMIT 1 BY customer_id, span_id
-            )
-        )
-        GROUP BY task_key
-    ),
     -- Tasks per (first route, last route, attempts, retried, fell back): the roll-up's
     -- fragments, minus the fragments of merged tasks, plus the merged tasks.
     task_groups AS
@@ -93,13 +34,72 @@ WITH
             WHERE hour >= fresh_from AND hour < fresh_to
               AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
             UNION ALL
-            SELECT first_route, last_route, calls, retries > 0, fallbacks > 0, -1, -cost_usd,
-                   -fallback_cost_usd, -failed_cost_usd
-            FROM spanning
-            UNION ALL
-            SELECT task_first_route, task_last_route, task_calls, task_retried, task_fell_back,
-                   1, task_cost, task_fallback_cost, task_failed_cost
-            FROM merged
+            -- Merged tasks: per task, its fragments in the run and its raw calls together; each
+            -- yields +1 for the whole task and -1 for each of its fragments (counted above).
+            SELECT g.1, g.2, g.3, g.4, g.5, g.6, g.7, g.8, g.9
+            FROM
+            (
+                SELECT
+                    argMin(first_route, (first_ts, first_span)) AS task_first_route,
+                    argMax(last_route, (last_ts, last_span)) AS task_last_route,
+                    sum(calls) AS task_calls,
+                    sum(retries) AS task_retries,
+                    sum(fallbacks) AS task_fallbacks,
+                    sum(cost_usd) AS task_cost,
+                    sum(fallback_cost_usd) AS task_fallback_cost,
+                    sum(failed_cost_usd) AS task_failed_cost,
+                    -- The task's fragments as the roll-up counted them, to take back out.
+                    groupArrayIf((first_route, last_route, calls, retries > 0, fallbacks > 0,
+                                  toInt64(-1), -cost_usd, -fallback_cost_usd, -failed_cost_usd),
+                                 is_fragment) AS fragments
+                FROM
+                (
+                    SELECT task_key, first_ts, first_span, first_route, last_ts, last_span,
+                           last_route, calls, retries, fallbacks, cost_usd, fallback_cost_usd,
+                           failed_cost_usd, true AS is_fragment
+                    FROM llm_task_fragments
+                    -- Tasks to merge: tasks with calls outside the run (read from llm_calls) and
+                    -- tasks whose calls span hours (one fragment per hour; a refresh flags at
+                    -- least one of them multi_hour). Flags from any refresh of the period's
+                    -- hours may be taken: merging a task that did not need it changes nothing.
+                    -- Only task_key and hour are read for the filter (PREWHERE); the refresh
+                    -- check runs on the few rows left.
+                    PREWHERE task_key IN
+                      (
+                          SELECT task_key
+                          FROM llm_task_fragments
+                          WHERE hour >= toStartOfHour({since:DateTime64(6)})
+                            AND hour < {until:DateTime64(6)} AND multi_hour
+                          UNION ALL
+                          SELECT sipHash64(task_id)
+                          FROM llm_calls
+                          WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
+                             OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
+                      )
+                      AND hour >= fresh_from AND hour < fresh_to
+                    WHERE refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
+                    UNION ALL
+                    -- Raw calls outside the run, each once (its newest version).
+                    SELECT sipHash64(task_id), ts, span_id, route, ts, span_id, route, 1,
+                           attempt_kind = 'retry', attempt_kind = 'fallback', cost_usd,
+                           if(attempt_kind = 'fallback', cost_usd, 0),
+                           if(status != 'ok', cost_usd, 0), false
+                    FROM
+                    (
+                        SELECT ts, span_id, task_id, route, attempt_kind, status, cost_usd
+                        FROM llm_calls
+                        WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
+                           OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
+                        ORDER BY version DESC
+                        LIMIT 1 BY customer_id, span_id
+                    )
+                )
+                GROUP BY task_key
+            )
+            ARRAY JOIN arrayPushFront(fragments,
+                (task_first_route, task_last_route, task_calls, task_retries > 0,
+                 task_fallbacks > 0, toInt64(1), task_cost, task_fallback_cost,
+                 task_failed_cost)) AS g
         )
         GROUP BY first_route, last_route, calls, retried, fell_back
         HAVING group_tasks != 0

@@ -26,30 +26,6 @@ WITH
     previous_fresh.1 AS previous_from,
     previous_fresh.2 AS previous_to,
     previous_fresh.3 AS previous_refreshes,
-    -- Tasks to merge from their pieces: tasks with calls outside the run (read from
-    -- llm_calls) and tasks whose calls span hours of the run (one fragment per hour; the
-    -- refresh flags at least one of them multi_hour).
-    (
-        SELECT groupUniqArray(sipHash64(task_id))
-        FROM llm_calls
-        WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
-           OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
-    ) AS raw_tasks,
-    (
-        SELECT groupUniqArray(task_key)
-        FROM llm_task_fragments
-        WHERE hour >= fresh_from AND hour < fresh_to AND multi_hour
-          AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
-    ) AS multi_hour_tasks,
-    -- Their fragments in the run.
-    spanning AS
-    (
-        SELECT task_key, customer_id, workspace_id, calls, cost_usd, failed_cost_usd
-        FROM llm_task_fragments
-        WHERE hour >= fresh_from AND hour < fresh_to
-          AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
-          AND task_key IN arrayConcat(raw_tasks, multi_hour_tasks)
-    ),
     -- Per (customer, workspace, attempts): the roll-up's fragments, minus the fragments of
     -- merged tasks, plus the merged tasks (their fragments and raw calls together).
     task_groups AS
@@ -64,29 +40,61 @@ WITH
             WHERE hour >= fresh_from AND hour < fresh_to
               AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
             UNION ALL
-            SELECT customer_id, workspace_id, calls, -1, -cost_usd, -failed_cost_usd
-            FROM spanning
-            UNION ALL
-            SELECT any(customer_id), any(workspace_id), sum(calls), 1, sum(cost_usd),
-                   sum(failed_cost_usd)
+            -- Merged tasks: per task, its fragments in the run and its raw calls together; each
+            -- yields +1 for the whole task and -1 for each of its fragments (counted above).
+            SELECT g.1, g.2, g.3, g.4, g.5, g.6
             FROM
             (
-                SELECT task_key, customer_id, workspace_id, calls, cost_usd, failed_cost_usd
-                FROM spanning
-                UNION ALL
-                SELECT sipHash64(task_id), customer_id, workspace_id, 1, cost_usd,
-                       if(status != 'ok', cost_usd, 0)
+                SELECT any(customer_id) AS task_customer, any(workspace_id) AS task_workspace,
+                       sum(calls) AS task_calls, sum(cost_usd) AS task_cost,
+                       sum(failed_cost_usd) AS task_failed_cost,
+                       -- The task's fragments as the roll-up counted them, to take back out.
+                       groupArrayIf((customer_id, workspace_id, calls, toInt64(-1), -cost_usd,
+                                     -failed_cost_usd), is_fragment) AS fragments
                 FROM
                 (
-                    SELECT task_id, customer_id, workspace_id, status, cost_usd
-                    FROM llm_calls
-                    WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
-                       OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
-                    ORDER BY version DESC
-                    LIMIT 1 BY customer_id, span_id
+                    SELECT task_key, customer_id, workspace_id, calls, cost_usd,
+                           failed_cost_usd, true AS is_fragment
+                    FROM llm_task_fragments
+                    -- Tasks to merge: tasks with calls outside the run (read from llm_calls) and
+                    -- tasks whose calls span hours (one fragment per hour; a refresh flags at
+                    -- least one of them multi_hour). Flags from any refresh of the period's
+                    -- hours may be taken: merging a task that did not need it changes nothing.
+                    -- Only task_key and hour are read for the filter (PREWHERE); the refresh
+                    -- check runs on the few rows left.
+                    PREWHERE task_key IN
+                      (
+                          SELECT task_key
+                          FROM llm_task_fragments
+                          WHERE hour >= toStartOfHour({since:DateTime64(6)})
+                            AND hour < {until:DateTime64(6)} AND multi_hour
+                          UNION ALL
+                          SELECT sipHash64(task_id)
+                          FROM llm_calls
+                          WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
+                             OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
+                      )
+                      AND hour >= fresh_from AND hour < fresh_to
+                    WHERE refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
+                    UNION ALL
+                    -- Raw calls outside the run, each once (its newest version).
+                    SELECT sipHash64(task_id), customer_id, workspace_id, 1, cost_usd,
+                           if(status != 'ok', cost_usd, 0), false
+                    FROM
+                    (
+                        SELECT task_id, customer_id, workspace_id, status, cost_usd
+                        FROM llm_calls
+                        WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
+                           OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
+                        ORDER BY version DESC
+                        LIMIT 1 BY customer_id, span_id
+                    )
                 )
+                GROUP BY task_key
             )
-            GROUP BY task_key
+            ARRAY JOIN arrayPushFront(fragments,
+                (task_customer, task_workspace, task_calls, toInt64(1), task_cost,
+                 task_failed_cost)) AS g
         )
         GROUP BY customer, workspace, calls
         HAVING group_tasks != 0
