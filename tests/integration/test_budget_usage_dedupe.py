@@ -1,0 +1,79 @@
+"""budget_usage.sql deduplicates the calls it reads from llm_calls in two ways (LIMIT BY for a
+short raw range, FINAL for a long one, e.g. a month-to-date read with no current roll-up):
+both must count each call once, at its newest version."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from llm_margin.processor.billing import load_billing_file, store_billing
+from llm_margin.processor.records import CallRecord
+from llm_margin.processor.reports.rollup import refresh_usage_rollup
+from llm_margin.processor.reports.views import run_sql
+from llm_margin.processor.storage import Store
+
+from tests.integration.test_html import BILLING
+
+pytestmark = pytest.mark.integration
+
+MONTH_START = datetime(2026, 10, 1)
+
+
+def call(i: int, version: int, cost: str) -> CallRecord:
+    return CallRecord(
+        ts=MONTH_START + timedelta(hours=7 * i, microseconds=i),
+        trace_id=f"{i:032x}",
+        span_id=f"{i:016x}",
+        task_id=f"t{i}",
+        customer_id=("acme", "globex")[i % 2],
+        workspace_id=("ws_acme_legal", "ws_globex_main")[i % 2],
+        plan="pro",
+        cost_usd=Decimal(cost),
+        priced=True,
+        version=version,
+    )
+
+
+def expected_spend(rows: list[CallRecord], until: datetime) -> dict[str, Decimal]:
+    newest: dict[tuple[str, str], CallRecord] = {}
+    for row in rows:
+        key = (row.customer_id, row.span_id)
+        if key not in newest or row.version > newest[key].version:
+            newest[key] = row
+    spend = {"acme": Decimal(0), "globex": Decimal(0)}
+    for row in newest.values():
+        if MONTH_START <= row.ts < until:
+            spend[row.customer_id] += row.cost_usd
+    return spend
+
+
+@pytest.mark.parametrize("rolled_up", [False, True])
+def test_month_to_date_counts_each_call_once_at_its_newest_version(tmp_path, rolled_up):
+    store = Store.open(data_dir=str(tmp_path / "data"))
+    try:
+        store_billing(store, *load_billing_file(BILLING))
+        first = [call(i, 1, f"0.{i + 1:06d}") for i in range(90)]  # ~26 days, 7 h apart
+        store.insert_calls(first)
+        store.insert_calls(first[::3])  # exact re-deliveries
+        newer = [call(i, 2, f"1.{i + 1:06d}") for i in range(0, 90, 5)]  # repriced
+        store.insert_calls(newer)
+        if rolled_up:
+            refresh_usage_rollup(store)
+        rows = first + first[::3] + newer
+        # 25 days of raw calls (FINAL), then 1.5 days (LIMIT BY), then a sub-second bound.
+        for until in (
+            MONTH_START + timedelta(days=25),
+            MONTH_START + timedelta(hours=36),
+            first[40].ts + timedelta(microseconds=1),
+        ):
+            got = {
+                r["customer_id"]: r["spent_usd"]
+                for r in run_sql(store, "queries/budget_usage.sql", {"until": until})
+                if r["scope"] == "customer" and r["customer_id"] in ("acme", "globex")
+            }
+            want = expected_spend(rows, until)
+            assert got == want, until
+    finally:
+        store.close()
