@@ -23,10 +23,10 @@ WITH
     fresh.3 AS fresh_refreshes,
     -- Deduplicating calls read from llm_calls: ORDER BY version LIMIT 1 BY sorts what it reads,
     -- FINAL merges whole partitions in key order. Either keeps each call's newest version;
-    -- past ~3 days of raw calls (a month-to-date read whose roll-up is stale) FINAL is several
+    -- past 7 days of raw calls (a month-to-date read whose roll-up is stale) FINAL is several
     -- times faster, below it LIMIT BY is. The branch not taken reads nothing.
     dateDiff('second', month_start_ts, fresh_from)
-        + dateDiff('second', fresh_to, {until:DateTime64(6)}) > 259200 AS raw_is_long,
+        + dateDiff('second', fresh_to, {until:DateTime64(6)}) > 604800 AS raw_is_long,
     allowances AS
     (
         SELECT

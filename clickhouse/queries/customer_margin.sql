@@ -17,6 +17,12 @@ WITH
     fresh.1 AS fresh_from,
     fresh.2 AS fresh_to,
     fresh.3 AS fresh_refreshes,
+    -- Deduplicating the calls read from llm_calls: ORDER BY version LIMIT BY sorts what it
+    -- reads, FINAL merges whole partitions in key order; both keep each call's newest version.
+    -- Past 7 days of raw calls (a long period, or a stale roll-up) FINAL is much faster, below
+    -- it LIMIT BY is. The branch not taken reads nothing.
+    dateDiff('second', {since:DateTime64(6)}, fresh_from)
+        + dateDiff('second', fresh_to, {until:DateTime64(6)}) > 604800 AS raw_is_long,
     usage AS
     (
         SELECT
@@ -44,10 +50,18 @@ WITH
                 SELECT customer_id, plan, ts, task_id, input_tokens, output_tokens, cost_usd,
                        priced
                 FROM llm_calls
-                WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
-                   OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
+                WHERE NOT raw_is_long
+                  AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
+                       OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
                 ORDER BY version DESC
                 LIMIT 1 BY customer_id, span_id
+                UNION ALL
+                SELECT customer_id, plan, ts, task_id, input_tokens, output_tokens, cost_usd,
+                       priced
+                FROM llm_calls FINAL
+                WHERE raw_is_long
+                  AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
+                       OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
             )
             GROUP BY customer_id, plan
         )

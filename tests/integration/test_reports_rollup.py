@@ -4,6 +4,7 @@ of already rolled-up tasks) and a refreshed one, and equals what llm_calls FINAL
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -190,5 +191,14 @@ def test_rollup_never_changes_the_answer(tmp_path):
         ).rows[0]
         assert sum(r["calls"] for r in after.values()) == final[0]
         assert sum((r["cost_usd"] for r in after.values()), Decimal(0)) == final[1]
+        # Over a week of raw calls the queries deduplicate with FINAL instead of LIMIT BY: a
+        # 10-day period read raw must equal the same period read from a current roll-up
+        # (whose raw edges are short), duplicates and newer versions included.
+        long_since = now - timedelta(days=10)
+        store.insert_calls([replace(r, cost_usd=r.cost_usd * 3, version=2) for r in rows[:9]])
+        raw_long = raw_answers(store, long_since, until)
+        assert refresh_usage_rollup(store) > 0
+        assert fresh_hours(store, long_since, until) > 100
+        assert answers(store, long_since, until) == raw_long
     finally:
         store.close()
