@@ -25,8 +25,18 @@ WITH
     -- FINAL merges whole partitions in key order. Either keeps each call's newest version;
     -- past 7 days of raw calls (a month-to-date read whose roll-up is stale) FINAL is several
     -- times faster, below it LIMIT BY is. The branch not taken reads nothing.
-    dateDiff('second', month_start_ts, fresh_from)
-        + dateDiff('second', fresh_to, {until:DateTime64(6)}) > 604800 AS raw_is_long,
+    -- FINAL reads only the partitions holding calls of the period (a span's versions share
+    -- its ts, so they share a partition; ClickHouse cannot know that and would read them all).
+    -- No parts listed (a Distributed table on a cluster): LIMIT BY.
+    (
+        SELECT groupUniqArray(partition_id)
+        FROM system.parts
+        WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+          AND max_time >= toStartOfSecond(month_start_ts) AND min_time < {until:DateTime64(6)}
+    ) AS raw_partitions,
+    notEmpty(raw_partitions)
+        AND dateDiff('second', month_start_ts, fresh_from)
+            + dateDiff('second', fresh_to, {until:DateTime64(6)}) > 604800 AS raw_is_long,
     allowances AS
     (
         SELECT
@@ -68,7 +78,7 @@ WITH
                 UNION ALL
                 SELECT customer_id, workspace_id, cost_usd, 1
                 FROM llm_calls FINAL
-                WHERE raw_is_long
+                WHERE raw_is_long AND _partition_id IN raw_partitions
                   AND ((ts >= month_start_ts AND ts < fresh_from)
                        OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
             )

@@ -16,8 +16,19 @@ WITH
     -- reads, FINAL merges whole partitions in key order; both keep each call's newest version.
     -- Past 7 days of raw calls (a long period, or a stale roll-up) FINAL is much faster, below
     -- it LIMIT BY is. The branch not taken reads nothing.
-    dateDiff('second', {since:DateTime64(6)}, fresh_from)
-        + dateDiff('second', fresh_to, {until:DateTime64(6)}) > 604800 AS raw_is_long,
+    -- FINAL reads only the partitions holding calls of the period (a span's versions share
+    -- its ts, so they share a partition; ClickHouse cannot know that and would read them all).
+    -- No parts listed (a Distributed table on a cluster): LIMIT BY.
+    (
+        SELECT groupUniqArray(partition_id)
+        FROM system.parts
+        WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+          AND max_time >= toStartOfSecond({since:DateTime64(6)})
+          AND min_time < {until:DateTime64(6)}
+    ) AS raw_partitions,
+    notEmpty(raw_partitions)
+        AND dateDiff('second', {since:DateTime64(6)}, fresh_from)
+            + dateDiff('second', fresh_to, {until:DateTime64(6)}) > 604800 AS raw_is_long,
     1 AS unused
 SELECT
     toDate(hour) AS day,
@@ -48,7 +59,7 @@ FROM
         UNION ALL
         SELECT ts, feature, customer_id, task_id, cost_usd
         FROM llm_calls FINAL
-        WHERE raw_is_long
+        WHERE raw_is_long AND _partition_id IN raw_partitions
           AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
                OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
     )

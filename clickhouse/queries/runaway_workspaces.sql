@@ -18,6 +18,23 @@ WITH
     fresh.1 AS fresh_from,
     fresh.2 AS fresh_to,
     fresh.3 AS fresh_refreshes,
+    -- Deduplicating the calls read from llm_calls: ORDER BY version LIMIT BY sorts what it
+    -- reads, FINAL merges whole partitions in key order; both keep each call's newest version.
+    -- Past 7 days of raw calls (a long period, or a stale roll-up) FINAL is much faster, below
+    -- it LIMIT BY is. The branch not taken reads nothing.
+    -- FINAL reads only the partitions holding calls of the period (a span's versions share
+    -- its ts, so they share a partition; ClickHouse cannot know that and would read them all).
+    -- No parts listed (a Distributed table on a cluster): LIMIT BY.
+    (
+        SELECT groupUniqArray(partition_id)
+        FROM system.parts
+        WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+          AND max_time >= toStartOfSecond({since:DateTime64(6)})
+          AND min_time < {until:DateTime64(6)}
+    ) AS raw_partitions,
+    notEmpty(raw_partitions)
+        AND dateDiff('second', {since:DateTime64(6)}, fresh_from)
+            + dateDiff('second', fresh_to, {until:DateTime64(6)}) > 604800 AS raw_is_long,
     -- The same for the previous period (only its cost per workspace is needed).
     (
         SELECT (fresh_from, fresh_to, fresh_refreshes)
@@ -84,10 +101,17 @@ WITH
                     (
                         SELECT task_id, customer_id, workspace_id, status, cost_usd
                         FROM llm_calls
-                        WHERE (ts >= {since:DateTime64(6)} AND ts < fresh_from)
-                           OR (ts >= fresh_to AND ts < {until:DateTime64(6)})
+                        WHERE NOT raw_is_long
+                          AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
+                               OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
                         ORDER BY version DESC
                         LIMIT 1 BY customer_id, span_id
+                        UNION ALL
+                        SELECT task_id, customer_id, workspace_id, status, cost_usd
+                        FROM llm_calls FINAL
+                        WHERE raw_is_long AND _partition_id IN raw_partitions
+                          AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
+                               OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
                     )
                 )
                 GROUP BY task_key
