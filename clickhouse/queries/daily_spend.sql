@@ -1,13 +1,30 @@
 -- Spend per customer and per workspace in [since, until) (the budget evaluator's daily hard
 -- cap: since = start of the UTC day).
 -- Parameters: since DateTime64(6), until DateTime64(6).
-SELECT 'customer' AS scope, customer_id AS scope_id, customer_id,
-       sum(cost_usd) AS spent_usd, count() AS calls
-FROM llm_calls FINAL
-WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
-GROUP BY customer_id
-UNION ALL
-SELECT 'workspace', workspace_id, any(customer_id), sum(cost_usd), count()
-FROM llm_calls FINAL
-WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)} AND workspace_id != ''
-GROUP BY workspace_id
+WITH
+    -- The partitions holding calls of the period: FINAL does not prune partitions by a ts
+    -- filter by itself (a span's versions share ts, so they share a partition). None listed
+    -- (a Distributed table on a cluster): every partition.
+    (
+        SELECT groupUniqArray(partition_id)
+        FROM system.parts
+        WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+          AND max_time >= toStartOfSecond({since:DateTime64(6)})
+          AND min_time < {until:DateTime64(6)}
+    ) AS call_partitions
+SELECT *
+FROM
+(
+    SELECT 'customer' AS scope, customer_id AS scope_id, customer_id,
+           sum(cost_usd) AS spent_usd, count() AS calls
+    FROM llm_calls FINAL
+    WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
+      AND (empty(call_partitions) OR _partition_id IN call_partitions)
+    GROUP BY customer_id
+    UNION ALL
+    SELECT 'workspace', workspace_id, any(customer_id), sum(cost_usd), count()
+    FROM llm_calls FINAL
+    WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
+      AND (empty(call_partitions) OR _partition_id IN call_partitions) AND workspace_id != ''
+    GROUP BY workspace_id
+)

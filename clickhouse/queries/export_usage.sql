@@ -1,6 +1,17 @@
 -- Billable usage per customer and model over [since, until) (the export's invoice lines).
 -- Every stored call appears exactly once, so the lines sum to the stored cost of the period.
 -- Parameters: since DateTime64(6), until DateTime64(6).
+WITH
+    -- The partitions holding calls of the period: FINAL does not prune partitions by a ts
+    -- filter by itself (a span's versions share ts, so they share a partition). None listed
+    -- (a Distributed table on a cluster): every partition.
+    (
+        SELECT groupUniqArray(partition_id)
+        FROM system.parts
+        WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+          AND max_time >= toStartOfSecond({since:DateTime64(6)})
+          AND min_time < {until:DateTime64(6)}
+    ) AS call_partitions
 SELECT
     customer_id,
     argMax(plan, ts) AS plan,
@@ -15,5 +26,6 @@ SELECT
     sum(cost_usd) AS cost_usd
 FROM llm_calls FINAL
 WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
+  AND (empty(call_partitions) OR _partition_id IN call_partitions)
 GROUP BY customer_id, provider, model
 ORDER BY customer_id ASC, provider ASC, model ASC

@@ -1,6 +1,17 @@
 -- Models seen in stored calls over [since, until), with call counts and tokens, for
 -- `llm-margin prices check` (which asks the current price book about each).
 -- Parameters: since DateTime64(6), until DateTime64(6).
+WITH
+    -- The partitions holding calls of the period: FINAL does not prune partitions by a ts
+    -- filter by itself (a span's versions share ts, so they share a partition). None listed
+    -- (a Distributed table on a cluster): every partition.
+    (
+        SELECT groupUniqArray(partition_id)
+        FROM system.parts
+        WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+          AND max_time >= toStartOfSecond({since:DateTime64(6)})
+          AND min_time < {until:DateTime64(6)}
+    ) AS call_partitions
 SELECT
     provider,
     request_model,
@@ -12,5 +23,6 @@ SELECT
     max(ts) AS last_ts
 FROM llm_calls FINAL
 WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
+  AND (empty(call_partitions) OR _partition_id IN call_partitions)
 GROUP BY provider, request_model, response_model
 ORDER BY calls DESC, provider, request_model, response_model

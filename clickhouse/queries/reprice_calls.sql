@@ -1,9 +1,21 @@
 -- Stored calls of [since, until) with what `reprice` needs to price them again.
 -- Parameters: since DateTime64(6), until DateTime64(6).
+WITH
+    -- The partitions holding calls of the period: FINAL does not prune partitions by a ts
+    -- filter by itself (a span's versions share ts, so they share a partition). None listed
+    -- (a Distributed table on a cluster): every partition.
+    (
+        SELECT groupUniqArray(partition_id)
+        FROM system.parts
+        WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+          AND max_time >= toStartOfSecond({since:DateTime64(6)})
+          AND min_time < {until:DateTime64(6)}
+    ) AS call_partitions
 SELECT
     ts, customer_id, span_id, version, provider, request_model, response_model,
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,
     service_tier, cost_usd, price_version
 FROM llm_calls FINAL
 WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
+  AND (empty(call_partitions) OR _partition_id IN call_partitions)
 ORDER BY ts, span_id

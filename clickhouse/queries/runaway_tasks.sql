@@ -2,6 +2,17 @@
 -- least {max_cost_usd} of cost.
 -- Parameters: since DateTime64(6), until DateTime64(6), max_attempts UInt32,
 -- max_cost_usd Decimal(38, 18).
+WITH
+    -- The partitions holding calls of the period: FINAL does not prune partitions by a ts
+    -- filter by itself (a span's versions share ts, so they share a partition). None listed
+    -- (a Distributed table on a cluster): every partition.
+    (
+        SELECT groupUniqArray(partition_id)
+        FROM system.parts
+        WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+          AND max_time >= toStartOfSecond({since:DateTime64(6)})
+          AND min_time < {until:DateTime64(6)}
+    ) AS call_partitions
 SELECT
     task_id,
     any(customer_id) AS customer_id,
@@ -10,7 +21,8 @@ SELECT
     count() AS calls,
     sum(cost_usd) AS cost_usd
 FROM llm_calls FINAL
-WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)} AND task_id != ''
+WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
+  AND (empty(call_partitions) OR _partition_id IN call_partitions) AND task_id != ''
 GROUP BY task_id
 HAVING calls >= {max_attempts:UInt32} OR cost_usd >= {max_cost_usd:Decimal(38, 18)}
 ORDER BY cost_usd DESC, task_id ASC

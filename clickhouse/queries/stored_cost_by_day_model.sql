@@ -1,6 +1,17 @@
 -- Stored cost by UTC day, provider and model over [since, until), with the facts that explain
 -- a difference from the provider's own cost export (reconcile).
 -- Parameters: since DateTime64(6), until DateTime64(6).
+WITH
+    -- The partitions holding calls of the period: FINAL does not prune partitions by a ts
+    -- filter by itself (a span's versions share ts, so they share a partition). None listed
+    -- (a Distributed table on a cluster): every partition.
+    (
+        SELECT groupUniqArray(partition_id)
+        FROM system.parts
+        WHERE database = currentDatabase() AND table = 'llm_calls' AND active
+          AND max_time >= toStartOfSecond({since:DateTime64(6)})
+          AND min_time < {until:DateTime64(6)}
+    ) AS call_partitions
 SELECT
     toDate(ts) AS day,
     provider,
@@ -17,5 +28,6 @@ SELECT
     sum(cost_usd) AS stored_cost_usd
 FROM llm_calls FINAL
 WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
+  AND (empty(call_partitions) OR _partition_id IN call_partitions)
 GROUP BY day, provider, model
 ORDER BY day ASC, provider ASC, model ASC
