@@ -12,7 +12,24 @@ WITH
         WHERE database = currentDatabase() AND table = 'llm_calls' AND active
           AND max_time >= toStartOfSecond({since:DateTime64(6)})
           AND min_time < {until:DateTime64(6)}
-    ) AS call_partitions
+    ) AS call_partitions,
+    -- Each call once, at its newest version: for a short period (the evaluator reads today)
+    -- sorting the period's calls (LIMIT BY) is cheapest; past 7 days FINAL is, which merges
+    -- whole partitions in key order. The branch not taken reads nothing.
+    dateDiff('second', {since:DateTime64(6)}, {until:DateTime64(6)}) > 604800 AS long_period,
+    calls AS
+    (
+        SELECT task_id, customer_id, workspace_id, feature, cost_usd
+        FROM llm_calls
+        WHERE NOT long_period AND ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
+        ORDER BY version DESC
+        LIMIT 1 BY customer_id, span_id
+        UNION ALL
+        SELECT task_id, customer_id, workspace_id, feature, cost_usd
+        FROM llm_calls FINAL
+        WHERE long_period AND (empty(call_partitions) OR _partition_id IN call_partitions)
+          AND ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
+    )
 SELECT
     task_id,
     any(customer_id) AS customer_id,
@@ -20,9 +37,8 @@ SELECT
     any(feature) AS feature,
     count() AS calls,
     sum(cost_usd) AS cost_usd
-FROM llm_calls FINAL
-WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
-  AND (empty(call_partitions) OR _partition_id IN call_partitions) AND task_id != ''
+FROM calls
+WHERE task_id != ''
 GROUP BY task_id
 HAVING calls >= {max_attempts:UInt32} OR cost_usd >= {max_cost_usd:Decimal(38, 18)}
 ORDER BY cost_usd DESC, task_id ASC
