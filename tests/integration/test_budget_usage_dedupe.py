@@ -1,6 +1,7 @@
-"""budget_usage.sql deduplicates the calls it reads from llm_calls in two ways (LIMIT BY for a
-short raw range, FINAL for a long one, e.g. a month-to-date read with no current roll-up):
-both must count each call once, at its newest version."""
+"""budget_usage.sql, daily_spend.sql and runaway_tasks.sql deduplicate the calls they read
+from llm_calls in two ways (LIMIT BY for a short raw range, FINAL for a long one, e.g. a
+month-to-date read with no current roll-up): both must count each call once, at its newest
+version."""
 
 from __future__ import annotations
 
@@ -36,15 +37,21 @@ def call(i: int, version: int, cost: str) -> CallRecord:
     )
 
 
-def expected_spend(rows: list[CallRecord], until: datetime) -> dict[str, Decimal]:
+def newest_versions(rows: list[CallRecord]) -> dict[tuple[str, str], CallRecord]:
     newest: dict[tuple[str, str], CallRecord] = {}
     for row in rows:
         key = (row.customer_id, row.span_id)
         if key not in newest or row.version > newest[key].version:
             newest[key] = row
+    return newest
+
+
+def expected_spend(
+    rows: list[CallRecord], until: datetime, since: datetime = MONTH_START
+) -> dict[str, Decimal]:
     spend = {"acme": Decimal(0), "globex": Decimal(0)}
-    for row in newest.values():
-        if MONTH_START <= row.ts < until:
+    for row in newest_versions(rows).values():
+        if since <= row.ts < until:
             spend[row.customer_id] += row.cost_usd
     return spend
 
@@ -75,5 +82,37 @@ def test_month_to_date_counts_each_call_once_at_its_newest_version(tmp_path, rol
             }
             want = expected_spend(rows, until)
             assert got == want, until
+    finally:
+        store.close()
+
+
+def test_daily_spend_and_runaway_tasks_dedupe_on_both_paths(tmp_path):
+    store = Store.open(data_dir=str(tmp_path / "data"))
+    try:
+        first = [call(i, 1, f"0.{i + 1:06d}") for i in range(90)]
+        newer = [call(i, 2, f"1.{i + 1:06d}") for i in range(0, 90, 5)]
+        store.insert_calls(first)
+        store.insert_calls(first[::3])
+        store.insert_calls(newer)
+        rows = first + first[::3] + newer
+        # 20 days (FINAL) and 2 days (LIMIT BY), both ending mid-month.
+        until = MONTH_START + timedelta(days=20)
+        for since in (MONTH_START, until - timedelta(days=2)):
+            want = expected_spend(rows, until, since)
+            spend = {
+                r["customer_id"]: r["spent_usd"]
+                for r in run_sql(store, "queries/daily_spend.sql", {"since": since, "until": until})
+                if r["scope"] == "customer"
+            }
+            assert spend == {k: v for k, v in want.items() if v}, since
+            tasks = run_sql(
+                store,
+                "queries/runaway_tasks.sql",
+                {"since": since, "until": until, "max_attempts": 1, "max_cost_usd": 0},
+            )
+            assert sum(r["calls"] for r in tasks) == sum(
+                1 for r in newest_versions(rows).values() if since <= r.ts < until
+            )
+            assert sum(r["cost_usd"] for r in tasks) == sum(want.values())
     finally:
         store.close()
