@@ -25,14 +25,11 @@ WITH
     -- FINAL merges whole partitions in key order. Either keeps each call's newest version;
     -- past 7 days of raw calls (a month-to-date read whose roll-up is stale) FINAL is several
     -- times faster, below it LIMIT BY is. The branch not taken reads nothing.
-    -- FINAL reads only the partitions holding calls of the period (a span's versions share
-    -- its ts, so they share a partition; ClickHouse cannot know that and would read them all).
-    -- No parts listed (a Distributed table on a cluster): LIMIT BY.
+    -- FINAL reads only the period's partitions (schema/038_llm_call_partitions.sql); none
+    -- listed (a Distributed table on a cluster): LIMIT BY.
     (
-        SELECT groupUniqArray(partition_id)
-        FROM system.parts
-        WHERE database = currentDatabase() AND table = 'llm_calls' AND active
-          AND max_time >= toStartOfSecond(month_start_ts) AND min_time < {until:DateTime64(6)}
+        SELECT partitions
+        FROM llm_call_partitions(since = month_start_ts, until = {until:DateTime64(6)})
     ) AS raw_partitions,
     notEmpty(raw_partitions)
         AND dateDiff('second', month_start_ts, fresh_from)

@@ -2,15 +2,11 @@
 -- Every stored call appears exactly once, so the lines sum to the stored cost of the period.
 -- Parameters: since DateTime64(6), until DateTime64(6).
 WITH
-    -- The partitions holding calls of the period: FINAL does not prune partitions by a ts
-    -- filter by itself (a span's versions share ts, so they share a partition). None listed
-    -- (a Distributed table on a cluster): every partition.
+    -- FINAL reads only the period's partitions (schema/038_llm_call_partitions.sql); none
+    -- listed (a Distributed table on a cluster): every partition.
     (
-        SELECT groupUniqArray(partition_id)
-        FROM system.parts
-        WHERE database = currentDatabase() AND table = 'llm_calls' AND active
-          AND max_time >= toStartOfSecond({since:DateTime64(6)})
-          AND min_time < {until:DateTime64(6)}
+        SELECT partitions
+        FROM llm_call_partitions(since = {since:DateTime64(6)}, until = {until:DateTime64(6)})
     ) AS call_partitions
 SELECT
     customer_id,

@@ -22,15 +22,11 @@ WITH
     -- reads, FINAL merges whole partitions in key order; both keep each call's newest version.
     -- Past 7 days of raw calls (a long period, or a stale roll-up) FINAL is much faster, below
     -- it LIMIT BY is. The branch not taken reads nothing.
-    -- FINAL reads only the partitions holding calls of the period (a span's versions share
-    -- its ts, so they share a partition; ClickHouse cannot know that and would read them all).
-    -- No parts listed (a Distributed table on a cluster): LIMIT BY.
+    -- FINAL reads only the period's partitions (schema/038_llm_call_partitions.sql); none
+    -- listed (a Distributed table on a cluster): LIMIT BY.
     (
-        SELECT groupUniqArray(partition_id)
-        FROM system.parts
-        WHERE database = currentDatabase() AND table = 'llm_calls' AND active
-          AND max_time >= toStartOfSecond({since:DateTime64(6)})
-          AND min_time < {until:DateTime64(6)}
+        SELECT partitions
+        FROM llm_call_partitions(since = {since:DateTime64(6)}, until = {until:DateTime64(6)})
     ) AS raw_partitions,
     notEmpty(raw_partitions)
         AND dateDiff('second', {since:DateTime64(6)}, fresh_from)
