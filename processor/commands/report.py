@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     since, until = period(args)
     reader = open_reader(args)
     try:
-        _refresh_rollup(reader)
+        _refresh_rollup(reader, since, until)
         if args.view == "customers":
             text = _customers(reader, since, until, args.format)
         elif args.view == "weekly":
@@ -70,15 +70,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _refresh_rollup(reader) -> None:
-    """When this command owns the store, bring the hourly roll-up up to date first (a running
-    processor does that itself); read-only servers are left alone."""
+# At most this many stale hours are refreshed before a report (the newest of its window): a
+# refresh costs about as much as one weekly report reading those hours from llm_calls, so a
+# long backlog (after `reprice`, an upgrade, or a stopped processor) is left to the running
+# processor and the report reads those hours from llm_calls instead (same answer).
+REPORT_REFRESH_MAX_HOURS = 48
+
+
+def _refresh_rollup(reader, since, until) -> None:
+    """When this command owns the store, bring the hourly roll-up of the report's window up to
+    date first (a running processor does that itself); read-only servers are left alone. The
+    window covers every period a view reads: the previous period (runaway growth) and the
+    month to date (budgets)."""
     from llm_margin.processor.reports.rollup import refresh_usage_rollup
     from llm_margin.processor.storage import Store
 
     if isinstance(reader, Store) and reader.description.startswith("embedded"):
+        month_start = until.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        window_start = min(since - (until - since), month_start)
         try:
-            refresh_usage_rollup(reader)
+            refresh_usage_rollup(
+                reader, max_hours=REPORT_REFRESH_MAX_HOURS, since=window_start, until=until
+            )
         except Exception:  # speed only: the queries are right without a current roll-up
             pass
 

@@ -28,9 +28,23 @@ REFRESH_SQL = (
 )
 
 
-def refresh_usage_rollup(store: Any, max_hours: int | None = None) -> int:
-    """Recompute stale hours (oldest first); returns how many hours were refreshed."""
+def refresh_usage_rollup(
+    store: Any,
+    max_hours: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> int:
+    """Recompute stale hours (oldest first); returns how many hours were refreshed.
+
+    ``since``/``until``: only the hours overlapping that window; ``max_hours``: at most that
+    many, the newest."""
     stale = store.query(read_sql("queries/rollup_stale_hours.sql")).rows
+    if since is not None:
+        floor = _utc(since).replace(minute=0, second=0, microsecond=0)
+        stale = [row for row in stale if _naive(row[0]) >= floor]
+    if until is not None:
+        end = _utc(until)
+        stale = [row for row in stale if _naive(row[0]) < end]
     if max_hours is not None:
         stale = stale[-max_hours:]  # the newest hours matter most to live reports
     statements = [read_sql(name) for name in REFRESH_SQL]
@@ -52,6 +66,11 @@ def refresh_usage_rollup(store: Any, max_hours: int | None = None) -> int:
 
 def _naive(value: Any) -> Any:
     return value.replace(tzinfo=None) if getattr(value, "tzinfo", None) else value
+
+
+def _utc(value: datetime) -> datetime:
+    """A window bound as the naive UTC the stale hours are compared in."""
+    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
 
 
 def _naive_now() -> Any:
