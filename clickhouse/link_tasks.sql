@@ -5,21 +5,28 @@
 -- for {finalize_ms} milliseconds (the finalisation window, `task_finalize_seconds`; 0: at
 -- once), with outcome 'unknown'; the root arriving later rewrites it with the real outcome.
 -- Tasks held back are finalised by the processor's sweep (clickhouse/link_open_tasks.sql).
-INSERT INTO llm_tasks
+-- outcome is success | failure | unknown: 'success' as reported; any other word the app set
+-- ('rejected', 'cancelled', ...) did not deliver a result, so it counts as a failure (its
+-- whole cost wasted), and the word itself is kept in outcome_detail.
+INSERT INTO llm_tasks (task_id, customer_id, workspace_id, plan, feature, outcome, calls, retries,
+    fallbacks, sdk_retries, cost_usd, wasted_cost_usd, original_route, final_route, started_at,
+    ended_at, version, outcome_detail)
 SELECT
     c.task_id,
     if(t.customer_id != '', t.customer_id, c.call_customer_id) AS customer_id,
     if(t.workspace_id != '', t.workspace_id, c.call_workspace_id) AS workspace_id,
     if(t.plan != '', t.plan, c.call_plan) AS plan,
     if(t.feature != '', t.feature, c.call_feature) AS feature,
-    if(t.outcome != '', t.outcome, 'unknown') AS outcome,
+    multiIf(lower(t.outcome) IN ('', 'unknown'), 'unknown', lower(t.outcome) = 'success', 'success',
+            'failure') AS outcome,
     c.calls, c.retries, c.fallbacks, c.total_sdk_retries AS sdk_retries,
     c.total_cost_usd AS cost_usd,
     if(outcome = 'failure', c.total_cost_usd, c.failed_cost_usd) AS wasted_cost_usd,
     c.original_route, c.final_route,
     if(t.task_id != '', least(t.started_at, c.first_ts), c.first_ts) AS started_at,
     if(t.task_id != '', greatest(t.ended_at, c.last_ts), c.last_ts) AS ended_at,
-    {version:UInt64} AS version
+    {version:UInt64} AS version,
+    t.outcome AS outcome_detail
 FROM
 (
     SELECT

@@ -20,7 +20,10 @@ CREATE TABLE IF NOT EXISTS llm_tasks_local ON CLUSTER '__CLUSTER__'
     final_route     String,
     started_at      DateTime64(6, 'UTC'),
     ended_at        DateTime64(6, 'UTC'),
-    version         UInt64
+    version         UInt64,
+    -- The outcome word the app reported on the task's root span, as given ('rejected', ...);
+    -- outcome maps it to success | failure | unknown.
+    outcome_detail  LowCardinality(String) DEFAULT ''
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)
 ORDER BY task_id

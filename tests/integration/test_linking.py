@@ -199,6 +199,27 @@ def test_root_arriving_late_corrects_outcome_and_missing_root_is_unknown(process
     _expected(processor, "task-late-root", "failure")  # corrected; all of it wasted
 
 
+@pytest.mark.parametrize(
+    ("reported", "outcome"),
+    [("success", "success"), ("Rejected", "failure"), ("cancelled", "failure"),
+     ("failure", "failure"), ("unknown", "unknown")],
+)  # fmt: skip
+def test_app_outcome_words_map_to_the_contract_outcomes(processor, reported, outcome):
+    """llm_tasks.outcome is success | failure | unknown; an app's own word ('rejected') did not
+    deliver a result: a failure, all of its cost wasted, the word kept in outcome_detail."""
+    rec = Recorder()
+    task_id = f"task-word-{reported}"
+    export(
+        processor,
+        [*_retry_then_fallback(rec, task_id), rec.root(task_id=task_id, outcome=reported)],
+    )
+    _expected(processor, task_id, outcome)
+    detail = processor.store.query(
+        "SELECT outcome_detail FROM llm_tasks FINAL WHERE task_id = {t:String}", {"t": task_id}
+    ).rows
+    assert detail == [(reported,)]
+
+
 _CHILD = textwrap.dedent(
     """
     import sys
