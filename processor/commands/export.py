@@ -1,12 +1,21 @@
-"""`llm-margin export --period YYYY-MM --format csv|stripe`: billing lines for a month."""
+"""`llm-margin export --period YYYY-MM --format csv|stripe|table|json`: billing lines for a month
+(or for any --since/--until period)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from llm_margin.processor.commands._common import CommandError, add_store_options, open_reader
+from llm_margin.processor.commands._common import (
+    CommandError,
+    add_store_options,
+    open_reader,
+    period,
+)
+from llm_margin.processor.reports.money import money_str
+from llm_margin.processor.reports.render import render
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -14,14 +23,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "export",
         help="billing export: per-customer usage lines (csv) or Stripe meter events",
         description=(
-            "Per-customer usage of one calendar month with markup. The CSV's cost_usd total "
-            "equals the stored cost of the month exactly; Stripe meter events are one JSON "
-            "line per customer (unattributed cost is reported on stderr, not billed)."
+            "Per-customer usage of one calendar month (--period) or of any period "
+            "(--since/--until) with markup. The cost_usd total equals the stored cost of the "
+            "period exactly; Stripe meter events are one JSON line per customer (unattributed "
+            "cost is reported on stderr, not billed)."
         ),
     )
-    parser.add_argument("--period", required=True, help="calendar month, e.g. 2026-11 (UTC)")
+    parser.add_argument("--period", help="calendar month, e.g. 2026-11 (UTC)")
+    parser.add_argument(
+        "--since",
+        help="instead of --period: start of the period (2026-11-01, 2026-11-01T08:00, or 7d)",
+    )
+    parser.add_argument("--until", help="with --since: end of the period (exclusive); default now")
     add_store_options(parser)
-    parser.add_argument("--format", choices=("csv", "stripe"), default="csv")
+    parser.add_argument(
+        "--format",
+        choices=("csv", "stripe", "table", "json"),
+        default="csv",
+        help="csv (default; ends with a TOTAL row), stripe (meter events, JSON lines), table, "
+        "or json (the lines, money as decimal strings)",
+    )
     parser.add_argument(
         "--markup-pct", default="0", help="markup on AI cost in percent (default 0)"
     )
@@ -44,24 +65,45 @@ def _decimal(text: str, flag: str, positive: bool = False) -> Decimal:
     return value
 
 
+def _export_period(args: argparse.Namespace) -> tuple[str, tuple[datetime, datetime]]:
+    """(label, (since, until)) from --period YYYY-MM, or from --since/--until."""
+    from llm_margin.processor.reports import export
+
+    if args.period and (args.since or args.until):
+        raise CommandError("give --period or --since/--until, not both")
+    if args.period:
+        try:
+            return args.period, export.month_bounds(args.period)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+    if not args.since:
+        raise CommandError("give the period: --period 2026-11, or --since (and --until)")
+    since, until = period(args)
+    return export.period_label(since, until), (since, until)
+
+
 def run(args: argparse.Namespace) -> int:
     from llm_margin.processor.reports import export
 
     markup = _decimal(args.markup_pct, "--markup-pct")
     unit = _decimal(args.unit_usd, "--unit-usd", positive=True)
-    try:
-        export.month_bounds(args.period)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from exc
+    label, bounds = _export_period(args)
     reader = open_reader(args)
     try:
-        lines = export.usage_lines(reader, args.period, markup)
+        lines = export.usage_lines(reader, label, markup, bounds)
     finally:
         reader.close()
     if args.format == "csv":
         sys.stdout.write(export.to_csv(lines))
         return 0
-    text, left_out = export.to_stripe(lines, args.period, event_name=args.event_name, unit_usd=unit)
+    if args.format in ("table", "json"):
+        rows, total = export.to_rows(lines)
+        title = f"export {label} (markup {money_str(markup)}%)"
+        sys.stdout.write(render(rows, export.CSV_COLUMNS, args.format, footer=total, title=title))
+        return 0
+    text, left_out = export.to_stripe(
+        lines, label, event_name=args.event_name, unit_usd=unit, until=bounds[1]
+    )
     sys.stdout.write(text)
     if left_out["unattributed_cost_usd"]:
         print(

@@ -6,7 +6,12 @@ import argparse
 import sys
 from decimal import Decimal, InvalidOperation
 
-from llm_margin.processor.commands._common import CommandError, add_store_options, open_reader
+from llm_margin.processor.commands._common import (
+    CommandError,
+    add_store_options,
+    open_reader,
+    period,
+)
 from llm_margin.processor.reports.render import FORMATS
 
 
@@ -23,6 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--provider-usage", required=True, metavar="FILE", help="the CSV export")
     add_store_options(parser)
     parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument(
+        "--since",
+        help="compare only the UTC days overlapping this period: its start (2026-11-01, or 7d)",
+    )
+    parser.add_argument("--until", help="end of that period (exclusive); default now")
     parser.add_argument(
         "--tolerance-usd",
         default="0.01",
@@ -44,9 +54,12 @@ def run(args: argparse.Namespace) -> int:
         reconcile.read_provider_usage(args.provider_usage)  # fail on a bad file before opening
     except reconcile.ProviderUsageError as exc:
         raise CommandError(str(exc)) from exc
+    since, until = period(args) if (args.since or args.until) else (None, None)
     reader = open_reader(args)
     try:
-        provider, rows = reconcile.reconcile(reader, args.provider_usage, tolerance)
+        provider, rows = reconcile.reconcile(
+            reader, args.provider_usage, tolerance, since=since, until=until
+        )
     except reconcile.ProviderUsageError as exc:
         raise CommandError(str(exc)) from exc
     finally:

@@ -55,8 +55,25 @@ def month_bounds(period: str) -> tuple[datetime, datetime]:
     return start, end
 
 
-def usage_lines(reader: Any, period: str, markup_pct: Decimal) -> list[dict[str, Any]]:
-    since, until = month_bounds(period)
+def period_label(since: datetime, until: datetime) -> str:
+    """The period name of an export over [since, until) that is not one calendar month, e.g.
+    ``20261101T000000Z-20261115T000000Z``: it names the CSV lines and the Stripe events'
+    identifiers, so re-sending the same period is idempotent."""
+
+    def stamp(value: datetime) -> str:
+        return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+    return f"{stamp(since)}-{stamp(until)}"
+
+
+def usage_lines(
+    reader: Any,
+    period: str,
+    markup_pct: Decimal,
+    bounds: tuple[datetime, datetime] | None = None,
+) -> list[dict[str, Any]]:
+    """The lines of ``period`` (``YYYY-MM``), or of ``bounds`` (since, until) named ``period``."""
+    since, until = bounds if bounds is not None else month_bounds(period)
     factor = Decimal(1) + markup_pct / Decimal(100)
     lines = []
     for row in run_sql(reader, "queries/export_usage.sql", {"since": since, "until": until}):
@@ -74,24 +91,30 @@ def usage_lines(reader: Any, period: str, markup_pct: Decimal) -> list[dict[str,
 
 
 def to_csv(lines: list[dict[str, Any]]) -> str:
+    rows, total = to_rows(lines)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
-    for line in lines:
-        writer.writerow([_cell(c, line[c]) for c in CSV_COLUMNS])
-    total = {c: "" for c in CSV_COLUMNS}
-    total.update(
-        period=lines[0]["period"] if lines else "",
-        customer_id="TOTAL",
-        calls=sum(x["calls"] for x in lines),
-        input_tokens=sum(x["input_tokens"] for x in lines),
-        output_tokens=sum(x["output_tokens"] for x in lines),
-        unpriced_calls=sum(x["unpriced_calls"] for x in lines),
-        cost_usd=money_str(sum((x["cost_usd"] for x in lines), Decimal(0))),
-        amount_usd=money_str(sum((x["amount_usd"] for x in lines), Decimal(0))),
-    )
-    writer.writerow([total[c] for c in CSV_COLUMNS])
+    for row in rows + [total]:
+        writer.writerow([row.get(c, "") for c in CSV_COLUMNS])
     return buffer.getvalue()
+
+
+def to_rows(lines: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The lines with money as exact decimal strings, and their TOTAL row: for the table and
+    JSON formats (JSON prints the lines only)."""
+    rows = [{c: _cell(c, line[c]) for c in CSV_COLUMNS} for line in lines]
+    total: dict[str, Any] = {
+        "period": lines[0]["period"] if lines else "",
+        "customer_id": "TOTAL",
+        "calls": sum(x["calls"] for x in lines),
+        "input_tokens": sum(x["input_tokens"] for x in lines),
+        "output_tokens": sum(x["output_tokens"] for x in lines),
+        "unpriced_calls": sum(x["unpriced_calls"] for x in lines),
+        "cost_usd": money_str(sum((x["cost_usd"] for x in lines), Decimal(0))),
+        "amount_usd": money_str(sum((x["amount_usd"] for x in lines), Decimal(0))),
+    }
+    return rows, total
 
 
 def _cell(column: str, value: Any) -> Any:
@@ -118,8 +141,11 @@ def to_stripe(
     *,
     event_name: str = "llm_usage",
     unit_usd: Decimal = Decimal("0.000001"),
+    until: datetime | None = None,
 ) -> tuple[str, dict[str, Decimal]]:
-    """JSON lines, one meter event per customer; returns (text, what was left out)."""
+    """JSON lines, one meter event per customer; returns (text, what was left out).
+    ``until``: the end of a period that is not a calendar month (events are stamped with the
+    period's last second)."""
     per_customer: dict[str, dict[str, Decimal]] = {}
     left_out = {"unattributed_cost_usd": Decimal(0)}
     for line in lines:
@@ -133,7 +159,8 @@ def to_stripe(
         entry["amount"] += line["amount_usd"]
     customers = sorted(per_customer)
     units = allocate_units([per_customer[c]["amount"] for c in customers], unit_usd)
-    _, until = month_bounds(period)
+    if until is None:
+        _, until = month_bounds(period)
     timestamp = int(until.timestamp()) - 1  # the period's last second
     out = []
     for customer, value in zip(customers, units, strict=True):

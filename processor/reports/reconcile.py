@@ -154,12 +154,27 @@ def explain(
     return "; ".join(reasons + notes)
 
 
+def day_overlaps(since: datetime | None, until: datetime | None, day: date) -> bool:
+    """Whether the UTC day overlaps [since, until) (None: open). Days are compared whole."""
+    start = datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+    return (since is None or start + timedelta(days=1) > since) and (until is None or start < until)
+
+
 def reconcile(
-    reader: Any, path: str, tolerance: Decimal = Decimal("0.01")
+    reader: Any,
+    path: str,
+    tolerance: Decimal = Decimal("0.01"),
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> tuple[str, list[dict[str, Any]]]:
+    """``since``/``until``: compare only the UTC days overlapping that period (default: every
+    day of the export)."""
     provider, billed = read_provider_usage(path)
     if not billed:
         raise ProviderUsageError(f"{path}: no usage rows")
+    billed = {key: cost for key, cost in billed.items() if day_overlaps(since, until, key[0])}
+    if not billed:
+        raise ProviderUsageError(f"{path}: no usage rows in the period given by --since/--until")
     first = min(day for day, _ in billed)
     last = max(day for day, _ in billed)
     since = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import subprocess
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import genai_prices
@@ -171,3 +171,77 @@ def test_reconcile_explains_each_difference(loaded, tmp_path):
     bad.write_text("a,b\n1,2\n")
     result = cli("reconcile", "--provider-usage", str(bad), "--data-dir", loaded.config.data_dir)
     assert result.returncode == 2 and "unknown layout" in result.stderr
+
+
+def test_export_any_period_and_table_json_formats(loaded):
+    """--since/--until instead of --period (DESIGN: read commands take them), and the table /
+    json formats: the same lines and the same exact total as the month's CSV."""
+    data_dir = loaded.config.data_dir
+    now = datetime.now(timezone.utc)
+    period = f"{now:%Y-%m}"
+    month = cli("export", "--period", period, "--data-dir", data_dir)
+    assert month.returncode == 0, month.stderr
+    month_rows = list(csv.DictReader(io.StringIO(month.stdout)))
+    expected = Decimal(month_rows[-1]["cost_usd"])
+
+    until = now.replace(microsecond=0) + timedelta(minutes=1)
+    window = ("--since", (until - timedelta(days=1)).isoformat(), "--until", until.isoformat())
+    window_csv = cli("export", *window, "--data-dir", data_dir)
+    assert window_csv.returncode == 0, window_csv.stderr
+    rows = list(csv.DictReader(io.StringIO(window_csv.stdout)))
+    assert Decimal(rows[-1]["cost_usd"]) == expected  # every call was sent just now
+    label = rows[0]["period"]
+    assert label.endswith(until.strftime("%Y%m%dT%H%M%SZ")) and "-" in label
+
+    as_json = cli("export", *window, "--data-dir", data_dir, "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    lines = json.loads(as_json.stdout)
+    assert all(isinstance(x["cost_usd"], str) for x in lines)  # money as decimal strings
+    assert sum(Decimal(x["cost_usd"]) for x in lines) == expected
+    assert [x["customer_id"] for x in lines] == [r["customer_id"] for r in rows[:-1]]
+
+    table = cli("export", *window, "--data-dir", data_dir, "--format", "table")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.splitlines()[-1].split()[0] == label  # the TOTAL row
+    assert "TOTAL" in table.stdout.splitlines()[-1]
+
+    stripe = cli("export", *window, "--data-dir", data_dir, "--format", "stripe")
+    assert stripe.returncode == 0, stripe.stderr
+    events = [json.loads(line) for line in stripe.stdout.splitlines()]
+    assert events and all(e["identifier"].startswith(f"llm-margin-{label}-") for e in events)
+    assert all(e["timestamp"] == int(until.timestamp()) - 1 for e in events)
+
+    both = cli("export", "--period", period, *window, "--data-dir", data_dir)
+    assert both.returncode == 2 and "not both" in both.stderr
+    neither = cli("export", "--data-dir", data_dir)
+    assert neither.returncode == 2 and "--period" in neither.stderr
+
+
+def test_reconcile_since_until_keeps_the_days_of_the_period(loaded, tmp_path):
+    today = datetime.now(timezone.utc).date()
+    yesterday = today - timedelta(days=1)
+    mini = sum(price(m, i, o) for _, m, _, i, o, _ in CALLS if m == "gpt-4o-mini")
+    path = tmp_path / "openai.csv"
+    header = (
+        "start_time_iso,end_time_iso,organization_id,project_id,project_name,line_item,"
+        "amount_value,amount_currency"
+    )
+    rows = [
+        f'{day}T00:00:00+00:00,{day}T23:59:59+00:00,org,proj,P,"gpt-4o-mini, input",{amount},usd'
+        for day, amount in ((yesterday, Decimal("0.9")), (today, mini))
+    ]
+    path.write_text("\n".join([header, *rows]) + "\n")
+    base = ["reconcile", "--provider-usage", str(path), "--data-dir", loaded.config.data_dir]
+
+    every_day = json.loads(cli(*base, "--format", "json").stdout)
+    assert {r["day"] for r in every_day} >= {yesterday.isoformat(), today.isoformat()}
+
+    result = cli(*base, "--format", "json", "--since", f"{today}T06:00")  # overlaps today only
+    assert result.returncode == 0, result.stderr
+    only_today = json.loads(result.stdout)
+    assert {r["day"] for r in only_today} == {today.isoformat()}
+    mini_row = next(r for r in only_today if r["model"] == "gpt-4o-mini")
+    assert mini_row["explanation"].startswith("match")
+
+    result = cli(*base, "--since", f"{yesterday - timedelta(days=3)}", "--until", f"{yesterday}")
+    assert result.returncode == 2 and "no usage rows in the period" in result.stderr
