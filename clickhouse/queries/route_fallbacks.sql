@@ -146,7 +146,8 @@ FROM
         sum(group_cost) AS total_cost,
         sum(group_fallback_cost) AS total_fallback_cost,
         sum(group_failed_cost) AS total_failed_cost,
-        groupUniqArrayIf(last_route, last_route != first_route) AS to_routes
+        -- where the tasks that fell back ended (a route change after a success is no fallback)
+        groupUniqArrayIf(last_route, fell_back AND last_route != first_route) AS to_routes
     FROM task_groups
     GROUP BY first_route
 )
