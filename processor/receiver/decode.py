@@ -53,10 +53,11 @@ def parse_protobuf(data: bytes) -> ExportTraceServiceRequest:
 def parse_json(data: bytes) -> ExportTraceServiceRequest:
     try:
         document = json.loads(data)
+    except RecursionError as exc:
+        raise PayloadError("invalid JSON: nested too deeply") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"invalid JSON: {exc}") from exc
-    if not isinstance(document, dict):
-        raise PayloadError("OTLP/JSON body must be an object")
+    check_shape(document)
     _hex_ids_to_base64(document)
     request = ExportTraceServiceRequest()
     try:
@@ -66,18 +67,99 @@ def parse_json(data: bytes) -> ExportTraceServiceRequest:
     return request
 
 
+def check_shape(document: Any) -> None:
+    """Raise PayloadError naming the first place where ``document`` (parsed JSON) does not have
+    the structure of an ExportTraceServiceRequest: a non-object where a message belongs, a
+    non-list where a repeated field does, at any depth (``resourceSpans[0].scopeSpans: expected
+    a list, got a string``).
+
+    Needed because ``json_format.ParseDict`` with ``ignore_unknown_fields`` takes a string or a
+    list given for a message as an empty message (it iterates it for field names). Scalar
+    values, unknown fields and nulls are left to ParseDict, which checks them strictly.
+    """
+    _check_message(document, ExportTraceServiceRequest.DESCRIPTOR, "", 0)
+
+
+# Nesting of messages within messages, as json_format's own limit (its max_recursion_depth).
+MAX_JSON_DEPTH = 100
+
+_OBJECT, _LIST, _LIST_OF_OBJECTS = 1, 2, 3
+# message full name -> {JSON name and field name: (_OBJECT | _LIST | _LIST_OF_OBJECTS, its
+# message descriptor or None)}; scalar (and map) fields are absent: ParseDict checks them.
+_FIELD_SHAPES: dict[str, dict[str, tuple[int, Any]]] = {}
+
+
+def _field_shapes(descriptor: Any) -> dict[str, tuple[int, Any]]:
+    shapes = _FIELD_SHAPES.get(descriptor.full_name)
+    if shapes is None:
+        shapes = {}
+        for field in descriptor.fields:
+            message = field.message_type
+            if _is_repeated(field):
+                if message is not None and message.GetOptions().map_entry:
+                    continue
+                shape = (_LIST_OF_OBJECTS, message) if message is not None else (_LIST, None)
+            elif message is not None:
+                shape = (_OBJECT, message)
+            else:
+                continue
+            shapes[field.json_name] = shapes[field.name] = shape
+        _FIELD_SHAPES[descriptor.full_name] = shapes
+    return shapes
+
+
+def _is_repeated(field: Any) -> bool:
+    # protobuf 6.31 added ``is_repeated``; 7 removed ``label``.
+    repeated = getattr(field, "is_repeated", None)
+    if repeated is None:
+        return field.label == field.LABEL_REPEATED
+    return bool(repeated)
+
+
+def _check_message(value: Any, descriptor: Any, path: str, depth: int) -> None:
+    if not isinstance(value, dict):
+        raise PayloadError(f"{path or 'body'}: expected an object, got {_json_type(value)}")
+    if depth > MAX_JSON_DEPTH:
+        raise PayloadError(f"{path}: nested too deeply (more than {MAX_JSON_DEPTH} levels)")
+    shapes = _field_shapes(descriptor)
+    for key, item in value.items():
+        shape = shapes.get(key)
+        if shape is None or item is None:  # scalar or unknown field; null means absent
+            continue
+        kind, message = shape
+        where = f"{path}.{key}" if path else key
+        if kind == _OBJECT:
+            _check_message(item, message, where, depth + 1)
+        elif not isinstance(item, list):
+            raise PayloadError(f"{where}: expected a list, got {_json_type(item)}")
+        elif kind == _LIST_OF_OBJECTS:
+            for index, element in enumerate(item):
+                _check_message(element, message, f"{where}[{index}]", depth + 1)
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "a list" if isinstance(value, list) else "an object"
+
+
 def _hex_ids_to_base64(document: dict[str, Any]) -> None:
+    """After check_shape: every level is the object or list it should be, or null."""
     for resource_spans in document.get("resourceSpans") or []:
-        for scope_spans in (resource_spans or {}).get("scopeSpans") or []:
-            for span in (scope_spans or {}).get("spans") or []:
+        for scope_spans in resource_spans.get("scopeSpans") or []:
+            for span in scope_spans.get("spans") or []:
                 _convert_ids(span)
                 for link in span.get("links") or []:
                     _convert_ids(link)
 
 
 def _convert_ids(obj: dict[str, Any]) -> None:
-    if not isinstance(obj, dict):
-        raise PayloadError("span must be an object")
     for name in _ID_FIELDS:
         value = obj.get(name)
         if isinstance(value, str) and value:
