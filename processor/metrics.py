@@ -11,6 +11,7 @@ _HELP = {
     "skipped_spans": "Non-LLM spans skipped.",
     "rejected_spans": "Spans rejected as invalid (reported via partial_success).",
     "rejected_requests": "Requests rejected (malformed, unauthenticated, too large).",
+    "internal_errors": "HTTP requests answered 500 because handling them failed (a bug).",
     "queue_full_rejections": "Batches refused because the write queue was full.",
     "stored_calls": "Call rows written.",
     "stored_task_spans": "Task span rows written.",

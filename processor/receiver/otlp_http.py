@@ -125,6 +125,7 @@ def _make_handler(
             content_type: str,
             headers: dict[str, str] | None = None,
         ) -> None:
+            self._response_started = True
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(body)))
@@ -164,8 +165,37 @@ def _make_handler(
                 self.close_connection = True
             self._send_json(status, {"code": int(status), "message": message})
 
+        def _answering(self, route: Callable[[], None]) -> None:
+            """Run ``route`` so that a request is always answered: an exception it lets out
+            (our bug) is logged, counted and answered 500 instead of dropping the connection,
+            which an exporter would take for a transient failure and resend forever."""
+            self._response_started = False
+            try:
+                route()
+            except ConnectionError:  # the client went away: nobody to answer
+                self.close_connection = True
+            except Exception:
+                log.exception("error handling %s %s", self.command, self.path.split("?", 1)[0])
+                metrics.inc("internal_errors")
+                # The body may be unread and a response half sent: end the connection after.
+                self.close_connection = True
+                if not self._response_started:
+                    try:
+                        self._send_json(
+                            HTTPStatus.INTERNAL_SERVER_ERROR,
+                            {"code": 500, "message": "internal error (see the processor's log)"},
+                        )
+                    except OSError:
+                        pass
+
         # -- routes ----------------------------------------------------------------------------
         def do_GET(self) -> None:
+            self._answering(self._get)
+
+        def do_POST(self) -> None:
+            self._answering(self._post)
+
+        def _get(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 # 200 while accepting data, including while spooling (the body says so).
@@ -184,7 +214,7 @@ def _make_handler(
             else:
                 self._reject(HTTPStatus.NOT_FOUND, "not found")
 
-        def do_POST(self) -> None:
+        def _post(self) -> None:
             path = self.path.split("?", 1)[0]
             if not self._authorised():
                 # Drain the body so the connection stays usable for the next request.
