@@ -3,6 +3,7 @@ partial success, backpressure statuses, health and metrics."""
 
 from __future__ import annotations
 
+import base64
 import gzip
 import json
 import threading
@@ -12,6 +13,7 @@ import urllib.request
 
 import grpc
 import pytest
+from google.protobuf import json_format
 from google.rpc import error_details_pb2, status_pb2
 from llm_margin.processor.config import ServeConfig
 from llm_margin.processor.receiver.synthetic import make_request
@@ -95,6 +97,26 @@ def metric(proc, name: str) -> float:
     return proc.metrics.get(name)
 
 
+def scraped(proc) -> dict[str, float]:
+    """The samples of GET /metrics, by name."""
+    status, text = get(proc, "/metrics")
+    assert status == 200
+    return {
+        line.split()[0]: float(line.split()[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def otlp_json(request) -> bytes:
+    """``request`` as an OTLP/JSON body: hex trace and span ids."""
+    document = json_format.MessageToDict(request)
+    for span in document["resourceSpans"][0]["scopeSpans"][0]["spans"]:
+        for key in ("traceId", "spanId"):
+            span[key] = base64.b64decode(span[key]).hex()
+    return json.dumps(document).encode()
+
+
 # -- HTTP ------------------------------------------------------------------------------------
 def test_http_requires_the_bearer_token(guarded):
     body = make_request(0, 3).SerializeToString()
@@ -126,17 +148,59 @@ def test_http_garbage_is_400_and_the_service_keeps_serving(guarded):
 
 
 def test_http_json_with_hex_ids_and_gzip(guarded):
-    from google.protobuf import json_format
-
-    document = json_format.MessageToDict(make_request(200, 2))
-    for span in document["resourceSpans"][0]["scopeSpans"][0]["spans"]:
-        for key in ("traceId", "spanId"):
-            span[key] = __import__("base64").b64decode(span[key]).hex()
-    body = gzip.compress(json.dumps(document).encode())
+    body = gzip.compress(otlp_json(make_request(200, 2)))
     headers = dict(AUTH, **{"Content-Type": "application/json", "Content-Encoding": "gzip"})
     status, _, reply = post(guarded, body, headers)
     assert status == 200, reply
     assert stored_span_ids(guarded) == {f"{201:016x}", f"{202:016x}"}
+
+
+_SPANS = '{"resourceSpans":[{"scopeSpans":[{"spans":[%s]}]}]}'
+# Bodies that once dropped the connection (AttributeError) or were answered 200 (the string
+# taken for an empty resource), and the start of the message each is answered with.
+MALFORMED_JSON = [
+    ('{"resourceSpans": "x"}', "resourceSpans: expected a list, got a string"),
+    ('{"resourceSpans":[1]}', "resourceSpans[0]: expected an object, got a number"),
+    ('{"resourceSpans":[{"scopeSpans":"x"}]}', "resourceSpans[0].scopeSpans: expected a list"),
+    ('{"resourceSpans":[{"resource":"x"}]}', "resourceSpans[0].resource: expected an object"),
+    (_SPANS % '"a span"', "resourceSpans[0].scopeSpans[0].spans[0]: expected an object"),
+    (_SPANS % '{"attributes":{"k":"v"}}', "spans[0].attributes: expected a list, got an object"),
+    (
+        _SPANS % '{"attributes":[{"key":"k","value":[1]}]}',
+        "spans[0].attributes[0].value: expected an object, got a list",
+    ),
+    ("[" * 20_000, "invalid JSON: nested too deeply"),
+]
+
+
+def test_http_malformed_json_is_400_naming_it_and_counted(guarded):
+    headers = dict(AUTH, **{"Content-Type": "application/json"})
+    rejected = scraped(guarded)["llm_margin_rejected_requests_total"]
+    for body, message in MALFORMED_JSON:
+        status, _, reply = post(guarded, body.encode(), headers)
+        assert status == 400, (body, status, reply)
+        assert message in json.loads(reply)["message"], (body, reply)
+    after = scraped(guarded)
+    assert after["llm_margin_rejected_requests_total"] == rejected + len(MALFORMED_JSON)
+    assert after["llm_margin_internal_errors_total"] == 0
+    # Still serving, and nothing of the refused bodies stored.
+    status, _, reply = post(guarded, otlp_json(make_request(500, 3)), headers)
+    assert (status, json.loads(reply)) == (200, {})
+    assert stored_span_ids(guarded) == {f"{n:016x}" for n in (501, 502, 503)}
+
+
+def test_http_unexpected_error_is_answered_500_and_counted(guarded, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(guarded.writer, "submit", broken)
+    status, _, reply = post(guarded, make_request(600, 2).SerializeToString(), AUTH)
+    assert status == 500, reply
+    assert json.loads(reply) == {"code": 500, "message": "internal error (see the processor's log)"}
+    monkeypatch.undo()
+    assert scraped(guarded)["llm_margin_internal_errors_total"] == 1
+    assert post(guarded, make_request(600, 2).SerializeToString(), AUTH)[0] == 200
+    assert len(stored_span_ids(guarded)) == 2
 
 
 def test_http_size_limit_413_also_after_decompression(guarded):
