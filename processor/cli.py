@@ -44,6 +44,15 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as exc:
         print(f"llm-margin {args.command}: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # A running processor's refusal is the user's to read, not a traceback, whichever
+        # command asked it (they all read through RemoteReader).
+        from llm_margin.processor.remote import RemoteError
+
+        if not isinstance(exc, RemoteError):
+            raise
+        print(f"llm-margin {args.command}: {exc}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         return 0
 

@@ -16,12 +16,22 @@ from typing import Any
 
 from llm_margin.processor.receiver.otlp_http import json_default
 from llm_margin.processor.storage import READ_CLIENTS, QueryResult
+from llm_margin.processor.wire import TYPED_ENCODING, decode_rows
 
 STATE_FILE_NAME = "llm-margin-serve.json"
 
 
 class RemoteError(RuntimeError):
-    """The running processor refused or failed a query."""
+    """The running processor refused or failed a query.
+
+    ``status`` is the HTTP status (None when it did not answer); ``detail`` is its message:
+    for 400, the query's own error as ClickHouse worded it.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail or message
 
 
 def state_file_path(data_dir: str) -> str:
@@ -67,9 +77,12 @@ class RemoteReader:
         self.read_concurrency = READ_CLIENTS
 
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
-        body = json.dumps(
-            {"sql": sql, "parameters": _wire_parameters(parameters or {})}, default=json_default
-        ).encode()
+        request_document = {
+            "sql": sql,
+            "parameters": _wire_parameters(parameters or {}),
+            "encoding": TYPED_ENCODING,
+        }
+        body = json.dumps(request_document, default=json_default).encode()
         request = urllib.request.Request(self._url, data=body, method="POST")
         request.add_header("Content-Type", "application/json")
         if self._token:
@@ -78,14 +91,39 @@ class RemoteReader:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
                 document = json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            detail = exc.read().decode(errors="replace")
-            raise RemoteError(f"{self.description} answered {exc.code}: {detail}") from exc
+            detail = _error_message(exc.read())
+            raise RemoteError(
+                f"{self.description} answered {exc.code}: {detail}", status=exc.code, detail=detail
+            ) from exc
         except urllib.error.URLError as exc:
             raise RemoteError(f"cannot reach {self.description}: {exc.reason}") from exc
-        return QueryResult(document["columns"], [tuple(r) for r in document["rows"]])
+        except (OSError, ValueError) as exc:  # dropped connection, a body that is not JSON
+            raise RemoteError(f"no usable answer from {self.description}: {exc}") from exc
+        try:
+            return _result(document)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise RemoteError(f"unreadable answer from {self.description}: {exc!r}") from exc
 
     def close(self) -> None:
         return None
+
+
+def _result(document: dict[str, Any]) -> QueryResult:
+    rows = document["rows"]
+    # A processor from before typed answers sends plain JSON values (money as strings).
+    if document.get("encoding") == TYPED_ENCODING:
+        return QueryResult(document["columns"], decode_rows(rows))
+    return QueryResult(document["columns"], [tuple(r) for r in rows])
+
+
+def _error_message(body: bytes) -> str:
+    """The processor's message from its JSON error body, else the body's text."""
+    text = body.decode(errors="replace")
+    try:
+        message = json.loads(text)["message"]
+    except (ValueError, KeyError, TypeError):
+        return text.strip()
+    return str(message)
 
 
 def _wire_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from llm_margin.processor.commands._common import add_store_options, open_reader
 from llm_margin.processor.reports.render import FORMATS, render
@@ -29,7 +30,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llm_margin.processor.reports.money import money_str
     from llm_margin.processor.storage import Store
 
     text = sys.stdin.read() if args.query == "-" else args.query
@@ -45,12 +45,16 @@ def run(args: argparse.Namespace) -> int:
             result = reader.query(text, params)
     finally:
         reader.close()
-    rows = [
-        {
-            c: (money_str(v) if type(v).__name__ == "Decimal" else v)
-            for c, v in zip(result.columns, r, strict=True)
-        }
-        for r in result.rows
-    ]
-    sys.stdout.write(render(rows, result.columns, args.format))
+    output = render(_rows(result, args.format), result.columns, args.format)
+    sys.stdout.write(output if output.endswith("\n") else output + "\n")  # JSON has none
     return 0
+
+
+def _rows(result: Any, fmt: str) -> list[dict[str, Any]]:
+    """Rows for the renderer: JSON encodes the values itself; table and CSV get their text."""
+    from llm_margin.processor.reports.values import cell_text
+
+    convert = (lambda v: v) if fmt == "json" else cell_text
+    return [
+        {c: convert(v) for c, v in zip(result.columns, row, strict=True)} for row in result.rows
+    ]

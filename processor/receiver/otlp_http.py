@@ -14,7 +14,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
+from uuid import UUID
 
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.receiver.decode import (
@@ -25,6 +27,8 @@ from llm_margin.processor.receiver.decode import (
     parse_protobuf,
 )
 from llm_margin.processor.receiver.ingest import Ingestor, IngestOutcome
+from llm_margin.processor.reports.values import json_value
+from llm_margin.processor.wire import TYPED_ENCODING, encode_rows
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
@@ -95,7 +99,19 @@ def json_default(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, bytes):
         return value.hex()
+    if isinstance(value, (UUID, IPv4Address, IPv6Address)):
+        return str(value)
     raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def query_answer(result: Any, encoding: str | None) -> dict[str, Any]:
+    """The /api/query answer: typed values for the CLI (``processor/wire.py``), else plain
+    JSON values (money as exact decimal strings, NaN as null) for other callers."""
+    if encoding == TYPED_ENCODING:
+        rows = encode_rows(result.rows)
+        return {"encoding": TYPED_ENCODING, "columns": result.columns, "rows": rows}
+    rows = [[json_value(v) for v in row] for row in result.rows]
+    return {"columns": result.columns, "rows": rows}
 
 
 def _make_handler(
@@ -301,9 +317,10 @@ def _make_handler(
                 document = json.loads(body or b"{}")
                 sql = document["sql"]
                 parameters = document.get("parameters") or {}
+                encoding = document.get("encoding")
                 if not isinstance(sql, str) or not isinstance(parameters, dict):
                     raise ValueError("sql must be a string and parameters an object")
-            except (ValueError, KeyError) as exc:
+            except (ValueError, KeyError, TypeError) as exc:
                 self._reject(HTTPStatus.BAD_REQUEST, f"bad query request: {exc}")
                 return
             try:
@@ -311,6 +328,6 @@ def _make_handler(
             except Exception as exc:  # the SQL's own error, returned to the caller
                 self._send_json(HTTPStatus.BAD_REQUEST, {"code": 400, "message": str(exc)})
                 return
-            self._send_json(200, {"columns": result.columns, "rows": result.rows})
+            self._send_json(200, query_answer(result, encoding))
 
     return Handler

@@ -8,6 +8,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from llm_margin.processor.reports.values import json_value
+
 FORMATS = ("table", "csv", "json")
 
 
@@ -21,7 +23,7 @@ def render(
 ) -> str:
     """JSON is the rows only (a footer such as TOTAL is not a row of data there)."""
     if fmt == "json":
-        return json.dumps([{c: r.get(c) for c in columns} for r in rows], indent=2)
+        return json.dumps([{c: json_value(r.get(c)) for c in columns} for r in rows], indent=2)
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

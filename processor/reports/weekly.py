@@ -14,6 +14,7 @@ from typing import Any
 
 from llm_margin.processor.reports import customers
 from llm_margin.processor.reports.parallel import gather, read_only
+from llm_margin.processor.reports.values import json_value
 from llm_margin.processor.reports.views import VIEWS, to_wire, view_rows
 
 TOP_CUSTOMERS = 10
@@ -177,7 +178,7 @@ def weekly_text(
         with open(html_path, "w", encoding="utf-8") as handle:
             handle.write(render_html(report))
     if fmt == "json":
-        return json.dumps(to_document(report), indent=2) + "\n"
+        return json.dumps(json_value(to_document(report)), indent=2) + "\n"
     parts = []
     if fmt == "table":
         totals = customers.to_wire(report.totals)

@@ -1,0 +1,200 @@
+"""`llm-margin sql` (and the other read commands' shared paths) with the store opened directly
+and through a running `serve` subprocess (/api/query): same bytes either way, valid JSON for
+every ClickHouse type, clean errors.
+
+One `serve` for the module: its store and the direct path's store are made alike here, so
+both answer `SELECT * FROM llm_tasks` with the same row.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+from llm_margin.processor.cli import main
+from llm_margin.processor.remote import STATE_FILE_NAME
+
+from tests.conftest import bin_path, free_port
+
+pytestmark = pytest.mark.integration
+
+# Every kind of value the audit found printing differently, or not at all.
+ALL_TYPES = (
+    "SELECT toDateTime64('2026-11-30 18:48:53.243949', 6) AS ts, toDate('2026-11-30') AS day, "
+    "toDecimal128(0, 18) AS zero, toDecimal128('0.00000006', 18) AS tiny, "
+    "toDecimal128('0.00001725', 18) AS money, "
+    "toUUID('00000000-0000-0000-0000-000000000001') AS id, toIPv4('10.0.0.1') AS ip, "
+    "(1, 'x') AS pair, [1, 2] AS list, nan AS not_a_number, "
+    "map('a', toDecimal64(1.5, 3)) AS prices, [(toDate('2026-01-02'), inf)] AS nested"
+)
+TASK = (
+    "INSERT INTO llm_tasks (task_id, customer_id, cost_usd, started_at, ended_at, version) "
+    "VALUES ('t1', 'acme', 0.00001725, '2026-11-30 18:48:53.243949', "
+    "'2026-11-30 18:48:54', 1)"
+)
+
+
+def make_store(data_dir: str) -> str:
+    """A fresh store holding the one task (chDB directories cannot be copied: they link)."""
+    from llm_margin.processor.storage import Store
+
+    store = Store.open(data_dir=data_dir)
+    try:
+        store.command(TASK)
+    finally:
+        store.close()
+    return data_dir
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory) -> dict[str, str]:
+    """Two identical stores: `direct` (opened in-process) and `served` (by `serve`)."""
+    root = tmp_path_factory.mktemp("sql-cli")
+    return {name: make_store(str(root / name)) for name in ("direct", "served")}
+
+
+@pytest.fixture(scope="module")
+def serve(stores) -> Iterator[dict]:
+    """`llm-margin serve` on the `served` store, with its ClickHouse HTTP interface."""
+    http_port, clickhouse_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [
+            bin_path("llm-margin"),
+            "serve",
+            "--data-dir",
+            stores["served"],
+            "--host",
+            "127.0.0.1",
+            "--otlp-grpc-port",
+            str(free_port()),
+            "--otlp-http-port",
+            str(http_port),
+            "--clickhouse-http-port",
+            str(clickhouse_port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        line = process.stdout.readline()
+        assert "OTLP gRPC" in line, line + (process.stdout.read() if process.poll() else "")
+        yield {
+            "http_url": f"http://127.0.0.1:{http_port}",
+            "clickhouse_url": f"http://127.0.0.1:{clickhouse_port}",
+        }
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def cli(capsys, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def both(capsys, stores, serve, *argv: str) -> tuple[tuple, tuple]:
+    """The same command on the direct store and through the running processor."""
+    assert os.path.exists(os.path.join(stores["served"], STATE_FILE_NAME))
+    direct = cli(capsys, *argv, "--data-dir", stores["direct"])
+    remote = cli(capsys, *argv, "--data-dir", stores["served"])
+    return direct, remote
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+@pytest.mark.parametrize(
+    "query", [ALL_TYPES, "SELECT * FROM llm_tasks FINAL"], ids=["all-types", "llm_tasks"]
+)
+def test_sql_prints_the_same_bytes_direct_and_remote(capsys, stores, serve, fmt, query):
+    direct, remote = both(capsys, stores, serve, "sql", "--format", fmt, query)
+    assert direct[0] == 0, direct[2]
+    assert remote == direct
+
+
+def test_sql_json_is_valid_and_exact(capsys, stores, serve):
+    (code, out, err), remote = both(capsys, stores, serve, "sql", "--format", "json", ALL_TYPES)
+    assert code == 0, err
+    assert remote[1] == out
+    assert json.loads(out, parse_constant=pytest.fail) == [
+        {
+            "ts": "2026-11-30T18:48:53.243949",
+            "day": "2026-11-30",
+            "zero": "0",
+            "tiny": "0.00000006",
+            "money": "0.00001725",
+            "id": "00000000-0000-0000-0000-000000000001",
+            "ip": "10.0.0.1",
+            "pair": [1, "x"],
+            "list": [1, 2],
+            "not_a_number": None,
+            "prices": {"a": "1.5"},
+            "nested": [["2026-01-02", None]],
+        }
+    ]
+
+
+def test_sql_table_text(capsys, stores, serve):
+    (code, out, err), remote = both(capsys, stores, serve, "sql", "--format", "csv", ALL_TYPES)
+    assert code == 0, err
+    assert remote[1] == out
+    assert out.splitlines()[1] == (
+        "2026-11-30 18:48:53.243949,2026-11-30,0,0.00000006,0.00001725,"
+        '00000000-0000-0000-0000-000000000001,10.0.0.1,"(1, \'x\')","[1, 2]",nan,'
+        "{'a': 1.5},\"[('2026-01-02', inf)]\""
+    )
+
+
+def test_sql_json_over_clickhouse_url(capsys, stores, serve):
+    code, out, err = cli(
+        capsys, "sql", "--clickhouse-url", serve["clickhouse_url"], "--format", "json", ALL_TYPES
+    )
+    assert code == 0, err
+    direct = cli(capsys, "sql", "--data-dir", stores["direct"], "--format", "json", ALL_TYPES)
+    assert out == direct[1]
+
+
+def test_api_query_answers_every_type_as_plain_json(serve):
+    """Callers other than the CLI (curl, the benchmark) get plain JSON: no dropped connection
+    on UUID, valid JSON for NaN, money as exact decimal strings."""
+    body = json.dumps({"sql": ALL_TYPES}).encode()
+    request = urllib.request.Request(serve["http_url"] + "/api/query", data=body, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        document = json.loads(response.read(), parse_constant=pytest.fail)
+    row = dict(zip(document["columns"], document["rows"][0], strict=True))
+    assert row["id"] == "00000000-0000-0000-0000-000000000001"
+    assert row["zero"] == "0" and row["tiny"] == "0.00000006" and row["not_a_number"] is None
+
+
+def test_failure_while_answering_is_a_500_and_one_cli_line(capsys, tmp_path):
+    """Whatever breaks after the query ran, the caller gets an HTTP answer (not a dropped
+    connection) and the CLI prints it as one line."""
+    from llm_margin.processor.metrics import Metrics
+    from llm_margin.processor.receiver.otlp_http import OtlpHttpServer
+
+    def broken_runner(sql, parameters):
+        return object()  # no columns or rows: building the answer fails
+
+    server = OtlpHttpServer("127.0.0.1", 0, None, Metrics(), broken_runner)
+    server.start()
+    url = f"http://127.0.0.1:{server.port}"
+    try:
+        data_dir = tmp_path / "data"
+        (data_dir / "metadata").mkdir(parents=True)
+        state = {"pid": os.getpid(), "http_url": url, "grpc_port": 1}
+        (data_dir / STATE_FILE_NAME).write_text(json.dumps(state))
+        code, out, err = cli(capsys, "sql", "--data-dir", str(data_dir), "SELECT 1")
+    finally:
+        server.stop()
+    assert (code, out) == (2, "")
+    assert err.startswith(f"llm-margin sql: running processor at {url} answered 500: ")
+    assert "internal error" in err and len(err.splitlines()) == 1
