@@ -130,9 +130,12 @@ class Store:
                     interface="chdb", path=path, database=database
                 )
             except Exception as exc:  # chDB reports a held directory in several ways
-                if "lock" in str(exc).lower() or "already" in str(exc).lower():
+                holder = _holding_pid(path)
+                message = str(exc).lower()
+                if holder or "lock" in message or "already" in message:
+                    by = f" (pid {holder})" if holder else ""
                     raise StoreLockedError(
-                        f"the data directory {path} is in use by another process"
+                        f"the data directory {path} is in use by another process{by}"
                     ) from exc
                 raise
             description = f"embedded chDB at {path}"
@@ -320,6 +323,26 @@ class Store:
                 self._client.close()
             except Exception:  # closing is best effort
                 pass
+
+
+def _holding_pid(path: str) -> int | None:
+    """The live process, other than this one, that has chDB open on path, from the ``status``
+    file chDB writes there while open (and removes on close). Consulted only after opening
+    failed: chDB then says just "Error initializing EmbeddedServer ... BAD_ARGUMENTS"."""
+    try:
+        with open(os.path.join(path, "status"), encoding="utf-8", errors="replace") as handle:
+            pid = int(handle.readline().partition(":")[2])  # "PID: 12345"
+    except (OSError, ValueError):
+        return None
+    if pid <= 0 or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)
+    except PermissionError:  # alive, another user's
+        return pid
+    except OSError:
+        return None
+    return pid
 
 
 class _ClientPool:

@@ -67,3 +67,18 @@ def open_reader(args: argparse.Namespace) -> Any:
         raise CommandError(
             f"{exc}; start `llm-margin serve` there or stop the process holding it"
         ) from exc
+
+
+def query_error_message(exc: BaseException) -> str:
+    """ClickHouse's own words for a failed query, on one line: the HTTP client prefixes them
+    with its own, and syntax errors span lines."""
+    from llm_margin.processor.remote import RemoteError
+
+    if isinstance(exc, RemoteError) and exc.status != 400:  # not the query's fault
+        return str(exc)
+    text = exc.detail if isinstance(exc, RemoteError) else str(exc)
+    start = text.find("Code: ")
+    if start > 0:
+        text = text[start:]
+    text = text.split("Stack trace", 1)[0]
+    return " ".join(text.split())

@@ -6,7 +6,12 @@ import argparse
 import sys
 from typing import Any
 
-from llm_margin.processor.commands._common import add_store_options, open_reader
+from llm_margin.processor.commands._common import (
+    CommandError,
+    add_store_options,
+    open_reader,
+    query_error_message,
+)
 from llm_margin.processor.reports.render import FORMATS, render
 
 
@@ -30,8 +35,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from llm_margin.processor.storage import Store
-
     text = sys.stdin.read() if args.query == "-" else args.query
     params = {}
     for item in args.param:
@@ -39,15 +42,27 @@ def run(args: argparse.Namespace) -> int:
         params[name] = value
     reader = open_reader(args)
     try:
-        if isinstance(reader, Store):
-            result = reader.query_readonly(text, params)
-        else:
-            result = reader.query(text, params)
+        result = _query(reader, text, params)
     finally:
         reader.close()
     output = render(_rows(result, args.format), result.columns, args.format)
     sys.stdout.write(output if output.endswith("\n") else output + "\n")  # JSON has none
     return 0
+
+
+def _query(reader: Any, text: str, parameters: dict[str, Any]) -> Any:
+    """The result, or the query's error in ClickHouse's words (no traceback), either way the
+    command reads."""
+    from clickhouse_connect.driver.exceptions import ClickHouseError
+    from llm_margin.processor.remote import RemoteError
+    from llm_margin.processor.storage import Store
+
+    try:
+        if isinstance(reader, Store):
+            return reader.query_readonly(text, parameters)
+        return reader.query(text, parameters)
+    except (ClickHouseError, RemoteError) as exc:
+        raise CommandError(query_error_message(exc)) from exc
 
 
 def _rows(result: Any, fmt: str) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 
@@ -173,6 +174,52 @@ def test_api_query_answers_every_type_as_plain_json(serve):
     row = dict(zip(document["columns"], document["rows"][0], strict=True))
     assert row["id"] == "00000000-0000-0000-0000-000000000001"
     assert row["zero"] == "0" and row["tiny"] == "0.00000006" and row["not_a_number"] is None
+
+
+def test_sql_error_is_one_clean_line_either_way(capsys, stores, serve):
+    direct, remote = both(capsys, stores, serve, "sql", "SELECT nonexistent FROM llm_calls")
+    assert direct[0] == 2 and direct[1] == ""
+    assert direct[2].startswith("llm-margin sql: Code: 47. DB::Exception: Unknown expression")
+    assert "UNKNOWN_IDENTIFIER" in direct[2] and len(direct[2].splitlines()) == 1
+    assert remote == direct
+
+
+def test_sql_syntax_error_is_one_line(capsys, stores):
+    code, out, err = cli(capsys, "sql", "--data-dir", stores["direct"], "SELEC 1")
+    assert code == 2 and "Syntax error" in err and len(err.splitlines()) == 1
+
+
+# --- the processor's state file and the data directory ----------------------------------------
+
+
+HOLD = """
+import sys
+from llm_margin.processor.storage import Store
+store = Store.open(data_dir=sys.argv[1])
+print("open", flush=True)
+sys.stdin.read()
+store.close()
+"""
+
+
+def test_data_dir_in_use_is_a_clear_error(capsys, stores, tmp_path):
+    """Another command (not serve) holding the store: say so, no chDB traceback."""
+    data_dir = make_store(str(tmp_path / "held"))
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, data_dir],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        code, out, err = cli(capsys, "sql", "--data-dir", data_dir, "SELECT 1")
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    assert code == 2 and out == ""
+    assert f"data directory {os.path.abspath(data_dir)} is in use by another process" in err
+    assert f"(pid {holder.pid})" in err and "Traceback" not in err
 
 
 def test_failure_while_answering_is_a_500_and_one_cli_line(capsys, tmp_path):
