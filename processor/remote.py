@@ -19,6 +19,8 @@ from llm_margin.processor.storage import READ_CLIENTS, QueryResult
 from llm_margin.processor.wire import TYPED_ENCODING, decode_rows
 
 STATE_FILE_NAME = "llm-margin-serve.json"
+# How long a read command waits for a recorded processor's /healthz before it asks anyway.
+PROBE_TIMEOUT_SECONDS = 5.0
 
 
 class RemoteError(RuntimeError):
@@ -54,15 +56,37 @@ def remove_state(data_dir: str) -> None:
 
 
 def running_server(data_dir: str) -> str | None:
-    """HTTP URL of the live `serve` owning data_dir, or None."""
+    """HTTP URL of the live `serve` owning data_dir, or None.
+
+    A `serve` killed with SIGKILL leaves its state file behind, and its pid may still exist
+    (a zombie, or reused by another process): it counts as live only if its address also
+    accepts connections.
+    """
     try:
         with open(state_file_path(data_dir), encoding="utf-8") as handle:
             state = json.load(handle)
         pid = int(state["pid"])
         os.kill(pid, 0)
+        url = str(state["http_url"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return str(state["http_url"])
+    return url if _accepts_connections(url) else None
+
+
+def _accepts_connections(http_url: str, timeout: float = PROBE_TIMEOUT_SECONDS) -> bool:
+    """False only when the connection is refused: nothing listens there. Any answer, even an
+    error, and a timeout (a busy processor) count as listening."""
+    try:
+        urllib.request.urlopen(http_url.rstrip("/") + "/healthz", timeout=timeout).close()
+    except urllib.error.URLError as exc:
+        if isinstance(exc, urllib.error.HTTPError):
+            return True
+        return not isinstance(exc.reason, ConnectionRefusedError)
+    except ConnectionRefusedError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 class RemoteReader:

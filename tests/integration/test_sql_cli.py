@@ -192,6 +192,19 @@ def test_sql_syntax_error_is_one_line(capsys, stores):
 # --- the processor's state file and the data directory ----------------------------------------
 
 
+def test_stale_state_file_falls_back_to_the_store(capsys, stores, tmp_path):
+    """After `kill -9` of serve its state file stays, and its pid may live on (a zombie, or
+    reused): nothing listening there means the store is free, so read it directly."""
+    data_dir = tmp_path / "stale"
+    make_store(str(data_dir))
+    state = {"pid": os.getpid(), "http_url": f"http://127.0.0.1:{free_port()}", "grpc_port": 1}
+    (data_dir / STATE_FILE_NAME).write_text(json.dumps(state))
+    code, out, err = cli(
+        capsys, "sql", "--data-dir", str(data_dir), "--format", "csv", "SELECT 1 AS one"
+    )
+    assert (code, out, err) == (0, "one\n1\n", "")
+
+
 HOLD = """
 import sys
 from llm_margin.processor.storage import Store
