@@ -58,6 +58,7 @@ def open_reader(args: argparse.Namespace) -> Any:
         return Store.open(
             clickhouse_url=args.clickhouse_url, database=args.database, create_schema=False
         )
+    require_data_dir(args.data_dir)
     url = running_server(args.data_dir)
     if url:
         return RemoteReader(url, args.auth_token)
@@ -67,6 +68,15 @@ def open_reader(args: argparse.Namespace) -> Any:
         raise CommandError(
             f"{exc}; start `llm-margin serve` there or stop the process holding it"
         ) from exc
+
+
+def require_data_dir(data_dir: str) -> None:
+    """Commands that read fail on a directory holding no store: opening one would create an
+    empty store, so a mistyped --data-dir would report zeros. (`serve` and `demo` create it.)"""
+    path = os.path.abspath(data_dir)
+    # chDB creates metadata/ when it first opens a directory.
+    if not os.path.isdir(os.path.join(path, "metadata")):
+        raise CommandError(f"no llm-margin data at {path}")
 
 
 def query_error_message(exc: BaseException) -> str:

@@ -235,6 +235,26 @@ def test_data_dir_in_use_is_a_clear_error(capsys, stores, tmp_path):
     assert f"(pid {holder.pid})" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("sql", "SELECT 1"),
+        ("report", "customers"),
+        ("export", "--period", "2026-11"),
+        ("reconcile", "--provider-usage", "examples/provider-usage-openai.csv"),
+    ],
+    ids=lambda a: a[0],
+)
+def test_missing_data_dir_is_an_error_not_an_empty_store(capsys, tmp_path, argv):
+    missing = tmp_path / "typo"
+    root = os.path.join(os.path.dirname(__file__), "..", "..")
+    argv = tuple(os.path.join(root, a) if a.startswith("examples/") else a for a in argv)
+    code, out, err = cli(capsys, *argv, "--data-dir", str(missing))
+    assert (code, out) == (2, "")
+    assert err == f"llm-margin {argv[0]}: no llm-margin data at {missing}\n"
+    assert not missing.exists()
+
+
 def test_failure_while_answering_is_a_500_and_one_cli_line(capsys, tmp_path):
     """Whatever breaks after the query ran, the caller gets an HTTP answer (not a dropped
     connection) and the CLI prints it as one line."""
