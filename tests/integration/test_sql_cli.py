@@ -189,6 +189,45 @@ def test_sql_syntax_error_is_one_line(capsys, stores):
     assert code == 2 and "Syntax error" in err and len(err.splitlines()) == 1
 
 
+def test_sql_since_until_fill_the_period_placeholders(capsys, stores, serve):
+    query = "SELECT {since:DateTime64(6)} AS since, {until:DateTime64(6)} AS until"
+    period = ("--since", "2026-11-01", "--until", "2026-11-02T08:30")
+    direct, remote = both(capsys, stores, serve, "sql", "--format", "csv", *period, query)
+    assert direct == (0, "since,until\n2026-11-01 00:00:00,2026-11-02 08:30:00\n", "")
+    assert remote == direct
+    # A query without the placeholders ignores the period.
+    code, out, _ = cli(capsys, "sql", "--data-dir", stores["direct"], *period, "SELECT 1 AS one")
+    assert (code, out) == (0, "one\n---\n  1\n")
+
+
+def test_sql_period_defaults_like_report(capsys, stores):
+    query = "SELECT toDayOfMonth({since:DateTime64(6)}) AS d, {until:DateTime64(6)} > now() - 60 AS recent"
+    code, out, err = cli(capsys, "sql", "--data-dir", stores["direct"], "--format", "csv", query)
+    assert (code, out) == (0, "d,recent\n1,1\n"), err
+
+
+def test_sql_period_given_twice_is_an_error(capsys, stores):
+    code, _, err = cli(
+        capsys,
+        "sql",
+        "--data-dir",
+        stores["direct"],
+        "--since",
+        "7d",
+        "--param",
+        "since=2026-11-01",
+        "SELECT {since:String}",
+    )
+    assert code == 2 and "--since or --param since" in err
+
+
+def test_sql_bad_period_is_an_error(capsys, stores):
+    code, _, err = cli(
+        capsys, "sql", "--data-dir", stores["direct"], "--since", "soon", "SELECT {since:Date}"
+    )
+    assert code == 2 and "cannot read time" in err
+
+
 # --- the processor's state file and the data directory ----------------------------------------
 
 
