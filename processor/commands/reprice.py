@@ -14,7 +14,9 @@ import sys
 from llm_margin.processor.commands._common import (
     CommandError,
     add_store_options,
+    open_reader,
     period,
+    require_data_dir,
 )
 from llm_margin.processor.reports.render import FORMATS
 
@@ -53,11 +55,15 @@ def run(args: argparse.Namespace) -> int:
     since, until = period(args)
     if args.clickhouse_url:
         store = Store.open(clickhouse_url=args.clickhouse_url, database=args.database)
+    elif args.dry_run:  # reads only: the running processor can answer it
+        store = open_reader(args)
     else:
+        require_data_dir(args.data_dir)
         if running_server(args.data_dir):
             raise CommandError(
                 f"`llm-margin serve` is running on {args.data_dir}; reprice writes, so stop it "
-                "first (or use a ClickHouse server with --clickhouse-url)"
+                "first (or use a ClickHouse server with --clickhouse-url; --dry-run works "
+                "while it runs)"
             )
         try:
             store = Store.open(data_dir=args.data_dir, database=args.database)

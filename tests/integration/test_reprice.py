@@ -157,3 +157,24 @@ def test_check_works_while_serve_runs_and_reprice_refuses_clearly(serve_process)
     assert [r["model"] for r in json.loads(unknown.stdout)] == ["llama-3.1-70b-internal"]
     refused = cli("reprice", "--data-dir", data_dir, *PERIOD)
     assert refused.returncode == 2 and "serve` is running" in refused.stderr
+    # a dry run only reads: the running processor answers it, and nothing is stored
+    dry = cli(
+        "reprice", "--data-dir", data_dir, "--format", "json", "--price-overlay", str(OVERLAY),
+        "--dry-run", *PERIOD,
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    [summary] = json.loads(dry.stdout)
+    assert (summary["calls"], summary["newly_priced"], summary["still_unpriced"]) == (3, 1, 0)
+    restated = cli(
+        "sql", "--data-dir", data_dir, "--format", "json",
+        "SELECT count() AS n FROM llm_call_restatements",
+    )  # fmt: skip
+    assert restated.returncode == 0, restated.stderr
+    assert json.loads(restated.stdout) == [{"n": 0}]
+
+
+def test_reprice_on_a_missing_data_dir_is_an_error(tmp_path):
+    missing = tmp_path / "typo"
+    result = cli("reprice", "--data-dir", str(missing), *PERIOD)
+    assert result.returncode == 2 and "no llm-margin data" in result.stderr
+    assert not missing.exists()
