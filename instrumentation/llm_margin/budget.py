@@ -35,6 +35,7 @@ workspace_id=None) -> model``, ``BudgetClient``, ``BudgetSettings``, ``BudgetExc
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -45,6 +46,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import baggage
+
+logger = logging.getLogger("llm_margin")
 
 DECISION_PATH = "/api/budget/decision"
 _CACHE_MAX = 10_000
@@ -71,27 +74,55 @@ class BudgetSettings:
     degrade_models: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> BudgetSettings | None:
+    def from_env(
+        cls, environ: dict[str, str] | None = None, strict: bool = False
+    ) -> BudgetSettings | None:
+        """Settings from ``LLM_MARGIN_BUDGET_*``; None when enforcement is off. A bad value is
+        logged once and that setting keeps its default (a bad URL turns enforcement off):
+        telemetry settings never stop the app. ``strict=True`` raises ``ValueError`` instead."""
         env = os.environ if environ is None else environ
+
+        def bad(message: str) -> None:
+            if strict:
+                raise ValueError(message)
+            logger.warning("llm-margin: %s; using the default", message)
+
         url = env.get("LLM_MARGIN_BUDGET_URL", "").strip()
         if not url:
             return None
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"LLM_MARGIN_BUDGET_URL must be an http(s) URL, got {url!r}")
+            bad(f"LLM_MARGIN_BUDGET_URL must be an http(s) URL, got {url!r} (enforcement off)")
+            return None
         degrade = {}
         for pair in filter(None, env.get("LLM_MARGIN_BUDGET_DEGRADE_MODELS", "").split(",")):
             source, sep, target = pair.partition("=")
             if not sep or not source.strip() or not target.strip():
-                raise ValueError(f"LLM_MARGIN_BUDGET_DEGRADE_MODELS: bad pair {pair!r}")
+                bad(f"LLM_MARGIN_BUDGET_DEGRADE_MODELS: bad pair {pair!r} (ignored)")
+                continue
             degrade[source.strip()] = target.strip()
         fail_open = env.get("LLM_MARGIN_BUDGET_FAIL_OPEN", "true").strip().lower()
         if fail_open not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError("LLM_MARGIN_BUDGET_FAIL_OPEN must be true or false")
+            bad(f"LLM_MARGIN_BUDGET_FAIL_OPEN must be true or false, got {fail_open!r}")
+            fail_open = "true"
+
+        def seconds(name: str, default: float) -> float:
+            text = env.get(name, "").strip()
+            if not text:
+                return default
+            try:
+                value = float(text)
+            except ValueError:
+                value = -1.0
+            if not value >= 0 or value == float("inf"):
+                bad(f"{name} must be a number of seconds >= 0, got {text!r}")
+                return default
+            return value
+
         return cls(
             url=url.rstrip("/"),
             token=env.get("LLM_MARGIN_BUDGET_TOKEN") or env.get("LLM_MARGIN_AUTH_TOKEN"),
-            ttl_seconds=float(env.get("LLM_MARGIN_BUDGET_TTL", "5")),
-            timeout_seconds=float(env.get("LLM_MARGIN_BUDGET_TIMEOUT", "0.5")),
+            ttl_seconds=seconds("LLM_MARGIN_BUDGET_TTL", 5.0),
+            timeout_seconds=seconds("LLM_MARGIN_BUDGET_TIMEOUT", 0.5),
             fail_open=fail_open in ("true", "1", "yes"),
             degrade_models=degrade,
         )
@@ -169,7 +200,11 @@ def _current() -> BudgetClient | None:
     if not _configured:
         with _configure_lock:
             if not _configured:
-                settings = BudgetSettings.from_env()
+                try:
+                    settings = BudgetSettings.from_env()
+                except Exception:  # never let a setting break the app's calls
+                    logger.exception("llm-margin: budget settings unreadable; enforcement off")
+                    settings = None
                 _client = BudgetClient(settings) if settings else None
                 _configured = True
     return _client

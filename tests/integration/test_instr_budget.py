@@ -104,3 +104,50 @@ def test_without_a_customer_or_when_off_nothing_is_asked(tracing, sim, decisions
     with customer_baggage(customer__id="hooli"):
         client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert decisions == [] and _models_sent(sim) == ["gpt-4o", "gpt-4o"]
+
+
+def test_anthropic_messages_stream_blocks_and_degrades(tracing, sim, decisions):  # noqa: F811
+    """`messages.stream` sends when its manager is entered: the budget still applies first."""
+    client = anthropic.Anthropic(base_url=sim.anthropic_base_url, api_key="sk-ant-t", max_retries=0)
+    with customer_baggage(customer__id="acme"):
+        with client.messages.stream(
+            model="claude-sonnet-4-5", max_tokens=16, messages=MESSAGES
+        ) as stream:
+            assert stream.get_final_message().model
+    with customer_baggage(customer__id="hooli"), pytest.raises(budget.BudgetExceeded):
+        with client.messages.stream(model="claude-sonnet-4-5", max_tokens=16, messages=MESSAGES):
+            pass
+    assert _models_sent(sim) == ["claude-haiku-4-5"]  # degraded; hooli's never left the app
+
+
+def test_anthropic_async_messages_stream_blocks(tracing, sim, decisions):  # noqa: F811
+    import asyncio
+
+    client = anthropic.AsyncAnthropic(
+        base_url=sim.anthropic_base_url, api_key="sk-ant-test", max_retries=0
+    )
+
+    async def call() -> None:
+        with customer_baggage(customer__id="hooli"):
+            async with client.messages.stream(
+                model="claude-sonnet-4-5", max_tokens=16, messages=MESSAGES
+            ):
+                pass
+
+    with pytest.raises(budget.BudgetExceeded):
+        asyncio.run(call())
+    assert _models_sent(sim) == []
+
+
+def test_bad_budget_settings_never_break_calls(tracing, sim, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("LLM_MARGIN_BUDGET_URL", "not-a-url")
+    monkeypatch.setenv("LLM_MARGIN_BUDGET_FAIL_OPEN", "maybe")
+    monkeypatch.setattr(budget, "_configured", False)  # read the environment again
+    try:
+        client = openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-test", max_retries=0)
+        with customer_baggage(customer__id="hooli"):
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+        assert _models_sent(sim) == ["gpt-4o", "gpt-4o"] and budget.enforcement() is None
+    finally:
+        budget.configure(None)

@@ -185,12 +185,32 @@ def test_app_side_settings_from_env():
     assert settings.degrade_models == {"gpt-4o": "gpt-4o-mini", "a": "b"}
     assert settings.token == "secret-token"
     with pytest.raises(ValueError):
-        BudgetSettings.from_env(
-            {
-                "LLM_MARGIN_BUDGET_URL": "x",
-            }
-        )
+        BudgetSettings.from_env({"LLM_MARGIN_BUDGET_URL": "x"}, strict=True)
     with pytest.raises(ValueError):
         BudgetSettings.from_env(
-            {"LLM_MARGIN_BUDGET_URL": "http://h", "LLM_MARGIN_BUDGET_DEGRADE_MODELS": "nope"}
+            {"LLM_MARGIN_BUDGET_URL": "http://h", "LLM_MARGIN_BUDGET_DEGRADE_MODELS": "nope"},
+            strict=True,
         )
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"LLM_MARGIN_BUDGET_URL": "x"}, None),  # a bad URL: enforcement off
+        ({"LLM_MARGIN_BUDGET_FAIL_OPEN": "maybe"}, {"fail_open": True}),
+        ({"LLM_MARGIN_BUDGET_TTL": "abc"}, {"ttl_seconds": 5.0}),
+        ({"LLM_MARGIN_BUDGET_TTL": "-3"}, {"ttl_seconds": 5.0}),
+        ({"LLM_MARGIN_BUDGET_TIMEOUT": "nan"}, {"timeout_seconds": 0.5}),
+        ({"LLM_MARGIN_BUDGET_TIMEOUT": "2"}, {"timeout_seconds": 2.0}),
+        ({"LLM_MARGIN_BUDGET_DEGRADE_MODELS": "nope,a=b"}, {"degrade_models": {"a": "b"}}),
+    ],
+)
+def test_app_side_bad_settings_keep_their_default(env, expected, caplog):
+    """A bad value never stops the app: logged, and that setting keeps its default."""
+    settings = BudgetSettings.from_env({"LLM_MARGIN_BUDGET_URL": "http://h:1", **env})
+    if expected is None:
+        assert settings is None
+    else:
+        assert {k: getattr(settings, k) for k in expected} == expected
+    if env != {"LLM_MARGIN_BUDGET_TIMEOUT": "2"}:
+        assert "llm-margin:" in caplog.text

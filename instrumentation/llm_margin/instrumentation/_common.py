@@ -602,9 +602,9 @@ def apply_budget(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The request's arguments with the model the customer's budget decision allows (a cheaper
     one over a soft cap); raises ``BudgetExceeded`` over a hard cap, before the provider is
     called. Any other failure of ours lets the call through unchanged (counted)."""
-    if budget.enforcement() is None:
-        return kwargs
     try:
+        if budget.enforcement() is None:
+            return kwargs
         model = kwargs.get("model")
         if not isinstance(model, str):
             return kwargs

@@ -48,6 +48,7 @@ from ._common import (
     CURRENT_CALL,
     Endpoint,
     acquire_http_hooks,
+    apply_budget,
     async_wrapper,
     record_internal_error,
     release_http_hooks,
@@ -83,10 +84,13 @@ _ASYNC_MANAGER_ATTR = "_AsyncMessageStreamManager__api_request"
 
 def _stream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     """``messages.stream`` returns a manager that sends the request when entered: the call is
-    instrumented then, by swapping the manager's request function for ours."""
-    manager = wrapped(*args, **kwargs)
+    instrumented then, by swapping the manager's request function for ours. The budget is
+    applied here, before the manager exists: a blocked call never gets one, a degraded one is
+    built with the cheaper model."""
     if CURRENT_CALL.get() is not None:
-        return manager
+        return wrapped(*args, **kwargs)
+    kwargs = apply_budget(kwargs)
+    manager = wrapped(*args, **kwargs)
     try:
         original = getattr(manager, _SYNC_MANAGER_ATTR)
         call_kwargs = {**kwargs, "stream": True}
@@ -113,9 +117,10 @@ def _stream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
 
 
 def _async_stream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    manager = wrapped(*args, **kwargs)
     if CURRENT_CALL.get() is not None:
-        return manager
+        return wrapped(*args, **kwargs)
+    kwargs = apply_budget(kwargs)
+    manager = wrapped(*args, **kwargs)
     try:
         original = getattr(manager, _ASYNC_MANAGER_ATTR)
         call_kwargs = {**kwargs, "stream": True}
