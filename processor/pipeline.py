@@ -19,6 +19,9 @@ from llm_margin.processor.pricing import PriceBook
 from llm_margin.processor.receiver.limits import check_money, check_storable
 from llm_margin.processor.records import CallRecord, TaskSpanRecord
 
+# error.type of a "call" another instrumentation recorded when our budget enforcement stopped
+# the request before it left the app (BudgetExceeded): no provider call happened, so no row.
+NEVER_SENT_ERRORS = frozenset({"llm_margin.budget.BudgetExceeded", "BudgetExceeded"})
 MAX_ERROR_MESSAGES = 5
 
 # Attribute keys without which normalize.span_kind() returns None whatever the values: a span
@@ -113,6 +116,8 @@ class Pipeline:
                         kind = span_kind(attrs)
                         if kind == "call":
                             call = call_from_span(span, attrs)
+                            if call.error_type in NEVER_SENT_ERRORS:
+                                continue  # blocked before the provider: no call (skipped)
                             if scope_name and call.source == "otel":
                                 call.source = scope_name
                             check_storable(call)  # before pricing: it needs sane counts

@@ -70,3 +70,20 @@ def test_raw_skip_counts_like_the_span_by_span_path():
         assert len(a.calls) == len(b.calls) == (9 if llm else 0)
         for name in ("received_spans", "skipped_spans", "received_llm_spans"):
             assert fast.get(name) == slow.get(name), name
+
+
+def test_calls_our_budget_blocked_are_not_calls():
+    """The official genai instrumentations record our BudgetExceeded as a failed call span;
+    the request never left the app, so it is skipped (counted), not stored as a call."""
+    from llm_margin.processor.receiver.synthetic import make_request
+
+    request = make_request(0, 3)
+    spans = request.resource_spans[0].scope_spans[0].spans
+    blocked = spans[0].attributes.add()
+    blocked.key, blocked.value.string_value = "error.type", "llm_margin.budget.BudgetExceeded"
+    other = spans[1].attributes.add()
+    other.key, other.value.string_value = "error.type", "openai.RateLimitError"
+    metrics = Metrics()
+    out = Pipeline(default_price_book(), metrics).extract(request)
+    assert sorted(c.error_type for c in out.calls) == ["", "openai.RateLimitError"]
+    assert metrics.get("skipped_spans") == 1
