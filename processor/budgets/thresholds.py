@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from llm_margin.processor.budgets.config import BudgetConfig
+from llm_margin.processor.reports.money import money_str
 
 ALLOW, DEGRADE, BLOCK = "allow", "degrade", "block"
 _RANK = {ALLOW: 0, DEGRADE: 1, BLOCK: 2}
@@ -57,10 +58,17 @@ class Decision:
             "customer_id": self.customer_id,
             "action": self.action,
             "reasons": list(self.reasons),
-            "spent_usd": None if self.spent_usd is None else str(self.spent_usd),
-            "allowance_usd": None if self.allowance_usd is None else str(self.allowance_usd),
-            "used_pct": None if self.used_pct is None else str(self.used_pct),
+            "spent_usd": None if self.spent_usd is None else money_str(self.spent_usd),
+            "allowance_usd": None if self.allowance_usd is None else money_str(self.allowance_usd),
+            "used_pct": None if self.used_pct is None else pct_str(self.used_pct),
         }
+
+
+def pct_str(value: Any) -> str:
+    """A percentage for people: two decimals at most, trailing zeros trimmed (80.81, 50)."""
+    if value is None:
+        return "-"
+    return money_str(Decimal(value).quantize(Decimal("0.01")))
 
 
 def month_period(now: datetime) -> str:
@@ -111,8 +119,8 @@ def allowance_alerts(
                         pct,
                         spent,
                         allowance,
-                        f"{row['used_pct']}% used",
-                        f"{_who(row)} has used {row['used_pct']}% of its monthly AI "
+                        f"{pct_str(row['used_pct'])}% used",
+                        f"{_who(row)} has used {pct_str(row['used_pct'])}% of its monthly AI "
                         f"allowance ({spent.normalize():f} of {allowance.normalize():f} USD; "
                         f"threshold {pct}%)",
                     )
@@ -129,9 +137,9 @@ def allowance_alerts(
                         pct,
                         projected,
                         allowance,
-                        f"{row['projected_pct']}% projected",
-                        f"{_who(row)} is projected to use {row['projected_pct']}% of its "
-                        f"monthly AI allowance by month end (threshold {pct}%)",
+                        f"{pct_str(row['projected_pct'])}% projected",
+                        f"{_who(row)} is projected to use {pct_str(row['projected_pct'])}% of its "
+                        f"monthly AI allowance by month end (threshold {pct_str(pct)}%)",
                     )
                 )
         if rules.block_at_pct is not None and spent >= _pct_of(allowance, rules.block_at_pct):
@@ -146,9 +154,9 @@ def allowance_alerts(
                     rules.block_at_pct,
                     spent,
                     allowance,
-                    f"{row['used_pct']}% used",
+                    f"{pct_str(row['used_pct'])}% used",
                     f"{_who(row)} is over its hard allowance cap "
-                    f"({rules.block_at_pct}% of {allowance.normalize():f} USD)",
+                    f"({pct_str(rules.block_at_pct)}% of {allowance.normalize():f} USD)",
                 )
             )
     return alerts
@@ -235,12 +243,16 @@ def decisions(
         if allowance and allowance > 0:
             if rules.block_at_pct is not None and spent >= _pct_of(allowance, rules.block_at_pct):
                 action = BLOCK
-                reasons.append(f"allowance used {row['used_pct']}% >= {rules.block_at_pct}%")
+                reasons.append(
+                    f"allowance used {pct_str(row['used_pct'])}% >= {pct_str(rules.block_at_pct)}%"
+                )
             elif rules.degrade_at_pct is not None and spent >= _pct_of(
                 allowance, rules.degrade_at_pct
             ):
                 action = DEGRADE
-                reasons.append(f"allowance used {row['used_pct']}% >= {rules.degrade_at_pct}%")
+                reasons.append(
+                    f"allowance used {pct_str(row['used_pct'])}% >= {pct_str(rules.degrade_at_pct)}%"
+                )
         out[(row["scope"], row["scope_id"])] = Decision(
             row["customer_id"], action, tuple(reasons), spent, allowance, row["used_pct"]
         )
@@ -273,7 +285,8 @@ def lookup(
     if not found:
         return Decision(customer_id, ALLOW, ("no budget known for this customer",))
     worst = max(found, key=lambda d: _RANK[d.action])
-    reasons = tuple(r for d in found for r in d.reasons)
+    # the customer's and its workspace's reasons are often the same sentence: say it once
+    reasons = tuple(dict.fromkeys(r for d in found for r in d.reasons))
     return Decision(
         customer_id,
         worst.action,

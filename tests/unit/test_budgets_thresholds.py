@@ -214,3 +214,26 @@ def test_app_side_bad_settings_keep_their_default(env, expected, caplog):
         assert {k: getattr(settings, k) for k in expected} == expected
     if env != {"LLM_MARGIN_BUDGET_TIMEOUT": "2"}:
         assert "llm-margin:" in caplog.text
+
+
+def test_alert_text_and_decisions_read_like_the_docs():
+    """Percentages as people write them (80.81%, not 80.810000000000000000%), money exact and
+    trimmed, and a reason shared by a customer and its workspace said once."""
+    row = usage(spent="16.162", allowance="20")
+    row["used_pct"] = D("80.810000000000000000")  # as the SQL returns it: Decimal(38, 18)
+    alerts = T.allowance_alerts([row], BudgetConfig(), NOW, 1)
+    used = [a for a in alerts if a.rule == "allowance_used"]
+    assert [a.observed for a in used] == ["80.81% used", "80.81% used"]
+    assert "has used 80.81% of its monthly AI allowance (16.162 of 20 USD; threshold 50%)" in (
+        used[0].message
+    )
+    rules = parse_budgets({"degrade_at_pct": 80}, {})
+    workspace = {**row, "scope": "workspace", "scope_id": "ws_a"}
+    table = T.decisions([row, workspace], [], rules)
+    decision = T.lookup(table, "acme", "ws_a").as_dict()
+    assert decision["action"] == "degrade"
+    assert decision["used_pct"] == "80.81" and decision["spent_usd"] == "16.162"
+    assert decision["reasons"] == ["allowance used 80.81% >= 80%"]
+    zero = T.Decision("acme", "allow", (), D("0E-18"), D("20.000000000000000000"), D("0E-18"))
+    assert zero.as_dict()["spent_usd"] == "0" and zero.as_dict()["allowance_usd"] == "20"
+    assert zero.as_dict()["used_pct"] == "0"
