@@ -11,7 +11,9 @@ the requested model just before the SDK sends the request; it returns the model 
 - ``degrade`` (soft cap, e.g. the allowance is used up): the configured cheaper model for it,
   if one is configured; otherwise the same model.
 - ``block`` (a hard cap: daily spend, allowance cap): raises :class:`BudgetExceeded` before any
-  request leaves the process.
+  request leaves the process. So does a call of a task the processor lists as a runaway loop
+  (``blocked_tasks``: over ``max_attempts_per_task`` or ``max_cost_per_task_usd`` today); the
+  task is the request's baggage ``task.id`` (``llm_margin.task`` puts it there).
 
 The customer and workspace come from the request's baggage (``customer.id``,
 ``workspace.id``), as the gateway set them, unless passed explicitly.
@@ -171,12 +173,18 @@ class BudgetClient:
                 "reasons": ["budget service unavailable"],
             }
 
-    def choose_model(self, model: str, customer_id: str, workspace_id: str = "") -> str:
-        """The model to call, or raise BudgetExceeded."""
+    def choose_model(
+        self, model: str, customer_id: str, workspace_id: str = "", task_id: str = ""
+    ) -> str:
+        """The model to call, or raise BudgetExceeded (also when ``task_id`` is one of the
+        customer's runaway tasks the processor lists in ``blocked_tasks``)."""
         document = self.decision(customer_id, workspace_id)
         action = document.get("action")
         if action == "block":
             raise BudgetExceeded(customer_id, list(document.get("reasons") or []), document)
+        blocked = document.get("blocked_tasks")
+        if task_id and isinstance(blocked, dict) and task_id in blocked:
+            raise BudgetExceeded(customer_id, [str(blocked[task_id])], document)
         if action == "degrade":
             return self.settings.degrade_models.get(model, model)
         return model
@@ -228,4 +236,5 @@ def before_provider_call(
     if not customer:
         return model
     workspace = workspace_id or baggage.get_baggage("workspace.id") or ""
-    return client.choose_model(model, str(customer), str(workspace))
+    task = baggage.get_baggage("task.id") or ""
+    return client.choose_model(model, str(customer), str(workspace), str(task))

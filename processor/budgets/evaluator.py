@@ -49,6 +49,7 @@ class BudgetEvaluator:
         self._fired: set[tuple] = set()
         self._loaded_periods: set[str] = set()
         self._decisions: dict[tuple[str, str], thresholds.Decision] = {}
+        self._blocked_tasks: dict[str, dict[str, str]] = {}  # customer -> {task: reason}
         self._evaluated_at: datetime | None = None
         self._lock = threading.Lock()
         self._evaluate_lock = threading.Lock()  # the thread and a direct caller never overlap
@@ -111,9 +112,11 @@ class BudgetEvaluator:
             )
             candidates += thresholds.runaway_alerts(runaway, self.config, now)
         table = thresholds.decisions(usage, daily, self.config)
+        runaway_tasks = thresholds.blocked_tasks(candidates)
         fresh = self._new_alerts(candidates)
         with self._lock:
             self._decisions = table
+            self._blocked_tasks = runaway_tasks
             self._evaluated_at = now
         if fresh:
             self._dispatch(fresh, now)
@@ -154,7 +157,11 @@ class BudgetEvaluator:
         with self._lock:
             found = thresholds.lookup(self._decisions, customer_id, workspace_id)
             evaluated_at = self._evaluated_at
+            runaway = dict(self._blocked_tasks.get(customer_id, {}))
         document = found.as_dict()
+        # The customer's runaway tasks (today's hard caps per task): the app refuses further
+        # calls of these tasks, whatever the customer's own action.
+        document["blocked_tasks"] = runaway
         document["workspace_id"] = workspace_id or None
         document["evaluated_at"] = evaluated_at.isoformat() if evaluated_at else None
         return document

@@ -229,6 +229,23 @@ def runaway_alerts(rows: list[dict[str, Any]], config: BudgetConfig, now: dateti
     return alerts
 
 
+# How many runaway tasks a decision lists per customer (the newest evaluation's, bounded).
+MAX_BLOCKED_TASKS = 1000
+
+
+def blocked_tasks(alerts: list[Alert]) -> dict[str, dict[str, str]]:
+    """Customer -> {task id: reason} of the runaway-task hard caps among ``alerts``: the app
+    blocks further calls of those tasks (the decision lists them)."""
+    out: dict[str, dict[str, str]] = {}
+    for alert in alerts:
+        if alert.rule != "runaway_task":
+            continue
+        tasks = out.setdefault(alert.customer_id, {})
+        if len(tasks) < MAX_BLOCKED_TASKS:
+            tasks[alert.scope_id] = f"runaway task {alert.scope_id}: {alert.message}"
+    return out
+
+
 def decisions(
     usage_rows: list[dict[str, Any]], daily_rows: list[dict[str, Any]], config: BudgetConfig
 ) -> dict[tuple[str, str], Decision]:

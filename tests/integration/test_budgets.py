@@ -260,5 +260,11 @@ def test_runaway_loop_hard_cap(budget_processor, webhook):
     loops = [a for a in proc.budgets.evaluate() if a.rule == "runaway_task"]
     assert [(a.scope, a.scope_id, a.severity) for a in loops] == [("task", "loop-1", "critical")]
     assert "4 calls" in loops[0].message and loops[0].customer_id == "acme"
+    # the app is told to stop the loop: the decision lists the task (its customer stays allowed)
+    decision = proc.budgets.decision("acme")
+    assert list(decision["blocked_tasks"]) == ["loop-1"]
+    assert "runaway task loop-1" in decision["blocked_tasks"]["loop-1"]
+    assert proc.budgets.decision("globex")["blocked_tasks"] == {}
     spend(proc, 100, sent, task_id="loop-1")
     assert [a for a in proc.budgets.evaluate() if a.rule == "runaway_task"] == []
+    assert list(proc.budgets.decision("acme")["blocked_tasks"]) == ["loop-1"]  # still blocked

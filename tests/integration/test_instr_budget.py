@@ -21,6 +21,7 @@ from tests.conftest import free_port
 pytestmark = pytest.mark.integration
 
 ACTIONS = {"acme": "degrade", "hooli": "block"}  # anyone else: allow
+BLOCKED_TASKS = {"globex": {"t-loop": "runaway task t-loop: 40 calls"}}  # runaway loops
 MESSAGES = [{"role": "user", "content": "hello"}]
 
 
@@ -34,9 +35,9 @@ def decisions():
             customer = query["customer_id"][0]
             asked.append(customer)
             action = ACTIONS.get(customer, "allow")
-            body = json.dumps(
-                {"customer_id": customer, "action": action, "reasons": [f"test {action}"]}
-            ).encode()
+            document = {"customer_id": customer, "action": action, "reasons": [f"test {action}"]}
+            document["blocked_tasks"] = BLOCKED_TASKS.get(customer, {})
+            body = json.dumps(document).encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -151,3 +152,16 @@ def test_bad_budget_settings_never_break_calls(tracing, sim, monkeypatch):  # no
         assert _models_sent(sim) == ["gpt-4o", "gpt-4o"] and budget.enforcement() is None
     finally:
         budget.configure(None)
+
+
+def test_a_runaway_task_is_blocked_and_other_tasks_are_not(tracing, sim, decisions):  # noqa: F811
+    import llm_margin
+
+    client = openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-test", max_retries=0)
+    with customer_baggage(customer__id="globex"):
+        with llm_margin.task("agent"):  # a new task id: allowed
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    with customer_baggage(customer__id="globex", task__id="t-loop"):
+        with pytest.raises(budget.BudgetExceeded, match="runaway task t-loop"):
+            client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
+    assert _models_sent(sim) == ["gpt-4o"]  # the runaway task's call never left the app
