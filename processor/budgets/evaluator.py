@@ -120,7 +120,19 @@ class BudgetEvaluator:
             self._evaluated_at = now
         if fresh:
             self._dispatch(fresh, now)
+        self._retry_pending()
         return fresh
+
+    def _retry_pending(self) -> None:
+        """Alerts a sink could not deliver earlier (a webhook receiver that was down)."""
+        for sink in self._sinks:
+            retry = getattr(sink, "retry_pending", None)
+            if retry is None:
+                continue
+            try:
+                retry()
+            except Exception as exc:
+                log.warning("alert sink %s retry failed: %s", getattr(sink, "name", sink), exc)
 
     def _new_alerts(self, candidates: list[thresholds.Alert]) -> list[thresholds.Alert]:
         periods = {a.period for a in candidates} - self._loaded_periods

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections import deque
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
@@ -115,19 +117,59 @@ def slack_payload(alert: Alert, fired_at: datetime) -> dict[str, Any]:
 
 
 class WebhookSink:
+    """POSTs each alert (Slack shape). An alert the receiver did not take (down, erroring) is
+    kept, oldest first and bounded, and sent again before any newer one at the next round
+    (``retry_pending``, every evaluation): a Slack outage delays alerts, it does not lose them
+    (unless more than ``max_pending`` pile up: the oldest are dropped, counted)."""
+
     name = "webhook"
 
-    def __init__(self, url: str, timeout: float = 5.0, attempts: int = 3, metrics: Any = None):
+    def __init__(
+        self,
+        url: str,
+        timeout: float = 5.0,
+        attempts: int = 3,
+        metrics: Any = None,
+        max_pending: int = 1000,
+    ):
         self._url = url
         self._timeout = timeout
         self._attempts = attempts
         self._metrics = metrics
+        self._max_pending = max_pending
+        self._pending: deque[bytes] = deque()
+        self._lock = threading.Lock()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     def send(self, alerts: list[Alert], fired_at: datetime) -> None:
-        for alert in alerts:
-            self._post(json.dumps(slack_payload(alert, fired_at)).encode())
+        with self._lock:
+            for alert in alerts:
+                if len(self._pending) >= self._max_pending:
+                    self._pending.popleft()
+                    self._count("alert_webhook_dropped")
+                self._pending.append(json.dumps(slack_payload(alert, fired_at)).encode())
+            self._deliver()
 
-    def _post(self, body: bytes) -> None:
+    def retry_pending(self) -> None:
+        with self._lock:
+            if self._pending:
+                self._deliver()
+
+    def _deliver(self) -> None:
+        """In order; stops at the first the receiver does not take (kept for next time)."""
+        while self._pending:
+            if not self._post(self._pending[0]):
+                return
+            self._pending.popleft()
+
+    def _count(self, name: str) -> None:
+        if self._metrics is not None:
+            self._metrics.inc(name)
+
+    def _post(self, body: bytes) -> bool:
         delay = 0.2
         for attempt in range(1, self._attempts + 1):
             request = urllib.request.Request(self._url, data=body, method="POST")
@@ -135,12 +177,17 @@ class WebhookSink:
             try:
                 with urllib.request.urlopen(request, timeout=self._timeout) as response:
                     response.read()
-                return
+                return True
             except (urllib.error.URLError, OSError) as exc:
                 if attempt == self._attempts:
-                    if self._metrics is not None:
-                        self._metrics.inc("alert_webhook_failures")
-                    log.warning("alert webhook failed after %d attempts: %s", attempt, exc)
-                    return
+                    self._count("alert_webhook_failures")
+                    log.warning(
+                        "alert webhook failed after %d attempts (kept, %d pending): %s",
+                        attempt,
+                        len(self._pending),
+                        exc,
+                    )
+                    return False
                 time.sleep(delay)
                 delay *= 2
+        return False

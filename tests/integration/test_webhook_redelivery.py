@@ -1,0 +1,81 @@
+"""A webhook receiver that is down delays alerts, it does not lose them: undelivered alerts are
+kept (bounded, oldest dropped and counted) and sent in order once it answers again."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timezone
+from decimal import Decimal
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from llm_margin.processor.budgets.sinks import WebhookSink
+from llm_margin.processor.budgets.thresholds import Alert
+from llm_margin.processor.metrics import Metrics
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
+
+
+def alert(n: int) -> Alert:
+    return Alert(
+        "allowance_used", "warning", "customer", f"c{n}", f"c{n}", "2026-11", Decimal(50),
+        Decimal(10), Decimal(20), "50% used", f"customer c{n} has used 50%",
+    )  # fmt: skip
+
+
+class Receiver:
+    def __init__(self, port: int) -> None:
+        self.bodies: list[dict] = []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                length = int(self.headers["Content-Length"])
+                owner.bodies.append(json.loads(self.rfile.read(length)))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_alerts_wait_for_the_receiver_and_arrive_in_order():
+    port = free_port()
+    metrics = Metrics()
+    sink = WebhookSink(f"http://127.0.0.1:{port}/hook", timeout=1, attempts=1, metrics=metrics)
+    sink.send([alert(1), alert(2)], NOW)  # nobody listening
+    sink.send([alert(3)], NOW)
+    assert sink.pending == 3 and metrics.get("alert_webhook_failures") == 2
+    receiver = Receiver(port)
+    try:
+        sink.retry_pending()
+        assert [b["llm_margin"]["scope_id"] for b in receiver.bodies] == ["c1", "c2", "c3"]
+        assert sink.pending == 0
+        sink.send([alert(4)], NOW)  # delivered at once now
+        assert [b["llm_margin"]["scope_id"] for b in receiver.bodies][-1] == "c4"
+    finally:
+        receiver.stop()
+
+
+def test_pending_alerts_are_bounded_and_drops_counted():
+    metrics = Metrics()
+    sink = WebhookSink(
+        f"http://127.0.0.1:{free_port()}/hook", timeout=1, attempts=1, metrics=metrics,
+        max_pending=2,
+    )  # fmt: skip
+    sink.send([alert(1), alert(2), alert(3)], NOW)
+    assert sink.pending == 2 and metrics.get("alert_webhook_dropped") == 1
