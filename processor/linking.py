@@ -83,6 +83,11 @@ class NestedCallResolver:
         # HTTP attempts whose call span has not arrived yet: an SDK's backoff between attempts
         # often puts the first attempt in an earlier export batch than its call.
         self._http_attempts = _Memory(memory)
+        # Nest key -> (customer_id, task_id) of the row stored for it. A later span of the nest
+        # (another instrumentation's, exported in a later batch, maybe in another trace) must
+        # not move the row: customer_id is part of llm_calls' key (a second row would price the
+        # request twice), and a moved task leaves its old llm_tasks row counting the call.
+        self._row_of_key = _Memory(memory)
         self.conflicts = 0  # nests split over batches in a way one row could not cover
 
     def resolve(
@@ -174,6 +179,7 @@ class NestedCallResolver:
         best = max(members, key=lambda m: m.call.version)
         call = best.call
         call.span_id = key
+        stored = self._row_of_key.get(key)
         attempts = sum(
             (http_children or {}).get(m.span_id, 0) + (self._http_attempts.get(m.span_id) or 0)
             for m in members
@@ -186,6 +192,10 @@ class NestedCallResolver:
                     if not m.call.customer_id.startswith("("):
                         call.customer_id = m.call.customer_id
                         break
+        if stored is not None:
+            call.customer_id, call.task_id = stored
+        else:
+            self._row_of_key.put(key, (call.customer_id, call.task_id))
         return call
 
 

@@ -358,3 +358,23 @@ def test_sibling_spans_with_one_response_id_are_one_request_across_batches():
         call = call_from_span(span, attributes_to_dict(span.attributes))
         written += resolver.resolve([CallSpan(call, span.span_id.hex(), parent, "msg_1")])
     assert len({c.span_id for c in written}) == 1
+
+
+def test_a_later_span_of_a_stored_request_keeps_its_row_customer_and_task():
+    """Spans of one request in two batches, in two traces (OpenLLMetry's anthropic span), the
+    later one with a customer: the row stays where it was stored (one row, one task), so the
+    request is priced once and counted in one task."""
+    from llm_margin.processor.linking import CallSpan, NestedCallResolver
+
+    resolver = NestedCallResolver()
+    written = []
+    for n, extra in enumerate(({}, {"customer.id": "acme", "gen_ai.usage.input_tokens": 9})):
+        attributes = {"gen_ai.operation.name": "chat", "gen_ai.system": "anthropic", **extra}
+        span = make_span(n, attributes)
+        span.trace_id = bytes([n + 1]) * 16  # another trace: another fallback task
+        call = call_from_span(span, attributes_to_dict(span.attributes))
+        written += resolver.resolve([CallSpan(call, span.span_id.hex(), "", "msg_1")])
+    first, second = written
+    assert second.span_id == first.span_id
+    assert (second.customer_id, second.task_id) == (first.customer_id, first.task_id)
+    assert second.trace_id != first.trace_id  # the better span's data, the stored row's keys
