@@ -37,6 +37,7 @@ from ..span_processor import (
     ensure_installed,
 )
 from ..task import TaskState, begin_attempt
+from ._flush import BackgroundFlusher
 from ._types import RequestFacts, ResponseFacts, UsageTokens, estimate_tokens
 
 logger = logging.getLogger("llm_margin")
@@ -105,6 +106,15 @@ def get_tracer() -> trace.Tracer:
             INSTRUMENTATION_NAME, __version__, tracer_provider=_tracer_provider
         )
     return tracer
+
+
+def _our_provider() -> Any:
+    """The provider our spans go to, resolved now (the global one may have been set since)."""
+    return _tracer_provider if _tracer_provider is not None else trace.get_tracer_provider()
+
+
+# Exports the stream-start record at once, off the app's thread (see _flush.py).
+stream_start_flusher = BackgroundFlusher(_our_provider, on_error=record_internal_error)
 
 
 # --- providers ----------------------------------------------------------------------------------
@@ -394,7 +404,8 @@ class LLMCall:
 
     def emit_provisional(self) -> None:
         """A short span marking 'stream started' with estimated input, so that a crash
-        mid-stream still leaves a cost; the final span (same call id) replaces it."""
+        mid-stream still leaves a cost; the final span (same call id) replaces it. Flushed in
+        the background at once: a batch processor would otherwise hold it for seconds."""
         try:
             attributes = dict(self.start_attributes)
             attributes.update(
@@ -415,6 +426,7 @@ class LLMCall:
                 attributes=attributes,
             )
             span.end()
+            stream_start_flusher.request_flush()  # the record leaves the process now
         except Exception:
             record_internal_error("provisional")
 
