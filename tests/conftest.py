@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -65,25 +68,12 @@ def bin_path(name: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
-@pytest.fixture
-def serve_process(tmp_path) -> Iterator[dict]:
-    """`llm-margin serve` as a real subprocess; yields its ports and data dir; SIGTERM after."""
-    data_dir = tmp_path / "serve-data"
-    grpc_port, http_port = free_port(), free_port()
-    billing = os.path.join(os.path.dirname(__file__), "..", "demo", "billing.yaml")
+@contextlib.contextmanager
+def running_serve(data_dir: str, *options: str) -> Iterator[subprocess.Popen]:
+    """`llm-margin serve --data-dir DATA_DIR OPTIONS...` as a real subprocess, ready (its first
+    line printed) when entered; SIGTERM (then SIGKILL) on exit."""
     process = subprocess.Popen(
-        [
-            bin_path("llm-margin"),
-            "serve",
-            "--data-dir",
-            str(data_dir),
-            "--otlp-grpc-port",
-            str(grpc_port),
-            "--otlp-http-port",
-            str(http_port),
-            "--billing-file",
-            os.path.abspath(billing),
-        ],
+        [bin_path("llm-margin"), "serve", "--data-dir", data_dir, *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -91,13 +81,7 @@ def serve_process(tmp_path) -> Iterator[dict]:
     try:
         line = process.stdout.readline()
         assert "OTLP gRPC" in line, line + (process.stdout.read() if process.poll() else "")
-        yield {
-            "process": process,
-            "data_dir": str(data_dir),
-            "grpc_port": grpc_port,
-            "http_port": http_port,
-            "http_url": f"http://127.0.0.1:{http_port}",
-        }
+        yield process
     finally:
         if process.poll() is None:
             process.terminate()
@@ -106,3 +90,52 @@ def serve_process(tmp_path) -> Iterator[dict]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@pytest.fixture
+def serve_process(tmp_path) -> Iterator[dict]:
+    """`llm-margin serve` as a real subprocess; yields its ports and data dir; SIGTERM after."""
+    data_dir = tmp_path / "serve-data"
+    grpc_port, http_port = free_port(), free_port()
+    billing = os.path.join(os.path.dirname(__file__), "..", "demo", "billing.yaml")
+    options = ("--otlp-grpc-port", str(grpc_port), "--otlp-http-port", str(http_port))
+    with running_serve(
+        str(data_dir), *options, "--billing-file", os.path.abspath(billing)
+    ) as process:
+        yield {
+            "process": process,
+            "data_dir": str(data_dir),
+            "grpc_port": grpc_port,
+            "http_port": http_port,
+            "http_url": f"http://127.0.0.1:{http_port}",
+        }
+
+
+class WebhookReceiver:
+    """A local webhook endpoint (POST, JSON bodies kept in ``bodies``) on ``port``."""
+
+    def __init__(self, port: int | None = None) -> None:
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.bodies: list[dict] = []
+        bodies = self.bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                bodies.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", port or free_port()), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()

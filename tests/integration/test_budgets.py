@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import genai_prices
 import pytest
@@ -18,7 +16,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from tests.conftest import free_port, wait_until
+from tests.conftest import WebhookReceiver, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -28,28 +26,11 @@ DAILY_CAP = "18"
 
 @pytest.fixture
 def webhook():
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.append(json.loads(body))
-            self.send_response(200)
-            self.send_header("Content-Length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
-
-        def log_message(self, *args):
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    receiver = WebhookReceiver()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+        yield receiver.url, receiver.bodies
     finally:
-        server.shutdown()
-        server.server_close()
+        receiver.stop()
 
 
 @pytest.fixture

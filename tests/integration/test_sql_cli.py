@@ -19,7 +19,7 @@ import pytest
 from llm_margin.processor.cli import main
 from llm_margin.processor.remote import STATE_FILE_NAME
 
-from tests.conftest import bin_path, free_port
+from tests.conftest import free_port, running_serve
 
 pytestmark = pytest.mark.integration
 
@@ -62,39 +62,17 @@ def stores(tmp_path_factory) -> dict[str, str]:
 def serve(stores) -> Iterator[dict]:
     """`llm-margin serve` on the `served` store, with its ClickHouse HTTP interface."""
     http_port, clickhouse_port = free_port(), free_port()
-    process = subprocess.Popen(
-        [
-            bin_path("llm-margin"),
-            "serve",
-            "--data-dir",
-            stores["served"],
-            "--host",
-            "127.0.0.1",
-            "--otlp-grpc-port",
-            str(free_port()),
-            "--otlp-http-port",
-            str(http_port),
-            "--clickhouse-http-port",
-            str(clickhouse_port),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline()
-        assert "OTLP gRPC" in line, line + (process.stdout.read() if process.poll() else "")
+    with running_serve(
+        stores["served"],
+        "--host", "127.0.0.1",
+        "--otlp-grpc-port", str(free_port()),
+        "--otlp-http-port", str(http_port),
+        "--clickhouse-http-port", str(clickhouse_port),
+    ):  # fmt: skip
         yield {
             "http_url": f"http://127.0.0.1:{http_port}",
             "clickhouse_url": f"http://127.0.0.1:{clickhouse_port}",
         }
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def cli(capsys, *argv: str) -> tuple[int, str, str]:

@@ -3,18 +3,15 @@ kept (bounded, oldest dropped and counted) and sent in order once it answers aga
 
 from __future__ import annotations
 
-import json
-import threading
 from datetime import datetime, timezone
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from llm_margin.processor.budgets.sinks import WebhookSink
 from llm_margin.processor.budgets.thresholds import Alert
 from llm_margin.processor.metrics import Metrics
 
-from tests.conftest import free_port
+from tests.conftest import WebhookReceiver, free_port
 
 pytestmark = pytest.mark.integration
 
@@ -28,31 +25,6 @@ def alert(n: int) -> Alert:
     )  # fmt: skip
 
 
-class Receiver:
-    def __init__(self, port: int) -> None:
-        self.bodies: list[dict] = []
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
-                length = int(self.headers["Content-Length"])
-                owner.bodies.append(json.loads(self.rfile.read(length)))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args):
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def test_alerts_wait_for_the_receiver_and_arrive_in_order():
     port = free_port()
     metrics = Metrics()
@@ -60,7 +32,7 @@ def test_alerts_wait_for_the_receiver_and_arrive_in_order():
     sink.send([alert(1), alert(2)], NOW)  # nobody listening
     sink.send([alert(3)], NOW)
     assert sink.pending == 3 and metrics.get("alert_webhook_failures") == 2
-    receiver = Receiver(port)
+    receiver = WebhookReceiver(port)
     try:
         sink.retry_pending()
         assert [b["llm_margin"]["scope_id"] for b in receiver.bodies] == ["c1", "c2", "c3"]
