@@ -16,6 +16,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from llm_margin.clickhouse import read_sql
+from llm_margin.processor.reports.period import naive_utc
 
 HOURS_PER_INSERT = 48
 # Each refresh writes these in order; llm_rollup_hours last, so an hour is announced only
@@ -70,7 +71,7 @@ def _naive(value: Any) -> Any:
 
 def _utc(value: datetime) -> datetime:
     """A window bound as the naive UTC the stale hours are compared in."""
-    return value.astimezone(timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    return naive_utc(value) if value.tzinfo else value
 
 
 def _naive_now() -> Any:
