@@ -240,11 +240,12 @@ def render_html(report: weekly.WeeklyReport) -> str:
         f"<h2>{escape(title)}</h2>{_table(doc[name], weekly.SECTION_COLUMNS[name])}"
         for name, title in weekly.SECTIONS
     )
+    title = weekly.page_title(report.since, report.until)
     period = f"{report.since:%Y-%m-%d %H:%M} .. {report.until:%Y-%m-%d %H:%M} UTC"
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>Weekly AI margin {escape(period)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>Weekly AI margin</h1><p>{escape(period)}</p>{kpis}"
+        f"<title>{escape(title)} {escape(period)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{escape(title)}</h1><p>{escape(period)}</p>{kpis}"
         f"<h2>AI cost vs revenue per customer</h2>{cost_revenue_chart(customers_wire)}"
         f"<h2>Gross margin by plan</h2>{margin_by_plan_chart(doc['plans'])}"
         f"<h2>Daily spend by feature</h2>{daily_feature_chart(doc['daily'])}"

@@ -8,7 +8,7 @@ the spend nobody's margin carries (unpriced / unattributed). Also the daily tren
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -41,6 +41,16 @@ class WeeklyReport:
     sections: dict[str, list[dict[str, Any]]]
     daily: list[dict[str, Any]]
     all_customers: list[dict[str, Any]]
+
+
+def page_title(since: datetime, until: datetime) -> str:
+    """The page's name for its period: `report weekly` takes any --since/--until. A period
+    within a minute of whole days counts as whole days (`--until now` adds a few seconds)."""
+    span = until - since
+    days = round(span / timedelta(days=1))
+    if days < 1 or abs(span - timedelta(days=days)) > timedelta(minutes=1):
+        return "AI margin"
+    return {1: "Daily AI margin", 7: "Weekly AI margin"}.get(days, f"AI margin over {days} days")
 
 
 def near_budget(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -183,7 +193,7 @@ def weekly_text(
     if fmt == "table":
         totals = customers.to_wire(report.totals)
         parts.append(
-            f"Weekly AI margin {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC\n"
+            f"{page_title(since, until)} {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC\n"
             f"AI cost {totals['cost_usd']} USD, revenue {totals['revenue_usd']} USD, "
             f"gross margin {totals['margin_pct'] or '-'}%, {totals['calls']} calls\n"
         )
