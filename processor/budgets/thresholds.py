@@ -207,7 +207,14 @@ def runaway_alerts(rows: list[dict[str, Any]], config: BudgetConfig, now: dateti
         )
         if not (too_many or too_dear):
             continue
+        # limit_usd is a money cap: 0 when only the attempts cap tripped (the message and
+        # `observed` name the cap that did).
         limit = config.max_cost_per_task_usd if too_dear else Decimal(0)
+        caps = []
+        if too_many:
+            caps.append(f"{config.max_attempts_per_task} attempts")
+        if too_dear:
+            caps.append(f"{config.max_cost_per_task_usd.normalize():f} USD")
         alerts.append(
             Alert(
                 "runaway_task",
@@ -219,11 +226,11 @@ def runaway_alerts(rows: list[dict[str, Any]], config: BudgetConfig, now: dateti
                 Decimal(100),
                 row["cost_usd"],
                 limit or Decimal(0),
-                f"{row['calls']} attempts",
+                f"{row['calls']} attempts (cap {' / '.join(caps)})",
                 f"task {row['task_id']} of customer {row['customer_id']} (workspace "
                 f"{row['workspace_id'] or '-'}, feature {row['feature'] or '-'}) made "
-                f"{row['calls']} calls costing {row['cost_usd'].normalize():f} USD: "
-                "a runaway loop?",
+                f"{row['calls']} calls costing {row['cost_usd'].normalize():f} USD, over its "
+                f"cap of {' and '.join(caps)} per task: a runaway loop?",
             )
         )
     return alerts

@@ -94,15 +94,16 @@ def test_daily_cap(spent, cap, fired):
 
 
 @pytest.mark.parametrize(
-    "calls, cost, max_attempts, max_cost, fired",
+    "calls, cost, max_attempts, max_cost, observed, limit",
     [
-        (3, "0.1", 8, None, False),
-        (8, "0.1", 8, None, True),
-        (2, "5", None, "2", True),
-        (2, "1", None, "2", False),
+        (3, "0.1", 8, None, None, None),
+        (8, "0.1", 8, None, "8 attempts (cap 8 attempts)", "0"),
+        (2, "5", None, "2", "2 attempts (cap 2 USD)", "2"),
+        (2, "1", None, "2", None, None),
+        (9, "2.5", 8, "2", "9 attempts (cap 8 attempts / 2 USD)", "2"),
     ],
 )
-def test_runaway(calls, cost, max_attempts, max_cost, fired):
+def test_runaway(calls, cost, max_attempts, max_cost, observed, limit):
     config = BudgetConfig(
         max_attempts_per_task=max_attempts, max_cost_per_task_usd=D(max_cost) if max_cost else None
     )
@@ -114,7 +115,15 @@ def test_runaway(calls, cost, max_attempts, max_cost, fired):
         "calls": calls,
         "cost_usd": D(cost),
     }
-    assert bool(T.runaway_alerts([row], config, NOW)) is fired
+    alerts = T.runaway_alerts([row], config, NOW)
+    if observed is None:
+        assert alerts == []
+        return
+    (alert,) = alerts
+    assert alert.observed == observed
+    assert alert.as_dict()["limit_usd"] == limit
+    # the message names the cap that tripped, not a 0 USD limit
+    assert "over its cap of" in alert.message and "0 USD" not in alert.message
 
 
 @pytest.mark.parametrize(
