@@ -7,6 +7,7 @@ commands ask that process instead (see ``remote.py``).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import queue
 import threading
@@ -123,6 +124,11 @@ class Store:
         else:
             path = os.path.abspath(data_dir or "./llm-margin-data")
             os.makedirs(path, exist_ok=True)
+            holder = _locking_pid(path)
+            if holder:  # say so before chDB prints its own "Cannot lock file" to stderr
+                raise StoreLockedError(
+                    f"the data directory {path} is in use by another process (pid {holder})"
+                )
             try:
                 bootstrap = clickhouse_connect.get_client(interface="chdb", path=path)
                 bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
@@ -323,6 +329,27 @@ class Store:
                 self._client.close()
             except Exception:  # closing is best effort
                 pass
+
+
+def _locking_pid(path: str) -> int | None:
+    """The live other process holding chDB's lock on path's ``status`` file (an flock, as
+    ClickHouse takes it), or None: free, stale, or held by this process."""
+    holder = _holding_pid(path)
+    if holder is None:
+        return None
+    try:
+        fd = os.open(os.path.join(path, "status"), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return holder
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
 
 
 def _holding_pid(path: str) -> int | None:

@@ -19,7 +19,7 @@ import pytest
 from llm_margin.processor.cli import main
 from llm_margin.processor.remote import STATE_FILE_NAME
 
-from tests.conftest import free_port, running_serve
+from tests.conftest import bin_path, free_port, running_serve
 
 pytestmark = pytest.mark.integration
 
@@ -244,12 +244,21 @@ def test_data_dir_in_use_is_a_clear_error(capsys, stores, tmp_path):
     try:
         assert holder.stdout.readline().strip() == "open"
         code, out, err = cli(capsys, "sql", "--data-dir", data_dir, "SELECT 1")
+        # As a command: chDB's own "Cannot lock file" line must not come before ours.
+        command = subprocess.run(
+            [bin_path("llm-margin"), "sql", "--data-dir", data_dir, "SELECT 1"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         holder.stdin.close()
         holder.wait(timeout=30)
     assert code == 2 and out == ""
     assert f"data directory {os.path.abspath(data_dir)} is in use by another process" in err
     assert f"(pid {holder.pid})" in err and "Traceback" not in err
+    assert command.returncode == 2 and command.stdout == ""
+    assert command.stderr.startswith("llm-margin sql: the data directory"), command.stderr
 
 
 @pytest.mark.parametrize(
