@@ -321,6 +321,10 @@ def call_rank(attrs: Mapping[str, Any]) -> int:
     return RANK_FOREIGN
 
 
+# error_type of a stream-start record no final record has replaced (yet).
+STREAM_INCOMPLETE = "stream_incomplete"
+
+
 def row_version(rank: int, end_unix_nano: int) -> int:
     return (rank << _RANK_SHIFT) | ((end_unix_nano // 1000) & _RANK_MASK)
 
@@ -368,6 +372,10 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
     call_id = attrs.get(A.CALL_ID)
     if not status:
         status = "error" if error_type or span.status.code == 2 else "ok"
+    if attrs.get(A.PROVISIONAL) is True:
+        # A stream-start record: the stream has not delivered yet. Its final record replaces
+        # it; if none ever comes (the app died mid-stream) the call did not deliver.
+        status, error_type = "error", error_type or STREAM_INCOMPLETE
     # Token counts convert in the order they always have, so a span with several bad values
     # is rejected with the same reason; the start time converts between the two groups.
     input_tokens, cache_read, cache_write, cache_write_1h = _canonical_input(

@@ -203,10 +203,13 @@ def test_killed_mid_stream_leaves_an_estimated_row(processor, sim, tmp_path):  #
 
     def rows() -> list[dict]:
         return processor.store.query(
-            "SELECT usage_source, input_tokens, output_tokens, request_model, cost_usd "
+            "SELECT usage_source, input_tokens, output_tokens, request_model, cost_usd, status, "
+            "error_type "
             "FROM llm_calls FINAL WHERE source = 'llm_margin'"
         ).dicts()
 
     (row,) = wait_until(rows, timeout=20, message="the stream-start row stored")
     assert row["usage_source"] == "estimated" and row["request_model"] == "gpt-4o-mini"
     assert row["input_tokens"] > 0 and row["cost_usd"] > 0
+    # the app died mid-stream: the call never delivered
+    assert (row["status"], row["error_type"]) == ("error", "stream_incomplete")

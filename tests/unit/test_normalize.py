@@ -378,3 +378,24 @@ def test_a_later_span_of_a_stored_request_keeps_its_row_customer_and_task():
     assert second.span_id == first.span_id
     assert (second.customer_id, second.task_id) == (first.customer_id, first.task_id)
     assert second.trace_id != first.trace_id  # the better span's data, the stored row's keys
+
+
+@pytest.mark.parametrize(
+    ("attributes", "status", "error_type"),
+    [
+        # stream started, not finished: not (yet) a delivered call
+        (
+            {"llm_margin.provisional": True, "llm_margin.status": "ok"},
+            "error",
+            "stream_incomplete",
+        ),
+        ({"llm_margin.provisional": True, "error.type": "APIError"}, "error", "APIError"),
+        # the final record of the same stream
+        ({"llm_margin.status": "ok", "gen_ai.usage.output_tokens": 5}, "ok", ""),
+    ],
+)
+def test_a_stream_start_record_is_stored_as_incomplete(attributes, status, error_type):
+    base = {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"}
+    span = make_span(1, {**base, **attributes})
+    call = call_from_span(span, attributes_to_dict(span.attributes))
+    assert (call.status, call.error_type) == (status, error_type)
