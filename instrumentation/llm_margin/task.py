@@ -15,10 +15,14 @@ As a context manager (sync or async)::
     async with llm_margin.task("answer", feature="chat"):
         ...
 
-As a decorator (sync or async functions)::
+As a decorator (sync or async functions, generators and async generators: for a generator
+the task spans its whole iteration, and its context is attached only while its body runs)::
 
     @llm_margin.task("extract")
     def extract(document): ...
+
+A task started inside a running task of the same process shares its ``task.id`` (through the
+baggage) and goes on numbering its attempts.
 
 What it records
 ---------------
@@ -95,6 +99,16 @@ class TaskState:
             self.last_failed = failed
 
 
+def _task_state(task_id: str, name: str) -> TaskState:
+    """A task nested in a running task of the same id (its id came through the baggage) goes on
+    counting the outer task's attempts: numbers stay unique and a retry after an outer failure
+    is still a retry."""
+    outer = current_task_state()
+    if outer is not None and outer.task_id == task_id:
+        return outer
+    return TaskState(task_id, name)
+
+
 def current_task_state() -> TaskState | None:
     return otel_context.get_value(TASK_STATE_KEY)
 
@@ -144,14 +158,10 @@ class task:  # noqa: N801 - public API reads as a function: llm_margin.task(...)
 
     # --- context manager ----------------------------------------------------------------------
     def __enter__(self) -> TaskHandle:
-        try:
-            return self._start()
-        except Exception:
-            from .instrumentation._common import record_internal_error
-
-            record_internal_error("task_start")
-            self._handle = TaskHandle("", self.name, trace.INVALID_SPAN)
-            return self._handle
+        ctx = self._enter_detached()
+        if self._handle is not None and self._handle.task_id:
+            self._token = otel_context.attach(ctx)
+        return self._handle  # type: ignore[return-value]
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         try:
@@ -171,6 +181,87 @@ class task:  # noqa: N801 - public API reads as a function: llm_margin.task(...)
     # --- decorator ----------------------------------------------------------------------------
     def __call__(self, func: F) -> F:
         name, attributes = self.name, self.attributes
+        if inspect.isasyncgenfunction(func):
+
+            @functools.wraps(func)
+            async def async_gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                run = task(name, **attributes)
+                ctx = run._enter_detached()
+                agen = func(*args, **kwargs)
+                exc: BaseException | None = None
+                try:
+                    step, value = agen.asend, None
+                    while True:
+                        # the task's context only while the body runs, never in the consumer
+                        token = otel_context.attach(ctx)
+                        try:
+                            item = await step(value)
+                        except StopAsyncIteration:
+                            return
+                        finally:
+                            otel_context.detach(token)
+                        try:
+                            value = yield item
+                            step = agen.asend
+                        except GeneratorExit:
+                            raise
+                        except BaseException as thrown:  # athrow(): forwarded to the body
+                            step, value = agen.athrow, thrown
+                except GeneratorExit:
+                    token = otel_context.attach(ctx)
+                    try:
+                        await agen.aclose()  # the consumer stopped early: not a failure
+                    finally:
+                        otel_context.detach(token)
+                    raise
+                except BaseException as error:
+                    exc = error
+                    raise
+                finally:
+                    run.__exit__(type(exc), exc, None)
+
+            return async_gen_wrapper  # type: ignore[return-value]
+
+        if inspect.isgeneratorfunction(func):
+
+            @functools.wraps(func)
+            def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
+                run = task(name, **attributes)
+                ctx = run._enter_detached()
+                gen = func(*args, **kwargs)
+                exc: BaseException | None = None
+                try:
+                    step, value = gen.send, None
+                    while True:
+                        token = otel_context.attach(ctx)
+                        try:
+                            item = step(value)
+                        except StopIteration as stop:
+                            return stop.value
+                        finally:
+                            otel_context.detach(token)
+                        try:
+                            value = yield item
+                            step = gen.send
+                        except GeneratorExit:
+                            raise
+                        except BaseException as thrown:  # throw(): forwarded to the body
+                            step, value = gen.throw, thrown
+                except GeneratorExit:
+                    token = otel_context.attach(ctx)
+                    try:
+                        gen.close()
+                    finally:
+                        otel_context.detach(token)
+                    raise
+                except BaseException as error:
+                    exc = error
+                    raise
+                finally:
+                    run.__exit__(type(exc), exc, None)
+
+            return gen_wrapper  # type: ignore[return-value]
+
         if inspect.iscoroutinefunction(func):
 
             @functools.wraps(func)
@@ -188,7 +279,19 @@ class task:  # noqa: N801 - public API reads as a function: llm_margin.task(...)
         return wrapper  # type: ignore[return-value]
 
     # --- internals ----------------------------------------------------------------------------
-    def _start(self) -> TaskHandle:
+    def _enter_detached(self) -> otel_context.Context:
+        """Start the task span; the task's context, not attached (generators attach it around
+        each step of their body). Never raises."""
+        try:
+            return self._start()
+        except Exception:
+            from .instrumentation._common import record_internal_error
+
+            record_internal_error("task_start")
+            self._handle = TaskHandle("", self.name, trace.INVALID_SPAN)
+            return otel_context.get_current()
+
+    def _start(self) -> otel_context.Context:
         from .instrumentation._common import get_tracer
 
         ensure_installed()
@@ -224,10 +327,9 @@ class task:  # noqa: N801 - public API reads as a function: llm_margin.task(...)
                     copied[key] = cleaned
         ctx = trace.set_span_in_context(span, ctx)
         ctx = with_copied_attributes(copied, ctx)
-        ctx = otel_context.set_value(TASK_STATE_KEY, TaskState(task_id, self.name), ctx)
-        self._token = otel_context.attach(ctx)
+        ctx = otel_context.set_value(TASK_STATE_KEY, _task_state(task_id, self.name), ctx)
         self._handle = TaskHandle(task_id, self.name, span)
-        return self._handle
+        return ctx
 
     def _finish(self, exc: BaseException | None) -> None:
         handle, token = self._handle, self._token

@@ -191,3 +191,102 @@ def test_processor_stamps_every_span_and_installs_once(tracing):  # noqa: F811
         assert spans[name][A.PLAN] == "pro"
         assert spans[name][A.TASK_ID] == t.task_id
         assert "secret" not in spans[name]
+
+
+def test_decorator_on_generator_spans_the_iteration(tracing):  # noqa: F811
+    seen = []
+
+    @llm_margin.task("gen-work")
+    def produce(n):
+        for i in range(n):
+            state = current_task_state()
+            seen.append(state.task_id if state else None)
+            got = yield i
+            assert got is None
+        return "done"
+
+    assert produce.__name__ == "produce"
+    assert list(produce(2)) == [0, 1]
+    (span,) = tracing.tasks()
+    assert seen == [span.attributes[A.TASK_ID]] * 2
+    assert span.attributes[A.TASK_OUTCOME] == "success"
+    assert current_task_state() is None  # nothing leaks to the consumer
+
+    @llm_margin.task("gen-fails")
+    def failing():
+        yield 1
+        raise Boom()
+
+    error = None
+    gen = failing()
+    assert next(gen) == 1
+    assert current_task_state() is None  # not attached between steps
+    with pytest.raises(Boom) as caught:
+        next(gen)
+    error = caught.value
+    assert isinstance(error, Boom)
+    failed = [s for s in tracing.tasks() if s.attributes[A.TASK_NAME] == "gen-fails"]
+    assert failed[0].attributes[A.TASK_OUTCOME] == "failure"
+
+
+def test_decorator_on_generator_closed_early_ends_the_task(tracing):  # noqa: F811
+    @llm_margin.task("gen-early")
+    def produce():
+        yield 1
+        yield 2
+
+    gen = produce()
+    assert next(gen) == 1
+    gen.close()
+    (span,) = tracing.tasks()
+    assert span.attributes[A.TASK_OUTCOME] == "success"
+
+
+def test_decorator_on_async_generator_spans_the_iteration(tracing):  # noqa: F811
+    @llm_margin.task("agen-work")
+    async def produce(n):
+        for i in range(n):
+            await asyncio.sleep(0)
+            state = current_task_state()
+            yield i, state.task_id if state else None
+
+    async def consume():
+        out = []
+        async for item in produce(2):
+            assert current_task_state() is None
+            out.append(item)
+        return out
+
+    items = asyncio.run(consume())
+    (span,) = tracing.tasks()
+    task_id = span.attributes[A.TASK_ID]
+    assert items == [(0, task_id), (1, task_id)]
+    assert span.attributes[A.TASK_OUTCOME] == "success"
+
+    @llm_margin.task("agen-fails")
+    async def failing():
+        yield 1
+        raise Boom()
+
+    async def consume_failing():
+        async for _ in failing():
+            pass
+
+    with pytest.raises(Boom):
+        asyncio.run(consume_failing())
+    failed = [s for s in tracing.tasks() if s.attributes[A.TASK_NAME] == "agen-fails"]
+    assert failed[0].attributes[A.TASK_OUTCOME] == "failure"
+
+
+def test_nested_task_continues_the_outer_attempts(tracing):  # noqa: F811
+    with llm_margin.task("outer") as outer:
+        state = current_task_state()
+        state.begin_attempt("openai/m")
+        state.end_attempt("openai/m", failed=True)
+        with llm_margin.task("inner") as inner:
+            assert inner.task_id == outer.task_id
+            assert begin_attempt("openai/m")[1:] == (2, "retry")
+            state.end_attempt("openai/m", failed=False)
+        assert begin_attempt("openai/m")[1:] == (3, "first")
+    with llm_margin.task("separate"):  # a task of its own id counts from 1
+        assert begin_attempt("openai/m")[1:] == (1, "first")
