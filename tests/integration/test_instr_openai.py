@@ -333,3 +333,30 @@ def test_provider_inferred_and_overridden(tracing, sim):  # noqa: F811
     client.chat.completions.create(model="llama-3-8b", messages=MESSAGES)
     a = only_call(tracing).attributes
     assert a[A.GEN_AI_PROVIDER_NAME] == "vllm" and a[A.ROUTE] == "vllm/llama-3-8b"
+
+
+def test_stream_helpers_closed_early_end_the_call_at_close(tracing, client, aclient):  # noqa: F811
+    # The helpers close the HTTP response, not the stream we gave them: the call must still end
+    # (and free its attempt) then, not whenever the stream object is garbage-collected.
+    kept = []
+    with client.chat.completions.stream(model="gpt-4o-mini", messages=MESSAGES) as stream:
+        next(iter(stream))
+        kept.append(stream)
+    assert len(tracing.calls()) == 1
+    with client.responses.stream(model="gpt-5-mini", input="Say hi") as stream:
+        next(iter(stream))
+        kept.append(stream)
+    assert len(tracing.calls()) == 2
+
+    async def main():
+        async with aclient.chat.completions.stream(
+            model="gpt-4o-mini", messages=MESSAGES
+        ) as stream:
+            await stream.__anext__()
+            kept.append(stream)
+        return len(tracing.calls())
+
+    assert asyncio.run(main()) == 3
+    for call in tracing.calls():
+        assert call.attributes[A.USAGE_SOURCE] == "estimated"
+        assert call.attributes[A.STREAM_CLOSED_EARLY] is True

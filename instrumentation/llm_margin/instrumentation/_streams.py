@@ -34,11 +34,37 @@ class _StreamProxyBase(ObjectProxy):
         self._self_ended = True
         self._self_call.finish_stream(self._self_accumulator, exc, exhausted)
 
+    @property
+    def response(self) -> Any:
+        return _ResponseCloser(self.__wrapped__.response, self)
+
     def __del__(self) -> None:
         try:
             self._self_end(None, exhausted=False)
         except Exception:  # interpreter shutdown
             pass
+
+
+class _ResponseCloser(ObjectProxy):
+    """The stream's HTTP response. The SDKs' stream helpers (``chat.completions.stream``,
+    ``responses.stream``) close a stream through ``stream.response.close()`` rather than the
+    stream itself; that must end the call too, not the garbage collector much later."""
+
+    def __init__(self, wrapped: Any, stream: _StreamProxyBase) -> None:
+        super().__init__(wrapped)
+        self._self_stream = stream
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            self._self_stream._self_end(None, exhausted=False)
+
+    async def aclose(self) -> Any:
+        try:
+            return await self.__wrapped__.aclose()
+        finally:
+            self._self_stream._self_end(None, exhausted=False)
 
 
 class SyncStreamProxy(_StreamProxyBase):
