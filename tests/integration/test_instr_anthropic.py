@@ -209,3 +209,30 @@ def test_sdk_retries_and_error(tracing, client):  # noqa: F811
     assert ok.attributes[A.SDK_RETRIES] == 1
     assert failed.attributes[A.SDK_RETRIES] == 2
     assert failed.attributes[A.ERROR_TYPE] == "InternalServerError"
+
+
+def test_with_raw_response_is_priced_from_the_body(tracing, client, aclient):  # noqa: F811
+    raw = client.messages.with_raw_response.create(
+        model="claude-sonnet-4-5",
+        max_tokens=100,
+        messages=MESSAGES,
+        extra_headers={"x-sim-cache-read": "40", "x-sim-cache-write-1h": "8"},
+    )
+    message = raw.parse()
+    a = only_call(tracing).attributes
+    assert a[A.USAGE_SOURCE] == "provider"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == message.usage.output_tokens
+    assert a[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 40
+    assert a[A.CACHE_WRITE_1H_TOKENS] == 8
+    tracing.clear()
+
+    async def main():
+        async with aclient.messages.with_streaming_response.create(
+            model="claude-sonnet-4-5", max_tokens=100, messages=MESSAGES, stream=True
+        ) as raw:
+            return [event async for event in await raw.parse()]
+
+    events = asyncio.run(main())
+    assert events
+    a = only_call(tracing).attributes
+    assert a[A.USAGE_SOURCE] == "provider" and a[A.GEN_AI_USAGE_OUTPUT_TOKENS] > 0

@@ -360,3 +360,72 @@ def test_stream_helpers_closed_early_end_the_call_at_close(tracing, client, acli
     for call in tracing.calls():
         assert call.attributes[A.USAGE_SOURCE] == "estimated"
         assert call.attributes[A.STREAM_CLOSED_EARLY] is True
+
+
+def test_with_raw_response_is_priced_from_the_body(tracing, client, aclient):  # noqa: F811
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, extra_headers={"x-sim-output-tokens": "9"}
+    )
+    assert raw.headers is not None  # why apps use it: the headers
+    completion = raw.parse()
+    a = only_call(tracing).attributes
+    assert a[A.USAGE_SOURCE] == "provider"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == completion.usage.completion_tokens == 9
+    assert a[A.GEN_AI_USAGE_INPUT_TOKENS] == completion.usage.prompt_tokens
+    assert a[A.GEN_AI_RESPONSE_ID] == completion.id
+    tracing.clear()
+
+    async def main():
+        raw = await aclient.responses.with_raw_response.create(model="gpt-5-mini", input="Hi")
+        return raw.parse()
+
+    response = asyncio.run(main())
+    a = only_call(tracing).attributes
+    assert a[A.USAGE_SOURCE] == "provider"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == response.usage.output_tokens
+
+
+def test_with_streaming_response_is_priced_when_parsed(tracing, client, aclient):  # noqa: F811
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, extra_headers={"x-sim-output-tokens": "7"}
+    ) as raw:
+        completion = raw.parse()
+    a = only_call(tracing).attributes
+    assert a[A.USAGE_SOURCE] == "provider"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == completion.usage.completion_tokens == 7
+    tracing.clear()
+
+    async def main():
+        async with aclient.embeddings.with_streaming_response.create(
+            model="text-embedding-3-small", input="hello world"
+        ) as raw:
+            return await raw.parse()
+
+    embedding = asyncio.run(main())
+    a = only_call(tracing).attributes
+    assert a[A.USAGE_SOURCE] == "provider"
+    assert a[A.GEN_AI_USAGE_INPUT_TOKENS] == embedding.usage.prompt_tokens
+
+
+def test_with_raw_response_stream_hides_usage_chunk_and_is_priced(tracing, client):  # noqa: F811
+    raw = client.chat.completions.with_raw_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True
+    )
+    chunks = list(raw.parse())
+    assert chunks and all(c.choices for c in chunks)  # our usage chunk stays hidden
+    a = only_call(tracing).attributes
+    assert a[A.USAGE_SOURCE] == "provider" and a[A.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
+
+
+def test_with_streaming_response_raw_sse_is_left_untouched(tracing, client, sim):  # noqa: F811
+    # The app reads the SSE bytes itself: nothing can hide an extra chunk there, so the request
+    # is sent as the app wrote it, and the call is estimated when the response closes.
+    with client.chat.completions.with_streaming_response.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True
+    ) as raw:
+        lines = [line for line in raw.iter_lines() if line]
+    sent = [r for r in sim.requests if r.path.endswith("/chat/completions")][-1].json
+    assert "stream_options" not in sent
+    assert not any('"choices": []' in line or '"choices":[]' in line for line in lines)
+    a = only_call(tracing).attributes
+    assert a[A.USAGE_SOURCE] == "estimated" and a[A.GEN_AI_USAGE_INPUT_TOKENS] > 0

@@ -195,6 +195,15 @@ def test_chat_request_facts_parse_with_a_model_class():
             True,
             {"include_usage": True},
         ),
+        # with_streaming_response: the app reads the SSE bytes, where no chunk can be hidden
+        ({"stream": True, "extra_headers": {"X-Stainless-Raw-Response": "stream"}}, False, None),
+        ({"stream": True, "extra_headers": {"x-stainless-raw-response": "stream"}}, False, None),
+        # with_raw_response: the app gets the stream from .parse(), through our proxy
+        (
+            {"stream": True, "extra_headers": {"X-Stainless-Raw-Response": "true"}},
+            True,
+            {"include_usage": True},
+        ),
     ],
 )
 def test_with_include_usage(kwargs, added, options):

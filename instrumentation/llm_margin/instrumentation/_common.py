@@ -370,6 +370,14 @@ class LLMCall:
         """The SDK returned: finish the span, or hand a stream to a proxy. Returns what the app
         gets (the result itself, or the proxy around a stream). Never raises."""
         try:
+            if is_raw_response(result):  # with_raw_response / with_streaming_response
+                body = None if self.facts.stream else read_body(result)
+                if body is None:
+                    from ._raw import RawResponseProxy
+
+                    return RawResponseProxy(result, self, is_async)
+                self.finish_result(body, is_async)
+                return result
             if self.facts.stream and self.endpoint.accumulator is not None:
                 proxy = self._stream_proxy(result, is_async)
                 if proxy is not None:
@@ -387,6 +395,21 @@ class LLMCall:
             record_internal_error("finish_result")
             self._end_quietly()
         return result
+
+    def finish_unparsed(self, body: Any | None) -> None:
+        """A raw response closed without the app parsing it: priced from its JSON body when
+        that was read, else estimated. Never raises."""
+        try:
+            if body is not None:
+                self.finish_result(body, is_async=False)
+                return
+            if not self._claim():
+                return
+            self._finish(ResponseFacts(), complete_usage=False, output_estimate=None)
+            self.span.end()
+        except Exception:
+            record_internal_error("finish_unparsed")
+            self._end_quietly()
 
     def _stream_proxy(self, result: Any, is_async: bool) -> Any:
         from ._streams import AsyncStreamProxy, SyncStreamProxy
@@ -538,6 +561,21 @@ class LLMCall:
             self.span.end()
         except Exception:
             pass
+
+
+def is_raw_response(result: Any) -> bool:
+    """Whether ``result`` is an SDK response wrapper (``with_raw_response`` /
+    ``with_streaming_response``) rather than a parsed model or a stream. Cheap: a dict lookup."""
+    return "http_response" in getattr(result, "__dict__", ()) and hasattr(type(result), "parse")
+
+
+def read_body(raw: Any) -> Any | None:
+    """The JSON body of a raw response whose body has been read; None when it has not (a
+    streamed response) or is not JSON (server-sent events)."""
+    try:
+        return json.loads(raw.http_response.content)  # ``content`` raises while unread
+    except Exception:
+        return None
 
 
 def _usage_complete(accumulator: Any) -> bool:

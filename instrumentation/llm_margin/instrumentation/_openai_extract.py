@@ -82,7 +82,7 @@ def embeddings_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
 def with_include_usage(kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     """``kwargs`` of a streamed chat call with ``stream_options.include_usage`` set, and whether
     we set it (then the extra usage chunk must be hidden from the app). Copies; never mutates."""
-    if kwargs.get("stream") is not True:
+    if kwargs.get("stream") is not True or _reads_raw_sse(kwargs.get("extra_headers")):
         return kwargs, False
     options = kwargs.get("stream_options")
     if given(options) and get(options, "include_usage") is True:
@@ -90,6 +90,17 @@ def with_include_usage(kwargs: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     merged = dict(options) if given(options) and isinstance(options, Mapping) else {}
     merged["include_usage"] = True
     return {**kwargs, "stream_options": merged}, True
+
+
+def _reads_raw_sse(headers: Any) -> bool:
+    """Whether the call is ``with_streaming_response``: the app may read the server-sent events
+    itself, where an extra usage chunk could not be hidden from it."""
+    if not isinstance(headers, Mapping):
+        return False
+    return any(
+        isinstance(k, str) and k.lower() == "x-stainless-raw-response" and v == "stream"
+        for k, v in headers.items()
+    )
 
 
 def chat_prompt_chars(kwargs: Mapping[str, Any]) -> int:
