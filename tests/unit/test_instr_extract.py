@@ -242,6 +242,29 @@ def test_chat_stream_accumulator_hides_only_the_usage_chunk_we_added():
     assert not_added.add(chunks[2]) is False
 
 
+def _tool_chunk(choice: int, args: str) -> dict:
+    call = {"index": 0, "function": {"arguments": args}}
+    return {"id": "c", "choices": [{"index": choice, "delta": {"tool_calls": [call]}}]}
+
+
+@pytest.mark.parametrize(
+    ("chunks", "invalid"),
+    [
+        # n=2: each choice calls its own tool 0; their arguments must not be joined
+        ([(0, '{"x": '), (1, '{"y": '), (0, "1}"), (1, "2}")], False),
+        ([(0, '{"x": 1}'), (1, '{"y": ')], True),
+        ([(0, '{"x": '), (0, "1}")], False),
+        ([(0, "{broken")], True),
+    ],
+)
+def test_chat_stream_tool_arguments_checked_per_choice(chunks, invalid):
+    facts = RequestFacts(operation="chat", model="m", stream=True, tools=True)
+    acc = OX.ChatStreamAccumulator(facts)
+    for choice, args in chunks:
+        acc.add(_tool_chunk(choice, args))
+    assert acc.facts().invalid_output is invalid
+
+
 def test_chat_stream_estimate_from_received_text():
     acc = OX.ChatStreamAccumulator(RequestFacts(operation="chat", model="m", stream=True))
     acc.add({"id": "c", "choices": [{"index": 0, "delta": {"content": "x" * 41}}]})

@@ -253,7 +253,7 @@ class ChatStreamAccumulator:
         self.chunks = 0
         self.reasons: list[str] = []
         self.content: list[str] | None = [] if request.expects_json else None
-        self.tool_args: dict[int, list[str]] = {}
+        self.tool_args: dict[tuple[int, int], list[str]] = {}
         self.service_tier: str | None = None
 
     def add(self, chunk: Any) -> bool:
@@ -279,8 +279,9 @@ class ChatStreamAccumulator:
                     self.chars += len(args)
                     self.chunks += 1
                     if self.content is not None:
-                        index = get(call, "index") or 0
-                        self.tool_args.setdefault(index, []).append(args)
+                        # tool-call indexes restart in every choice (n > 1)
+                        key = (get(choice, "index") or 0, get(call, "index") or 0)
+                        self.tool_args.setdefault(key, []).append(args)
             reason = get(choice, "finish_reason")
             if isinstance(reason, str):
                 self.reasons.append(reason)
