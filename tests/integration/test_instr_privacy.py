@@ -48,8 +48,8 @@ def exercise_both_sdks(sim):  # noqa: F811
                 s.until_done()
 
 
-def assert_nothing_leaked(sim):  # noqa: F811
-    assert len(sim.requests) >= 7
+def assert_nothing_leaked(sim, at_least: int = 7):  # noqa: F811
+    assert len(sim.requests) >= at_least
     for request in sim.requests:
         headers = {k.lower(): v for k, v in request.headers.items()}
         assert "baggage" not in headers, request.path
@@ -104,3 +104,22 @@ def test_content_captured_only_when_enabled(tracing, sim, capture):  # noqa: F81
     (span,) = tracing.calls()
     assert "INV-4242" in span.attributes[A.GEN_AI_INPUT_MESSAGES]
     assert A.GEN_AI_OUTPUT_MESSAGES in span.attributes
+
+
+@pytest.mark.parametrize("fixture", ["tracing", "httpx2_instrumented"])
+def test_no_baggage_on_sdk_requests_we_do_not_record(fixture, request, sim):  # noqa: F811
+    # Beta Messages, model listing, files, ...: calls without a span of ours still go out from
+    # the SDK, where the httpx2 instrumentation and Anthropic's own propagation add baggage.
+    request.getfixturevalue(fixture)
+    oai = openai.OpenAI(base_url=sim.openai_base_url, api_key="sk-test", max_retries=0)
+    ant = anthropic.Anthropic(
+        base_url=sim.anthropic_base_url,
+        api_key="sk-ant-test",
+        max_retries=0,
+        open_telemetry={"tracer_provider": PROVIDER},
+    )
+    with customer_baggage(customer__id=SECRET_CUSTOMER, workspace__id="ws-SECRET"):
+        ant.beta.messages.create(model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES)
+        with pytest.raises(openai.NotFoundError):
+            oai.models.list()
+    assert_nothing_leaked(sim, at_least=2)

@@ -23,6 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -728,11 +729,39 @@ def _observe_request(call: LLMCall, args: Any, kwargs: Any) -> None:
         record_internal_error("http_hook")
 
 
+def _private_sdk_request(args: Any, kwargs: Any) -> Any | None:
+    """For a provider SDK's request made outside a call we record (Anthropic beta Messages,
+    model listing, files, ...): drop a ``baggage`` header the SDK's own propagation added, and
+    return a token of the baggage-free context to send it in (HTTP instrumentation injects
+    headers further down), or None when there is nothing to hide. Never raises."""
+    try:
+        request = args[0] if args else kwargs.get("request")
+        headers = getattr(request, "headers", None)
+        if headers is None or "x-stainless-lang" not in headers:  # not openai's or anthropic's
+            return None
+        if "baggage" in headers:
+            del headers["baggage"]
+        ctx = otel_context.get_current()
+        if not otel_baggage.get_all(ctx):
+            return None
+        return otel_context.attach(context_without_baggage(ctx))
+    except Exception:
+        record_internal_error("http_hook")
+        return None
+
+
 def _send_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
     call = CURRENT_CALL.get()
     if call is not None:
         _observe_request(call, args, kwargs)
-    return wrapped(*args, **kwargs)
+        return wrapped(*args, **kwargs)
+    token = _private_sdk_request(args, kwargs)
+    if token is None:
+        return wrapped(*args, **kwargs)
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        otel_context.detach(token)
 
 
 async def _async_send_wrapper(
@@ -741,7 +770,14 @@ async def _async_send_wrapper(
     call = CURRENT_CALL.get()
     if call is not None:
         _observe_request(call, args, kwargs)
-    return await wrapped(*args, **kwargs)
+        return await wrapped(*args, **kwargs)
+    token = _private_sdk_request(args, kwargs)
+    if token is None:
+        return await wrapped(*args, **kwargs)
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        otel_context.detach(token)
 
 
 _HTTP_TARGETS = (
