@@ -236,3 +236,39 @@ def test_with_raw_response_is_priced_from_the_body(tracing, client, aclient):  #
     assert events
     a = only_call(tracing).attributes
     assert a[A.USAGE_SOURCE] == "provider" and a[A.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
+
+
+def test_beta_messages_create_stream_and_async(tracing, client, aclient):  # noqa: F811
+    with llm_margin.task("beta") as t:
+        message = client.beta.messages.create(
+            model="claude-haiku-4-5",
+            max_tokens=10,
+            messages=MESSAGES,
+            betas=["extended-cache-ttl-2025-04-11"],
+            extra_headers=CACHE_HEADERS,
+        )
+        with client.beta.messages.stream(
+            model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES
+        ) as stream:
+            stream.until_done()
+
+        async def main():
+            async with aclient.beta.messages.stream(
+                model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES
+            ) as s:
+                await s.get_final_message()
+            await aclient.beta.messages.create(
+                model="claude-haiku-4-5", max_tokens=10, messages=MESSAGES
+            )
+
+        asyncio.run(main())
+    assert "anthropic.messages.create" not in [s.name for s in tracing.spans()]  # one price
+    calls = tracing.calls()
+    assert len(calls) == 4
+    assert [c.attributes[A.ATTEMPT] for c in calls] == [1, 2, 3, 4]
+    assert all(c.attributes[A.TASK_ID] == t.task_id for c in calls)
+    assert all(c.attributes[A.USAGE_SOURCE] == "provider" for c in calls)
+    a = calls[0].attributes
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == message.usage.output_tokens
+    assert a[A.CACHE_WRITE_1H_TOKENS] == 300
+    assert calls[1].attributes[A.STREAM] is True

@@ -13,7 +13,8 @@ or by hand, after setting up an SDK ``TracerProvider``::
     AnthropicInstrumentor().instrument()         # tracer_provider=... optional
 
 Instrumented: ``messages.create`` (also ``stream=True``), ``messages.stream`` (the context
-manager: the span starts when it is entered) and ``messages.parse``, sync and async.
+manager: the span starts when it is entered) and ``messages.parse``, sync and async; the same
+under ``client.beta.messages``.
 
 Usage tokens: ``gen_ai.usage.input_tokens`` is the TOTAL input (``input_tokens`` +
 ``cache_read_input_tokens`` + ``cache_creation_input_tokens``), cache reads and writes are
@@ -78,11 +79,28 @@ MESSAGES = Endpoint(
 )
 
 _MESSAGES_MODULE = "anthropic.resources.messages.messages"
+_BETA_MESSAGES_MODULE = "anthropic.resources.beta.messages.messages"
 _SYNC_MANAGER_ATTR = "_MessageStreamManager__api_request"
 _ASYNC_MANAGER_ATTR = "_AsyncMessageStreamManager__api_request"
+_BETA_SYNC_MANAGER_ATTR = "_BetaMessageStreamManager__api_request"
+_BETA_ASYNC_MANAGER_ATTR = "_BetaAsyncMessageStreamManager__api_request"
 
 
-def _stream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+def _stream_wrapper(manager_attr: str) -> Any:
+    return lambda wrapped, instance, args, kwargs: _wrap_stream_manager(
+        manager_attr, wrapped, instance, args, kwargs
+    )
+
+
+def _async_stream_wrapper(manager_attr: str) -> Any:
+    return lambda wrapped, instance, args, kwargs: _wrap_async_stream_manager(
+        manager_attr, wrapped, instance, args, kwargs
+    )
+
+
+def _wrap_stream_manager(
+    manager_attr: str, wrapped: Any, instance: Any, args: Any, kwargs: Any
+) -> Any:
     """``messages.stream`` returns a manager that sends the request when entered: the call is
     instrumented then, by swapping the manager's request function for ours. The budget is
     applied here, before the manager exists: a blocked call never gets one, a degraded one is
@@ -92,7 +110,7 @@ def _stream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     kwargs = apply_budget(kwargs)
     manager = wrapped(*args, **kwargs)
     try:
-        original = getattr(manager, _SYNC_MANAGER_ATTR)
+        original = getattr(manager, manager_attr)
         call_kwargs = {**kwargs, "stream": True}
 
         def api_request() -> Any:
@@ -110,19 +128,21 @@ def _stream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
             call.exit(tokens)
             return call.finish_result(raw, is_async=False)
 
-        setattr(manager, _SYNC_MANAGER_ATTR, api_request)
+        setattr(manager, manager_attr, api_request)
     except Exception:
         record_internal_error("anthropic_stream_manager")
     return manager
 
 
-def _async_stream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+def _wrap_async_stream_manager(
+    manager_attr: str, wrapped: Any, instance: Any, args: Any, kwargs: Any
+) -> Any:
     if CURRENT_CALL.get() is not None:
         return wrapped(*args, **kwargs)
     kwargs = apply_budget(kwargs)
     manager = wrapped(*args, **kwargs)
     try:
-        original = getattr(manager, _ASYNC_MANAGER_ATTR)
+        original = getattr(manager, manager_attr)
         call_kwargs = {**kwargs, "stream": True}
 
         async def api_request() -> Any:
@@ -140,7 +160,7 @@ def _async_stream_wrapper(wrapped: Any, instance: Any, args: Any, kwargs: Any) -
             call.exit(tokens)
             return call.finish_result(raw, is_async=True)
 
-        setattr(manager, _ASYNC_MANAGER_ATTR, api_request())
+        setattr(manager, manager_attr, api_request())
     except Exception:
         record_internal_error("anthropic_stream_manager")
     return manager
@@ -157,10 +177,21 @@ def _targets() -> list[tuple[str, str, Any]]:
     return [
         (_MESSAGES_MODULE, "Messages.create", sync_wrapper(MESSAGES)),
         (_MESSAGES_MODULE, "Messages.parse", sync_wrapper(MESSAGES)),
-        (_MESSAGES_MODULE, "Messages.stream", _stream_wrapper),
+        (_MESSAGES_MODULE, "Messages.stream", _stream_wrapper(_SYNC_MANAGER_ATTR)),
         (_MESSAGES_MODULE, "AsyncMessages.create", async_wrapper(MESSAGES)),
         (_MESSAGES_MODULE, "AsyncMessages.parse", async_wrapper(MESSAGES)),
-        (_MESSAGES_MODULE, "AsyncMessages.stream", _async_stream_wrapper),
+        (_MESSAGES_MODULE, "AsyncMessages.stream", _async_stream_wrapper(_ASYNC_MANAGER_ATTR)),
+        # the beta namespace: same API, same usage, its own classes
+        (_BETA_MESSAGES_MODULE, "Messages.create", sync_wrapper(MESSAGES)),
+        (_BETA_MESSAGES_MODULE, "Messages.parse", sync_wrapper(MESSAGES)),
+        (_BETA_MESSAGES_MODULE, "Messages.stream", _stream_wrapper(_BETA_SYNC_MANAGER_ATTR)),
+        (_BETA_MESSAGES_MODULE, "AsyncMessages.create", async_wrapper(MESSAGES)),
+        (_BETA_MESSAGES_MODULE, "AsyncMessages.parse", async_wrapper(MESSAGES)),
+        (
+            _BETA_MESSAGES_MODULE,
+            "AsyncMessages.stream",
+            _async_stream_wrapper(_BETA_ASYNC_MANAGER_ATTR),
+        ),
         ("anthropic._base_client", "start_api_call_span", _native_span_wrapper),
     ]
 
