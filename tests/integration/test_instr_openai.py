@@ -429,3 +429,43 @@ def test_with_streaming_response_raw_sse_is_left_untouched(tracing, client, sim)
     assert not any('"choices": []' in line or '"choices":[]' in line for line in lines)
     a = only_call(tracing).attributes
     assert a[A.USAGE_SOURCE] == "estimated" and a[A.GEN_AI_USAGE_INPUT_TOKENS] > 0
+
+
+def test_responses_stream_failed_is_a_failed_attempt(tracing):  # noqa: F811
+    import httpx2
+
+    failed = {
+        "id": "resp_f",
+        "object": "response",
+        "model": "gpt-5-mini",
+        "status": "failed",
+        "error": {"code": "server_error", "message": "boom"},
+        "output": [],
+        "usage": {"input_tokens": 5, "output_tokens": 0},
+    }
+    events = [
+        {
+            "type": "response.created",
+            "sequence_number": 0,
+            "response": {**failed, "status": "in_progress"},
+        },
+        {"type": "response.failed", "sequence_number": 1, "response": failed},
+    ]
+    body = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+
+    def handler(request):
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, text=body)
+
+    client = openai.OpenAI(
+        base_url="http://127.0.0.1:9/v1",
+        api_key="sk-test",
+        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+    )
+    with llm_margin.task("failing-stream"):
+        list(client.responses.create(model="gpt-5-mini", input="Hi", stream=True))
+        list(client.responses.create(model="gpt-5-mini", input="Hi", stream=True))
+    first, second = tracing.calls()
+    assert first.attributes[A.CALL_STATUS] == "error"
+    assert first.attributes[A.ERROR_TYPE] == "server_error"
+    assert first.attributes[A.USAGE_SOURCE] == "provider"
+    assert second.attributes[A.ATTEMPT_KIND] == "retry"

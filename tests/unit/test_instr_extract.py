@@ -291,6 +291,25 @@ def test_responses_stream_accumulator():
     assert acc.usage_complete() and acc.facts().usage == UsageTokens(5, 2)
 
 
+@pytest.mark.parametrize(
+    ("response", "error_type"),
+    [
+        ({"status": "completed"}, None),
+        ({"status": "incomplete"}, None),  # e.g. max_output_tokens: an answer, cut short
+        ({"status": "failed", "error": {"code": "server_error"}}, "server_error"),
+        ({"status": "failed", "error": None}, "failed"),
+        ({"status": "failed", "error": {"code": ""}}, "failed"),
+    ],
+)
+def test_responses_failed_status_is_an_error(response, error_type):
+    facts = OX.responses_response_facts({"id": "r", **response}, CHAT)
+    assert facts.error_type == error_type
+    acc = OX.ResponsesStreamAccumulator(RequestFacts(operation="chat", model="m", stream=True))
+    kind = "response.failed" if response["status"] == "failed" else "response.completed"
+    acc.add({"type": kind, "response": {"id": "r", **response}})
+    assert acc.facts().error_type == error_type
+
+
 def test_anthropic_stream_accumulator_merges_start_and_delta():
     facts = RequestFacts(operation="chat", model="claude", stream=True)
     acc = AX.MessageStreamAccumulator(facts)

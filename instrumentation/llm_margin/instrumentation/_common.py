@@ -486,13 +486,7 @@ class LLMCall:
             else:
                 if not exhausted and facts.invalid_output:
                     # a JSON answer cut short by the app is not the model's fault
-                    facts = ResponseFacts(
-                        model=facts.model,
-                        response_id=facts.response_id,
-                        usage=usage,
-                        finish_reasons=facts.finish_reasons,
-                        service_tier=facts.service_tier,
-                    )
+                    facts = facts._replace(invalid_output=False)
                 self._finish(
                     facts,
                     complete_usage=complete,
@@ -542,6 +536,10 @@ class LLMCall:
             attributes[A.CALL_STATUS] = STATUS_ERROR
             attributes[A.ERROR_TYPE] = error_type
             span.set_status(Status(StatusCode.ERROR, error_type))
+        elif facts.error_type:
+            attributes[A.CALL_STATUS] = STATUS_ERROR
+            attributes[A.ERROR_TYPE] = facts.error_type
+            span.set_status(Status(StatusCode.ERROR, facts.error_type))
         elif facts.invalid_output:
             attributes[A.CALL_STATUS] = STATUS_INVALID
             attributes[A.ERROR_TYPE] = STATUS_INVALID

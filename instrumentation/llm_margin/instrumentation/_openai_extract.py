@@ -218,6 +218,9 @@ def responses_output_invalid(output: Any, request: RequestFacts) -> bool:
 def responses_response_facts(response: Any, request: RequestFacts) -> ResponseFacts:
     """Facts of a Responses API ``Response`` (or ``ParsedResponse``)."""
     status = get(response, "status")
+    error_type = None
+    if status == "failed":
+        error_type = _str(get(get(response, "error"), "code")) or "failed"
     return ResponseFacts(
         model=_str(get(response, "model")),
         response_id=_str(get(response, "id")),
@@ -226,6 +229,7 @@ def responses_response_facts(response: Any, request: RequestFacts) -> ResponseFa
         and responses_output_invalid(get(response, "output"), request),
         finish_reasons=(status,) if isinstance(status, str) else (),
         service_tier=_str(get(response, "service_tier")),
+        error_type=error_type,
     )
 
 

@@ -76,6 +76,8 @@ class ResponseFacts(NamedTuple):
     invalid_output: bool = False
     finish_reasons: tuple[str, ...] = ()
     service_tier: str | None = None
+    # The provider answered but reports the call failed (a Responses API ``status: failed``).
+    error_type: str | None = None
 
 
 def estimate_tokens(chars: int) -> int:
