@@ -213,7 +213,7 @@ def test_sdk_retries_and_error(tracing, client):  # noqa: F811
 
 def test_with_raw_response_is_priced_from_the_body(tracing, client, aclient):  # noqa: F811
     raw = client.messages.with_raw_response.create(
-        model="claude-sonnet-4-5",
+        model="claude-haiku-4-5",
         max_tokens=100,
         messages=MESSAGES,
         extra_headers={"x-sim-cache-read": "40", "x-sim-cache-write-1h": "8"},
@@ -228,7 +228,7 @@ def test_with_raw_response_is_priced_from_the_body(tracing, client, aclient):  #
 
     async def main():
         async with aclient.messages.with_streaming_response.create(
-            model="claude-sonnet-4-5", max_tokens=100, messages=MESSAGES, stream=True
+            model="claude-haiku-4-5", max_tokens=100, messages=MESSAGES, stream=True
         ) as raw:
             return [event async for event in await raw.parse()]
 
