@@ -45,6 +45,12 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import chdb
+from llm_margin.processor.readonly_sql import (
+    FORMAT_QUERY_SQL,
+    READONLY_CODE,
+    ReadOnlyStatementError,
+    check_read_statement,
+)
 
 DEFAULT_FORMAT = "TabSeparated"
 MAX_BODY_BYTES = 512 * 1024 * 1024
@@ -89,6 +95,16 @@ _RESULT_STATEMENT = re.compile(
     r"^\s*(?:\(\s*)*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXISTS|EXPLAIN|CHECK)\b", re.IGNORECASE
 )
 _CODE = re.compile(r"Code:\s*(\d+)")
+# HTTP status by error code, as ClickHouse's HTTP handler answers (exceptionCodeToHTTPStatus):
+# the query's fault is 4xx, so clients and proxies do not retry it as a server failure.
+_STATUS_BY_CODE = {
+    **dict.fromkeys((6, 8, 26, 27, 36, 38, 41, 44, 53, 62, 72, 117, 321, 376), 400),
+    **dict.fromkeys((46, 47, 50, 56, 60, 63, 73, 81, 115), 404),
+    **dict.fromkeys((READONLY, 497), 403),
+    48: 501,
+    159: 408,
+    393: 413,
+}
 
 
 class ClickHouseHttpError(Exception):
@@ -197,15 +213,23 @@ class Engine:
         finally:
             conn.close()
 
-    def run(self, request: Request) -> Response:
+    def run(self, request: Request, *, read_only: bool = False) -> Response:
+        """Run one request; ``read_only`` (a GET) as if writes were disabled."""
+        read_only = read_only or not self._writable
         conn = chdb.connect(self._path)
         try:
             conn.query(f"USE `{_backtick(request.database or self._database)}`", "TabSeparated")
             for name, value in request.settings.items():
                 conn.query(f"SET {name} = {_quote(value)}", "TabSeparated")
-            if not self._writable:
+            if read_only:
                 conn.query("SET readonly = 1", "TabSeparated")
             statement = request.statement.decode("utf-8", errors="strict")
+            if read_only:
+                if request.data is not None:
+                    raise ClickHouseHttpError(
+                        403, READONLY_CODE, "Cannot execute query in readonly mode. (READONLY)"
+                    )
+                check_read_statement(statement, lambda text: _format_query(conn, text))
             if request.data is not None:
                 return self._insert(conn, statement, request.data)
             result = conn.query(statement, request.default_format, params=request.parameters)
@@ -216,13 +240,15 @@ class Engine:
             return Response(result.bytes() or b"", result_format, _summary(result, False))
         except ClickHouseHttpError:
             raise
+        except ReadOnlyStatementError as exc:
+            raise ClickHouseHttpError(_http_status(exc.code), exc.code, str(exc)) from exc
         except UnicodeDecodeError as exc:
             raise ClickHouseHttpError(400, 36, f"query is not UTF-8: {exc}") from exc
         except Exception as exc:
             message = str(exc)
             found = _CODE.search(message)
             code = int(found.group(1)) if found else UNKNOWN_ERROR
-            status = 403 if code == READONLY else 500
+            status = _http_status(code)
             start = message.find("Code: ")
             detail = message[start:] if start >= 0 else message
             raise ClickHouseHttpError(status, code, detail) from exc
@@ -246,6 +272,20 @@ class Engine:
         finally:
             os.unlink(handle.name)
         return Response(b"", None, _summary(result, True))
+
+
+def _http_status(code: int) -> int:
+    return _STATUS_BY_CODE.get(code, 500)
+
+
+def _format_query(conn: Any, statement: str) -> str:
+    # Query parameters travel in ClickHouse's escaped text format.
+    escaped = "".join(_ESCAPES.get(ch, ch) for ch in statement)
+    result = conn.query(FORMAT_QUERY_SQL, "TabSeparatedRaw", params={"statement": escaped})
+    return (result.bytes() or b"").decode().removesuffix("\n")
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\0": "\\0"}
 
 
 def _backtick(name: str) -> str:
@@ -361,9 +401,8 @@ def _make_handler(engine: Engine, auth_token: str | None) -> type[BaseHTTPReques
                 return
             try:
                 request = split_request(params, body)
-                if self.command == "GET":
-                    request.settings["readonly"] = "1"  # ClickHouse: GET never writes
-                response = engine.run(request)
+                # ClickHouse: GET never writes.
+                response = engine.run(request, read_only=self.command == "GET")
             except ClickHouseHttpError as exc:
                 self._error(exc)
                 return

@@ -19,12 +19,18 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import clickhouse_connect
+from clickhouse_connect.driver.exceptions import DatabaseError
 from llm_margin.clickhouse import read_sql, schema_statements
 from llm_margin.processor.cluster_schema import (  # cluster (issue 7)
     cluster_schema_statements,
     cluster_upgrade_statements,
     sql_literal,
     validate_cluster_name,
+)
+from llm_margin.processor.readonly_sql import (
+    FORMAT_QUERY_SQL,
+    ReadOnlyStatementError,
+    check_read_statement,
 )
 from llm_margin.processor.records import (
     CALL_COLUMNS,
@@ -297,15 +303,19 @@ class Store:
         1`` would read any file). So these run on clients whose session is ``readonly=1``
         for every statement. A server's HTTP interface refuses multi-statements, so there the
         per-query setting suffices.
+
+        ``readonly=1`` still lets ``INTO OUTFILE`` (chDB writes the file), ``SYSTEM STOP
+        MERGES`` and ``KILL QUERY`` through, so only one reading statement runs
+        (``readonly_sql.py``).
         """
         params = dict(parameters or {})
         settings = None if self.embedded_path is not None else {"readonly": 1}
         if self._readers is None:
             with self._lock:
-                result = self._client.query(sql, parameters=params, settings=settings)
+                result = _read_statement(self._client, sql, params, settings)
         else:
             with self._readers.client() as client:
-                result = client.query(sql, parameters=params, settings=settings)
+                result = _read_statement(client, sql, params, settings)
         return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
@@ -350,6 +360,23 @@ def _locking_pid(path: str) -> int | None:
         return None
     finally:
         os.close(fd)
+
+
+def _read_statement(
+    client: Any, sql: str, params: dict[str, Any], settings: dict[str, Any] | None
+) -> Any:
+    """``client.query`` of one reading statement; anything else raises a ClickHouse-style
+    DatabaseError, as the engine's own refusals do."""
+
+    def format_query(statement: str) -> str:
+        result = client.query(FORMAT_QUERY_SQL, parameters={"statement": statement})
+        return str(result.result_rows[0][0])
+
+    try:
+        check_read_statement(sql, format_query)
+    except ReadOnlyStatementError as exc:
+        raise DatabaseError(str(exc)) from exc
+    return client.query(sql, parameters=params, settings=settings)
 
 
 def _holding_pid(path: str) -> int | None:

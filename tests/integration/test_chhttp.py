@@ -154,3 +154,43 @@ def test_read_only_and_token_protected(served):
         f"http://127.0.0.1:{served.clickhouse_http.port}/ping", timeout=10
     ) as response:
         assert response.read() == b"Ok.\n"
+
+
+def test_read_only_refuses_what_readonly_setting_lets_through(served, tmp_path):
+    """`readonly = 1` alone lets INTO OUTFILE write a file on the processor's host, SYSTEM STOP
+    MERGES pause the store's merges and KILL QUERY cancel the processor's own queries."""
+    target = tmp_path / "leak.csv"
+    for statement in (
+        f"SELECT * FROM llm_calls INTO OUTFILE '{target}' FORMAT CSV",
+        f"SELECT 1 INTO/**/OUTFILE '{target}'",
+        "SELECT 1 // it's a comment to ClickHouse\n; SYSTEM STOP MERGES; -- '",
+        "SYSTEM STOP MERGES",
+        "KILL QUERY WHERE 1",
+        "SELECT 1; KILL QUERY WHERE 1",
+    ):
+        for method_body in ({"body": statement.encode()}, {"query": statement}):
+            status, headers, body = call(served, database="llm_margin", **method_body)
+            assert (status, headers["X-ClickHouse-Exception-Code"]) == (403, "164"), statement
+            assert body.startswith(b"Code: 164. DB::Exception: "), body
+    assert not target.exists()
+    # What is refused through the ClickHouse HTTP interface is refused through /api/query
+    # (what `llm-margin sql` and reports use while serve runs).
+    from clickhouse_connect.driver.exceptions import DatabaseError as ConnectError
+
+    for statement in (f"SELECT 1 INTO OUTFILE '{target}'", "SYSTEM STOP MERGES"):
+        with pytest.raises(ConnectError, match="Code: 164"):
+            served.store.query_readonly(statement)
+    assert not target.exists()
+    assert served.store.query_readonly("SELECT count() FROM llm_calls FINAL").rows == [(40,)]
+
+
+def test_error_statuses_are_clickhouses(served):
+    """The query's fault is a 4xx, as ClickHouse answers, not a 500 (server failure)."""
+    for statement, status, code in (
+        ("SELEC 1", 400, "62"),
+        ("SELECT nope FROM nowhere", 404, "60"),
+        ("SELECT 1 FROM nodb.t", 404, "81"),
+    ):
+        got, headers, body = call(served, statement)
+        assert (got, headers["X-ClickHouse-Exception-Code"]) == (status, code), statement
+        assert b"formatQuery" not in body, body  # the statement's own error, not the guard's

@@ -1,0 +1,83 @@
+"""Which statements the read-only SQL paths (``/api/query``, ``llm-margin sql``, the read-only
+ClickHouse HTTP interface) run.
+
+ClickHouse's ``readonly = 1`` refuses writes, DDL, setting changes and table functions, but
+not everything that changes the store or the machine: ``INTO OUTFILE`` writes a file where the
+engine runs (chDB handles it as clickhouse-local does, as its own client), ``SYSTEM STOP
+MERGES`` pauses merges for the whole store and ``KILL QUERY`` cancels the processor's own
+queries. So these paths also require one statement of a reading kind without ``INTO
+OUTFILE``. The statement is judged on ClickHouse's own parse of it (``formatQuery``), never
+on the raw text: a second lexer would have to mirror every comment, heredoc and quoting rule
+of ClickHouse's (``//`` comments, nested ``/* */``, ``$$...$$``, Unicode quotes) or be fooled.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+READONLY_CODE = 164
+# The statement kinds that only read (ClickHouse's canonical spelling: DESC becomes DESCRIBE).
+READ_KINDS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "EXISTS", "EXPLAIN"})
+# formatQuery's output quotes literals and identifiers one way each, with backslash escapes,
+# and has no comments: simple enough to tokenise exactly.
+_CANONICAL_TOKEN = re.compile(
+    r"'(?:[^'\\]|\\.)*'|`(?:[^`\\]|\\.)*`|\"(?:[^\"\\]|\\.)*\"|\w+|\S", re.S
+)
+# materialize(): the error of a statement that does not parse then reads like running it would
+# (a constant argument would add the wrapper's "In scope SELECT formatQuery(...)").
+FORMAT_QUERY_SQL = "SELECT formatQuery(materialize({statement:String}))"
+_WRAPPER_CONTEXT = ": while executing 'FUNCTION formatQuery("
+_CODE = re.compile(r"Code:\s*(\d+)")
+
+
+class ReadOnlyStatementError(Exception):
+    """A statement the read-only paths do not run; the message is ClickHouse-style."""
+
+    def __init__(self, message: str, code: int = READONLY_CODE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def refusal(canonical: str) -> str | None:
+    """Why a statement, as ``formatQuery`` printed it, may not run read-only (None: it may)."""
+    tokens = [t.upper() for t in _CANONICAL_TOKEN.findall(canonical)]
+    words = [t for t in tokens if t != "("]
+    if not words or words[0] not in READ_KINDS:
+        kind = words[0] if words else "an empty statement"
+        return f"{kind} is not a reading statement"
+    if any(a == "INTO" and b == "OUTFILE" for a, b in zip(tokens, tokens[1:], strict=False)):
+        return "INTO OUTFILE writes a file"
+    return None
+
+
+def check_read_statement(statement: str, format_query: Callable[[str], str]) -> None:
+    """Raise ReadOnlyStatementError unless ``statement`` is one reading statement.
+
+    ``format_query`` runs ``FORMAT_QUERY_SQL`` on the engine that will run the statement. A
+    statement that does not parse is refused too (never run unchecked), with the syntax error
+    ClickHouse gives for it.
+    """
+    try:
+        canonical = format_query(statement)
+    except Exception as exc:
+        message = str(exc)
+        if "Multi-statements are not allowed" in message:
+            raise ReadOnlyStatementError(_message("multi-statements are not allowed")) from exc
+        start, end = message.find("Code: "), message.find(_WRAPPER_CONTEXT)
+        tail = message.rfind(". (")
+        if 0 <= end < tail:  # drop the wrapper, keep the "(SYNTAX_ERROR)" name
+            message = message[:end] + message[tail:]
+        found = _CODE.search(message)
+        code = int(found.group(1)) if found else READONLY_CODE
+        raise ReadOnlyStatementError(message[max(start, 0) :], code) from exc
+    reason = refusal(canonical)
+    if reason is not None:
+        raise ReadOnlyStatementError(_message(reason))
+
+
+def _message(reason: str) -> str:
+    return (
+        f"Code: {READONLY_CODE}. DB::Exception: Cannot execute query in readonly mode: "
+        f"{reason}. (READONLY)"
+    )
