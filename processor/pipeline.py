@@ -53,6 +53,17 @@ def _client_parents(request: Any) -> dict[str, int]:
     return counts
 
 
+def check_ids(span: Any) -> None:
+    """Raise ValueError unless the span has OTLP's 16-byte trace id and 8-byte span id, not all
+    zeros: rows are keyed by span id, so spans without a proper one (empty, say) would
+    silently replace each other's rows."""
+    for name, value, size in (("trace id", span.trace_id, 16), ("span id", span.span_id, 8)):
+        if len(value) != size:
+            raise ValueError(f"{name} is {len(value)} bytes, not {size}")
+        if not any(value):
+            raise ValueError(f"{name} is all zeros")
+
+
 def may_be_priced(span: Any) -> bool:
     """False when the span cannot be a call or a task root (cheap: keys only)."""
     return not _CANDIDATE_KEYS.isdisjoint([kv.key for kv in span.attributes])
@@ -114,6 +125,8 @@ class Pipeline:
                                 http_children[parent_id] = http_children.get(parent_id, 0) + 1
                             continue
                         kind = span_kind(attrs)
+                        if kind is not None:
+                            check_ids(span)
                         if kind == "call":
                             call = call_from_span(span, attrs)
                             if call.error_type in NEVER_SENT_ERRORS:

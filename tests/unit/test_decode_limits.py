@@ -75,3 +75,31 @@ def test_bad_spans_are_rejected_one_by_one():
     message = out.error_message()
     for word in ("input_tokens out of range", "lots", "characters (limit", "negative"):
         assert word in message, message
+
+
+def test_spans_without_proper_ids_are_rejected_not_merged():
+    """Rows are keyed by span id: two calls with an empty (or zero, or short) span id used to
+    be stored as one row, the other call silently lost."""
+    request = make_request(0, 2)
+    spans = request.resource_spans[0].scope_spans[0].spans
+    for n, (trace_id, span_id) in enumerate(
+        [
+            (None, b""),
+            (None, b""),
+            (None, bytes(8)),
+            (None, b"\xab\xcd"),
+            (b"\x01" * 8, None),
+            (bytes(16), None),
+        ]
+    ):
+        span = make_span(200 + n, llm_attributes(200 + n))
+        if trace_id is not None:
+            span.trace_id = trace_id
+        if span_id is not None:
+            span.span_id = span_id
+        spans.append(span)
+    out = Pipeline(default_price_book(), Metrics()).extract(request)
+    assert len(out.calls) == 2 and out.rejected == 6
+    message = "; ".join(out.errors)
+    for words in ("span id is 0 bytes, not 8", "span id is all zeros", "trace id is 8 bytes"):
+        assert words in message, message
