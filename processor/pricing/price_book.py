@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from llm_margin.processor.pricing.genai import VERSION as GENAI_VERSION
 from llm_margin.processor.pricing.genai import GenaiPrices, Usage4
@@ -17,6 +17,9 @@ from llm_margin.processor.pricing.overlay import Overlay, load_overlay
 from llm_margin.processor.records import CallRecord
 
 COST_QUANTUM = Decimal("1e-18")  # the scale of llm_calls.cost_usd (Decimal(38, 18))
+# Enough digits for every cost Decimal(38, 18) holds, computed exactly: the default 28 digits
+# failed (InvalidOperation, no message) on costs from $1e10 and rounded long products twice.
+_MONEY = Context(prec=60)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,17 @@ class PriceBook:
         service_tier: str = "",
     ) -> Price:
         """Price one call's usage: the first of ``models`` (response, then request) known."""
+        with localcontext(_MONEY):
+            return self._price_usage(provider, models, usage, ts, service_tier)
+
+    def _price_usage(
+        self,
+        provider: str,
+        models: tuple[str, ...],
+        usage: Usage4,
+        ts: datetime,
+        service_tier: str,
+    ) -> Price:
         for model in models:
             if not model:
                 continue

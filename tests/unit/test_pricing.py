@@ -228,3 +228,12 @@ def test_explain_shows_what_calls_are_charged(book):
     assert row[0]["source"] == "overlay"
     assert (row[0]["input_per_mtok_usd"], row[0]["output_per_mtok_usd"]) == ("0.09", "0.36")
     assert explain_model(book, "openai", "no-such-model", TS) == []
+
+
+def test_huge_token_counts_are_priced_exactly():
+    """A cost Decimal(38, 18) holds is computed exactly: with Python's default 28 digits,
+    2**63 - 1 input tokens failed with a bare decimal.InvalidOperation (no message)."""
+    tokens = 2**63 - 1
+    price = PriceBook().price_usage("openai", ("gpt-4o-mini",), Usage4(tokens, 0, 0, 0, 0), TS)
+    assert price.priced
+    assert price.cost_usd == Decimal(tokens) * Decimal("0.15") / 10**6
