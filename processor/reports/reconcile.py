@@ -69,44 +69,69 @@ def _amount(text: str, where: str) -> Decimal:
 
 
 def read_provider_usage(path: str) -> tuple[str, dict[tuple[date, str], Decimal]]:
-    """(provider, cost by (day, normalised model)) from an OpenAI or Anthropic cost CSV."""
+    """(provider, cost by (day, normalised model)) from an OpenAI or Anthropic cost CSV.
+
+    Header names are matched without regard to case or surrounding spaces; rows whose fields
+    are all empty (what spreadsheets leave at the end) are skipped; errors name the file's
+    physical line.
+    """
+    totals: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            header = set(reader.fieldnames or ())
-            rows = list(reader)
+            reader = csv.reader(handle)
+            header = [name.strip().lower() for name in next(reader, [])]
+            columns = set(header)
+            if OPENAI_COLUMNS <= columns:
+                provider = "openai"
+            elif ANTHROPIC_COLUMNS <= columns:
+                provider = "anthropic"
+            else:
+                raise ProviderUsageError(
+                    f"{path}: unknown layout (columns {sorted(columns)}); expected an OpenAI "
+                    f"export with {sorted(OPENAI_COLUMNS)} or an Anthropic one with "
+                    f"{sorted(ANTHROPIC_COLUMNS)}"
+                )
+            for fields in reader:
+                if not any(field.strip() for field in fields):
+                    continue
+                where = f"{path} line {reader.line_num}"
+                row = dict(zip(header, fields, strict=False))
+                day, model, amount = _usage_row(provider, row, where)
+                totals[(day, normalise_model(model))] += amount
     except OSError as exc:
         raise ProviderUsageError(f"cannot read {path}: {exc}") from exc
-    if OPENAI_COLUMNS <= header:
-        provider = "openai"
-    elif ANTHROPIC_COLUMNS <= header:
-        provider = "anthropic"
-    else:
+    except UnicodeDecodeError as exc:
         raise ProviderUsageError(
-            f"{path}: unknown layout (columns {sorted(header)}); expected an OpenAI export "
-            f"with {sorted(OPENAI_COLUMNS)} or an Anthropic one with {sorted(ANTHROPIC_COLUMNS)}"
-        )
-    totals: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
-    for number, row in enumerate(rows, start=2):
-        where = f"{path} line {number}"
-        try:
-            if provider == "openai":
-                currency = (row.get("amount_currency") or "usd").strip().lower()
-                if currency != "usd":
-                    raise ProviderUsageError(f"{where}: currency {currency!r} is not usd")
-                day = datetime.fromisoformat(row["start_time_iso"].strip()).date()
-                model = row["line_item"].split(",", 1)[0]
-                amount = _amount(row["amount_value"], where)
-            else:
-                day = date.fromisoformat(row["usage_date_utc"].strip()[:10])
-                model = row["model"]
-                amount = _amount(row["cost_usd"], where)
-        except (KeyError, ValueError, AttributeError) as exc:
-            if isinstance(exc, ProviderUsageError):
-                raise
-            raise ProviderUsageError(f"{where}: {exc}") from exc
-        totals[(day, normalise_model(model))] += amount
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); export it as CSV UTF-8"
+        ) from exc
+    except csv.Error as exc:
+        raise ProviderUsageError(f"{path}: not a readable CSV file: {exc}") from exc
     return provider, dict(totals)
+
+
+def _usage_row(provider: str, row: dict[str, str], where: str) -> tuple[date, str, Decimal]:
+    """(UTC day, model, amount in USD) of one export row."""
+    try:
+        if provider == "openai":
+            currency = (row.get("amount_currency") or "usd").strip().lower()
+            if currency != "usd":
+                raise ProviderUsageError(f"{where}: currency {currency!r} is not usd")
+            start = datetime.fromisoformat(row["start_time_iso"].strip())
+            if start.tzinfo is not None:  # the UTC day, whatever offset the export uses
+                start = start.astimezone(timezone.utc)
+            return (
+                start.date(),
+                row["line_item"].split(",", 1)[0],
+                _amount(row["amount_value"], where),
+            )
+        day = date.fromisoformat(row["usage_date_utc"].strip()[:10])
+        return day, row["model"], _amount(row["cost_usd"], where)
+    except ProviderUsageError:
+        raise
+    except KeyError as exc:  # a short row
+        raise ProviderUsageError(f"{where}: no value for column {exc}") from exc
+    except (ValueError, AttributeError) as exc:
+        raise ProviderUsageError(f"{where}: {exc}") from exc
 
 
 def explain(
