@@ -40,6 +40,8 @@ import uuid
 import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.parser import BytesParser
+from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -169,6 +171,32 @@ def split_request(params: Mapping[str, str], body: bytes) -> Request:
         settings=settings,
         query_id=params.get("query_id") or str(uuid.uuid4()),
     )
+
+
+def form_fields(content_type: str, body: bytes) -> dict[str, str]:
+    """The fields of a multipart/form-data body, which ClickHouse reads as URL parameters:
+    clickhouse-connect sends the query and its ``param_*`` values that way once they are too
+    long for a URL. Files in it (external tables) are not supported."""
+    message = BytesParser(policy=HTTP).parsebytes(
+        b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body
+    )
+    if not message.is_multipart():
+        raise ClickHouseHttpError(400, 36, "malformed multipart/form-data body")
+    fields: dict[str, str] = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if not name:
+            raise ClickHouseHttpError(400, 36, "multipart/form-data part without a name")
+        if part.get_filename() is not None:
+            raise ClickHouseHttpError(
+                501, 48, f"external tables are not supported (form file {name!r})"
+            )
+        payload = part.get_payload(decode=True) or b""
+        try:
+            fields[str(name)] = payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ClickHouseHttpError(400, 36, f"form field {name!r} is not UTF-8") from exc
+    return fields
 
 
 def decode_body(body: bytes, encoding: str) -> bytes:
@@ -385,9 +413,10 @@ def _make_handler(engine: Engine, auth_token: str | None) -> type[BaseHTTPReques
                 },
             )
 
-        def _handle(self, body: bytes) -> None:
+        def _handle(self, body: bytes, form: Mapping[str, str] | None = None) -> None:
             parts = urlsplit(self.path)
             params = dict(parse_qsl(parts.query, keep_blank_values=True))
+            params.update(form or {})
             if parts.path in ("/ping", "/replicas_status") or (
                 parts.path == "/" and self.command == "GET" and "query" not in params
             ):
@@ -438,10 +467,14 @@ def _make_handler(engine: Engine, auth_token: str | None) -> type[BaseHTTPReques
                 return
             try:
                 body = decode_body(raw, self.headers.get("Content-Encoding", ""))
+                content_type = self.headers.get("Content-Type", "")
+                form = None
+                if content_type.lower().startswith("multipart/form-data"):
+                    form, body = form_fields(content_type, body), b""
             except ClickHouseHttpError as exc:
                 self._error(exc)
                 return
-            self._handle(body)
+            self._handle(body, form)
 
         def _read_chunked(self) -> bytes | None:
             chunks: list[bytes] = []
