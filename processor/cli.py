@@ -45,13 +45,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llm-margin {args.command}: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:
-        # A running processor's refusal is the user's to read, not a traceback, whichever
-        # command asked it (they all read through RemoteReader).
+        # A running processor's or a ClickHouse server's refusal (wrong password, read-only
+        # user, missing table) is the user's to read, not a traceback, whichever command
+        # asked it.
+        from clickhouse_connect.driver.exceptions import ClickHouseError
+        from llm_margin.processor.commands._common import query_error_message
         from llm_margin.processor.remote import RemoteError
 
-        if not isinstance(exc, RemoteError):
+        if isinstance(exc, RemoteError):
+            print(f"llm-margin {args.command}: {exc}", file=sys.stderr)
+        elif isinstance(exc, ClickHouseError):
+            print(f"llm-margin {args.command}: {query_error_message(exc)}", file=sys.stderr)
+        else:
             raise
-        print(f"llm-margin {args.command}: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0

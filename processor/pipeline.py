@@ -155,7 +155,9 @@ class Pipeline:
                         out.rejected += 1
                         if len(out.errors) < MAX_ERROR_MESSAGES:
                             reason = str(exc) or type(exc).__name__
-                            out.errors.append(f"span {span.span_id.hex()}: {reason}")
+                            out.errors.append(
+                                f"span {span.span_id.hex() or '(empty id)'}: {reason}"
+                            )
         conflicts = self._resolver.conflicts
         out.calls = self._resolver.resolve(call_spans, http_children)
         self._metrics.inc("nested_key_conflicts", self._resolver.conflicts - conflicts)

@@ -53,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
     except OverlayError as exc:
         raise CommandError(str(exc)) from exc
     since, until = period(args)
-    if args.clickhouse_url:
-        store = Store.open(clickhouse_url=args.clickhouse_url, database=args.database)
-    elif args.dry_run:  # reads only: the running processor can answer it
+    if args.dry_run:  # reads only: a read-only server user or the running processor will do
         store = open_reader(args)
+    elif args.clickhouse_url:
+        store = Store.open(clickhouse_url=args.clickhouse_url, database=args.database)
     else:
         require_data_dir(args.data_dir)
         if running_server(args.data_dir):

@@ -194,3 +194,72 @@ def test_error_statuses_are_clickhouses(served):
         got, headers, body = call(served, statement)
         assert (got, headers["X-ClickHouse-Exception-Code"]) == (status, code), statement
         assert b"formatQuery" not in body, body  # the statement's own error, not the guard's
+
+
+def test_parameters_sent_as_a_multipart_form(served):
+    """clickhouse-connect sends the query and its parameters as multipart/form-data once they
+    are too long for a URL (or when asked to): the interface took the whole form for SQL."""
+    ids = [f"{n:016x}" for n in range(1, 41)] + [f"{n:016x}" for n in range(1000, 3000)]
+    for force in (False, True):
+        client = clickhouse_connect.get_client(
+            host="127.0.0.1",
+            port=served.clickhouse_http.port,
+            password=TOKEN,
+            database="llm_margin",
+            form_encode_query_params=force,
+        )
+        try:
+            result = client.query(
+                "SELECT count(), {note:String} FROM llm_calls FINAL WHERE span_id IN {ids:Array(String)}",
+                parameters={"ids": ids, "note": "a\r\nb\n"},
+            )
+            assert result.result_rows == [(40, "a\r\nb\n")]
+        finally:
+            client.close()
+    # Files in the form would be external tables: refused by name, not run as SQL.
+    boundary = "llm-margin-test"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="query"\r\n\r\nSELECT 1\r\n'
+        f'--{boundary}\r\nContent-Disposition: form-data; name="t"; filename="t.tsv"\r\n'
+        f"\r\n1\r\n--{boundary}--\r\n"
+    ).encode()
+    status, headers, text = call(
+        served,
+        body=body,
+        headers={
+            "X-ClickHouse-Key": TOKEN,
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+        },
+    )
+    assert status == 501 and b"external tables are not supported" in text
+
+
+def test_read_commands_through_it_with_a_read_only_user(served):
+    """`--clickhouse-url` to a read-only server: `reprice --dry-run` reads only (it used to
+    create the schema first and fail), and a server's refusal is one line, exit 2, not a
+    traceback."""
+    import subprocess
+
+    from tests.conftest import bin_path
+
+    def run(password: str, *args: str) -> subprocess.CompletedProcess:
+        url = f"http://default:{password}@127.0.0.1:{served.clickhouse_http.port}"
+        return subprocess.run(
+            [bin_path("llm-margin"), *args, "--clickhouse-url", url],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    done = run(TOKEN, "reprice", "--since", "1d", "--dry-run", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)[0]["calls"] == 40
+    done = run("wrong-password", "report", "customers")
+    assert done.returncode == 2
+    assert (
+        done.stderr.startswith("llm-margin report: Code: 516.")
+        and len(done.stderr.splitlines()) == 1
+    )
+    done = run(TOKEN, "reprice", "--since", "1d")  # writes: refused by the read-only server
+    assert done.returncode == 2 and "Code: 164." in done.stderr, done.stderr
+    assert len(done.stderr.splitlines()) == 1
