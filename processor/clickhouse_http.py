@@ -14,6 +14,8 @@ Supported, as ClickHouse does it:
   output format chDB produces (Native, RowBinary, TabSeparated*, JSON*, CSV*, ...),
   ``param_<name>`` query parameters for ``{name:Type}`` placeholders, and other URL parameters
   as query settings.
+- ``enable_http_compression=1`` with ``Accept-Encoding: gzip`` (or deflate): a compressed
+  answer.
 - Response headers ``X-ClickHouse-Format``, ``X-ClickHouse-Timezone``,
   ``X-ClickHouse-Query-Id``, ``X-ClickHouse-Summary``; errors carry
   ``X-ClickHouse-Exception-Code`` and a ``Code: N. DB::Exception: ...`` body.
@@ -197,6 +199,20 @@ def form_fields(content_type: str, body: bytes) -> dict[str, str]:
         except UnicodeDecodeError as exc:
             raise ClickHouseHttpError(400, 36, f"form field {name!r} is not UTF-8") from exc
     return fields
+
+
+def response_encoding(accept_encoding: str) -> str | None:
+    """gzip or deflate when the client accepts it (``enable_http_compression=1`` asks for a
+    compressed answer, as ClickHouse does); None otherwise, and the answer goes uncompressed."""
+    accepted = set()
+    for item in accept_encoding.lower().split(","):
+        name, _, quality = item.strip().partition(";")
+        if quality.strip().replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000"):
+            accepted.add(name.strip())
+    for encoding in ("gzip", "deflate"):
+        if encoding in accepted:
+            return encoding
+    return None
 
 
 def decode_body(body: bytes, encoding: str) -> bytes:
@@ -443,7 +459,13 @@ def _make_handler(engine: Engine, auth_token: str | None) -> type[BaseHTTPReques
             }
             if response.result_format:
                 headers["X-ClickHouse-Format"] = response.result_format
-            self._send(200, response.body, headers)
+            body = response.body
+            if params.get("enable_http_compression") in ("1", "true"):
+                encoding = response_encoding(self.headers.get("Accept-Encoding", ""))
+                if encoding is not None:
+                    body = gzip.compress(body) if encoding == "gzip" else zlib.compress(body)
+                    headers["Content-Encoding"] = encoding
+            self._send(200, body, headers)
 
         def do_GET(self) -> None:
             self._handle(b"")

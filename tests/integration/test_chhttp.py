@@ -263,3 +263,22 @@ def test_read_commands_through_it_with_a_read_only_user(served):
     done = run(TOKEN, "reprice", "--since", "1d")  # writes: refused by the read-only server
     assert done.returncode == 2 and "Code: 164." in done.stderr, done.stderr
     assert len(done.stderr.splitlines()) == 1
+
+
+def test_compressed_answers_when_asked(served):
+    """`enable_http_compression=1` with an Accept-Encoding the server has: a compressed answer,
+    as ClickHouse gives (curl --compressed, Grafana); without the setting, plain."""
+    import gzip
+    import zlib
+
+    query = "SELECT count() FROM llm_calls FINAL"
+    for accept, decode in (("gzip", gzip.decompress), ("br;q=1.0, deflate", zlib.decompress)):
+        headers = {"X-ClickHouse-Key": TOKEN, "Accept-Encoding": accept}
+        status, got, body = call(
+            served, query, headers=headers, database="llm_margin", enable_http_compression="1"
+        )
+        assert status == 200 and got["Content-Encoding"] == accept.split(", ")[-1]
+        assert decode(body) == b"40\n"
+    headers = {"X-ClickHouse-Key": TOKEN, "Accept-Encoding": "gzip"}
+    status, got, body = call(served, query, headers=headers, database="llm_margin")
+    assert (status, body, got.get("Content-Encoding")) == (200, b"40\n", None)
