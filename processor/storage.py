@@ -80,7 +80,6 @@ class Store:
         # The chDB data directory in embedded mode (the ClickHouse HTTP interface opens its
         # own engine handles on it); None in server mode.
         self.embedded_path = embedded_path
-        self._database = getattr(client, "database", None) or DEFAULT_DATABASE
         # Clients for query_readonly; without a way to open more, reads share the main client.
         self._readers = _ClientPool(open_reader, READ_CLIENTS) if open_reader else None
         # How many read-only queries may usefully run at once (reports use it).

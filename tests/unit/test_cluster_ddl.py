@@ -388,3 +388,35 @@ def test_local_tables_are_valid_ddl_and_take_the_processors_rows(tmp_path):
         assert got == [("s1", Decimal("0.000123"))]
     finally:
         store.close()
+
+
+class _RecordingClient:
+    """Answers the few reads Store.create_schema makes; records its DDL."""
+
+    def __init__(self) -> None:
+        self.commands: list[str] = []
+
+    def query(self, sql, parameters=None, settings=None):
+        from types import SimpleNamespace
+
+        if "currentDatabase()" in sql and "system" not in sql:
+            return SimpleNamespace(column_names=["db"], result_rows=[("llm_margin",)])
+        if sql.lstrip().startswith("SELECT count()"):
+            return SimpleNamespace(column_names=["n"], result_rows=[(0,)])
+        return SimpleNamespace(column_names=["name"], result_rows=[])
+
+    def command(self, sql, parameters=None):
+        self.commands.append(sql)
+
+
+def test_store_creates_the_cluster_schema():
+    """Store.create_schema with a cluster ran `self._database()`, shadowed by a string
+    attribute of the same name: TypeError before any ON CLUSTER statement."""
+    from llm_margin.processor.storage import Store
+
+    client = _RecordingClient()
+    store = Store(client, description="test")
+    store.cluster = "llm_margin_cluster"
+    store.create_schema()
+    assert client.commands and all("ON CLUSTER" in c for c in client.commands[:3])
+    assert any("llm_calls_local" in c for c in client.commands)
