@@ -10,7 +10,7 @@ to the operator. Pure functions here; the store runs the statements.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 _CREATE = re.compile(
     r"CREATE\s+TABLE\s+IF\s+NOT\s+EXISTS\s+`?(?P<table>[A-Za-z_][A-Za-z0-9_]*)`?\s*\(",
@@ -18,6 +18,11 @@ _CREATE = re.compile(
 )
 _COLUMN = re.compile(r"^\s*`?(?P<name>[A-Za-z_][A-Za-z0-9_]*)`?\s+(?P<rest>.+?)\s*,?\s*$")
 _NOT_COLUMNS = frozenset({"INDEX", "PROJECTION", "CONSTRAINT", "PRIMARY"})
+_VIEW = re.compile(
+    r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:MATERIALIZED\s+)?VIEW\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+    r"`?(?P<name>[A-Za-z_][A-Za-z0-9_]*)`?",
+    re.IGNORECASE,
+)
 
 
 def declared_columns(create_sql: str) -> tuple[str, list[tuple[str, str]]] | None:
@@ -58,3 +63,29 @@ def add_column_statements(
         for name, definition in declared
         if name not in have
     ]
+
+
+def schema_gaps(
+    statements: Iterable[str],
+    columns_of: Callable[[str], list[str]],
+    exists: Callable[[str], bool],
+) -> list[str]:
+    """What a store lacks of the schema the DDL ``statements`` declare, one line per table or
+    view (with the ALTER statements that add missing columns); empty when nothing is missing.
+    ``columns_of(table)``: the live table's columns, empty when it does not exist;
+    ``exists(view)``: whether the view exists (a parameterised view lists no columns)."""
+    gaps: list[str] = []
+    for statement in statements:
+        declared = declared_columns(statement)
+        if declared is not None:
+            table, columns = declared
+            existing = columns_of(table)
+            if not existing:
+                gaps.append(f"table {table} is missing")
+            else:
+                gaps.extend(add_column_statements(table, columns, existing))
+            continue
+        view = _VIEW.search("\n".join(line.split("--", 1)[0] for line in statement.splitlines()))
+        if view is not None and not exists(view.group("name")):
+            gaps.append(f"view {view.group('name')} is missing")
+    return gaps

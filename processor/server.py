@@ -38,6 +38,12 @@ class Processor:
             create_schema=config.create_schema,
             cluster=config.cluster_name,  # cluster (issue 7)
         )
+        if not config.create_schema:
+            try:  # fail at start, not batch after batch into the spool
+                self.store.verify_schema()
+            except Exception:
+                self.store.close()
+                raise
         if config.billing_file:
             plans, customers = load_billing_file(config.billing_file)
             store_billing(self.store, plans, customers)

@@ -38,7 +38,11 @@ from llm_margin.processor.records import (
     CallRecord,
     TaskSpanRecord,
 )
-from llm_margin.processor.schema_upgrade import add_column_statements, declared_columns
+from llm_margin.processor.schema_upgrade import (
+    add_column_statements,
+    declared_columns,
+    schema_gaps,
+)
 
 DEFAULT_DATABASE = "llm_margin"
 # Server mode: a server that hangs must fail the write (so the batch is spooled) rather than
@@ -169,6 +173,18 @@ class Store:
         if create_schema:
             store.create_schema()
         return store
+
+    def verify_schema(self) -> None:
+        """Raise SchemaError naming every table, view and column of ``clickhouse/schema/``
+        the store lacks: with ``create_schema`` off, a processor started on a schema nobody
+        applied (or upgraded) would otherwise acknowledge every batch into the spool and
+        never store one."""
+        gaps = schema_gaps(schema_statements(), self._columns, self._table_exists)
+        if gaps:
+            raise SchemaError(
+                f"database {self._database()} lacks what this release needs (create_schema is "
+                "off: apply clickhouse/schema/*.sql, or run): " + "; ".join(gaps)
+            )
 
     def create_schema(self) -> None:
         """Create missing tables, then add columns a newer release declares (see
@@ -376,6 +392,10 @@ def _read_statement(
     except ReadOnlyStatementError as exc:
         raise DatabaseError(str(exc)) from exc
     return client.query(sql, parameters=params, settings=settings)
+
+
+class SchemaError(RuntimeError):
+    """The store lacks tables or columns this release writes (``create_schema`` off)."""
 
 
 def _holding_pid(path: str) -> int | None:

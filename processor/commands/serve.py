@@ -99,4 +99,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except ConfigError as exc:
         raise CommandError(f"configuration error: {exc}") from exc
-    return serve_forever(config)
+    from llm_margin.processor.storage import SchemaError
+
+    try:
+        return serve_forever(config)
+    except SchemaError as exc:
+        raise CommandError(str(exc)) from exc

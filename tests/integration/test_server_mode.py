@@ -127,3 +127,37 @@ def test_create_schema_off_and_column_upgrades(clickhouse):
 def test_wrong_password_fails_fast(clickhouse):
     with pytest.raises(Exception, match="516|Authentication"):
         Store.open(clickhouse_url=url(clickhouse, "wrong-password"), database="x")
+
+
+def test_create_schema_off_refuses_to_start_on_a_schema_it_cannot_write(clickhouse, tmp_path):
+    """With create_schema off, a processor on a database nobody applied (or upgraded) the
+    schema to used to start, answer 200 and spool every batch forever."""
+    from llm_margin.processor.storage import SchemaError
+
+    clickhouse.store.command("CREATE DATABASE dba_owned")
+    clickhouse.store.command(
+        "CREATE TABLE dba_owned.llm_task_spans (task_id String, trace_id String, "
+        "span_id String, version UInt64) ENGINE = ReplacingMergeTree(version) "
+        "ORDER BY (task_id, span_id)"
+    )
+
+    def config(database: str, create_schema: bool) -> ServeConfig:
+        return ServeConfig(
+            clickhouse_url=url(clickhouse),
+            database=database,
+            create_schema=create_schema,
+            otlp_grpc_port=free_port(),
+            otlp_http_port=free_port(),
+            spool_dir=str(tmp_path / f"spool-{database}"),
+        ).validate()
+
+    with pytest.raises(SchemaError) as info:
+        Processor(config("dba_owned", False))
+    message = str(info.value)
+    assert "table llm_calls is missing" in message
+    assert "ALTER TABLE `llm_task_spans` ADD COLUMN IF NOT EXISTS `outcome`" in message
+    # Once the schema is there (here: created by a start with create_schema on), it starts.
+    Store.open(clickhouse_url=url(clickhouse), database="dba_owned").close()
+    front = Processor(config("dba_owned", False))
+    front.start()
+    front.stop()
