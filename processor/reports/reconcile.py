@@ -30,6 +30,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from llm_margin.processor.reports.money import money_str
 from llm_margin.processor.reports.views import run_sql
 
 OPENAI_COLUMNS = {"start_time_iso", "line_item", "amount_value"}
@@ -41,6 +42,7 @@ COLUMNS = (
     "provider_cost_usd",
     "stored_cost_usd",
     "difference_usd",
+    "restated_cost_usd",
     "stored_calls",
     "unpriced_calls",
     "failed_calls",
@@ -137,25 +139,35 @@ def _usage_row(provider: str, row: dict[str, str], where: str) -> tuple[date, st
 def explain(
     provider_cost: Decimal | None, stored: dict[str, Any] | None, tolerance: Decimal
 ) -> str:
-    """Why provider and stored cost differ for one (day, model). Pure; table-tested."""
+    """Why provider and stored cost differ for one (day, model). Pure; table-tested.
+
+    After `llm-margin reprice`, the restated cost (``restated_cost_usd``) is what is compared:
+    a model priced after the fact then matches, and the as-charged cost is named beside it."""
     if stored is None:
         return (
             "unattributed: the provider billed calls the processor never saw (uninstrumented "
             "code, another app on the same key, or lost spans)"
         )
-    stored_cost: Decimal = stored["stored_cost_usd"]
     if provider_cost is None:
         return "not in the provider export (another account or key, or an incomplete export)"
+    charged_cost: Decimal = stored["stored_cost_usd"]
+    stored_cost: Decimal = stored.get("restated_cost_usd", charged_cost)
+    unpriced = stored.get("restated_unpriced_calls", stored["unpriced_calls"])
     difference = provider_cost - stored_cost
     notes = []
+    if stored_cost != charged_cost or unpriced != stored["unpriced_calls"]:
+        notes.append(
+            f"restated by reprice: {money_str(stored_cost)} USD "
+            f"(as charged {money_str(charged_cost)} USD)"
+        )
     if stored["unattributed_calls"]:
         notes.append(f"{stored['unattributed_calls']} calls have no customer (cost counted)")
     if abs(difference) <= tolerance:
         return "; ".join(["match"] + notes)
     reasons = []
-    if stored["unpriced_calls"] and difference > 0:
+    if unpriced and difference > 0:
         reasons.append(
-            f"unpriced: {stored['unpriced_calls']} calls stored without a price "
+            f"unpriced: {unpriced} calls stored without a price "
             "(add the model to the price overlay, then `llm-margin reprice`)"
         )
     if stored["failed_calls_without_usage"] and difference > 0:
@@ -216,7 +228,9 @@ def reconcile(
             key,
             {
                 "stored_cost_usd": Decimal(0),
+                "restated_cost_usd": Decimal(0),
                 "calls": 0,
+                "restated_unpriced_calls": 0,
                 "unpriced_calls": 0,
                 "failed_calls": 0,
                 "failed_calls_without_usage": 0,
@@ -224,12 +238,14 @@ def reconcile(
             },
         )
         entry["stored_cost_usd"] += Decimal(str(row["stored_cost_usd"]))
+        entry["restated_cost_usd"] += Decimal(str(row["restated_cost_usd"]))
         for name in (
             "calls",
             "unpriced_calls",
             "failed_calls",
             "failed_calls_without_usage",
             "unattributed_calls",
+            "restated_unpriced_calls",
         ):
             entry[name] += int(row[name])
     rows = []
@@ -245,6 +261,7 @@ def reconcile(
                 "provider_cost_usd": provider_cost if provider_cost is not None else Decimal(0),
                 "stored_cost_usd": stored_cost,
                 "difference_usd": (provider_cost or Decimal(0)) - stored_cost,
+                "restated_cost_usd": entry["restated_cost_usd"] if entry else Decimal(0),
                 "stored_calls": entry["calls"] if entry else 0,
                 "unpriced_calls": entry["unpriced_calls"] if entry else 0,
                 "failed_calls": entry["failed_calls"] if entry else 0,
@@ -257,7 +274,7 @@ def reconcile(
 
 def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     total: dict[str, Any] = {"day": "TOTAL"}
-    for column in ("provider_cost_usd", "stored_cost_usd", "difference_usd"):
+    for column in ("provider_cost_usd", "stored_cost_usd", "difference_usd", "restated_cost_usd"):
         total[column] = sum((r[column] for r in rows), Decimal(0))
     for column in ("stored_calls", "unpriced_calls", "failed_calls", "unattributed_calls"):
         total[column] = sum(r[column] for r in rows)

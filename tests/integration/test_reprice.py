@@ -148,6 +148,29 @@ def test_check_then_reprice_with_an_overlay(processor):
     assert llama["customer_id"] == "(unattributed)" and llama["restated_priced"]
     assert "+overlay-" in llama["restated_price_version"]
 
+    # reconcile compares the restated cost: the provider billed the discounted price
+    export = Path(data_dir).parent / "openai-costs.csv"
+    export.write_text(
+        "start_time_iso,end_time_iso,organization_id,project_id,project_name,line_item,"
+        "amount_value,amount_currency\n"
+        + "".join(
+            f"{when:%Y-%m-%d}T00:00:00+00:00,{when:%Y-%m-%d}T23:59:59+00:00,org,proj,Prod,"
+            f'"gpt-4o-mini-2024-07-18, input",{restated[name].quantize(Q)},usd\n'
+            for name, when in (("a", BEFORE), ("b", AFTER))
+        )
+    )
+    compared = cli(
+        "reconcile", "--provider-usage", str(export), "--data-dir", data_dir,
+        "--tolerance-usd", "0.000001", "--format", "json",
+    )  # fmt: skip
+    assert compared.returncode == 0, compared.stderr
+    rows = {r["day"]: r for r in json.loads(compared.stdout) if r["model"] == "gpt-4o-mini"}
+    for name, when in (("a", BEFORE), ("b", AFTER)):
+        row = rows[f"{when:%Y-%m-%d}"]
+        assert Decimal(row["restated_cost_usd"]) == restated[name].quantize(Q)
+        assert Decimal(row["stored_cost_usd"]) == charged[name].quantize(Q)
+        assert row["explanation"].startswith("match; restated by reprice"), row
+
 
 def test_check_works_while_serve_runs_and_reprice_refuses_clearly(serve_process):
     export_calls(serve_process["grpc_port"])

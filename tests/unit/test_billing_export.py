@@ -71,8 +71,8 @@ def test_normalise_model(name, expected):
     assert reconcile.normalise_model(name) == expected
 
 
-def stored(cost="1", unpriced=0, failed=0, unattributed=0):
-    return {
+def stored(cost="1", unpriced=0, failed=0, unattributed=0, restated=None, still_unpriced=None):
+    row = {
         "stored_cost_usd": D(cost),
         "calls": 3,
         "unpriced_calls": unpriced,
@@ -80,6 +80,10 @@ def stored(cost="1", unpriced=0, failed=0, unattributed=0):
         "failed_calls_without_usage": failed,
         "unattributed_calls": unattributed,
     }
+    if restated is not None:  # after `reprice`
+        row["restated_cost_usd"] = D(restated)
+        row["restated_unpriced_calls"] = unpriced if still_unpriced is None else still_unpriced
+    return row
 
 
 @pytest.mark.parametrize(
@@ -93,6 +97,16 @@ def stored(cost="1", unpriced=0, failed=0, unattributed=0):
         (D("1.5"), stored(), "price mismatch: provider charged 50.00% more"),
         (D("0.5"), stored(), "price mismatch: provider charged 50.00% less"),
         (D("0.5"), stored(cost="0"), "price mismatch"),
+        # after `reprice`: the restated cost is compared, the as-charged one named
+        (
+            D("1.5"),
+            stored(unpriced=2, restated="1.5", still_unpriced=0),
+            "match; restated by reprice: 1.5 USD (as charged 1 USD)",
+        ),
+        (D("2"), stored(unpriced=2, restated="1.5", still_unpriced=1), "unpriced: 1 calls"),
+        (D("0.88"), stored(restated="0.88"), "match; restated by reprice: 0.88 USD"),
+        (D("1"), stored(restated="0.88"), "price mismatch: provider charged 13.64% more"),
+        (D("1"), stored(restated="1"), "match"),
     ],
 )
 def test_explain(provider, row, starts):
