@@ -49,6 +49,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import chdb
+from llm_margin.processor.auth import bearer_token
 from llm_margin.processor.readonly_sql import (
     FORMAT_QUERY_SQL,
     READONLY_CODE,
@@ -356,8 +357,8 @@ def authorised(headers: Mapping[str, str], params: Mapping[str, str], token: str
     expected = token.encode()
     candidates: list[str] = []
     auth = headers.get("Authorization") or ""
-    if auth.startswith("Bearer "):
-        candidates.append(auth[7:])
+    if (bearer := bearer_token(auth)) is not None:
+        candidates.append(bearer)
     elif auth.startswith("Basic "):
         try:
             decoded = base64.b64decode(auth[6:], validate=True).decode()

@@ -10,12 +10,12 @@ RESOURCE_EXHAUSTED (``grpc.max_receive_message_length``).
 
 from __future__ import annotations
 
-import hmac
 from concurrent import futures
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from llm_margin.processor.auth import bearer_matches
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.receiver.decode import PayloadError, parse_protobuf
 from llm_margin.processor.receiver.ingest import Ingestor, IngestOutcome
@@ -41,12 +41,12 @@ class _TraceService:
     def __init__(self, ingestor: Ingestor, metrics: Metrics, auth_token: str | None) -> None:
         self._ingestor = ingestor
         self._metrics = metrics
-        self._expected = f"Bearer {auth_token}".encode() if auth_token else None
+        self._auth_token = auth_token
 
     def export(self, body: bytes, context: grpc.ServicerContext) -> bytes:
-        if self._expected is not None:
+        if self._auth_token is not None:
             given = dict(context.invocation_metadata()).get("authorization", "")
-            if not hmac.compare_digest(str(given).encode(), self._expected):
+            if not bearer_matches(str(given), self._auth_token):
                 self._metrics.inc("rejected_requests")
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         try:

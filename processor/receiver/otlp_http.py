@@ -6,7 +6,6 @@ POST /api/query (read-only SQL for CLI commands while `serve` owns the embedded 
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
@@ -18,6 +17,7 @@ from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 from uuid import UUID
 
+from llm_margin.processor.auth import bearer_matches
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.receiver.decode import (
     PayloadError,
@@ -123,7 +123,6 @@ def _make_handler(
     extra_get_routes: dict[str, GetRoute],
     health: Callable[[], dict[str, Any]],
 ) -> type[BaseHTTPRequestHandler]:
-    expected_auth = f"Bearer {auth_token}".encode() if auth_token else None
     in_flight = threading.BoundedSemaphore(MAX_CONCURRENT_EXPORTS)
 
     class Handler(BaseHTTPRequestHandler):
@@ -155,10 +154,9 @@ def _make_handler(
             self._send(status, body, "application/json", headers)
 
         def _authorised(self) -> bool:
-            if expected_auth is None:
+            if auth_token is None:
                 return True
-            given = (self.headers.get("Authorization") or "").encode()
-            return hmac.compare_digest(given, expected_auth)
+            return bearer_matches(self.headers.get("Authorization"), auth_token)
 
         def _read_body(self) -> bytes | None:
             length_header = self.headers.get("Content-Length")

@@ -127,6 +127,10 @@ def test_http_requires_the_bearer_token(guarded):
     assert stored_span_ids(guarded) == set()
     assert post(guarded, body, AUTH)[0] == 200
     assert len(stored_span_ids(guarded)) == 3
+    # the scheme name is case-insensitive (RFC 7235)
+    lower = make_request(10, 2).SerializeToString()
+    assert post(guarded, lower, {"Authorization": f"bearer {TOKEN}"})[0] == 200
+    assert len(stored_span_ids(guarded)) == 5
 
 
 def test_http_garbage_is_400_and_the_service_keeps_serving(guarded):
@@ -282,6 +286,8 @@ def test_grpc_auth_garbage_and_partial_success(guarded, channel):
     response = stub.Export(make_request(400, 5, bad=frozenset({402})), metadata=metadata)
     assert response.partial_success.rejected_spans == 1
     assert len(stored_span_ids(guarded)) == 4
+    stub.Export(make_request(500, 1), metadata=(("authorization", f"bearer {TOKEN}"),))
+    assert len(stored_span_ids(guarded)) == 5
 
     with pytest.raises(grpc.RpcError) as info:
         stub.Export(make_request(0, 400), metadata=metadata)
