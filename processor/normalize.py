@@ -144,7 +144,16 @@ def any_value(value: Any) -> Any:
 
 
 def attributes_to_dict(key_values: Iterable[Any]) -> dict[str, Any]:
-    return {kv.key: any_value(kv.value) for kv in key_values}
+    return {kv.key: _decoded(kv.key, kv.value) for kv in key_values}
+
+
+def _decoded(key: str, value: Any) -> Any:
+    """any_value, with a text attribute (an id, a name) given as bytes, an array or a map made
+    text or refused (ValueError: the span is rejected, not stored under a mangled id)."""
+    decoded = any_value(value)
+    if isinstance(decoded, (bytes, list, dict)) and key in _TEXT_KEYS:
+        return _text_value(decoded, key)
+    return decoded
 
 
 _USAGE_KEYS = frozenset(INPUT_TOKEN_KEYS + OUTPUT_TOKEN_KEYS)
@@ -204,6 +213,8 @@ _X0 = _T0 + len(_TOKEN_GROUPS_AFTER_TS)  # first text group
 _O0 = _X0 + len(_TEXT_GROUPS)  # first of the other groups
 # A token count's error names its group's canonical (first) spelling, whichever key held it.
 _TOKEN_NAMES = tuple(group[0] for group in _GROUPS[:_X0])
+# Keys whose value is a text (ids, names): decoded bytes, arrays and maps are checked.
+_TEXT_KEYS = frozenset(key for group in _GROUPS[_X0:] for key in group) | {A.TASK_NAME}
 _GROUP_OF: dict[str, tuple[int, int]] = {
     key: (index, rank) for index, group in enumerate(_GROUPS) for rank, key in enumerate(group)
 }
@@ -241,7 +252,7 @@ def read_attributes(key_values: Iterable[Any]) -> dict[str, Any]:
                 out[key] = text
             else:
                 number = value.int_value
-                out[key] = number if number else any_value(value)
+                out[key] = number if number else _decoded(key, value)
     return out
 
 
@@ -274,6 +285,20 @@ def _token_count(value: Any, name: str) -> int:
     if count < 0:
         raise ValueError(f"token count {name} is negative: {count}")
     return count
+
+
+def _text_value(value: Any, name: str) -> str:
+    """A text attribute given as another type: numbers as their text, UTF-8 bytes decoded;
+    arrays and maps are not an id or a name, so the span is rejected (ValueError)."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")[:256]
+        except UnicodeDecodeError:
+            raise ValueError(f"{name} is bytes that are not UTF-8 text") from None
+    if isinstance(value, (bool, int, float)):
+        return str(value)[:256]
+    kind = "a map" if isinstance(value, Mapping) else "an array"
+    raise ValueError(f"{name} must be a string, got {kind}")
 
 
 def canonical_provider(name: str) -> str:

@@ -18,11 +18,13 @@ from llm_margin.processor.normalize import (
     RANK_PROVISIONAL,
     attributes_to_dict,
     call_from_span,
+    read_attributes,
     span_kind,
     version_rank,
 )
 from llm_margin.processor.pricing import PriceBook
 from llm_margin.processor.receiver.synthetic import make_span
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue, KeyValueList
 
 # (name, attributes, expected (provider, model, input, output, cache_read, cache_write, cw_1h,
 #  reasoning, sdk_retries))
@@ -399,3 +401,53 @@ def test_a_stream_start_record_is_stored_as_incomplete(attributes, status, error
     span = make_span(1, {**base, **attributes})
     call = call_from_span(span, attributes_to_dict(span.attributes))
     assert (call.status, call.error_type) == (status, error_type)
+
+
+def _span_with(key, value):
+    """A call span whose attribute ``key`` holds ``value`` (an AnyValue of any kind)."""
+    span = make_span(1, {"gen_ai.provider.name": "openai", "gen_ai.request.model": "gpt-4o"})
+    kept = [kv for kv in span.attributes if kv.key != key]
+    del span.attributes[:]
+    span.attributes.extend(kept)
+    span.attributes.add(key=key, value=value)
+    return span
+
+
+def _array(*texts):
+    return AnyValue(array_value=ArrayValue(values=[AnyValue(string_value=t) for t in texts]))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "column", "expected"),
+    [
+        ("customer.id", AnyValue(int_value=42), "customer_id", "42"),
+        ("customer.id", AnyValue(bytes_value=b"acme"), "customer_id", "acme"),
+        ("feature", AnyValue(double_value=1.5), "feature", "1.5"),
+        ("gen_ai.request.model", AnyValue(bytes_value=b"gpt-4o"), "request_model", "gpt-4o"),
+    ],
+)
+def test_text_attributes_of_other_types_still_make_a_row(key, value, column, expected):
+    span = _span_with(key, value)
+    for decode in (read_attributes, attributes_to_dict):
+        call = call_from_span(span, decode(span.attributes))
+        assert getattr(call, column) == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("customer.id", _array("a", "b"), "customer.id must be a string, got an array"),
+        ("workspace.id", AnyValue(bytes_value=b"\xff\xfe"), "workspace.id is bytes that are not"),
+        ("gen_ai.request.model", _array("gpt-4o"), "gen_ai.request.model must be a string"),
+        (
+            "task.id",
+            AnyValue(kvlist_value=KeyValueList(values=[KeyValue(key="a")])),
+            "task.id must be a string, got a map",
+        ),
+    ],
+)
+def test_text_attributes_that_are_no_text_reject_the_span(key, value, message):
+    span = _span_with(key, value)
+    for decode in (read_attributes, attributes_to_dict):
+        with pytest.raises(ValueError, match=message):
+            call_from_span(span, decode(span.attributes))
