@@ -1,7 +1,7 @@
 -- Recompute llm_task_fragments for the given hours from llm_calls, each stored call once (the
 -- newest version of each (customer_id, span_id), as FINAL would keep it): one row per hour,
--- task and customer. multi_hour marks tasks with calls in more than one hour of this batch or
--- with a fragment stored for another hour. Run before rollup_record_hours.sql, with the same
+-- task and customer. multi_hour marks tasks with more than one fragment in this batch (calls in
+-- several hours, or under several customers) or with a fragment stored for another hour. Run before rollup_record_hours.sql, with the same
 -- refreshed_at. Parameters: hours Array(DateTime), refreshed_at DateTime64(6),
 -- since DateTime64(6), until DateTime64(6) (the hours' overall range, for part pruning).
 INSERT INTO llm_task_fragments
@@ -38,7 +38,9 @@ WITH
     )
 SELECT
     hour, task_key, customer_id, workspace_id,
-    uniqExact(hour) OVER (PARTITION BY task_key) > 1
+    -- More than one fragment: calls in several hours, or under several customers in one hour
+    -- (a process without the customer's baggage): either way not one task per fragment.
+    count() OVER (PARTITION BY task_key) > 1
         OR task_key IN
         (
             SELECT task_key FROM llm_task_fragments
