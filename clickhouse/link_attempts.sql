@@ -31,7 +31,7 @@ FROM
     (
         SELECT
             task_id,
-            ts + toIntervalMicrosecond(toInt64(latency_ms * 1000)) AS prev_end,
+            ts + toIntervalMicrosecond(toInt64(round(latency_ms * 1000))) AS prev_end,
             status AS prev_status,
             route AS prev_route
         FROM llm_calls_by_task FINAL

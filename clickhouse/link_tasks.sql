@@ -4,7 +4,8 @@
 -- A task whose root span has not arrived is written only once its newest call has been stored
 -- for {finalize_ms} milliseconds (the finalisation window, `task_finalize_seconds`; 0: at
 -- once), with outcome 'unknown'; the root arriving later rewrites it with the real outcome.
--- Tasks held back are finalised by the processor's sweep (clickhouse/link_open_tasks.sql).
+-- Tasks held back are finalised by the processor's sweep (clickhouse/link_open_tasks.sql);
+-- once a task has a row, every later call or root rewrites it at once.
 -- outcome is success | failure | unknown: 'success' as reported; any other word the app set
 -- ('rejected', 'cancelled', ...) did not deliver a result, so it counts as a failure (its
 -- whole cost wasted), and the word itself is kept in outcome_detail.
@@ -44,7 +45,8 @@ FROM
         argMin(route, (ts, span_id)) AS original_route,
         argMax(route, (ts, span_id)) AS final_route,
         min(ts) AS first_ts,
-        max(ts + toIntervalMillisecond(toInt64(latency_ms))) AS last_ts,
+        -- latency_ms is fractional: the end to the microsecond, as ts (whole ms cut up to 1 ms)
+        max(ts + toIntervalMicrosecond(toInt64(round(latency_ms * 1000)))) AS last_ts,
         max(inserted_at) AS last_inserted_at
     FROM llm_calls_by_task FINAL
     WHERE task_id IN {task_ids:Array(String)}
@@ -67,4 +69,7 @@ LEFT JOIN
 ) AS t ON c.task_id = t.task_id
 WHERE t.task_id != ''
     OR c.last_inserted_at <= now64(3) - toIntervalMillisecond({finalize_ms:UInt64})
+    -- Already written (finalised without its root): the window only delays the first write,
+    -- and the sweep looks only for tasks without a row, so a late call is counted here.
+    OR c.task_id IN (SELECT task_id FROM llm_tasks WHERE task_id IN {task_ids:Array(String)})
 SETTINGS join_use_nulls = 0
