@@ -32,10 +32,12 @@ FROM
 (
     SELECT
         task_id,
-        argMin(customer_id, ts) AS call_customer_id,
-        argMin(workspace_id, ts) AS call_workspace_id,
-        argMin(plan, ts) AS call_plan,
-        argMin(feature, ts) AS call_feature,
+        -- Without a root: the first call that carries each (a process that lost the
+        -- customer's baggage stores its calls unattributed; that must not make the task so).
+        argMin(customer_id, (customer_id = '(unattributed)', ts)) AS call_customer_id,
+        argMin(workspace_id, (customer_id = '(unattributed)', ts)) AS call_workspace_id,
+        argMin(plan, (plan = '', ts)) AS call_plan,
+        argMin(feature, (feature = '', ts)) AS call_feature,
         toUInt32(count()) AS calls,
         toUInt32(countIf(attempt_kind = 'retry')) AS retries,
         toUInt32(countIf(attempt_kind = 'fallback')) AS fallbacks,

@@ -364,7 +364,11 @@ def expected_task(task: Task, cost_of: dict[str, Decimal]) -> dict[str, Any]:
     ended = max(c.end for c in task.calls)
     if root:
         started, ended = min(started, task.root_start), max(ended, task.root_end)
-    customer = (task.customer or UNATTRIBUTED) if root else (first.customer or UNATTRIBUTED)
+    # without a root: the first call that carries a customer (some processes lose it)
+    carried = [c.customer for c in ordered if c.customer]
+    customer = (
+        (task.customer or UNATTRIBUTED) if root else (carried[0] if carried else UNATTRIBUTED)
+    )
     return {
         "customer_id": customer,
         "outcome": outcome,

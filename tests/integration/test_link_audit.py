@@ -81,6 +81,21 @@ def test_task_with_calls_under_two_customers_in_one_hour_counts_once(store):
     assert sum(r["tasks"] for r in rolled["runaway"]) == 1
 
 
+def test_rootless_task_takes_the_first_customer_its_calls_carry(store):
+    # The first call came from a process that lost the customer's baggage: the task is still
+    # the customer's, not (unattributed).
+    store.insert_calls(
+        [
+            _call(1, "t-lost", "(unattributed)", "openai/gpt-4o", "error", timedelta(), 10.0),
+            _call(2, "t-lost", "globex", "openai/gpt-4o", "ok", timedelta(seconds=1), 10.0),
+            _call(3, "t-none", "(unattributed)", "openai/gpt-4o", "ok", timedelta(), 10.0),
+        ]
+    )
+    store.link_tasks(["t-lost", "t-none"])
+    rows = store.query("SELECT task_id, customer_id FROM llm_tasks FINAL ORDER BY task_id").rows
+    assert rows == [("t-lost", "globex"), ("t-none", "(unattributed)")]
+
+
 def test_linking_and_reports_match_the_raw_calls(processor):
     seed = 1  # fixed: bench/audit_linking.py runs more seeds
     scenario = generate(seed, n_tasks=30)
