@@ -65,6 +65,12 @@ def add_column_statements(
     ]
 
 
+def view_name(statement: str) -> str | None:
+    """The view a ``CREATE ... VIEW`` statement makes, or None for other DDL."""
+    view = _VIEW.search("\n".join(line.split("--", 1)[0] for line in statement.splitlines()))
+    return view.group("name") if view is not None else None
+
+
 def schema_gaps(
     statements: Iterable[str],
     columns_of: Callable[[str], list[str]],
@@ -85,7 +91,7 @@ def schema_gaps(
             else:
                 gaps.extend(add_column_statements(table, columns, existing))
             continue
-        view = _VIEW.search("\n".join(line.split("--", 1)[0] for line in statement.splitlines()))
-        if view is not None and not exists(view.group("name")):
-            gaps.append(f"view {view.group('name')} is missing")
+        view = view_name(statement)
+        if view is not None and not exists(view):
+            gaps.append(f"view {view} is missing")
     return gaps

@@ -42,6 +42,7 @@ from llm_margin.processor.schema_upgrade import (
     add_column_statements,
     declared_columns,
     schema_gaps,
+    view_name,
 )
 
 DEFAULT_DATABASE = "llm_margin"
@@ -195,10 +196,15 @@ class Store:
         backfill = not self._table_exists("llm_calls_by_task") and self._table_exists("llm_calls")
         if self.cluster:  # cluster (issue 7): the ON CLUSTER variant, see cluster_schema.py
             statements = cluster_schema_statements(self.cluster, self._database())
+            # Views last: an upgraded view may read a column the ALTERs add.
+            views = [s for s in statements if view_name(s) is not None]
             for statement in statements:
-                self.command(statement)
+                if statement not in views:
+                    self.command(statement)
             for alter in cluster_upgrade_statements(self.cluster, statements, self._columns):
                 self.command(alter)
+            for statement in views:
+                self.command(statement)
         else:
             self._create_single_server_schema()
         if backfill:

@@ -8,7 +8,11 @@ CREATE TABLE IF NOT EXISTS llm_rollup_hours ON CLUSTER '__CLUSTER__'
     hour            DateTime('UTC'),
     source_rows     UInt64,
     source_modified DateTime('UTC'),
-    refreshed_at    DateTime64(6, 'UTC')
+    refreshed_at    DateTime64(6, 'UTC'),
+    -- Version of the roll-up logic that wrote the hour (queries/rollup_record_hours.sql). A
+    -- release that changes how roll-up rows are computed raises it, so hours refreshed by an
+    -- older release count as stale and are recomputed (0: before this column existed).
+    rollup_format   UInt32 DEFAULT 0
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/{database}/{table}', '{replica}', refreshed_at)
 ORDER BY hour

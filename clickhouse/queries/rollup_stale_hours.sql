@@ -32,10 +32,13 @@ FROM signatures AS s
 LEFT JOIN
 (
     SELECT hour, argMax(source_rows, refreshed_at) AS rolled_rows,
-           argMax(source_modified, refreshed_at) AS rolled_modified
+           argMax(source_modified, refreshed_at) AS rolled_modified,
+           argMax(rollup_format, refreshed_at) AS rolled_format
     FROM llm_rollup_hours
     GROUP BY hour
 ) AS r ON r.hour = s.hour
+-- also hours an older release's roll-up logic wrote (rollup_format: 030_llm_rollup_hours.sql)
 WHERE r.rolled_rows != s.part_rows OR r.rolled_modified != s.part_modified
+   OR r.rolled_format != 1
 ORDER BY hour
 SETTINGS join_use_nulls = 0

@@ -37,6 +37,8 @@ FROM
                 FROM llm_rollup_hours
                 WHERE hour >= {since:DateTime64(6)}
                   AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
+                  -- refreshes by this release's roll-up logic only (030_llm_rollup_hours.sql)
+                  AND rollup_format = 1
                 GROUP BY hour
             ) AS r
             CROSS JOIN

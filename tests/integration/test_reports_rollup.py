@@ -202,3 +202,29 @@ def test_rollup_never_changes_the_answer(tmp_path):
         assert answers(store, long_since, until) == raw_long
     finally:
         store.close()
+
+
+def test_hours_an_older_release_rolled_up_are_recomputed_after_an_upgrade(tmp_path):
+    """A release that changes the roll-up logic raises rollup_format: hours written before
+    (here: by a release from before the column, so 0 after ADD COLUMN) count as stale."""
+    data_dir = str(tmp_path / "data")
+    store = Store.open(data_dir=data_dir)
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    since, until = now - timedelta(days=3), now + timedelta(microseconds=1)
+    try:
+        store.insert_calls(calls(now, n=60))
+        assert refresh_usage_rollup(store) > 0
+        rolled = fresh_hours(store, since, until)
+        assert rolled > 24
+        # The store as an older release left it: llm_rollup_hours without rollup_format.
+        store.command("ALTER TABLE llm_rollup_hours DROP COLUMN rollup_format")
+    finally:
+        store.close()
+    store = Store.open(data_dir=data_dir)  # the upgrade adds the column, with 0
+    try:
+        assert fresh_hours(store, since, until) == 0
+        assert refresh_usage_rollup(store) >= rolled
+        assert fresh_hours(store, since, until) == rolled
+        assert refresh_usage_rollup(store) == 0
+    finally:
+        store.close()
