@@ -138,7 +138,6 @@ def run_demo(data_dir: str, report_format: str = "table") -> int:
         print(
             weekly_text(processor.store, since, until + timedelta(seconds=1), html_path=html_path)
         )
-        print(f"weekly page: {html_path}")
         print(f"\ndemo finished in {time.monotonic() - started:.1f} s. Explore the data:")
         print(f"  llm-margin report customers --data-dir {data_dir} --since 30d")
         print(f"  llm-margin sql --data-dir {data_dir} 'SELECT * FROM llm_tasks FINAL LIMIT 10'")

@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         reader.close()
     output = render(_rows(result, args.format), result.columns, args.format)
-    sys.stdout.write(output if output.endswith("\n") else output + "\n")  # JSON has none
+    sys.stdout.write(output)
     return 0
 
 

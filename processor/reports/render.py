@@ -21,9 +21,11 @@ def render(
     footer: dict[str, Any] | None = None,
     title: str | None = None,
 ) -> str:
-    """JSON is the rows only (a footer such as TOTAL is not a row of data there)."""
+    """JSON is the rows only (a footer such as TOTAL is not a row of data there). Every format
+    ends with a newline."""
     if fmt == "json":
-        return json.dumps([{c: json_value(r.get(c)) for c in columns} for r in rows], indent=2)
+        rows_json = [{c: json_value(r.get(c)) for c in columns} for r in rows]
+        return json.dumps(rows_json, indent=2) + "\n"
     if fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")

@@ -92,3 +92,12 @@ def test_rollup_freshness_block_is_the_same_everywhere():
         assert block(name) == reference, name
     # budget_usage measures from the month start instead of {since}.
     assert block("budget_usage") == reference.replace("{since:DateTime64(6)}", "month_start_ts")
+
+
+@pytest.mark.parametrize("fmt", ["table", "csv", "json"])
+def test_render_output_ends_with_a_newline(fmt):
+    # Every format ends its last line, so a shell prompt or a `>>` append starts on a new one.
+    from llm_margin.processor.reports.render import render
+
+    for rows in ([], [{"a": 1}]):
+        assert render(rows, ["a"], fmt).endswith("\n")
