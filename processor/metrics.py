@@ -29,6 +29,14 @@ _HELP = {
     "spool_bytes": "Bytes waiting in the on-disk spool.",
     "ack_timeouts": "Requests answered 'retry' because their batch was not durable within "
     "ack_timeout_seconds (it is still written; the resend is deduplicated).",
+    "nested_llm_spans": "LLM spans folded into another span of the same provider request.",
+    "nested_key_conflicts": "Nested LLM spans stored as their own row (exported in an earlier "
+    "batch than the call span around them).",
+    "budget_alerts_fired": "Budget alerts fired.",
+    "budget_evaluation_errors": "Budget evaluation rounds that failed (see the log).",
+    "alert_webhook_failures": "Alert webhook posts that failed after their quick retries "
+    "(the alert is kept and sent again).",
+    "alert_webhook_dropped": "Undelivered alerts dropped because too many were waiting.",
 }
 
 # Upper bounds (seconds) of the latency histograms' buckets.

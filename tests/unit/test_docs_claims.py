@@ -1,0 +1,72 @@
+"""Claims of the user manual that can be checked mechanically: the README's commands table
+against the CLI, and the metric names of docs/ against what /metrics exposes."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+from llm_margin.processor.cli import COMMAND_MODULES, build_parser
+from llm_margin.processor.metrics import Metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _flags(parser: argparse.ArgumentParser) -> set[str]:
+    """Every option of a command, its subcommands' included (`prices show|check`)."""
+    flags = {flag for action in parser._actions for flag in action.option_strings}
+    for sub in _subcommands(parser).values():
+        flags |= _flags(sub)
+    return flags
+
+
+def _commands_table() -> dict[str, str]:
+    """README's Commands table: command name -> its row."""
+    section = (ROOT / "README.md").read_text().split("## Commands", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        match = re.match(r"\| `(\w+)", line)
+        if match:
+            rows[match.group(1)] = line
+    return rows
+
+
+def test_readme_commands_table_lists_every_command_with_real_flags():
+    commands = _subcommands(build_parser())
+    table = _commands_table()
+    assert set(table) == set(COMMAND_MODULES) == set(commands)
+    for name, row in table.items():
+        shown = set(re.findall(r"--[a-z][a-z-]*", row))
+        assert shown <= _flags(commands[name]), (name, shown - _flags(commands[name]))
+
+
+def test_readme_lists_every_report_view():
+    report = _subcommands(build_parser())["report"]
+    view = next(a for a in report._actions if a.dest == "view")
+    row = _commands_table()["report"]
+    assert re.search(r"`report ([\w\\|]+)`", row).group(1).split("\\|") == list(view.choices)
+
+
+def _exposed_metrics() -> set[str]:
+    return {
+        line.split()[2] for line in Metrics().render().splitlines() if line.startswith("# TYPE ")
+    }
+
+
+def test_every_exposed_metric_is_documented_and_every_documented_one_exposed():
+    exposed = _exposed_metrics()
+    text = "\n".join(path.read_text() for path in DOCS)
+    # Full names, and the table's shorthand (`_received_llm_spans_total` after a full name).
+    named = set(re.findall(r"llm_margin_[a-z_]+?_(?:total|seconds|depth|bytes)\b", text))
+    named |= {f"llm_margin{m}" for m in re.findall(r"`(_[a-z_]+_(?:total|bytes))`", text)}
+    assert named - exposed == set(), "documented but not exposed"
+    assert exposed - named == set(), "exposed but not documented"
