@@ -18,12 +18,13 @@ def add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
         default=os.environ.get("LLM_MARGIN_DATA_DIR", "./llm-margin-data"),
-        help="embedded store directory (default ./llm-margin-data)",
+        help="embedded store directory (env LLM_MARGIN_DATA_DIR; default ./llm-margin-data)",
     )
     parser.add_argument(
         "--clickhouse-url",
         default=os.environ.get("LLM_MARGIN_CLICKHOUSE_URL"),
-        help="ClickHouse server URL, e.g. http://user:pass@host:8123 (server mode)",
+        help="ClickHouse server URL, e.g. http://user:pass@host:8123 (server mode; env "
+        "LLM_MARGIN_CLICKHOUSE_URL)",
     )
     parser.add_argument("--database", default="llm_margin", help="database (default llm_margin)")
     parser.add_argument(
