@@ -71,6 +71,11 @@ def pct_str(value: Any) -> str:
     return money_str(Decimal(value).quantize(Decimal("0.01")))
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 call``, ``2 calls``: alert text is read by people."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def month_period(now: datetime) -> str:
     return f"{now:%Y-%m}"
 
@@ -185,7 +190,7 @@ def daily_cap_alerts(
                 Decimal(100),
                 row["spent_usd"],
                 cap,
-                f"{row['calls']} calls today",
+                f"{counted(row['calls'], 'call')} today",
                 f"{row['scope']} {row['scope_id']} spent {row['spent_usd'].normalize():f} USD "
                 f"today, over its daily cap of {cap.normalize():f} USD",
             )
@@ -226,10 +231,10 @@ def runaway_alerts(rows: list[dict[str, Any]], config: BudgetConfig, now: dateti
                 Decimal(100),
                 row["cost_usd"],
                 limit or Decimal(0),
-                f"{row['calls']} attempts (cap {' / '.join(caps)})",
+                f"{counted(row['calls'], 'attempt')} (cap {' / '.join(caps)})",
                 f"task {row['task_id']} of customer {row['customer_id']} (workspace "
                 f"{row['workspace_id'] or '-'}, feature {row['feature'] or '-'}) made "
-                f"{row['calls']} calls costing {row['cost_usd'].normalize():f} USD, over its "
+                f"{counted(row['calls'], 'call')} costing {row['cost_usd'].normalize():f} USD, over its "
                 f"cap of {' and '.join(caps)} per task: a runaway loop?",
             )
         )

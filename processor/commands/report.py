@@ -135,8 +135,17 @@ def _view(reader, args: argparse.Namespace, since, until) -> str:
         spec.columns,
         args.format,
         footer=to_wire(total) if total else None,
-        title=_title(spec.title, since, until) if args.format == "table" else None,
+        title=_title(spec.title, _title_since(args.view, since, until), until)
+        if args.format == "table"
+        else None,
     )
+
+
+def _title_since(view: str, since, until):
+    """Where the numbers start: budgets are month to date at --until, whatever --since says."""
+    if view == "budgets":
+        return until.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    return since
 
 
 def _weekly(reader, since, until, fmt: str, html_path: str | None) -> str:

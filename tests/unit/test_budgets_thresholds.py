@@ -101,6 +101,7 @@ def test_daily_cap(spent, cap, fired):
         (2, "5", None, "2", "2 attempts (cap 2 USD)", "2"),
         (2, "1", None, "2", None, None),
         (9, "2.5", 8, "2", "9 attempts (cap 8 attempts / 2 USD)", "2"),
+        (1, "3", None, "2", "1 attempt (cap 2 USD)", "2"),
     ],
 )
 def test_runaway(calls, cost, max_attempts, max_cost, observed, limit):
@@ -246,3 +247,8 @@ def test_alert_text_and_decisions_read_like_the_docs():
     zero = T.Decision("acme", "allow", (), D("0E-18"), D("20.000000000000000000"), D("0E-18"))
     assert zero.as_dict()["spent_usd"] == "0" and zero.as_dict()["allowance_usd"] == "20"
     assert zero.as_dict()["used_pct"] == "0"
+
+
+@pytest.mark.parametrize(("n", "text"), [(0, "0 calls"), (1, "1 call"), (2, "2 calls")])
+def test_counted(n, text):
+    assert T.counted(n, "call") == text
