@@ -333,11 +333,9 @@ class Store:
         settings = None if self.embedded_path is not None else {"readonly": 1}
         if self._readers is None:
             with self._lock:
-                result = _read_statement(self._client, sql, params, settings)
-        else:
-            with self._readers.client() as client:
-                result = _read_statement(client, sql, params, settings)
-        return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
+                return _read_statement(self._client, sql, params, settings)
+        with self._readers.client() as client:
+            return _read_statement(client, sql, params, settings)
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         with self._lock:
@@ -397,7 +395,27 @@ def _read_statement(
         check_read_statement(sql, format_query)
     except ReadOnlyStatementError as exc:
         raise DatabaseError(str(exc)) from exc
-    return client.query(sql, parameters=params, settings=settings)
+    result = client.query(sql, parameters=params, settings=settings)
+    columns = list(result.column_names)
+    if not columns and not result.result_rows:
+        columns = _empty_result_columns(client, sql, params, settings)
+    return QueryResult(columns, [tuple(r) for r in result.result_rows])
+
+
+def _empty_result_columns(
+    client: Any, sql: str, params: dict[str, Any], settings: dict[str, Any] | None
+) -> list[str]:
+    """The column names of a query that returned no rows: chDB then sends no block, so none
+    come back, and `sql` would print an empty table with no header. Best effort: [] when the
+    statement cannot be described (SHOW, EXPLAIN, ...). The newlines keep a trailing comment
+    from swallowing the parenthesis."""
+    try:
+        described = client.query(
+            f"DESCRIBE TABLE (\n{sql.strip().rstrip(';')}\n)", parameters=params, settings=settings
+        )
+    except Exception:  # noqa: BLE001 - only the header is at stake
+        return []
+    return [str(row[0]) for row in described.result_rows]
 
 
 class SchemaError(RuntimeError):

@@ -100,6 +100,22 @@ def test_sql_prints_the_same_bytes_direct_and_remote(capsys, stores, serve, fmt,
     assert remote == direct
 
 
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("table", "task_id  cost_usd\n-------  --------\n"),
+        ("csv", "task_id,cost_usd\n"),
+        ("json", "[]\n"),
+    ],
+)
+def test_sql_with_no_rows_still_prints_the_header(capsys, stores, serve, fmt, expected):
+    # chDB sends no block for an empty result, so no column names came back with it
+    query = "SELECT task_id, cost_usd FROM llm_tasks WHERE calls > 1000000 -- none;"
+    direct, remote = both(capsys, stores, serve, "sql", "--format", fmt, query)
+    assert direct == (0, expected, ""), direct
+    assert remote == direct
+
+
 def test_sql_json_is_valid_and_exact(capsys, stores, serve):
     (code, out, err), remote = both(capsys, stores, serve, "sql", "--format", "json", ALL_TYPES)
     assert code == 0, err
