@@ -63,6 +63,23 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1, message:
     raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
 
 
+def launcher_env(
+    service: str, endpoint: str, protocol: str = "grpc", **extra: str
+) -> dict[str, str]:
+    """Environment for an app under `opentelemetry-instrument`: traces only, over OTLP to
+    ``endpoint`` (``http://127.0.0.1:PORT``); ``extra`` adds or overrides variables."""
+    return {
+        **os.environ,
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": protocol,
+        "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
+        **extra,
+    }
+
+
 def bin_path(name: str) -> str:
     """A console script installed beside the running Python (the project's venv)."""
     return os.path.join(os.path.dirname(sys.executable), name)

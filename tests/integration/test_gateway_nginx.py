@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import bin_path, free_port, wait_until
+from conftest import bin_path, free_port, launcher_env, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 GATEWAY = ROOT / "collector-config" / "gateway"
@@ -90,19 +90,14 @@ def provider_sim():
 def demo_app(processor, provider_sim, tmp_path) -> Iterator[int]:
     """The demo WSGI app under `opentelemetry-instrument`, OTLP/gRPC to the processor."""
     port = free_port()
-    env = {
-        **os.environ,
-        "OPENAI_BASE_URL": provider_sim.openai_base_url,
-        "OPENAI_API_KEY": "sk-test",
-        "OTEL_SERVICE_NAME": "gateway-demo",
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{processor.grpc.port}",
-        "OTEL_EXPORTER_OTLP_INSECURE": "true",
-        "OTEL_BSP_SCHEDULE_DELAY": "100",
-    }
+    env = launcher_env(
+        "gateway-demo",
+        f"http://127.0.0.1:{processor.grpc.port}",
+        OPENAI_BASE_URL=provider_sim.openai_base_url,
+        OPENAI_API_KEY="sk-test",
+        OTEL_EXPORTER_OTLP_INSECURE="true",
+        OTEL_BSP_SCHEDULE_DELAY="100",
+    )
     log = open(tmp_path / "app.log", "w")  # noqa: SIM115 - closed in teardown
     process = subprocess.Popen(
         [

@@ -3,13 +3,12 @@ styles and task shapes a real app uses (raw responses, a task on a generator, ne
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
 
 import pytest
-from conftest import bin_path, wait_until
+from conftest import bin_path, launcher_env, wait_until
 from instr_fixtures import sim  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -53,16 +52,11 @@ APP = textwrap.dedent(
 def test_call_styles_and_task_shapes_stored_right(processor, sim, tmp_path):  # noqa: F811
     app = tmp_path / "app.py"
     app.write_text(APP)
-    env = {
-        **os.environ,
-        "OTEL_SERVICE_NAME": "call-styles",
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{processor.grpc.port}",
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai,anthropic,httpx,httpx2",
-    }
+    env = launcher_env(
+        "call-styles",
+        f"http://127.0.0.1:{processor.grpc.port}",
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai,anthropic,httpx,httpx2",
+    )
     result = subprocess.run(
         [bin_path("opentelemetry-instrument"), sys.executable, str(app), sim.openai_base_url],
         env=env,

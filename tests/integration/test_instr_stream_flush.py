@@ -6,7 +6,6 @@ the estimated row in the processor."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,7 @@ from collections.abc import Iterator
 import anthropic
 import openai
 import pytest
-from conftest import bin_path, wait_until
+from conftest import bin_path, launcher_env, wait_until
 from instr_fixtures import sim  # noqa: F401
 from llm_margin import attributes as A
 from llm_margin.config import reset_config
@@ -180,18 +179,13 @@ APP = textwrap.dedent(
 def test_killed_mid_stream_leaves_an_estimated_row(processor, sim, tmp_path):  # noqa: F811
     app = tmp_path / "app.py"
     app.write_text(APP)
-    env = {
-        **os.environ,
-        "OTEL_SERVICE_NAME": "kill-check",
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{processor.grpc.port}",
-        "OTEL_BSP_SCHEDULE_DELAY": "60000",  # the batch processor alone would export nothing
+    env = launcher_env(
+        "kill-check",
+        f"http://127.0.0.1:{processor.grpc.port}",
+        OTEL_BSP_SCHEDULE_DELAY="60000",  # the batch processor alone would export nothing
         # ours only (the others' spans are not what this test is about)
-        "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "openai,anthropic,httpx,httpx2",
-    }
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai,anthropic,httpx,httpx2",
+    )
     result = subprocess.run(
         [bin_path("opentelemetry-instrument"), sys.executable, str(app), sim.openai_base_url],
         env=env,

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import bin_path, free_port, wait_until
+from conftest import bin_path, free_port, launcher_env, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_ROTEL = ROOT / "collector-config" / "rotel" / "run-rotel.sh"
@@ -155,16 +155,12 @@ def run_instrumented_app(tmp_path: Path, rotel_http_port: int, sim, baggage: str
     spans flushed to Rotel)."""
     app = tmp_path / "app.py"
     app.write_text(APP)
-    env = {
-        **os.environ,
-        "OTEL_SERVICE_NAME": "rotel-check",
-        "OTEL_TRACES_EXPORTER": "otlp",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{rotel_http_port}",
-        "OTEL_BSP_SCHEDULE_DELAY": "50",
-    }
+    env = launcher_env(
+        "rotel-check",
+        f"http://127.0.0.1:{rotel_http_port}",
+        "http/protobuf",
+        OTEL_BSP_SCHEDULE_DELAY="50",
+    )
     result = subprocess.run(
         [
             bin_path("opentelemetry-instrument"),
