@@ -25,7 +25,8 @@ class ReadOnlyReader:
         self.read_concurrency: int = getattr(store, "read_concurrency", 1)
 
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
-        return self._store.query_readonly(sql, parameters)
+        # Report SQL is the project's own: no statement check, still a read-only session.
+        return self._store.query_readonly(sql, parameters, own_sql=True)
 
 
 def read_only(reader: Any) -> Any:
