@@ -410,7 +410,7 @@ def _read_statement(
             raise DatabaseError(str(exc)) from exc
     result = client.query(sql, parameters=params, settings=settings)
     columns = list(result.column_names)
-    if not columns and not result.result_rows:
+    if not columns and not result.result_rows and not own_sql:  # reports need no header
         columns = _empty_result_columns(client, sql, params, settings)
     return QueryResult(columns, [tuple(r) for r in result.result_rows])
 
