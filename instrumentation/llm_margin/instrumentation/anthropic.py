@@ -38,6 +38,7 @@ Configuration: see ``llm_margin.config``.
 from __future__ import annotations
 
 from collections.abc import Collection
+from functools import partial
 from typing import Any
 
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
@@ -84,18 +85,6 @@ _SYNC_MANAGER_ATTR = "_MessageStreamManager__api_request"
 _ASYNC_MANAGER_ATTR = "_AsyncMessageStreamManager__api_request"
 _BETA_SYNC_MANAGER_ATTR = "_BetaMessageStreamManager__api_request"
 _BETA_ASYNC_MANAGER_ATTR = "_BetaAsyncMessageStreamManager__api_request"
-
-
-def _stream_wrapper(manager_attr: str) -> Any:
-    return lambda wrapped, instance, args, kwargs: _wrap_stream_manager(
-        manager_attr, wrapped, instance, args, kwargs
-    )
-
-
-def _async_stream_wrapper(manager_attr: str) -> Any:
-    return lambda wrapped, instance, args, kwargs: _wrap_async_stream_manager(
-        manager_attr, wrapped, instance, args, kwargs
-    )
 
 
 def _wrap_stream_manager(
@@ -177,20 +166,28 @@ def _targets() -> list[tuple[str, str, Any]]:
     return [
         (_MESSAGES_MODULE, "Messages.create", sync_wrapper(MESSAGES)),
         (_MESSAGES_MODULE, "Messages.parse", sync_wrapper(MESSAGES)),
-        (_MESSAGES_MODULE, "Messages.stream", _stream_wrapper(_SYNC_MANAGER_ATTR)),
+        (_MESSAGES_MODULE, "Messages.stream", partial(_wrap_stream_manager, _SYNC_MANAGER_ATTR)),
         (_MESSAGES_MODULE, "AsyncMessages.create", async_wrapper(MESSAGES)),
         (_MESSAGES_MODULE, "AsyncMessages.parse", async_wrapper(MESSAGES)),
-        (_MESSAGES_MODULE, "AsyncMessages.stream", _async_stream_wrapper(_ASYNC_MANAGER_ATTR)),
+        (
+            _MESSAGES_MODULE,
+            "AsyncMessages.stream",
+            partial(_wrap_async_stream_manager, _ASYNC_MANAGER_ATTR),
+        ),
         # the beta namespace: same API, same usage, its own classes
         (_BETA_MESSAGES_MODULE, "Messages.create", sync_wrapper(MESSAGES)),
         (_BETA_MESSAGES_MODULE, "Messages.parse", sync_wrapper(MESSAGES)),
-        (_BETA_MESSAGES_MODULE, "Messages.stream", _stream_wrapper(_BETA_SYNC_MANAGER_ATTR)),
+        (
+            _BETA_MESSAGES_MODULE,
+            "Messages.stream",
+            partial(_wrap_stream_manager, _BETA_SYNC_MANAGER_ATTR),
+        ),
         (_BETA_MESSAGES_MODULE, "AsyncMessages.create", async_wrapper(MESSAGES)),
         (_BETA_MESSAGES_MODULE, "AsyncMessages.parse", async_wrapper(MESSAGES)),
         (
             _BETA_MESSAGES_MODULE,
             "AsyncMessages.stream",
-            _async_stream_wrapper(_BETA_ASYNC_MANAGER_ATTR),
+            partial(_wrap_async_stream_manager, _BETA_ASYNC_MANAGER_ATTR),
         ),
         ("anthropic._base_client", "start_api_call_span", _native_span_wrapper),
     ]
