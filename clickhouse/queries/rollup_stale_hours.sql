@@ -4,7 +4,9 @@
 -- it, and readers trust an hour only while it is unchanged. Any insert, merge or mutation
 -- touching the hour changes it. Hours come from the parts' time ranges; hours without calls
 -- get an empty marker row when refreshed, so they are not recomputed again.
--- No parameters.
+-- Hours whose parts changed less than settled_seconds ago are left out: one still being
+-- written would be stale again before a report could use it (0: every stale hour).
+-- Parameters: settled_seconds UInt32.
 WITH
     parts AS
     (
@@ -38,7 +40,8 @@ LEFT JOIN
     GROUP BY hour
 ) AS r ON r.hour = s.hour
 -- also hours an older release's roll-up logic wrote (rollup_format: 030_llm_rollup_hours.sql)
-WHERE r.rolled_rows != s.part_rows OR r.rolled_modified != s.part_modified
-   OR r.rolled_format != 1
+WHERE (r.rolled_rows != s.part_rows OR r.rolled_modified != s.part_modified
+       OR r.rolled_format != 1)
+  AND s.part_modified <= now() - toIntervalSecond({settled_seconds:UInt32})
 ORDER BY hour
 SETTINGS join_use_nulls = 0

@@ -25,6 +25,9 @@ log = logging.getLogger("llm_margin.budgets")
 
 DECISION_PATH = "/api/budget/decision"
 ROLLUP_HOURS_PER_ROUND = 48
+# Roll up an hour once its calls have not changed for this long: the hour still being written
+# is read from llm_calls by every report anyway (any insert makes its roll-up stale).
+ROLLUP_SETTLED_SECONDS = 60
 
 
 class BudgetEvaluator:
@@ -87,7 +90,11 @@ class BudgetEvaluator:
         now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
         # Keep the hourly roll-up current for the reports (queries stay right without it).
         # Bounded per round so a big merge never holds the store for long.
-        refresh_usage_rollup(self._store, max_hours=ROLLUP_HOURS_PER_ROUND)
+        refresh_usage_rollup(
+            self._store,
+            max_hours=ROLLUP_HOURS_PER_ROUND,
+            settled_seconds=ROLLUP_SETTLED_SECONDS,
+        )
         until = now + timedelta(microseconds=1)
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)

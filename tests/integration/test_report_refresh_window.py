@@ -40,7 +40,7 @@ def _call(i: int, ts: datetime) -> CallRecord:
 
 
 def _stale_hours(store: Store) -> list[datetime]:
-    rows = store.query(read_sql("queries/rollup_stale_hours.sql")).rows
+    rows = store.query(read_sql("queries/rollup_stale_hours.sql"), {"settled_seconds": 0}).rows
     return [row[0].replace(tzinfo=None) for row in rows]
 
 

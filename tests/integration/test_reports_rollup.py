@@ -228,3 +228,30 @@ def test_hours_an_older_release_rolled_up_are_recomputed_after_an_upgrade(tmp_pa
         assert refresh_usage_rollup(store) == 0
     finally:
         store.close()
+
+
+def test_hours_still_being_written_wait_until_they_settle(tmp_path, monkeypatch):
+    """The budget thread leaves an hour whose calls changed within ROLLUP_SETTLED_SECONDS to
+    the raw reads (under live ingest its roll-up would be stale before anyone read it) and
+    rolls it up once it has been quiet that long."""
+    import time
+
+    from llm_margin.processor.budgets import evaluator
+    from llm_margin.processor.budgets.config import BudgetConfig
+
+    store = Store.open(data_dir=str(tmp_path / "data"))
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    since, until = now - timedelta(days=2), now + timedelta(microseconds=1)
+    try:
+        store.insert_calls(calls(now, n=30))
+        budgets = evaluator.BudgetEvaluator(store, BudgetConfig(), sinks=[])
+        budgets.evaluate()
+        assert fresh_hours(store, since, until) == 0
+        assert refresh_usage_rollup(store, settled_seconds=60) == 0
+        monkeypatch.setattr(evaluator, "ROLLUP_SETTLED_SECONDS", 1)
+        time.sleep(2.1)  # part modification times are whole seconds
+        budgets.evaluate()
+        assert fresh_hours(store, since, until) > 12
+        assert refresh_usage_rollup(store) == 0  # nothing was left behind
+    finally:
+        store.close()
