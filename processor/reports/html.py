@@ -13,7 +13,7 @@ from html import escape
 from typing import Any
 
 from llm_margin.processor.reports import weekly
-from llm_margin.processor.reports.money import to_decimal
+from llm_margin.processor.reports.money import cents_str, to_decimal
 
 PALETTE = (
     "#4e79a7",
@@ -225,14 +225,17 @@ svg text{font:12px system-ui,sans-serif;fill:#222}svg text.small{font-size:10px}
 def render_html(report: weekly.WeeklyReport) -> str:
     totals = weekly.customers.to_wire(report.totals)
     doc = weekly.to_document(report)
+    # Headline cost in cents, as people read a bill; the exact amount is its tooltip and in
+    # the tables below.
     kpis = "".join(
-        f'<div class="kpi"><b>{escape(str(v))}</b>{escape(k)}</div>'
-        for k, v in (
-            ("AI cost (USD)", totals["cost_usd"]),
-            ("revenue (USD)", totals["revenue_usd"]),
-            ("gross margin %", totals["margin_pct"] or "-"),
-            ("calls", totals["calls"]),
-            ("tasks", totals["tasks"]),
+        f'<div class="kpi" title="{escape(str(exact))}"><b>{escape(str(shown))}</b>'
+        f"{escape(k)}</div>"
+        for k, shown, exact in (
+            ("AI cost (USD)", cents_str(totals["cost_usd"]), totals["cost_usd"]),
+            ("revenue (USD)", totals["revenue_usd"], totals["revenue_usd"]),
+            ("gross margin %", totals["margin_pct"] or "-", totals["margin_pct"] or "-"),
+            ("calls", totals["calls"], totals["calls"]),
+            ("tasks", totals["tasks"], totals["tasks"]),
         )
     )
     customers_wire = [weekly.customers.to_wire(r) for r in report.all_customers if r["calls"]]

@@ -100,6 +100,8 @@ def test_page_is_self_contained(weekly_page):
     assert "<script" not in html
     for chart in ("chart-cost-revenue", "chart-margin-plan", "chart-daily-feature"):
         assert f'id="{chart}"' in html
+    # The headline cost reads like a bill (cents); the exact sum is its tooltip.
+    assert '<div class="kpi" title="22.2"><b>22.20</b>AI cost (USD)</div>' in html
 
 
 def test_charts_draw_in_headless_chromium(weekly_page, tmp_path):
