@@ -25,12 +25,14 @@ CUSTOMERS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 
 @dataclass(frozen=True)
 class DemoRequest:
-    customer_id: str
+    customer_id: str | None  # None: an internal job, no customer baggage
     feature: str
     path: str
     body: dict[str, Any]
 
     def baggage(self, user_index: int = 0) -> str:
+        if self.customer_id is None:
+            return ""
         plan, workspace, users = CUSTOMERS[self.customer_id]
         user = users[user_index % len(users)]
         return (
@@ -61,6 +63,16 @@ def requests() -> Iterator[DemoRequest]:
         "umbrella", "extract", "/extract", {"simulate_attempts": ["invalid-json", "invalid-json"]}
     )
     yield DemoRequest("initech", "extract", "/extract", {"simulate_attempts": ["invalid-json"]})
+    # A self-hosted fine-tune the price book does not know: stored unpriced, never dropped,
+    # and listed by the reports until a price overlay covers it (then `reprice`).
+    for i in range(2):
+        yield DemoRequest(
+            "acme", "summarize", "/summarize", {"text": f"Contract {i}", "model": "acme-legal-ft"}
+        )
+    # An internal job that calls the model with no customer in its context: its cost is
+    # stored under (unattributed), so it shows up instead of vanishing from the totals.
+    for i in range(2):
+        yield DemoRequest(None, "digest", "/summarize", {"text": f"Nightly digest {i}"})
     # The heavy customer: its integration sends the whole conversation history every time
     # (about 100k tokens a call) to the primary model. Its plan cannot carry that.
     for _ in range(80):
@@ -73,7 +85,9 @@ def send(app_url: str, request: DemoRequest, index: int) -> int:
     data = json.dumps(request.body).encode()
     http_request = urllib.request.Request(app_url + request.path, data=data, method="POST")
     http_request.add_header("Content-Type", "application/json")
-    http_request.add_header("baggage", request.baggage(index))
+    baggage = request.baggage(index)
+    if baggage:
+        http_request.add_header("baggage", baggage)
     try:
         with urllib.request.urlopen(http_request, timeout=60) as response:
             response.read()
