@@ -7,7 +7,10 @@ OpenAI (organization Costs export, one row per day, project and line item)::
     start_time_iso,end_time_iso,organization_id,project_id,project_name,line_item,amount_value,amount_currency
     2026-11-20T00:00:00+00:00,2026-11-21T00:00:00+00:00,org-1,proj_1,Prod,"gpt-4o-mini-2024-07-18, input",0.1234,usd
 
-    ``line_item`` is "<model>, <kind>" (input, cached input, output, batch input, ...).
+    ``line_item`` is "<model>, <kind>" (input, cached input, output, batch input, ...). The
+    dashboard's Export writes the same fields in another order, with ``start_time``/``end_time``
+    (unix seconds) in front; a day without cost has an empty amount (skipped), and an export not
+    grouped by line item has an empty ``line_item``: its days are compared over all models.
 
 Anthropic (Console cost export / Admin API cost report, one row per day, workspace, model and
 token type)::
@@ -50,6 +53,9 @@ COLUMNS = (
     "explanation",
 )
 _DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
+# The model of an export row that names none (OpenAI without line items): the day is compared
+# with stored cost of every model that day.
+ALL_MODELS = "(all models)"
 
 
 class ProviderUsageError(ValueError):
@@ -98,8 +104,11 @@ def read_provider_usage(path: str) -> tuple[str, dict[tuple[date, str], Decimal]
                     continue
                 where = f"{path} line {reader.line_num}"
                 row = dict(zip(header, fields, strict=False))
-                day, model, amount = _usage_row(provider, row, where)
-                totals[(day, normalise_model(model))] += amount
+                parsed = _usage_row(provider, row, where)
+                if parsed is None:  # a day without cost
+                    continue
+                day, model, amount = parsed
+                totals[(day, normalise_model(model) or ALL_MODELS)] += amount
     except OSError as exc:
         raise ProviderUsageError(f"cannot read {path}: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -111,9 +120,14 @@ def read_provider_usage(path: str) -> tuple[str, dict[tuple[date, str], Decimal]
     return provider, dict(totals)
 
 
-def _usage_row(provider: str, row: dict[str, str], where: str) -> tuple[date, str, Decimal]:
-    """(UTC day, model, amount in USD) of one export row."""
+def _usage_row(
+    provider: str, row: dict[str, str], where: str
+) -> tuple[date, str, Decimal] | None:
+    """(UTC day, model, amount in USD) of one export row; None for a row without an amount
+    (OpenAI's export lists every day of the range, those without cost with empty fields)."""
     try:
+        if not (row["amount_value" if provider == "openai" else "cost_usd"] or "").strip():
+            return None
         if provider == "openai":
             currency = (row.get("amount_currency") or "usd").strip().lower()
             if currency != "usd":
@@ -127,7 +141,7 @@ def _usage_row(provider: str, row: dict[str, str], where: str) -> tuple[date, st
                 _amount(row["amount_value"], where),
             )
         day = date.fromisoformat(row["usage_date_utc"].strip()[:10])
-        return day, row["model"], _amount(row["cost_usd"], where)
+        return day, row.get("model") or "", _amount(row["cost_usd"], where)
     except ProviderUsageError:
         raise
     except KeyError as exc:  # a short row
@@ -216,6 +230,14 @@ def reconcile(
     last = max(day for day, _ in billed)
     since = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
     until = datetime(last.year, last.month, last.day, tzinfo=timezone.utc) + timedelta(days=1)
+    # An export that names no model for a day (OpenAI's without line items) is compared by day:
+    # every model's cost that day, on both sides.
+    by_day = {day for day, model in billed if model == ALL_MODELS}
+    if by_day:
+        merged: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+        for (day, model), cost in billed.items():
+            merged[(day, ALL_MODELS if day in by_day else model)] += cost
+        billed = dict(merged)
     stored: dict[tuple[date, str], dict[str, Any]] = {}
     for row in run_sql(
         reader, "queries/stored_cost_by_day_model.sql", {"since": since, "until": until}
@@ -223,7 +245,7 @@ def reconcile(
         if row["provider"] and row["provider"] != provider:
             continue
         day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(str(row["day"]))
-        key = (day, normalise_model(row["model"]))
+        key = (day, ALL_MODELS if day in by_day else normalise_model(row["model"]))
         entry = stored.setdefault(
             key,
             {

@@ -54,7 +54,7 @@ def test_the_day_is_the_utc_day(tmp_path):
         # The physical line, counting blank lines and quoted line breaks.
         (f'{OPENAI}\n\n{DAY},"gpt-4o, input",bad,usd\n'.encode(), "line 3: 'bad' is not"),
         (f'{OPENAI}\n{DAY},"a\nb",1,usd\n{DAY},"gpt-4o",zz,usd\n'.encode(), "line 4: 'zz'"),
-        (f"{OPENAI}\n{DAY}\n".encode(), "line 2: no value for column 'line_item'"),
+        (f"{OPENAI}\n{DAY}\n".encode(), "line 2: no value for column 'amount_value'"),
         (b"a,b\n1,2\n", "unknown layout"),
     ],
 )
