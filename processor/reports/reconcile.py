@@ -12,13 +12,14 @@ OpenAI (organization Costs export, one row per day, project and line item)::
     (unix seconds) in front; a day without cost has an empty amount (skipped), and an export not
     grouped by line item has an empty ``line_item``: its days are compared over all models.
 
-Anthropic (Console cost export / Admin API cost report, one row per day, workspace, model and
-token type)::
+Anthropic (Console cost export, one row per day, model, workspace, key and token type; any CSV
+with ``usage_date_utc``, ``model`` and ``cost_usd`` reads the same)::
 
-    usage_date_utc,workspace_id,workspace_name,api_key_id,model,service_tier,context_window,token_type,cost_usd
-    2026-11-20,wrkspc_1,Default,apikey_1,claude-sonnet-4-5-20250929,standard,0-200k,output_tokens,0.4500
+    usage_date_utc,model,workspace,api_key,usage_type,context_window,token_type,cost_usd,list_price_usd,cost_type,inference_geo,speed,api_key_id,api_key_status
+    2026-11-20,Claude Sonnet 4.5,Default,prod,message,≤ 200k,output,0.45,0.45,token,global,,apikey_1,active
 
-Model names are compared without their date suffix (``gpt-4o-2024-08-06`` = ``gpt-4o``).
+Model names are compared without their date suffix (``gpt-4o-2024-08-06`` = ``gpt-4o``), and
+Anthropic's display names as API ids (``Claude Sonnet 4.5`` = ``claude-sonnet-4-5``).
 Each (day, model) gets the difference (provider - stored) and its likely explanation:
 unpriced calls, spend the processor never saw (unattributed), failed-but-billed calls, or a
 price mismatch.
@@ -53,6 +54,7 @@ COLUMNS = (
     "explanation",
 )
 _DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
+_VERSION = re.compile(r"\d+(\.\d+)?")
 # The model of an export row that names none (OpenAI without line items): the day is compared
 # with stored cost of every model that day.
 ALL_MODELS = "(all models)"
@@ -63,7 +65,28 @@ class ProviderUsageError(ValueError):
 
 
 def normalise_model(name: str) -> str:
-    return _DATE_SUFFIX.sub("", (name or "").strip().lower())
+    name = (name or "").strip().lower()
+    if " " in name:  # a display name (Anthropic's Console export): to the API id's form
+        name = _display_to_id(name.split())
+    return _DATE_SUFFIX.sub("", name)
+
+
+def _display_to_id(words: list[str]) -> str:
+    """``claude sonnet 4.5`` -> ``claude-sonnet-4-5``; Claude 3.x ids put the version first
+    (``claude haiku 3.5`` and ``claude 3.5 haiku`` -> ``claude-3-5-haiku``); a trailing date
+    (``claude 3.5 sonnet 2024-10-22``) goes, as dates do from ids."""
+    if words and _DATE_SUFFIX.fullmatch("-" + words[-1]):
+        words = words[:-1]
+    if len(words) < 3 or words[0] != "claude":
+        return "-".join(words)
+    versions = [w for w in words[1:] if _VERSION.fullmatch(w)]
+    if len(versions) != 1:
+        return "-".join(words)
+    family = [w for w in words[1:] if w != versions[0]]
+    version = versions[0].replace(".", "-")
+    if int(versions[0].split(".")[0]) < 4:
+        return "-".join(["claude", version, *family])
+    return "-".join(["claude", *family, version])
 
 
 def _amount(text: str, where: str) -> Decimal:

@@ -65,6 +65,13 @@ def test_stripe_lines_leave_out_unattributed():
         ("GPT-4o-mini", "gpt-4o-mini"),
         ("claude-3-5-haiku-latest", "claude-3-5-haiku"),
         ("o3-mini", "o3-mini"),
+        ("gpt-4.1-2025-04-14", "gpt-4.1"),
+        # Anthropic's Console export names models by display name
+        ("Claude Sonnet 4.5", "claude-sonnet-4-5"),
+        ("Claude Opus 4", "claude-opus-4"),
+        ("Claude Sonnet 3.7", "claude-3-7-sonnet"),
+        ("Claude 3.5 Haiku", "claude-3-5-haiku"),
+        ("Claude 3.5 Sonnet 2024-10-22", "claude-3-5-sonnet"),
     ],
 )
 def test_normalise_model(name, expected):
@@ -126,7 +133,7 @@ def test_read_examples_and_reject_bad(tmp_path):
         os.path.join(root, "provider-usage-anthropic.csv")
     )
     assert provider == "anthropic"
-    assert totals[(datetime(2026, 11, 20).date(), "claude-sonnet-4-5")] == D("0.8025")
+    assert totals[(datetime(2026, 11, 20).date(), "claude-sonnet-4-5")] == D("0.81")
     bad = tmp_path / "bad.csv"
     bad.write_text("usage_date_utc,model,cost_usd\n2026-11-20,x,abc\n")
     with pytest.raises(reconcile.ProviderUsageError, match="line 2"):

@@ -45,6 +45,31 @@ LAYOUTS = [
         {(DAY, reconcile.ALL_MODELS): D("0.56177125")},
         id="openai-dashboard-daily-totals",
     ),
+    pytest.param(
+        # Anthropic Console, Cost page, CSV export
+        # (https://support.anthropic.com/en/articles/9534590-cost-and-usage-reporting-in-console):
+        # models by display name, amounts in USD rounded to cents, one row per token type.
+        "anthropic console cost export",
+        "usage_date_utc,model,workspace,api_key,usage_type,context_window,token_type,cost_usd,"
+        "list_price_usd,cost_type,inference_geo,speed,api_key_id,api_key_status\n"
+        "2026-11-20,Claude Sonnet 4.5,Default,prod,message,≤ 200k,input_no_cache,0.30,0.30,"
+        "token,global,,apikey_01,active\n"
+        "2026-11-20,Claude Sonnet 4.5,Default,prod,message,≤ 200k,input_cache_read,0.02,0.02,"
+        "token,global,,apikey_01,active\n"
+        "2026-11-20,Claude Sonnet 4.5,Default,prod,message,≤ 200k,output,0.45,0.45,"
+        "token,global,,apikey_01,active\n"
+        "2026-11-20,Claude Haiku 3.5,Default,prod,message,≤ 200k,output,0.01,0.01,"
+        "token,global,,apikey_01,active\n"
+        "2026-11-21,Claude 3.5 Sonnet 2024-10-22,Default,prod,message,≤ 200k,output,1.00,1.00,"
+        "token,global,,apikey_01,active\n",
+        "anthropic",
+        {
+            (DAY, "claude-sonnet-4-5"): D("0.77"),
+            (DAY, "claude-3-5-haiku"): D("0.01"),
+            (NEXT, "claude-3-5-sonnet"): D("1.00"),
+        },
+        id="anthropic-console-cost-export",
+    ),
 ]
 
 
