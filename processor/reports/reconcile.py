@@ -66,6 +66,8 @@ class ProviderUsageError(ValueError):
 
 def normalise_model(name: str) -> str:
     name = (name or "").strip().lower()
+    if name.startswith("("):  # not a model: ALL_MODELS, or a tool / storage charge
+        return name
     if " " in name:  # a display name (Anthropic's Console export): to the API id's form
         name = _display_to_id(name.split())
     return _DATE_SUFFIX.sub("", name)
@@ -160,10 +162,13 @@ def _usage_row(
                 start = start.astimezone(timezone.utc)
             return (
                 start.date(),
-                row["line_item"].split(",", 1)[0],
+                line_item_model(row["line_item"]),
                 _amount(row["amount_value"], where),
             )
         day = date.fromisoformat(row["usage_date_utc"].strip()[:10])
+        cost_type = (row.get("cost_type") or "").strip().lower()
+        if cost_type not in ("", "token", "tokens"):  # web_search, code_execution, ...
+            return day, f"({cost_type})", _amount(row["cost_usd"], where)
         return day, row.get("model") or "", _amount(row["cost_usd"], where)
     except ProviderUsageError:
         raise
@@ -173,13 +178,35 @@ def _usage_row(
         raise ProviderUsageError(f"{where}: {exc}") from exc
 
 
+def line_item_model(line_item: str) -> str:
+    """The model of an OpenAI cost line item: ``gpt-4o-2024-08-06, input``,
+    ``priority | gpt-5-2025-08-07, output, long context`` (a service tier in front),
+    ``gpt-audio-mini-2025-10-06 audio, input`` (a modality after the model). A line item
+    without ``, <kind>`` is not a model's tokens (``web search tool calls``, ``Vector
+    storage``): it is kept in parentheses. Empty (not grouped by line item): empty."""
+    head, comma, _ = (line_item or "").partition(",")
+    head = head.strip()
+    if not comma:
+        return f"({head.lower()})" if head else ""
+    head = head.rsplit("|", 1)[-1].strip()
+    return head.split()[0] if head else ""
+
+
 def explain(
-    provider_cost: Decimal | None, stored: dict[str, Any] | None, tolerance: Decimal
+    provider_cost: Decimal | None,
+    stored: dict[str, Any] | None,
+    tolerance: Decimal,
+    model: str = "",
 ) -> str:
     """Why provider and stored cost differ for one (day, model). Pure; table-tested.
 
     After `llm-margin reprice`, the restated cost (``restated_cost_usd``) is what is compared:
     a model priced after the fact then matches, and the as-charged cost is named beside it."""
+    if stored is None and model.startswith("(") and model != ALL_MODELS:
+        return (
+            "not a model's tokens: a tool or storage charge (web search, code execution, file "
+            "storage, ...) that the processor does not record"
+        )
     if stored is None:
         return (
             "unattributed: the provider billed calls the processor never saw (uninstrumented "
@@ -311,7 +338,7 @@ def reconcile(
                 "unpriced_calls": entry["unpriced_calls"] if entry else 0,
                 "failed_calls": entry["failed_calls"] if entry else 0,
                 "unattributed_calls": entry["unattributed_calls"] if entry else 0,
-                "explanation": explain(provider_cost, entry, tolerance),
+                "explanation": explain(provider_cost, entry, tolerance, key[1]),
             }
         )
     return provider, rows

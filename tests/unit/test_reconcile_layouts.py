@@ -70,6 +70,37 @@ LAYOUTS = [
         },
         id="anthropic-console-cost-export",
     ),
+    pytest.param(
+        # OpenAI Costs API line items beyond "<model>, <kind>": a service tier in front, a
+        # modality after the model, a context tier after the kind, tool and storage charges
+        # (https://platform.openai.com/docs/api-reference/usage/costs, group_by=line_item).
+        "openai line items",
+        "start_time_iso,line_item,amount_value,amount_currency\n"
+        '2026-11-20T00:00:00+00:00,"priority | gpt-5-2025-08-07, output, long context",2,usd\n'
+        '2026-11-20T00:00:00+00:00,"gpt-5-2025-08-07, cached input",0.5,usd\n'
+        '2026-11-20T00:00:00+00:00,"gpt-audio-mini-2025-10-06 audio, input",0.25,usd\n'
+        "2026-11-20T00:00:00+00:00,web search tool calls,0.03,usd\n"
+        "2026-11-20T00:00:00+00:00,Vector storage,0.01,usd\n",
+        "openai",
+        {
+            (DAY, "gpt-5"): D("2.5"),
+            (DAY, "gpt-audio-mini"): D("0.25"),
+            (DAY, "(web search tool calls)"): D("0.03"),
+            (DAY, "(vector storage)"): D("0.01"),
+        },
+        id="openai-line-items",
+    ),
+    pytest.param(
+        # Anthropic Console cost export rows that are not tokens (cost_type, as the Admin API's
+        # cost report: https://platform.claude.com/docs/en/api/admin/cost_report).
+        "anthropic non-token costs",
+        "usage_date_utc,model,token_type,cost_usd,cost_type\n"
+        "2026-11-20,Claude Sonnet 4.5,output,0.45,token\n"
+        "2026-11-20,Claude Sonnet 4.5,,0.10,web_search\n",
+        "anthropic",
+        {(DAY, "claude-sonnet-4-5"): D("0.45"), (DAY, "(web_search)"): D("0.10")},
+        id="anthropic-non-token-costs",
+    ),
 ]
 
 
@@ -125,3 +156,10 @@ def test_an_export_without_models_is_compared_by_day(tmp_path):
         (DAY.isoformat(), reconcile.ALL_MODELS, D("0.56"), 2)
     ]
     assert rows[0]["explanation"] == "match"
+
+
+def test_tool_charges_are_not_called_unseen_calls():
+    assert reconcile.explain(D("0.03"), None, D("0.01"), "(web search tool calls)").startswith(
+        "not a model's tokens"
+    )
+    assert reconcile.explain(D("1"), None, D("0.01"), "gpt-4.1").startswith("unattributed")
