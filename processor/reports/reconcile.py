@@ -30,6 +30,7 @@ from __future__ import annotations
 import csv
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -101,14 +102,42 @@ def _amount(text: str, where: str) -> Decimal:
     return value
 
 
+@dataclass
+class ProviderExport:
+    provider: str
+    totals: dict[tuple[date, str], Decimal]  # USD by (UTC day, normalised model)
+    # The most the export's own rounding explains per (day, model): half a unit in the last
+    # place the file writes amounts to, once per row summed (the Console rounds each to cents).
+    rounding: dict[tuple[date, str], Decimal]
+
+
 def read_provider_usage(path: str) -> tuple[str, dict[tuple[date, str], Decimal]]:
-    """(provider, cost by (day, normalised model)) from an OpenAI or Anthropic cost CSV.
+    """(provider, cost by (day, normalised model)) from an OpenAI or Anthropic cost export."""
+    export = read_provider_export(path)
+    return export.provider, export.totals
+
+
+def _summarise(provider: str, rows: list[tuple[date, str, Decimal]]) -> ProviderExport:
+    totals: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+    counts: dict[tuple[date, str], int] = defaultdict(int)
+    places = 0
+    for day, model, amount in rows:
+        key = (day, normalise_model(model) or ALL_MODELS)
+        totals[key] += amount
+        counts[key] += 1
+        places = max(places, -int(amount.as_tuple().exponent))
+    half_unit = Decimal(5).scaleb(-places - 1)
+    return ProviderExport(provider, dict(totals), {k: n * half_unit for k, n in counts.items()})
+
+
+def read_provider_export(path: str) -> ProviderExport:
+    """An OpenAI or Anthropic cost CSV.
 
     Header names are matched without regard to case or surrounding spaces; rows whose fields
     are all empty (what spreadsheets leave at the end) are skipped; errors name the file's
     physical line.
     """
-    totals: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+    rows: list[tuple[date, str, Decimal]] = []
     try:
         with open(path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
@@ -130,10 +159,8 @@ def read_provider_usage(path: str) -> tuple[str, dict[tuple[date, str], Decimal]
                 where = f"{path} line {reader.line_num}"
                 row = dict(zip(header, fields, strict=False))
                 parsed = _usage_row(provider, row, where)
-                if parsed is None:  # a day without cost
-                    continue
-                day, model, amount = parsed
-                totals[(day, normalise_model(model) or ALL_MODELS)] += amount
+                if parsed is not None:  # None: a day without cost
+                    rows.append(parsed)
     except OSError as exc:
         raise ProviderUsageError(f"cannot read {path}: {exc}") from exc
     except UnicodeDecodeError as exc:
@@ -142,7 +169,7 @@ def read_provider_usage(path: str) -> tuple[str, dict[tuple[date, str], Decimal]
         ) from exc
     except csv.Error as exc:
         raise ProviderUsageError(f"{path}: not a readable CSV file: {exc}") from exc
-    return provider, dict(totals)
+    return _summarise(provider, rows)
 
 
 def _usage_row(
@@ -197,8 +224,12 @@ def explain(
     stored: dict[str, Any] | None,
     tolerance: Decimal,
     model: str = "",
+    rounding: Decimal = Decimal(0),
 ) -> str:
     """Why provider and stored cost differ for one (day, model). Pure; table-tested.
+
+    ``rounding``: how much of a difference the export's own rounding explains (it widens the
+    tolerance, and is named when it was needed).
 
     After `llm-margin reprice`, the restated cost (``restated_cost_usd``) is what is compared:
     a model priced after the fact then matches, and the as-charged cost is named beside it."""
@@ -226,7 +257,9 @@ def explain(
         )
     if stored["unattributed_calls"]:
         notes.append(f"{stored['unattributed_calls']} calls have no customer (cost counted)")
-    if abs(difference) <= tolerance:
+    if tolerance < abs(difference) <= rounding:
+        notes.append(f"within the export's rounding (±{money_str(rounding)} USD)")
+    if abs(difference) <= max(tolerance, rounding):
         return "; ".join(["match"] + notes)
     reasons = []
     if unpriced and difference > 0:
@@ -270,7 +303,8 @@ def reconcile(
 ) -> tuple[str, list[dict[str, Any]]]:
     """``since``/``until``: compare only the UTC days overlapping that period (default: every
     day of the export)."""
-    provider, billed = read_provider_usage(path)
+    export = read_provider_export(path)
+    provider, billed, rounding = export.provider, export.totals, dict(export.rounding)
     if not billed:
         raise ProviderUsageError(f"{path}: no usage rows")
     billed = {key: cost for key, cost in billed.items() if day_overlaps(since, until, key[0])}
@@ -285,9 +319,12 @@ def reconcile(
     by_day = {day for day, model in billed if model == ALL_MODELS}
     if by_day:
         merged: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+        merged_rounding: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
         for (day, model), cost in billed.items():
-            merged[(day, ALL_MODELS if day in by_day else model)] += cost
-        billed = dict(merged)
+            key = (day, ALL_MODELS if day in by_day else model)
+            merged[key] += cost
+            merged_rounding[key] += rounding[(day, model)]
+        billed, rounding = dict(merged), dict(merged_rounding)
     stored: dict[tuple[date, str], dict[str, Any]] = {}
     for row in run_sql(
         reader, "queries/stored_cost_by_day_model.sql", {"since": since, "until": until}
@@ -338,7 +375,9 @@ def reconcile(
                 "unpriced_calls": entry["unpriced_calls"] if entry else 0,
                 "failed_calls": entry["failed_calls"] if entry else 0,
                 "unattributed_calls": entry["unattributed_calls"] if entry else 0,
-                "explanation": explain(provider_cost, entry, tolerance, key[1]),
+                "explanation": explain(
+                    provider_cost, entry, tolerance, key[1], rounding.get(key, Decimal(0))
+                ),
             }
         )
     return provider, rows

@@ -163,3 +163,23 @@ def test_tool_charges_are_not_called_unseen_calls():
         "not a model's tokens"
     )
     assert reconcile.explain(D("1"), None, D("0.01"), "gpt-4.1").startswith("unattributed")
+
+
+@pytest.mark.parametrize(
+    ("stored_cost", "explanation"),
+    [
+        # Three rows each rounded to cents (0.30 + 0.02 + 0.45 = 0.77) may be 0.015 off the
+        # exact cost, more than the default tolerance: the export's rounding, not a price.
+        ("0.7551", "match; within the export's rounding (±0.015 USD)"),
+        ("0.765", "match"),
+        ("0.75", "price mismatch: provider charged 2.67% more than stored"),
+    ],
+)
+def test_exports_rounded_to_cents_match_within_their_rounding(tmp_path, stored_cost, explanation):
+    path = tmp_path / "console.csv"
+    path.write_text(LAYOUTS[2].values[1])  # the Anthropic Console export
+    reader = FakeReader([stored_row(DAY, "claude-sonnet-4-5-20250929", stored_cost, "anthropic")])
+    _, rows = reconcile.reconcile(reader, str(path))
+    sonnet = next(r for r in rows if r["model"] == "claude-sonnet-4-5")
+    assert sonnet["provider_cost_usd"] == D("0.77")
+    assert sonnet["explanation"].startswith(explanation)
