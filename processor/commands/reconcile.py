@@ -18,14 +18,19 @@ from llm_margin.processor.reports.render import FORMATS
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "reconcile",
-        help="compare stored cost with an OpenAI or Anthropic cost export (CSV)",
+        help="compare stored cost with an OpenAI or Anthropic cost export (CSV, or cost API JSON)",
         description=(
             "Compares stored cost with the provider's own cost export by UTC day and model, "
             "and explains each difference (unpriced, unattributed, failed-but-billed, price "
             "mismatch). Layouts: see docs/reports-budgets-billing.md."
         ),
     )
-    parser.add_argument("--provider-usage", required=True, metavar="FILE", help="the CSV export")
+    parser.add_argument(
+        "--provider-usage",
+        required=True,
+        metavar="FILE",
+        help="the cost export (CSV), or pages of the provider's cost API saved as JSON",
+    )
     add_store_options(parser)
     parser.add_argument("--format", choices=FORMATS, default="table")
     parser.add_argument(

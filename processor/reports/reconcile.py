@@ -1,6 +1,7 @@
 """Reconcile stored cost with a provider's own cost export, by UTC day and model.
 
-Accepted CSV layouts (recognised by their header; money in USD as decimal strings):
+Accepted CSV layouts (recognised by their header; money in USD as decimal strings; the cost
+APIs' JSON is read too, see ``_read_json``):
 
 OpenAI (organization Costs export, one row per day, project and line item)::
 
@@ -28,6 +29,7 @@ price mismatch.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -131,7 +133,8 @@ def _summarise(provider: str, rows: list[tuple[date, str, Decimal]]) -> Provider
 
 
 def read_provider_export(path: str) -> ProviderExport:
-    """An OpenAI or Anthropic cost CSV.
+    """An OpenAI or Anthropic cost CSV, or the JSON their cost APIs return (see
+    :func:`_read_json`).
 
     Header names are matched without regard to case or surrounding spaces; rows whose fields
     are all empty (what spreadsheets leave at the end) are skipped; errors name the file's
@@ -139,6 +142,10 @@ def read_provider_export(path: str) -> ProviderExport:
     """
     rows: list[tuple[date, str, Decimal]] = []
     try:
+        with open(path, encoding="utf-8-sig") as handle:
+            start = handle.read(4096).lstrip()
+        if start[:1] in ("{", "["):
+            return _read_json(path)
         with open(path, encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
             header = [name.strip().lower() for name in next(reader, [])]
@@ -172,9 +179,70 @@ def read_provider_export(path: str) -> ProviderExport:
     return _summarise(provider, rows)
 
 
-def _usage_row(
-    provider: str, row: dict[str, str], where: str
-) -> tuple[date, str, Decimal] | None:
+def _read_json(path: str) -> ProviderExport:
+    """Pages of OpenAI's ``GET /v1/organization/costs`` or Anthropic's
+    ``GET /v1/organizations/cost_report`` saved as they came: one page, a JSON array of pages,
+    or one page per line. OpenAI buckets start at ``start_time`` (unix seconds) and amounts are
+    USD numbers; Anthropic buckets start at ``starting_at`` (RFC 3339) and amounts are decimal
+    strings in cents (``"123.45"`` is 1.2345 USD). Without ``group_by`` line_item / description
+    there is no model: each day is compared whole."""
+    with open(path, encoding="utf-8-sig") as handle:
+        text = handle.read()
+    try:
+        documents = [json.loads(text, parse_float=Decimal)]
+    except json.JSONDecodeError:
+        try:  # one page per line
+            documents = [
+                json.loads(line, parse_float=Decimal) for line in text.splitlines() if line.strip()
+            ]
+        except json.JSONDecodeError as exc:
+            raise ProviderUsageError(f"{path}: not readable JSON: {exc}") from exc
+    pages = [p for d in documents for p in (d if isinstance(d, list) else [d])]
+    if not pages or not all(isinstance(p, dict) and isinstance(p.get("data"), list) for p in pages):
+        raise ProviderUsageError(
+            f"{path}: not a page of OpenAI's or Anthropic's cost API (an object with 'data')"
+        )
+    if pages[-1].get("has_more"):
+        raise ProviderUsageError(
+            f"{path}: the last page says has_more: save every page (follow next_page)"
+        )
+    buckets = [b for p in pages for b in p["data"]]
+    provider = "anthropic" if buckets and "starting_at" in buckets[0] else "openai"
+    rows: list[tuple[date, str, Decimal]] = []
+    for b_index, bucket in enumerate(buckets, 1):
+        for r_index, result in enumerate(bucket.get("results") or [], 1):
+            where = f"{path} bucket {b_index} result {r_index}"
+            try:
+                rows.append(_json_result(provider, bucket, result, where))
+            except ProviderUsageError:
+                raise
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ProviderUsageError(f"{where}: {exc!r}") from exc
+    return _summarise(provider, rows)
+
+
+def _json_result(
+    provider: str, bucket: dict[str, Any], result: dict[str, Any], where: str
+) -> tuple[date, str, Decimal]:
+    if provider == "openai":
+        day = datetime.fromtimestamp(int(bucket["start_time"]), timezone.utc).date()
+        amount = result.get("amount") or {}
+        currency = str(amount.get("currency") or "usd").lower()
+        value = _amount(str(amount.get("value", 0)), where)
+        model = line_item_model(result.get("line_item") or "")
+    else:
+        start = datetime.fromisoformat(str(bucket["starting_at"]).replace("Z", "+00:00"))
+        day = start.astimezone(timezone.utc).date()
+        currency = str(result.get("currency") or "usd").lower()
+        value = _amount(str(result["amount"]), where) / 100  # cents
+        cost_type = str(result.get("cost_type") or "").lower()
+        model = f"({cost_type})" if cost_type not in ("", "tokens") else result.get("model") or ""
+    if currency != "usd":
+        raise ProviderUsageError(f"{where}: currency {currency!r} is not usd")
+    return day, model, value
+
+
+def _usage_row(provider: str, row: dict[str, str], where: str) -> tuple[date, str, Decimal] | None:
     """(UTC day, model, amount in USD) of one export row; None for a row without an amount
     (OpenAI's export lists every day of the range, those without cost with empty fields)."""
     try:

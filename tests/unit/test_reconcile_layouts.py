@@ -101,6 +101,57 @@ LAYOUTS = [
         {(DAY, "claude-sonnet-4-5"): D("0.45"), (DAY, "(web_search)"): D("0.10")},
         id="anthropic-non-token-costs",
     ),
+    pytest.param(
+        # OpenAI GET /v1/organization/costs?group_by=line_item, the page saved as returned
+        # (https://platform.openai.com/docs/api-reference/usage/costs): unix-second buckets,
+        # amounts as USD numbers (read exactly, never through a float).
+        "openai costs api json",
+        """{"object": "page", "has_more": false, "next_page": null, "data": [
+          {"object": "bucket", "start_time": 1795132800, "end_time": 1795219200, "results": [
+            {"object": "organization.costs.result", "amount": {"value": 0.1, "currency": "usd"},
+             "line_item": "gpt-4o-2024-08-06, input", "project_id": null},
+            {"object": "organization.costs.result", "amount": {"value": 0.2, "currency": "usd"},
+             "line_item": "gpt-4o-2024-08-06, output", "project_id": null}]},
+          {"object": "bucket", "start_time": 1795219200, "end_time": 1795305600, "results": []}
+        ]}""",
+        "openai",
+        {(DAY, "gpt-4o"): D("0.3")},
+        id="openai-costs-api-json",
+    ),
+    pytest.param(
+        # Two pages of the same, one per line (what a loop following next_page appends).
+        "openai costs api json lines",
+        '{"object": "page", "has_more": true, "next_page": "p2", "data": [{"object": "bucket",'
+        ' "start_time": 1795132800, "end_time": 1795219200, "results": [{"amount": {"value":'
+        ' 0.06, "currency": "usd"}, "line_item": null}]}]}\n'
+        '{"object": "page", "has_more": false, "next_page": null, "data": [{"object": "bucket",'
+        ' "start_time": 1795219200, "end_time": 1795305600, "results": [{"amount": {"value":'
+        ' 1, "currency": "usd"}, "line_item": null}]}]}\n',
+        "openai",
+        {(DAY, reconcile.ALL_MODELS): D("0.06"), (NEXT, reconcile.ALL_MODELS): D("1")},
+        id="openai-costs-api-json-lines",
+    ),
+    pytest.param(
+        # Anthropic GET /v1/organizations/cost_report?group_by[]=description
+        # (https://platform.claude.com/docs/en/api/admin/cost_report): RFC 3339 buckets,
+        # amounts as decimal strings in cents ("123.45" is 1.2345 USD).
+        "anthropic cost report json",
+        """{"has_more": false, "next_page": null, "data": [
+          {"starting_at": "2026-11-20T00:00:00Z", "ending_at": "2026-11-21T00:00:00Z",
+           "results": [
+            {"amount": "123.45", "currency": "USD", "cost_type": "tokens",
+             "model": "claude-sonnet-4-5-20250929", "token_type": "output_tokens",
+             "service_tier": "standard", "context_window": "0-200k", "workspace_id": null,
+             "description": "Claude Sonnet 4.5 Usage - Output Tokens"},
+            {"amount": "1.5", "currency": "USD", "cost_type": "tokens",
+             "model": "claude-sonnet-4-5-20250929",
+             "token_type": "cache_creation.ephemeral_5m_input_tokens"},
+            {"amount": "1000", "currency": "USD", "cost_type": "web_search", "model": null}]}
+        ]}""",
+        "anthropic",
+        {(DAY, "claude-sonnet-4-5"): D("1.2495"), (DAY, "(web_search)"): D("10")},
+        id="anthropic-cost-report-json",
+    ),
 ]
 
 
@@ -156,6 +207,30 @@ def test_an_export_without_models_is_compared_by_day(tmp_path):
         (DAY.isoformat(), reconcile.ALL_MODELS, D("0.56"), 2)
     ]
     assert rows[0]["explanation"] == "match"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"has_more": true, "data": []}', "has_more"),
+        ('{"object": "list"}', "not a page"),
+        (
+            '{"data": [{"start_time": 1795132800, "results": [{"amount": {"value": "x"}}]}]}',
+            "bucket 1 result 1: 'x' is not an amount",
+        ),
+        (
+            '{"data": [{"starting_at": "2026-11-20T00:00:00Z", "results": [{"amount": "1",'
+            ' "currency": "EUR"}]}]}',
+            "currency 'eur' is not usd",
+        ),
+        ('{"data": [', "not readable JSON"),
+    ],
+)
+def test_unreadable_json_is_one_clear_error(tmp_path, text, message):
+    path = tmp_path / "costs.json"
+    path.write_text(text)
+    with pytest.raises(reconcile.ProviderUsageError, match=message):
+        reconcile.read_provider_usage(str(path))
 
 
 def test_tool_charges_are_not_called_unseen_calls():
