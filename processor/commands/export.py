@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
 
     markup = _decimal(args.markup_pct, "--markup-pct")
     unit = _decimal(args.unit_usd, "--unit-usd", positive=True)
+    if not 0 < len(args.event_name) <= 100:  # Stripe's limit for event_name
+        raise CommandError("--event-name must be 1 to 100 characters")
     label, bounds = _export_period(args)
     reader = open_reader(args)
     try:

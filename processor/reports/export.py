@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import csv
+import hashlib
 import io
 import json
 import re
@@ -135,6 +136,20 @@ def allocate_units(amounts: list[Decimal], unit: Decimal) -> list[int]:
     return floors
 
 
+# Stripe refuses a meter event identifier longer than this
+# (https://docs.stripe.com/api/billing/meter-event/create: identifier, max length 100).
+STRIPE_IDENTIFIER_MAX = 100
+
+
+def stripe_identifier(period: str, customer: str) -> str:
+    """``llm-margin-<period>-<customer>``, the same on every run; a customer id too long for
+    Stripe's 100 characters (ids may be 128) is replaced by a digest of it, stable too."""
+    identifier = f"llm-margin-{period}-{customer}"
+    if len(identifier.encode()) <= STRIPE_IDENTIFIER_MAX:
+        return identifier
+    return f"llm-margin-{period}-{hashlib.sha256(customer.encode()).hexdigest()[:32]}"
+
+
 def to_stripe(
     lines: list[dict[str, Any]],
     period: str,
@@ -168,7 +183,7 @@ def to_stripe(
             json.dumps(
                 {
                     "event_name": event_name,
-                    "identifier": f"llm-margin-{period}-{customer}",
+                    "identifier": stripe_identifier(period, customer),
                     "timestamp": timestamp,
                     "payload": {
                         "stripe_customer_id": customer,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from decimal import Decimal as D
 
@@ -138,3 +139,24 @@ def test_read_examples_and_reject_bad(tmp_path):
     bad.write_text("usage_date_utc,model,cost_usd\n2026-11-20,x,abc\n")
     with pytest.raises(reconcile.ProviderUsageError, match="line 2"):
         reconcile.read_provider_usage(str(bad))
+
+
+@pytest.mark.parametrize(
+    "period, customer",
+    [
+        ("2026-11", "acme"),
+        ("2026-11", "c" * 88),  # exactly 100 characters
+        ("2026-11", "c" * 128),  # the longest customer id the instrumentation sends
+        ("20261101T000000Z-20261115T000000Z", "tenant/ü" * 16),
+    ],
+)
+def test_stripe_identifiers_fit_and_are_stable(period, customer):
+    def identifier(customer_id: str) -> str:
+        line = {"customer_id": customer_id, "cost_usd": D("1"), "amount_usd": D("1")}
+        until = datetime(2026, 11, 15, tzinfo=timezone.utc)
+        return json.loads(export.to_stripe([line], period, until=until)[0])["identifier"]
+
+    assert len(identifier(customer).encode()) <= 100  # Stripe's limit
+    assert identifier(customer).startswith(f"llm-margin-{period}-")
+    assert identifier(customer) == identifier(customer)  # the same on every run
+    assert identifier(customer + "x") != identifier(customer)
