@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 
 from llm_margin.processor.commands._common import (
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Per-customer usage of one calendar month (--period) or of any period "
             "(--since/--until) with markup. The cost_usd total equals the stored cost of the "
             "period exactly; Stripe meter events are one JSON line per customer (unattributed "
-            "cost is reported on stderr, not billed)."
+            "cost is reported on stderr, not billed), for a period that has ended."
         ),
     )
     parser.add_argument("--period", help="calendar month, e.g. 2026-11 (UTC)")
@@ -90,6 +90,13 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < len(args.event_name) <= 100:  # Stripe's limit for event_name
         raise CommandError("--event-name must be 1 to 100 characters")
     label, bounds = _export_period(args)
+    if args.format == "stripe":
+        try:
+            warning = export.stripe_period_warning(bounds[1], datetime.now(timezone.utc))
+        except ValueError as exc:
+            raise CommandError(f"--format stripe: {exc}") from exc
+        if warning:
+            print(f"llm-margin export: {warning}", file=sys.stderr)
     reader = open_reader(args)
     try:
         lines = export.usage_lines(reader, label, markup, bounds)

@@ -18,7 +18,7 @@ import hashlib
 import io
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
@@ -148,6 +148,33 @@ def stripe_identifier(period: str, customer: str) -> str:
     if len(identifier.encode()) <= STRIPE_IDENTIFIER_MAX:
         return identifier
     return f"llm-margin-{period}-{hashlib.sha256(customer.encode()).hexdigest()[:32]}"
+
+
+# Stripe takes a meter event stamped within the past 35 calendar days, or up to 5 minutes
+# ahead (https://docs.stripe.com/billing/subscriptions/usage-based/recording-usage-api).
+STRIPE_MAX_AGE = timedelta(days=35)
+
+
+def stripe_period_warning(until: datetime, now: datetime) -> str | None:
+    """Why the meter events of a period ending at ``until`` must not, or cannot, be sent.
+
+    A period that has not ended is refused (ValueError): its events carry the identifiers of
+    the whole period, so sending it again once complete is either dropped by Stripe (within
+    its 24-hour identifier window: the rest of the period is never billed) or counted twice
+    (after it). A period whose last second is older than Stripe accepts gets a warning."""
+    if until > now:
+        raise ValueError(
+            f"the period has not ended (it runs until {until:%Y-%m-%dT%H:%M:%SZ}): meter "
+            "events carry one identifier per customer and period, so export it once it has "
+            "ended (or give --until now)"
+        )
+    stamp = until - timedelta(seconds=1)
+    if now - stamp > STRIPE_MAX_AGE:
+        return (
+            f"these events are stamped {stamp:%Y-%m-%dT%H:%M:%SZ}, more than 35 days ago: "
+            "Stripe refuses meter events that old"
+        )
+    return None
 
 
 def to_stripe(

@@ -107,9 +107,18 @@ def test_export_csv_and_stripe_totals_exact(loaded):
     assert all(Decimal(r["amount_usd"]) == Decimal(r["cost_usd"]) * Decimal("1.2") for r in lines)
     assert {r["customer_id"] for r in lines} == {"acme", "globex", "initech", "(unattributed)"}
 
+    # Stripe: a period that has ended (the month so far); the month itself has not.
     result = cli("export", "--period", period, "--data-dir", data_dir, "--format", "stripe")
+    assert result.returncode == 2 and "has not ended" in result.stderr
+    since, _ = month_bounds(period)
+    until = datetime.now(timezone.utc).replace(microsecond=0)
+    window = ("--since", since.isoformat(), "--until", until.isoformat())
+    result = cli("export", *window, "--data-dir", data_dir, "--format", "stripe")
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
+    label = f"{since:%Y%m%dT%H%M%SZ}-{until:%Y%m%dT%H%M%SZ}"
+    assert all(e["identifier"].startswith(f"llm-margin-{label}-") for e in events)
+    assert all(e["timestamp"] == int(until.timestamp()) - 1 for e in events)
     assert {e["payload"]["stripe_customer_id"] for e in events} == {"acme", "globex", "initech"}
     unattributed = price("gpt-4o-mini", 100, 10)
     assert unattributed > 0 and "unattributed" in result.stderr
@@ -206,10 +215,7 @@ def test_export_any_period_and_table_json_formats(loaded):
     assert "TOTAL" in table.stdout.splitlines()[-1]
 
     stripe = cli("export", *window, "--data-dir", data_dir, "--format", "stripe")
-    assert stripe.returncode == 0, stripe.stderr
-    events = [json.loads(line) for line in stripe.stdout.splitlines()]
-    assert events and all(e["identifier"].startswith(f"llm-margin-{label}-") for e in events)
-    assert all(e["timestamp"] == int(until.timestamp()) - 1 for e in events)
+    assert stripe.returncode == 2 and "has not ended" in stripe.stderr  # until is ahead
 
     both = cli("export", "--period", period, *window, "--data-dir", data_dir)
     assert both.returncode == 2 and "not both" in both.stderr

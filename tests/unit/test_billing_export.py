@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal as D
 
 import pytest
@@ -160,3 +160,26 @@ def test_stripe_identifiers_fit_and_are_stable(period, customer):
     assert identifier(customer).startswith(f"llm-margin-{period}-")
     assert identifier(customer) == identifier(customer)  # the same on every run
     assert identifier(customer + "x") != identifier(customer)
+
+
+NOV_END = datetime(2026, 12, 1, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize(
+    "now, outcome",
+    [
+        (datetime(2026, 11, 15, tzinfo=timezone.utc), "has not ended"),  # mid-month
+        (NOV_END - timedelta(seconds=1), "has not ended"),
+        (NOV_END, None),
+        (datetime(2027, 1, 4, tzinfo=timezone.utc), None),  # 34 days after the last second
+        (datetime(2027, 1, 5, 12, tzinfo=timezone.utc), "more than 35 days ago"),
+    ],
+)
+def test_stripe_period_must_have_ended_and_be_recent(now, outcome):
+    if outcome == "has not ended":
+        with pytest.raises(ValueError, match=outcome):
+            export.stripe_period_warning(NOV_END, now)
+    elif outcome is None:
+        assert export.stripe_period_warning(NOV_END, now) is None
+    else:
+        assert outcome in export.stripe_period_warning(NOV_END, now)
