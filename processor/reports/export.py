@@ -5,9 +5,9 @@ the stored cost, exactly; ``amount_usd`` = cost x (1 + markup/100), exactly (no 
 the lines' total equals the stored cost of the period to the last unit.
 
 Stripe: one meter event per customer (``POST /v1/billing/meter_events`` body as JSON). Meter
-values are integers, so ``value`` is the amount in ``unit_usd`` units (default 0.000001, micro
-dollars), rounded with the largest-remainder method: the events' values sum to the rounded
-period total exactly. The exact strings travel in the payload as ``cost_usd``/``amount_usd``.
+values are whole numbers, so ``value`` is the customer's amount in ``unit_usd`` units (default
+0.000001, micro dollars), half a unit rounded up, each customer on its own. The exact strings
+travel in the payload as ``cost_usd``/``amount_usd``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import io
 import json
 import re
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from llm_margin.processor.records import UNATTRIBUTED
@@ -124,16 +124,12 @@ def _cell(column: str, value: Any) -> Any:
     return value
 
 
-def allocate_units(amounts: list[Decimal], unit: Decimal) -> list[int]:
-    """Integers proportional to amounts whose sum is exactly round(total / unit)
-    (largest remainder: the units lost to flooring go to the largest fractions)."""
-    exact = [a / unit for a in amounts]
-    floors = [int(e.to_integral_value(rounding=ROUND_FLOOR)) for e in exact]
-    target = int((sum(amounts, Decimal(0)) / unit).to_integral_value())
-    order = sorted(range(len(exact)), key=lambda i: (exact[i] - floors[i], -i), reverse=True)
-    for i in order[: max(target - sum(floors), 0)]:
-        floors[i] += 1
-    return floors
+def meter_units(amount: Decimal, unit: Decimal) -> int:
+    """A customer's amount in whole meter units (Stripe takes whole numbers only), half a unit
+    rounded up. Each customer on its own: what one is billed never depends on the others (a
+    remainder shared out across customers would bill equal usage differently, and change a
+    customer's value when another's late calls arrive)."""
+    return int((amount / unit).to_integral_value(rounding=ROUND_HALF_UP))
 
 
 # Stripe refuses a meter event identifier longer than this
@@ -200,7 +196,7 @@ def to_stripe(
         entry["cost"] += line["cost_usd"]
         entry["amount"] += line["amount_usd"]
     customers = sorted(per_customer)
-    units = allocate_units([per_customer[c]["amount"] for c in customers], unit_usd)
+    units = [meter_units(per_customer[c]["amount"], unit_usd) for c in customers]
     if until is None:
         _, until = month_bounds(period)
     timestamp = int(until.timestamp()) - 1  # the period's last second

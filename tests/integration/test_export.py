@@ -124,8 +124,9 @@ def test_export_csv_and_stripe_totals_exact(loaded):
     assert unattributed > 0 and "unattributed" in result.stderr
     billed = sum(Decimal(e["payload"]["cost_usd"]) for e in events)
     assert billed + unattributed == expected
-    micro = sum(int(e["payload"]["value"]) for e in events)
-    assert micro == int((billed / Decimal("0.000001")).to_integral_value())
+    for e in events:  # each customer's billed amount in micro-dollars, half up
+        micro = Decimal(e["payload"]["amount_usd"]) / Decimal("0.000001")
+        assert int(e["payload"]["value"]) == int(micro.to_integral_value("ROUND_HALF_UP"))
     assert len({e["identifier"] for e in events}) == len(events)
 
 

@@ -34,17 +34,25 @@ def test_month_bounds_rejects(bad):
 @pytest.mark.parametrize(
     "amounts, unit, expected",
     [
-        (["0.0000014", "0.0000014", "0.0000014"], "0.000001", [2, 1, 1]),
+        # equal usage, equal value: no customer carries another's remainder
+        (["0.0000014", "0.0000014", "0.0000014"], "0.000001", [1, 1, 1]),
+        (["0.006", "0.006", "0.006"], "0.01", [1, 1, 1]),
+        (["0.005", "0.0049999", "0"], "0.01", [1, 0, 0]),  # half a unit rounds up
         (["1", "2"], "0.5", [2, 4]),
-        (["0.3333333", "0.3333333", "0.3333334"], "0.01", [33, 33, 34]),
-        ([], "0.01", []),
+        (["0.3333333", "0.3333333", "0.3333334"], "0.01", [33, 33, 33]),
     ],
 )
-def test_allocate_units_sums_to_rounded_total(amounts, unit, expected):
-    values = [D(a) for a in amounts]
-    units = export.allocate_units(values, D(unit))
-    assert units == expected
-    assert sum(units) == int((sum(values, D(0)) / D(unit)).to_integral_value())
+def test_stripe_values_round_each_customer_on_its_own(amounts, unit, expected):
+    lines = [
+        {"customer_id": f"c{i}", "cost_usd": D(a), "amount_usd": D(a)}
+        for i, a in enumerate(amounts)
+    ]
+    text, _ = export.to_stripe(lines, "2026-11", unit_usd=D(unit))
+    values = [int(json.loads(x)["payload"]["value"]) for x in text.splitlines()]
+    assert values == expected
+    # a customer's value does not depend on who else is billed
+    alone = [export.to_stripe([line], "2026-11", unit_usd=D(unit))[0] for line in lines]
+    assert [int(json.loads(x)["payload"]["value"]) for x in alone] == expected
 
 
 def test_stripe_lines_leave_out_unattributed():
