@@ -14,6 +14,7 @@ from llm_margin.processor.commands._common import (
     open_reader,
     period,
 )
+from llm_margin.processor.records import UNATTRIBUTED
 from llm_margin.processor.reports.money import money_str
 from llm_margin.processor.reports.render import render
 
@@ -47,6 +48,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--markup-pct", default="0", help="markup on AI cost in percent (default 0)"
     )
     parser.add_argument("--event-name", default="llm_usage", help="Stripe meter event name")
+    parser.add_argument(
+        "--stripe-customers",
+        metavar="FILE",
+        help="Stripe: CSV with columns customer_id,stripe_customer_id (Stripe maps meter "
+        "events by its own cus_ ids); customers missing from it are not billed (stderr)",
+    )
     parser.add_argument(
         "--unit-usd",
         default="0.000001",
@@ -90,6 +97,12 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < len(args.event_name) <= 100:  # Stripe's limit for event_name
         raise CommandError("--event-name must be 1 to 100 characters")
     label, bounds = _export_period(args)
+    stripe_customers = None
+    if args.stripe_customers:
+        try:
+            stripe_customers = export.read_stripe_customers(args.stripe_customers)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
     if args.format == "stripe":
         try:
             warning = export.stripe_period_warning(bounds[1], datetime.now(timezone.utc))
@@ -111,9 +124,33 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(render(rows, export.CSV_COLUMNS, args.format, footer=total, title=title))
         return 0
     text, left_out = export.to_stripe(
-        lines, label, event_name=args.event_name, unit_usd=unit, until=bounds[1]
+        lines,
+        label,
+        event_name=args.event_name,
+        unit_usd=unit,
+        until=bounds[1],
+        stripe_customers=stripe_customers,
     )
     sys.stdout.write(text)
+    if left_out["unmapped"]:
+        named = ", ".join(
+            f"{customer} ({money_str(amount)} USD)"
+            for customer, amount in left_out["unmapped"].items()
+        )
+        print(
+            f"llm-margin export: not billed, no Stripe customer id in {args.stripe_customers}: "
+            f"{named}",
+            file=sys.stderr,
+        )
+    customers = {line["customer_id"] for line in lines} - {UNATTRIBUTED}
+    not_stripe = [c for c in customers if not c.startswith("cus_")]
+    if stripe_customers is None and not_stripe:
+        print(
+            f"llm-margin export: {len(not_stripe)} customer ids are not Stripe customer ids "
+            f"(cus_...), e.g. {sorted(not_stripe)[0]}: Stripe will not find them; map them with "
+            "--stripe-customers FILE",
+            file=sys.stderr,
+        )
     if left_out["unattributed_cost_usd"]:
         print(
             f"llm-margin export: {left_out['unattributed_cost_usd'].normalize():f} USD of "

@@ -173,6 +173,34 @@ def stripe_period_warning(until: datetime, now: datetime) -> str | None:
     return None
 
 
+def read_stripe_customers(path: str) -> dict[str, str]:
+    """``customer_id`` -> ``stripe_customer_id`` from a CSV with those two columns (header
+    names in any case; other columns ignored). Stripe maps a meter event to a customer by its
+    Stripe id only (the meter's customer_mapping is ``by_id``), so our ids need this map
+    unless they are Stripe ids already."""
+    mapping: dict[str, str] = {}
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            header = [name.strip().lower() for name in next(reader, [])]
+            if not {"customer_id", "stripe_customer_id"} <= set(header):
+                raise ValueError(f"{path}: needs the columns customer_id,stripe_customer_id")
+            for fields in reader:
+                row = dict(zip(header, (f.strip() for f in fields), strict=False))
+                customer, stripe_id = row.get("customer_id", ""), row.get("stripe_customer_id", "")
+                if not customer and not stripe_id:
+                    continue
+                if not customer or not stripe_id:
+                    raise ValueError(f"{path} line {reader.line_num}: both ids are needed")
+                if mapping.setdefault(customer, stripe_id) != stripe_id:
+                    raise ValueError(
+                        f"{path} line {reader.line_num}: {customer!r} has two Stripe ids"
+                    )
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"cannot read {path}: {exc}") from exc
+    return mapping
+
+
 def to_stripe(
     lines: list[dict[str, Any]],
     period: str,
@@ -180,12 +208,15 @@ def to_stripe(
     event_name: str = "llm_usage",
     unit_usd: Decimal = Decimal("0.000001"),
     until: datetime | None = None,
-) -> tuple[str, dict[str, Decimal]]:
+    stripe_customers: dict[str, str] | None = None,
+) -> tuple[str, dict[str, Any]]:
     """JSON lines, one meter event per customer; returns (text, what was left out).
     ``until``: the end of a period that is not a calendar month (events are stamped with the
-    period's last second)."""
+    period's last second). ``stripe_customers``: our customer id -> Stripe customer id; a
+    customer missing from it is left out (``unmapped``: amount by customer). Without it our
+    ids are sent as Stripe ids."""
     per_customer: dict[str, dict[str, Decimal]] = {}
-    left_out = {"unattributed_cost_usd": Decimal(0)}
+    left_out: dict[str, Any] = {"unattributed_cost_usd": Decimal(0), "unmapped": {}}
     for line in lines:
         if line["customer_id"] == UNATTRIBUTED:
             left_out["unattributed_cost_usd"] += line["cost_usd"]
@@ -195,13 +226,16 @@ def to_stripe(
         )
         entry["cost"] += line["cost_usd"]
         entry["amount"] += line["amount_usd"]
-    customers = sorted(per_customer)
-    units = [meter_units(per_customer[c]["amount"], unit_usd) for c in customers]
     if until is None:
         _, until = month_bounds(period)
     timestamp = int(until.timestamp()) - 1  # the period's last second
     out = []
-    for customer, value in zip(customers, units, strict=True):
+    for customer in sorted(per_customer):
+        amounts = per_customer[customer]
+        stripe_id = customer if stripe_customers is None else stripe_customers.get(customer)
+        if stripe_id is None:
+            left_out["unmapped"][customer] = amounts["amount"]
+            continue
         out.append(
             json.dumps(
                 {
@@ -209,11 +243,12 @@ def to_stripe(
                     "identifier": stripe_identifier(period, customer),
                     "timestamp": timestamp,
                     "payload": {
-                        "stripe_customer_id": customer,
-                        "value": str(value),
+                        "stripe_customer_id": stripe_id,
+                        "customer_id": customer,
+                        "value": str(meter_units(amounts["amount"], unit_usd)),
                         "unit_usd": money_str(unit_usd),
-                        "cost_usd": money_str(per_customer[customer]["cost"]),
-                        "amount_usd": money_str(per_customer[customer]["amount"]),
+                        "cost_usd": money_str(amounts["cost"]),
+                        "amount_usd": money_str(amounts["amount"]),
                         "period": period,
                     },
                 },

@@ -89,7 +89,7 @@ def stored_total(processor, since: datetime, until: datetime) -> Decimal:
     return Decimal(rows[0][0])
 
 
-def test_export_csv_and_stripe_totals_exact(loaded):
+def test_export_csv_and_stripe_totals_exact(loaded, tmp_path):
     from llm_margin.processor.reports.export import month_bounds
 
     data_dir = loaded.config.data_dir
@@ -128,6 +128,17 @@ def test_export_csv_and_stripe_totals_exact(loaded):
         micro = Decimal(e["payload"]["amount_usd"]) / Decimal("0.000001")
         assert int(e["payload"]["value"]) == int(micro.to_integral_value("ROUND_HALF_UP"))
     assert len({e["identifier"] for e in events}) == len(events)
+    assert "not Stripe customer ids (cus_...)" in result.stderr  # acme is not a Stripe id
+
+    # Stripe maps meter events by its own customer ids: --stripe-customers gives them.
+    mapping = tmp_path / "stripe-customers.csv"
+    mapping.write_text("customer_id,stripe_customer_id\nacme,cus_A\nglobex,cus_G\n")
+    stripe = ("--format", "stripe", "--stripe-customers", str(mapping))
+    result = cli("export", *window, "--data-dir", data_dir, *stripe)
+    assert result.returncode == 0, result.stderr
+    events = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {e["payload"]["stripe_customer_id"] for e in events} == {"cus_A", "cus_G"}
+    assert "not billed, no Stripe customer id" in result.stderr and "initech" in result.stderr
 
 
 def test_export_rejects_bad_period(loaded):

@@ -191,3 +191,40 @@ def test_stripe_period_must_have_ended_and_be_recent(now, outcome):
         assert export.stripe_period_warning(NOV_END, now) is None
     else:
         assert outcome in export.stripe_period_warning(NOV_END, now)
+
+
+def test_stripe_events_go_to_the_mapped_stripe_customer(tmp_path):
+    path = tmp_path / "stripe-customers.csv"
+    path.write_text(
+        "\ufeffCustomer_ID,Stripe_Customer_ID,note\nacme,cus_A,x\n\n,,\nglobex,cus_G,\n"
+    )
+    mapping = export.read_stripe_customers(str(path))
+    assert mapping == {"acme": "cus_A", "globex": "cus_G"}
+    lines = [
+        {"customer_id": c, "cost_usd": D("1"), "amount_usd": D("1.2")}
+        for c in ("acme", "globex", "initech", "(unattributed)")
+    ]
+    text, left_out = export.to_stripe(lines, "2026-11", stripe_customers=mapping)
+    events = [json.loads(x) for x in text.splitlines()]
+    assert [(e["payload"]["stripe_customer_id"], e["payload"]["customer_id"]) for e in events] == [
+        ("cus_A", "acme"),
+        ("cus_G", "globex"),
+    ]
+    assert events[0]["identifier"] == "llm-margin-2026-11-acme"  # stable whatever the map
+    assert left_out["unmapped"] == {"initech": D("1.2")}
+    assert left_out["unattributed_cost_usd"] == D("1")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("customer_id,stripe\nacme,cus_A\n", "needs the columns"),
+        ("customer_id,stripe_customer_id\nacme,\n", "line 2: both ids"),
+        ("customer_id,stripe_customer_id\nacme,cus_A\nacme,cus_B\n", "line 3: 'acme' has two"),
+    ],
+)
+def test_bad_stripe_customer_maps_are_refused(tmp_path, text, message):
+    path = tmp_path / "map.csv"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        export.read_stripe_customers(str(path))
