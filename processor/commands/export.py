@@ -116,10 +116,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         reader.close()
     if args.format == "csv":
-        sys.stdout.write(export.to_csv(lines))
+        sys.stdout.write(export.to_csv(lines, label))
         return 0
     if args.format in ("table", "json"):
-        rows, total = export.to_rows(lines)
+        rows, total = export.to_rows(lines, label)
         title = f"export {label} (markup {money_str(markup)}%)"
         sys.stdout.write(render(rows, export.CSV_COLUMNS, args.format, footer=total, title=title))
         return 0

@@ -91,8 +91,8 @@ def usage_lines(
     return lines
 
 
-def to_csv(lines: list[dict[str, Any]]) -> str:
-    rows, total = to_rows(lines)
+def to_csv(lines: list[dict[str, Any]], period: str = "") -> str:
+    rows, total = to_rows(lines, period)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -101,12 +101,15 @@ def to_csv(lines: list[dict[str, Any]]) -> str:
     return buffer.getvalue()
 
 
-def to_rows(lines: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def to_rows(
+    lines: list[dict[str, Any]], period: str = ""
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The lines with money as exact decimal strings, and their TOTAL row: for the table and
-    JSON formats (JSON prints the lines only)."""
+    JSON formats (JSON prints the lines only). ``period`` names the TOTAL of a period without
+    lines (a month with no calls still says which month its zero is)."""
     rows = [{c: _cell(c, line[c]) for c in CSV_COLUMNS} for line in lines]
     total: dict[str, Any] = {
-        "period": lines[0]["period"] if lines else "",
+        "period": lines[0]["period"] if lines else period,
         "customer_id": "TOTAL",
         "calls": sum(x["calls"] for x in lines),
         "input_tokens": sum(x["input_tokens"] for x in lines),

@@ -144,6 +144,13 @@ def test_export_csv_and_stripe_totals_exact(loaded, tmp_path):
 def test_export_rejects_bad_period(loaded):
     result = cli("export", "--period", "2026-13", "--data-dir", loaded.config.data_dir)
     assert result.returncode == 2 and "--period" in result.stderr
+    # a month without calls: a zero TOTAL that names its month; no Stripe events
+    result = cli("export", "--period", "2020-01", "--data-dir", loaded.config.data_dir)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[1:] == ["2020-01,TOTAL,,,,0,0,0,0,0,,0"]
+    stripe = ("--format", "stripe", "--data-dir", loaded.config.data_dir)
+    result = cli("export", "--period", "2020-01", *stripe)
+    assert result.returncode == 0 and result.stdout == ""
 
 
 def test_reconcile_explains_each_difference(loaded, tmp_path):

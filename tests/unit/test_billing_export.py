@@ -228,3 +228,10 @@ def test_bad_stripe_customer_maps_are_refused(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ValueError, match=message):
         export.read_stripe_customers(str(path))
+
+
+def test_a_period_without_calls_still_names_its_total():
+    assert export.to_csv([], "2026-11").splitlines() == [
+        ",".join(export.CSV_COLUMNS),
+        "2026-11,TOTAL,,,,0,0,0,0,0,,0",
+    ]
