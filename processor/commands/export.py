@@ -132,6 +132,13 @@ def run(args: argparse.Namespace) -> int:
         stripe_customers=stripe_customers,
     )
     sys.stdout.write(text)
+    if left_out["unpriced_calls"]:
+        print(
+            f"llm-margin export: {left_out['unpriced_calls']} calls of billed customers have no "
+            "price and are billed at 0 (see `report unpriced`); export bills the as-charged "
+            "cost, which `reprice` does not rewrite",
+            file=sys.stderr,
+        )
     if left_out["unmapped"]:
         named = ", ".join(
             f"{customer} ({money_str(amount)} USD)"

@@ -219,11 +219,16 @@ def to_stripe(
     customer missing from it is left out (``unmapped``: amount by customer). Without it our
     ids are sent as Stripe ids."""
     per_customer: dict[str, dict[str, Decimal]] = {}
-    left_out: dict[str, Any] = {"unattributed_cost_usd": Decimal(0), "unmapped": {}}
+    left_out: dict[str, Any] = {
+        "unattributed_cost_usd": Decimal(0),
+        "unmapped": {},
+        "unpriced_calls": 0,  # billed customers' calls stored without a price: billed at 0
+    }
     for line in lines:
         if line["customer_id"] == UNATTRIBUTED:
             left_out["unattributed_cost_usd"] += line["cost_usd"]
             continue
+        left_out["unpriced_calls"] += line.get("unpriced_calls", 0)
         entry = per_customer.setdefault(
             line["customer_id"], {"cost": Decimal(0), "amount": Decimal(0)}
         )

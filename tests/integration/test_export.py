@@ -122,6 +122,7 @@ def test_export_csv_and_stripe_totals_exact(loaded, tmp_path):
     assert {e["payload"]["stripe_customer_id"] for e in events} == {"acme", "globex", "initech"}
     unattributed = price("gpt-4o-mini", 100, 10)
     assert unattributed > 0 and "unattributed" in result.stderr
+    assert "1 calls of billed customers have no price" in result.stderr  # initech's
     billed = sum(Decimal(e["payload"]["cost_usd"]) for e in events)
     assert billed + unattributed == expected
     for e in events:  # each customer's billed amount in micro-dollars, half up

@@ -235,3 +235,19 @@ def test_a_period_without_calls_still_names_its_total():
         ",".join(export.CSV_COLUMNS),
         "2026-11,TOTAL,,,,0,0,0,0,0,,0",
     ]
+
+
+def test_stripe_counts_the_unpriced_calls_it_bills_at_zero():
+    lines = [
+        {"customer_id": "initech", "cost_usd": D(0), "amount_usd": D(0), "unpriced_calls": 2},
+        {"customer_id": "acme", "cost_usd": D(1), "amount_usd": D(1), "unpriced_calls": 1},
+        {
+            "customer_id": "(unattributed)",
+            "cost_usd": D(0),
+            "amount_usd": D(0),
+            "unpriced_calls": 5,
+        },
+    ]
+    text, left_out = export.to_stripe(lines, "2026-11")
+    assert left_out["unpriced_calls"] == 3
+    assert [json.loads(x)["payload"]["value"] for x in text.splitlines()] == ["1000000", "0"]
