@@ -23,7 +23,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from llm_margin.processor.records import UNATTRIBUTED
-from llm_margin.processor.reports.money import money_str
+from llm_margin.processor.reports.money import exact, money_str
 from llm_margin.processor.reports.views import run_sql
 
 CSV_COLUMNS = (
@@ -67,6 +67,7 @@ def period_label(since: datetime, until: datetime) -> str:
     return f"{stamp(since)}-{stamp(until)}"
 
 
+@exact
 def usage_lines(
     reader: Any,
     period: str,
@@ -101,6 +102,7 @@ def to_csv(lines: list[dict[str, Any]], period: str = "") -> str:
     return buffer.getvalue()
 
 
+@exact
 def to_rows(
     lines: list[dict[str, Any]], period: str = ""
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -127,6 +129,7 @@ def _cell(column: str, value: Any) -> Any:
     return value
 
 
+@exact
 def meter_units(amount: Decimal, unit: Decimal) -> int:
     """A customer's amount in whole meter units (Stripe takes whole numbers only), half a unit
     rounded up. Each customer on its own: what one is billed never depends on the others (a
@@ -204,6 +207,7 @@ def read_stripe_customers(path: str) -> dict[str, str]:
     return mapping
 
 
+@exact
 def to_stripe(
     lines: list[dict[str, Any]],
     period: str,

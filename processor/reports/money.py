@@ -2,8 +2,28 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
+import functools
+from collections.abc import Callable
+from decimal import Context, Decimal, localcontext
+from typing import Any, TypeVar
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+# Python's default 28 significant digits round a Decimal(38, 18) cost times a markup, or a sum
+# of large ones (1234567.123456789012345678 x 1.33333 loses its last digits): money
+# arithmetic runs with room for every digit.
+EXACT = Context(prec=100)
+
+
+def exact(function: _F) -> _F:
+    """Run ``function``'s Decimal arithmetic in the EXACT context."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with localcontext(EXACT):
+            return function(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def to_decimal(value: Any) -> Decimal:
@@ -21,8 +41,8 @@ def money_str(value: Any) -> str:
     amount = to_decimal(value)
     if amount == 0:
         return "0"
-    text = format(amount.normalize(), "f")
-    return text
+    with localcontext(EXACT):  # normalize() rounds to the context's precision
+        return format(amount.normalize(), "f")
 
 
 def cents_str(value: Any) -> str:

@@ -37,7 +37,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from llm_margin.processor.reports.money import money_str
+from llm_margin.processor.reports.money import exact, money_str
 from llm_margin.processor.reports.views import run_sql
 
 OPENAI_COLUMNS = {"start_time_iso", "line_item", "amount_value"}
@@ -132,6 +132,7 @@ def _summarise(provider: str, rows: list[tuple[date, str, Decimal]]) -> Provider
     return ProviderExport(provider, dict(totals), {k: n * half_unit for k, n in counts.items()})
 
 
+@exact
 def read_provider_export(path: str) -> ProviderExport:
     """An OpenAI or Anthropic cost CSV, or the JSON their cost APIs return (see
     :func:`_read_json`).
@@ -362,6 +363,7 @@ def day_overlaps(since: datetime | None, until: datetime | None, day: date) -> b
     return (since is None or start + timedelta(days=1) > since) and (until is None or start < until)
 
 
+@exact
 def reconcile(
     reader: Any,
     path: str,
@@ -451,6 +453,7 @@ def reconcile(
     return provider, rows
 
 
+@exact
 def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
     total: dict[str, Any] = {"day": "TOTAL"}
     for column in ("provider_cost_usd", "stored_cost_usd", "difference_usd", "restated_cost_usd"):

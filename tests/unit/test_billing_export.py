@@ -251,3 +251,32 @@ def test_stripe_counts_the_unpriced_calls_it_bills_at_zero():
     text, left_out = export.to_stripe(lines, "2026-11")
     assert left_out["unpriced_calls"] == 3
     assert [json.loads(x)["payload"]["value"] for x in text.splitlines()] == ["1000000", "0"]
+
+
+class Rows:
+    def __init__(self, rows):
+        self.rows = rows
+
+    def query(self, sql, parameters):
+        return self
+
+    def dicts(self):
+        return self.rows
+
+
+def test_markup_and_totals_keep_every_digit():
+    # A Decimal(38, 18) cost with 25 significant digits times a 33.333% markup has 31: more
+    # than Python's default 28-digit context keeps.
+    cost = D("1234567.123456789012345678")
+    row = {"customer_id": "acme", "plan": "pro", "provider": "openai", "model": "gpt-4o",
+           "calls": 1, "input_tokens": 1, "output_tokens": 1, "unpriced_calls": 0,
+           "cost_usd": cost}  # fmt: skip
+    lines = export.usage_lines(
+        Rows([row, {**row, "customer_id": "globex"}]), "2026-11", D("33.333")
+    )
+    assert lines[0]["amount_usd"] == D("1646085.38271864049383086284774")
+    assert lines[0]["amount_usd"] / D("1.33333") == cost
+    rows, total = export.to_rows(lines)
+    assert rows[0]["amount_usd"] == "1646085.38271864049383086284774"
+    assert total["amount_usd"] == "3292170.76543728098766172569548"
+    assert total["cost_usd"] == "2469134.246913578024691356"
