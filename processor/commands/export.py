@@ -96,6 +96,17 @@ def run(args: argparse.Namespace) -> int:
     unit = _decimal(args.unit_usd, "--unit-usd", positive=True)
     if not 0 < len(args.event_name) <= 100:  # Stripe's limit for event_name
         raise CommandError("--event-name must be 1 to 100 characters")
+    if args.format == "stripe" and not args.period:
+        from llm_margin.processor.reports.period import is_relative
+
+        if not args.until or is_relative(args.since) or is_relative(args.until):
+            # The period names the events' identifiers: one ending "now" (or 7d ago) is a new
+            # period on every run, so a second run would bill the same calls again.
+            raise CommandError(
+                "--format stripe needs a fixed period: --period 2026-11, or --since and "
+                "--until as dates or times (not 7d / 24h, not until now), so that a re-run "
+                "sends the same identifiers"
+            )
     label, bounds = _export_period(args)
     stripe_customers = None
     if args.stripe_customers:

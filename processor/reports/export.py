@@ -168,7 +168,7 @@ def stripe_period_warning(until: datetime, now: datetime) -> str | None:
         raise ValueError(
             f"the period has not ended (it runs until {until:%Y-%m-%dT%H:%M:%SZ}): meter "
             "events carry one identifier per customer and period, so export it once it has "
-            "ended (or give --until now)"
+            "ended (or end it earlier with --since/--until)"
         )
     stamp = until - timedelta(seconds=1)
     if now - stamp > STRIPE_MAX_AGE:

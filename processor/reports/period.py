@@ -9,6 +9,11 @@ _RELATIVE = re.compile(r"^(\d+)([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
+def is_relative(text: str | None) -> bool:
+    """Whether ``text`` is a span before now (7d, 24h): an instant that moves run to run."""
+    return bool(text and _RELATIVE.match(text.strip()))
+
+
 def parse_instant(text: str, now: datetime) -> datetime:
     """UTC datetime from ISO 8601 (date or datetime; naive means UTC) or a span before now."""
     text = text.strip()

@@ -280,3 +280,28 @@ def test_markup_and_totals_keep_every_digit():
     assert rows[0]["amount_usd"] == "1646085.38271864049383086284774"
     assert total["amount_usd"] == "3292170.76543728098766172569548"
     assert total["cost_usd"] == "2469134.246913578024691356"
+
+
+@pytest.mark.parametrize(
+    "period, refused",
+    [
+        (["--period", "2025-11"], False),
+        (["--since", "2025-11-01", "--until", "2025-11-15"], False),
+        (["--since", "2025-11-01T00:00:00Z", "--until", "2025-11-15T12:00"], False),
+        (["--since", "2025-11-01"], True),  # until now: a new period on every run
+        (["--since", "30000d", "--until", "2025-11-15"], True),
+        (["--since", "2025-11-01", "--until", "1h"], True),
+    ],
+)
+def test_stripe_needs_a_period_that_is_the_same_on_every_run(tmp_path, capsys, period, refused):
+    from llm_margin.processor.cli import main
+
+    data_dir = str(tmp_path / "none")
+    assert main(["export", *period, "--format", "stripe", "--data-dir", data_dir]) == 2
+    error = capsys.readouterr().err
+    if refused:
+        assert "needs a fixed period" in error
+    else:  # past the check, to the missing store
+        assert "no llm-margin data" in error
+    assert main(["export", *period, "--data-dir", data_dir]) == 2  # CSV takes any period
+    assert "no llm-margin data" in capsys.readouterr().err
