@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Per-customer usage of one calendar month (--period) or of any period "
             "(--since/--until) with markup. The cost_usd total equals the stored cost of the "
             "period exactly; Stripe meter events are one JSON line per customer (unattributed "
-            "cost is reported on stderr, not billed), for a period that has ended."
+            "cost is reported on stderr, not billed)."
         ),
     )
     parser.add_argument("--period", help="calendar month, e.g. 2026-11 (UTC)")
@@ -102,10 +102,12 @@ def run(args: argparse.Namespace) -> int:
         if not args.until or is_relative(args.since) or is_relative(args.until):
             # The period names the events' identifiers: one ending "now" (or 7d ago) is a new
             # period on every run, so a second run would bill the same calls again.
-            raise CommandError(
-                "--format stripe needs a fixed period: --period 2026-11, or --since and "
-                "--until as dates or times (not 7d / 24h, not until now), so that a re-run "
-                "sends the same identifiers"
+            print(
+                "llm-margin export: a period relative to now (7d, 24h, or no --until) is a "
+                "new period, with new identifiers, on every run: sending the events of two "
+                "runs bills their common calls twice; for billing use --period 2026-11, or "
+                "--since and --until as dates or times",
+                file=sys.stderr,
             )
     label, bounds = _export_period(args)
     stripe_customers = None
@@ -114,11 +116,9 @@ def run(args: argparse.Namespace) -> int:
             stripe_customers = export.read_stripe_customers(args.stripe_customers)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+    now = datetime.now(timezone.utc)
     if args.format == "stripe":
-        try:
-            warning = export.stripe_period_warning(bounds[1], datetime.now(timezone.utc))
-        except ValueError as exc:
-            raise CommandError(f"--format stripe: {exc}") from exc
+        warning = export.stripe_period_warning(bounds[1], now)
         if warning:
             print(f"llm-margin export: {warning}", file=sys.stderr)
     reader = open_reader(args)
@@ -141,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         unit_usd=unit,
         until=bounds[1],
         stripe_customers=stripe_customers,
+        now=now,
     )
     sys.stdout.write(text)
     if left_out["unpriced_calls"]:

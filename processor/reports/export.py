@@ -158,17 +158,19 @@ STRIPE_MAX_AGE = timedelta(days=35)
 
 
 def stripe_period_warning(until: datetime, now: datetime) -> str | None:
-    """Why the meter events of a period ending at ``until`` must not, or cannot, be sent.
+    """What to know before sending the meter events of a period ending at ``until``.
 
-    A period that has not ended is refused (ValueError): its events carry the identifiers of
-    the whole period, so sending it again once complete is either dropped by Stripe (within
-    its 24-hour identifier window: the rest of the period is never billed) or counted twice
-    (after it). A period whose last second is older than Stripe accepts gets a warning."""
+    A period that has not ended is exported as the usage so far, stamped ``now`` (Stripe takes
+    no event stamped ahead): its events carry the whole period's identifiers, so sending the
+    period again once complete is dropped by Stripe within its 24-hour identifier window (the
+    rest of the period never billed) or counted twice after it. A period whose last second is
+    older than Stripe accepts cannot be sent at all."""
     if until > now:
-        raise ValueError(
-            f"the period has not ended (it runs until {until:%Y-%m-%dT%H:%M:%SZ}): meter "
-            "events carry one identifier per customer and period, so export it once it has "
-            "ended (or end it earlier with --since/--until)"
+        return (
+            f"the period has not ended (it runs until {until:%Y-%m-%dT%H:%M:%SZ}): these events "
+            "bill the usage so far, stamped now, under the whole period's identifiers; sending "
+            "the period again once it has ended would be dropped or billed twice, so send "
+            "either this or the complete period"
         )
     stamp = until - timedelta(seconds=1)
     if now - stamp > STRIPE_MAX_AGE:
@@ -216,10 +218,12 @@ def to_stripe(
     unit_usd: Decimal = Decimal("0.000001"),
     until: datetime | None = None,
     stripe_customers: dict[str, str] | None = None,
+    now: datetime | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """JSON lines, one meter event per customer; returns (text, what was left out).
     ``until``: the end of a period that is not a calendar month (events are stamped with the
-    period's last second). ``stripe_customers``: our customer id -> Stripe customer id; a
+    period's last second, or with ``now``'s if the period has not ended yet: Stripe refuses
+    events stamped ahead). ``stripe_customers``: our customer id -> Stripe customer id; a
     customer missing from it is left out (``unmapped``: amount by customer). Without it our
     ids are sent as Stripe ids."""
     per_customer: dict[str, dict[str, Decimal]] = {}
@@ -240,7 +244,8 @@ def to_stripe(
         entry["amount"] += line["amount_usd"]
     if until is None:
         _, until = month_bounds(period)
-    timestamp = int(until.timestamp()) - 1  # the period's last second
+    stamp = until if now is None else min(until, now)
+    timestamp = int(stamp.timestamp()) - 1  # the period's last second (so far)
     out = []
     for customer in sorted(per_customer):
         amounts = per_customer[customer]

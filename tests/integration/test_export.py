@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import subprocess
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
@@ -107,9 +108,18 @@ def test_export_csv_and_stripe_totals_exact(loaded, tmp_path):
     assert all(Decimal(r["amount_usd"]) == Decimal(r["cost_usd"]) * Decimal("1.2") for r in lines)
     assert {r["customer_id"] for r in lines} == {"acme", "globex", "initech", "(unattributed)"}
 
-    # Stripe: a period that has ended (the month so far); the month itself has not.
+    # Stripe, the month so far: its events are stamped now (never ahead: Stripe refuses
+    # those), with a warning that the month's identifiers are used up.
+    before = int(datetime.now(timezone.utc).timestamp())
     result = cli("export", "--period", period, "--data-dir", data_dir, "--format", "stripe")
-    assert result.returncode == 2 and "has not ended" in result.stderr
+    assert result.returncode == 0 and "has not ended" in result.stderr
+    so_far = [json.loads(line) for line in result.stdout.splitlines()]
+    assert {e["payload"]["customer_id"] for e in so_far} == {"acme", "globex", "initech"}
+    assert all(before - 1 <= e["timestamp"] <= time.time() for e in so_far)
+    assert all(e["identifier"].startswith(f"llm-margin-{period}-") for e in so_far)
+    assert sum(Decimal(e["payload"]["cost_usd"]) for e in so_far) == expected - price(
+        "gpt-4o-mini", 100, 10
+    )  # all but the unattributed call
     since, _ = month_bounds(period)
     until = datetime.now(timezone.utc).replace(microsecond=0)
     window = ("--since", since.isoformat(), "--until", until.isoformat())
@@ -235,7 +245,9 @@ def test_export_any_period_and_table_json_formats(loaded):
     assert "TOTAL" in table.stdout.splitlines()[-1]
 
     stripe = cli("export", *window, "--data-dir", data_dir, "--format", "stripe")
-    assert stripe.returncode == 2 and "has not ended" in stripe.stderr  # until is ahead
+    assert stripe.returncode == 0 and "has not ended" in stripe.stderr  # until is ahead
+    relative = cli("export", "--since", "30d", "--data-dir", data_dir, "--format", "stripe")
+    assert relative.returncode == 0 and "new period" in relative.stderr
 
     both = cli("export", "--period", period, *window, "--data-dir", data_dir)
     assert both.returncode == 2 and "not both" in both.stderr

@@ -183,14 +183,28 @@ NOV_END = datetime(2026, 12, 1, tzinfo=timezone.utc)
         (datetime(2027, 1, 5, 12, tzinfo=timezone.utc), "more than 35 days ago"),
     ],
 )
-def test_stripe_period_must_have_ended_and_be_recent(now, outcome):
-    if outcome == "has not ended":
-        with pytest.raises(ValueError, match=outcome):
-            export.stripe_period_warning(NOV_END, now)
-    elif outcome is None:
+def test_stripe_period_warns_unless_ended_and_recent(now, outcome):
+    if outcome is None:
         assert export.stripe_period_warning(NOV_END, now) is None
     else:
         assert outcome in export.stripe_period_warning(NOV_END, now)
+
+
+@pytest.mark.parametrize(
+    "now, stamped",
+    [
+        (datetime(2026, 11, 15, 12, tzinfo=timezone.utc), datetime(2026, 11, 15, 12)),
+        (NOV_END + timedelta(days=3), NOV_END - timedelta(seconds=1)),
+        (None, NOV_END - timedelta(seconds=1)),
+    ],
+)
+def test_stripe_events_are_never_stamped_ahead(now, stamped):
+    line = {"customer_id": "acme", "cost_usd": D("1.5"), "amount_usd": D("1.5")}
+    text, _ = export.to_stripe([line], "2026-11", now=now)
+    expected = int(stamped.replace(tzinfo=timezone.utc).timestamp())
+    if now is not None and now < NOV_END:
+        expected -= 1  # the second before the export
+    assert json.loads(text)["timestamp"] == expected
 
 
 def test_stripe_events_go_to_the_mapped_stripe_customer(tmp_path):
@@ -293,15 +307,13 @@ def test_markup_and_totals_keep_every_digit():
         (["--since", "2025-11-01", "--until", "1h"], True),
     ],
 )
-def test_stripe_needs_a_period_that_is_the_same_on_every_run(tmp_path, capsys, period, refused):
+def test_stripe_warns_of_a_period_that_changes_on_every_run(tmp_path, capsys, period, refused):
     from llm_margin.processor.cli import main
 
     data_dir = str(tmp_path / "none")
     assert main(["export", *period, "--format", "stripe", "--data-dir", data_dir]) == 2
     error = capsys.readouterr().err
-    if refused:
-        assert "needs a fixed period" in error
-    else:  # past the check, to the missing store
-        assert "no llm-margin data" in error
+    assert ("new period, with new identifiers, on every run" in error) == refused
+    assert "no llm-margin data" in error  # a warning: the export goes on (to the missing store)
     assert main(["export", *period, "--data-dir", data_dir]) == 2  # CSV takes any period
     assert "no llm-margin data" in capsys.readouterr().err
