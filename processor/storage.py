@@ -78,9 +78,16 @@ class Store:
         description: str,
         embedded_path: str | None = None,
         open_reader: Callable[[], Any] | None = None,
+        open_writer: Callable[[], Any] | None = None,
     ) -> None:
         self._client = client
         self._lock = threading.Lock()
+        # A second writable client for background upkeep (roll-up refreshes), opened on first
+        # use: on the main client, a refresh of a busy hour held the lock the inserts and link
+        # passes need for seconds.
+        self._open_writer = open_writer
+        self._background: Any = None
+        self._background_lock = threading.Lock()
         self.description = description
         # The chDB data directory in embedded mode (the ClickHouse HTTP interface opens its
         # own engine handles on it); None in server mode.
@@ -129,6 +136,8 @@ class Store:
                     **SERVER_TIMEOUTS,
                 )
 
+            open_writer = open_reader  # a server client is read-only only per query
+
             if cluster:
                 description += f" on cluster {cluster}"
         else:
@@ -167,8 +176,15 @@ class Store:
                 reader.command("SET readonly = 1")
                 return reader
 
+            def open_writer() -> Any:
+                return clickhouse_connect.get_client(interface="chdb", path=path, database=database)
+
         store = cls(
-            client, description=description, embedded_path=embedded_path, open_reader=open_reader
+            client,
+            description=description,
+            embedded_path=embedded_path,
+            open_reader=open_reader,
+            open_writer=open_writer,
         )
         store.cluster = cluster  # cluster (issue 7)
         if create_schema:
@@ -349,6 +365,30 @@ class Store:
         with self._lock:
             return self._client.command(sql, parameters=dict(parameters or {}))
 
+    def background_query(
+        self, sql: str, parameters: Mapping[str, Any] | None = None
+    ) -> QueryResult:
+        """``query`` on the background client: never waits for the writer, nor it for this."""
+        with self._background_lock:
+            client = self._background_client()
+            if client is None:
+                return self.query(sql, parameters)
+            result = client.query(sql, parameters=dict(parameters or {}))
+        return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
+
+    def background_command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
+        """``command`` on the background client (see ``background_query``)."""
+        with self._background_lock:
+            client = self._background_client()
+            if client is None:
+                return self.command(sql, parameters)
+            return client.command(sql, parameters=dict(parameters or {}))
+
+    def _background_client(self) -> Any:
+        if self._background is None and self._open_writer is not None:
+            self._background = self._open_writer()
+        return self._background
+
     def ping(self) -> bool:
         """True when the store answers a trivial query."""
         try:
@@ -361,6 +401,14 @@ class Store:
     def close(self) -> None:
         if self._readers is not None:
             self._readers.close()
+        with self._background_lock:
+            if self._background is not None:
+                try:
+                    self._background.close()
+                except Exception:  # closing is best effort
+                    pass
+                self._background = None
+            self._open_writer = None  # closed: upkeep falls back to the (closed) main client
         with self._lock:
             try:
                 self._client.close()

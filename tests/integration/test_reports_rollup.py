@@ -255,3 +255,24 @@ def test_hours_still_being_written_wait_until_they_settle(tmp_path, monkeypatch)
         assert refresh_usage_rollup(store) == 0  # nothing was left behind
     finally:
         store.close()
+
+
+def test_refresh_runs_beside_the_writer_not_behind_it(tmp_path):
+    """A roll-up refresh (seconds for a busy hour) runs on the store's background client: it
+    neither waits for the lock that inserts and link passes hold nor holds it itself."""
+    import threading
+
+    store = Store.open(data_dir=str(tmp_path / "data"))
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    try:
+        store.insert_calls(calls(now, n=30))
+        refreshed: list[int] = []
+        with store._lock:  # the writer, busy
+            worker = threading.Thread(target=lambda: refreshed.append(refresh_usage_rollup(store)))
+            worker.start()
+            worker.join(timeout=30)
+            assert not worker.is_alive() and refreshed[0] > 12
+        store.insert_calls(calls(now + timedelta(minutes=1), n=3))  # the writer still works
+        assert refresh_usage_rollup(store) > 0
+    finally:
+        store.close()
