@@ -95,7 +95,7 @@ class Metrics:
                     metric += "_total"
                 lines.append(f"# HELP {metric} {_HELP.get(name, name)}")
                 lines.append(f"# TYPE {metric} {kind}")
-                lines.append(f"{metric} {value:g}")
+                lines.append(f"{metric} {_number(value)}")
             for name, help_text in _HISTOGRAMS.items():
                 total, count, buckets = self._histograms[name]
                 metric = f"llm_margin_{name}_seconds"
@@ -107,3 +107,11 @@ class Metrics:
                 lines.append(f"{metric}_sum {total:.6f}")
                 lines.append(f"{metric}_count {count}")
         return "\n".join(lines) + "\n"
+
+
+def _number(value: float) -> str:
+    """A sample value, exact: ``:g`` keeps six digits, so a counter past a million read
+    1.23457e+06 and counters could no longer be reconciled with each other."""
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer()):
+        return str(int(value))
+    return repr(value)
