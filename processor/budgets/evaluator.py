@@ -120,6 +120,7 @@ class BudgetEvaluator:
             candidates += thresholds.runaway_alerts(runaway, self.config, now)
         table = thresholds.decisions(usage, daily, self.config)
         runaway_tasks = thresholds.blocked_tasks(candidates)
+        self._forget_past_periods(now)
         fresh = self._new_alerts(candidates)
         with self._lock:
             self._decisions = table
@@ -140,6 +141,14 @@ class BudgetEvaluator:
                 retry()
             except Exception as exc:
                 log.warning("alert sink %s retry failed: %s", getattr(sink, "name", sink), exc)
+
+    def _forget_past_periods(self, now: datetime) -> None:
+        """Alerts fire once per period of ``now`` (its month, its day): the keys of earlier
+        periods can never match again, and kept they grow by every runaway task of every day."""
+        current = {thresholds.month_period(now), thresholds.day_period(now)}
+        if self._loaded_periods - current:
+            self._fired = {key for key in self._fired if key[0] in current}
+            self._loaded_periods &= current
 
     def _new_alerts(self, candidates: list[thresholds.Alert]) -> list[thresholds.Alert]:
         periods = {a.period for a in candidates} - self._loaded_periods
