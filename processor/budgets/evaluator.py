@@ -40,6 +40,10 @@ class BudgetEvaluator:
         sinks: list[Sink] | None = None,
     ) -> None:
         self._store = store
+        # Reads go to the store's read-only clients: on the main client they held the lock the
+        # writer and linker insert under, and a round's queries (seconds on a busy day) delayed
+        # acknowledgements past exporters' timeouts.
+        self._reader = _ReadPool(store)
         self.config = config
         self._metrics = metrics
         if sinks is None:
@@ -98,9 +102,9 @@ class BudgetEvaluator:
         until = now + timedelta(microseconds=1)
         month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        usage = run_sql(self._store, "queries/budget_usage.sql", {"until": until})
+        usage = run_sql(self._reader, "queries/budget_usage.sql", {"until": until})
         daily = run_sql(
-            self._store, "queries/daily_spend.sql", {"since": day_start, "until": until}
+            self._reader, "queries/daily_spend.sql", {"since": day_start, "until": until}
         )
         candidates = thresholds.allowance_alerts(
             usage, self.config, now, (now - month_start).total_seconds() / 3600
@@ -108,7 +112,7 @@ class BudgetEvaluator:
         candidates += thresholds.daily_cap_alerts(daily, self.config, now)
         if self.config.max_attempts_per_task or self.config.max_cost_per_task_usd:
             runaway = run_sql(
-                self._store,
+                self._reader,
                 "queries/runaway_tasks.sql",
                 {
                     "since": day_start,
@@ -162,7 +166,7 @@ class BudgetEvaluator:
         return fresh
 
     def _load_fired(self, periods: set[str]) -> None:
-        result = self._store.query(
+        result = self._reader.query(
             "SELECT period, rule, scope, scope_id, threshold_pct FROM llm_alerts FINAL "
             "WHERE period IN {periods:Array(String)}",
             {"periods": sorted(periods)},
@@ -202,3 +206,13 @@ class BudgetEvaluator:
             return 400, {"code": 400, "message": "customer_id is required (at most 256 chars)"}
         workspace = (params.get("workspace_id") or [""])[0][:256]
         return 200, self.decision(customer, workspace)
+
+
+class _ReadPool:
+    """``run_sql``'s reader over ``Store.query_readonly`` (the project's own SQL)."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+
+    def query(self, sql: str, parameters: Any = None) -> Any:
+        return self._store.query_readonly(sql, parameters, own_sql=True)

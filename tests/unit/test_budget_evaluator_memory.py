@@ -16,6 +16,9 @@ class _Store:
     def query(self, sql, parameters=None):
         return QueryResult(["period", "rule", "scope", "scope_id", "threshold_pct"], [])
 
+    def query_readonly(self, sql, parameters=None, *, own_sql=False):
+        return self.query(sql, parameters)
+
 
 def _runaway(task: str) -> dict:
     return {
