@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from llm_margin.processor.receiver.otlp_http import json_default
 from llm_margin.processor.storage import READ_CLIENTS, QueryResult
-from llm_margin.processor.wire import TYPED_ENCODING, decode_rows
+from llm_margin.processor.wire import TYPED_ENCODING, decode_rows, json_default
 
 STATE_FILE_NAME = "llm-margin-serve.json"
 # How long a read command waits for a recorded processor's /healthz before it asks anyway.

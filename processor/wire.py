@@ -25,6 +25,21 @@ TYPED_ENCODING = "typed-1"
 _TAG = "$type"
 
 
+def json_default(value: Any) -> Any:
+    """Money stays exact on the wire: Decimal as a string; datetimes in ISO 8601. Lives here,
+    not in the receiver, so read commands forwarding to a running processor do not import the
+    OTLP receiver, its pipeline and the price book (~0.4 s on each report and sql call)."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, (UUID, IPv4Address, IPv6Address)):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
 def encode(value: Any) -> Any:
     """A JSON-ready form of one result value that ``decode`` turns back into an equal object."""
     if value is None or isinstance(value, (bool, int, str)):

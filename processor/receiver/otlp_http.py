@@ -10,12 +10,9 @@ import json
 import logging
 import threading
 from collections.abc import Callable
-from decimal import Decimal
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from ipaddress import IPv4Address, IPv6Address
 from typing import Any
-from uuid import UUID
 
 from llm_margin.processor.auth import bearer_matches
 from llm_margin.processor.metrics import Metrics
@@ -28,7 +25,7 @@ from llm_margin.processor.receiver.decode import (
 )
 from llm_margin.processor.receiver.ingest import Ingestor, IngestOutcome
 from llm_margin.processor.reports.values import json_value
-from llm_margin.processor.wire import TYPED_ENCODING, encode_rows
+from llm_margin.processor.wire import TYPED_ENCODING, encode_rows, json_default
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
@@ -89,19 +86,6 @@ class OtlpHttpServer:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
-
-
-def json_default(value: Any) -> Any:
-    """Money stays exact on the wire: Decimal as a string; datetimes in ISO 8601."""
-    if isinstance(value, Decimal):
-        return str(value)
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, bytes):
-        return value.hex()
-    if isinstance(value, (UUID, IPv4Address, IPv6Address)):
-        return str(value)
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def query_answer(result: Any, encoding: str | None) -> dict[str, Any]:
