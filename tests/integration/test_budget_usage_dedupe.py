@@ -86,7 +86,8 @@ def test_month_to_date_counts_each_call_once_at_its_newest_version(tmp_path, rol
         store.close()
 
 
-def test_daily_spend_and_runaway_tasks_dedupe_on_both_paths(tmp_path):
+@pytest.mark.parametrize("rolled_up", [False, True])
+def test_daily_spend_and_runaway_tasks_dedupe_on_both_paths(tmp_path, rolled_up):
     store = Store.open(data_dir=str(tmp_path / "data"))
     try:
         first = [call(i, 1, f"0.{i + 1:06d}") for i in range(90)]
@@ -94,17 +95,24 @@ def test_daily_spend_and_runaway_tasks_dedupe_on_both_paths(tmp_path):
         store.insert_calls(first)
         store.insert_calls(first[::3])
         store.insert_calls(newer)
+        if rolled_up:  # daily spend then reads whole current hours from llm_usage_hourly
+            assert refresh_usage_rollup(store) > 0
         rows = first + first[::3] + newer
-        # 20 days (FINAL) and 2 days (LIMIT BY), both ending mid-month.
+        # 20 days (FINAL unless rolled up), 2 days and a part of an hour (LIMIT BY), all
+        # ending mid-month.
         until = MONTH_START + timedelta(days=20)
-        for since in (MONTH_START, until - timedelta(days=2)):
+        for since in (MONTH_START, until - timedelta(days=2), first[60].ts):
             want = expected_spend(rows, until, since)
-            spend = {
-                r["customer_id"]: r["spent_usd"]
-                for r in run_sql(store, "queries/daily_spend.sql", {"since": since, "until": until})
-                if r["scope"] == "customer"
-            }
+            daily = run_sql(store, "queries/daily_spend.sql", {"since": since, "until": until})
+            spend = {r["customer_id"]: r["spent_usd"] for r in daily if r["scope"] == "customer"}
             assert spend == {k: v for k, v in want.items() if v}, since
+            workspaces = {r["scope_id"]: r for r in daily if r["scope"] == "workspace"}
+            for customer, workspace in (("acme", "ws_acme_legal"), ("globex", "ws_globex_main")):
+                if want[customer]:
+                    assert workspaces[workspace]["spent_usd"] == want[customer]
+                    assert workspaces[workspace]["customer_id"] == customer
+            newest = [r for r in newest_versions(rows).values() if since <= r.ts < until]
+            assert sum(r["calls"] for r in daily if r["scope"] == "customer") == len(newest)
             tasks = run_sql(
                 store,
                 "queries/runaway_tasks.sql",
