@@ -85,9 +85,10 @@ class Store:
         # A second writable client for background upkeep (roll-up refreshes), opened on first
         # use: on the main client, a refresh of a busy hour held the lock the inserts and link
         # passes need for seconds.
-        self._open_writer = open_writer
-        self._background: Any = None
-        self._background_lock = threading.Lock()
+        self._background = _SideClient(open_writer)
+        # Task linking gets a client of its own too: on the main client a link pass (0.15-0.3 s)
+        # and the next batch's insert took turns; on two clients chDB runs them at once.
+        self._linker = _SideClient(open_writer)
         self.description = description
         # The chDB data directory in embedded mode (the ClickHouse HTTP interface opens its
         # own engine handles on it); None in server mode.
@@ -300,12 +301,12 @@ class Store:
         ids = sorted(set(task_ids))
         if ids:
             # issue 4: attempt numbers and kinds across processes and instrumentations first
-            changes = self.query(read_sql("link_attempts.sql"), {"task_ids": ids}).rows
+            changes = self._link_query(read_sql("link_attempts.sql"), {"task_ids": ids}).rows
             if changes:
                 customer_ids, span_ids, versions, attempts, kinds = map(
                     list, zip(*changes, strict=True)
                 )
-                self.command(
+                self._link_command(
                     read_sql("link_attempts_rewrite.sql"),
                     {
                         "customer_ids": customer_ids,
@@ -315,7 +316,7 @@ class Store:
                         "kinds": kinds,
                     },
                 )
-            self.command(
+            self._link_command(
                 read_sql("link_tasks.sql"),
                 {
                     "task_ids": ids,
@@ -323,6 +324,14 @@ class Store:
                     "finalize_ms": int(self.task_finalize_seconds * 1000),  # issue 4
                 },
             )
+
+    def _link_query(self, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
+        result = self._linker.query(sql, parameters)
+        return self.query(sql, parameters) if result is None else result
+
+    def _link_command(self, sql: str, parameters: Mapping[str, Any]) -> Any:
+        done, result = self._linker.command(sql, parameters)
+        return result if done else self.command(sql, parameters)
 
     # -- reading -------------------------------------------------------------------------------
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
@@ -369,25 +378,13 @@ class Store:
         self, sql: str, parameters: Mapping[str, Any] | None = None
     ) -> QueryResult:
         """``query`` on the background client: never waits for the writer, nor it for this."""
-        with self._background_lock:
-            client = self._background_client()
-            if client is None:
-                return self.query(sql, parameters)
-            result = client.query(sql, parameters=dict(parameters or {}))
-        return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
+        result = self._background.query(sql, parameters)
+        return self.query(sql, parameters) if result is None else result
 
     def background_command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         """``command`` on the background client (see ``background_query``)."""
-        with self._background_lock:
-            client = self._background_client()
-            if client is None:
-                return self.command(sql, parameters)
-            return client.command(sql, parameters=dict(parameters or {}))
-
-    def _background_client(self) -> Any:
-        if self._background is None and self._open_writer is not None:
-            self._background = self._open_writer()
-        return self._background
+        done, result = self._background.command(sql, parameters)
+        return result if done else self.command(sql, parameters)
 
     def ping(self) -> bool:
         """True when the store answers a trivial query."""
@@ -401,19 +398,54 @@ class Store:
     def close(self) -> None:
         if self._readers is not None:
             self._readers.close()
-        with self._background_lock:
-            if self._background is not None:
-                try:
-                    self._background.close()
-                except Exception:  # closing is best effort
-                    pass
-                self._background = None
-            self._open_writer = None  # closed: upkeep falls back to the (closed) main client
+        self._background.close()
+        self._linker.close()
         with self._lock:
             try:
                 self._client.close()
             except Exception:  # closing is best effort
                 pass
+
+
+class _SideClient:
+    """One more writable client on the store, opened on first use, with its own lock, so its
+    statements run beside the main client's. Without a way to open one (a Store built around
+    a single client) or once closed, it declines and callers use the main client."""
+
+    def __init__(self, open_client: Callable[[], Any] | None) -> None:
+        self._open = open_client
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def query(self, sql: str, parameters: Mapping[str, Any] | None) -> QueryResult | None:
+        with self._lock:
+            client = self._get()
+            if client is None:
+                return None
+            result = client.query(sql, parameters=dict(parameters or {}))
+        return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
+
+    def command(self, sql: str, parameters: Mapping[str, Any] | None) -> tuple[bool, Any]:
+        with self._lock:
+            client = self._get()
+            if client is None:
+                return False, None
+            return True, client.command(sql, parameters=dict(parameters or {}))
+
+    def _get(self) -> Any:
+        if self._client is None and self._open is not None:
+            self._client = self._open()
+        return self._client
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                try:
+                    self._client.close()
+                except Exception:  # closing is best effort
+                    pass
+                self._client = None
+            self._open = None
 
 
 def _locking_pid(path: str) -> int | None:
