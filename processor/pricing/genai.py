@@ -142,8 +142,11 @@ class GenaiPrices:
             return found
         resolved = self._lookup(provider, model, ts)
         with self._lock:
+            # Both memos grow with every distinct model name, which spans choose: bounded.
             if len(self._cache) >= self._max:
                 self._cache.clear()
+            if len(self._timed) >= self._max:
+                self._timed.clear()
             if timed is None and resolved is not None:
                 info = self._model_info(provider, model)
                 self._timed[pair] = isinstance(info.prices, list) if info else False

@@ -237,3 +237,11 @@ def test_huge_token_counts_are_priced_exactly():
     price = PriceBook().price_usage("openai", ("gpt-4o-mini",), Usage4(tokens, 0, 0, 0, 0), TS)
     assert price.priced
     assert price.cost_usd == Decimal(tokens) * Decimal("0.15") / 10**6
+
+
+def test_memos_stay_bounded_however_many_model_names_spans_send():
+    prices = GenaiPrices(max_entries=50)
+    for i in range(500):  # model names are untrusted span input
+        prices.resolve("openai", f"made-up-model-{i}", TS)
+    assert len(prices._cache) <= 50 and len(prices._timed) <= 50
+    assert prices.resolve("openai", "gpt-4o-mini", TS) is not None  # still answers
