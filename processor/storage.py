@@ -85,10 +85,10 @@ class Store:
         # A second writable client for background upkeep (roll-up refreshes), opened on first
         # use: on the main client, a refresh of a busy hour held the lock the inserts and link
         # passes need for seconds.
-        self._background = _SideClient(open_writer)
+        self._background = _SideClient(open_writer, fallback=self)
         # Task linking gets a client of its own too: on the main client a link pass (0.15-0.3 s)
         # and the next batch's insert took turns; on two clients chDB runs them at once.
-        self._linker = _SideClient(open_writer)
+        self._linker = _SideClient(open_writer, fallback=self)
         self.description = description
         # The chDB data directory in embedded mode (the ClickHouse HTTP interface opens its
         # own engine handles on it); None in server mode.
@@ -301,12 +301,12 @@ class Store:
         ids = sorted(set(task_ids))
         if ids:
             # issue 4: attempt numbers and kinds across processes and instrumentations first
-            changes = self._link_query(read_sql("link_attempts.sql"), {"task_ids": ids}).rows
+            changes = self._linker.query(read_sql("link_attempts.sql"), {"task_ids": ids}).rows
             if changes:
                 customer_ids, span_ids, versions, attempts, kinds = map(
                     list, zip(*changes, strict=True)
                 )
-                self._link_command(
+                self._linker.command(
                     read_sql("link_attempts_rewrite.sql"),
                     {
                         "customer_ids": customer_ids,
@@ -316,7 +316,7 @@ class Store:
                         "kinds": kinds,
                     },
                 )
-            self._link_command(
+            self._linker.command(
                 read_sql("link_tasks.sql"),
                 {
                     "task_ids": ids,
@@ -324,14 +324,6 @@ class Store:
                     "finalize_ms": int(self.task_finalize_seconds * 1000),  # issue 4
                 },
             )
-
-    def _link_query(self, sql: str, parameters: Mapping[str, Any]) -> QueryResult:
-        result = self._linker.query(sql, parameters)
-        return self.query(sql, parameters) if result is None else result
-
-    def _link_command(self, sql: str, parameters: Mapping[str, Any]) -> Any:
-        done, result = self._linker.command(sql, parameters)
-        return result if done else self.command(sql, parameters)
 
     # -- reading -------------------------------------------------------------------------------
     def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
@@ -378,13 +370,11 @@ class Store:
         self, sql: str, parameters: Mapping[str, Any] | None = None
     ) -> QueryResult:
         """``query`` on the background client: never waits for the writer, nor it for this."""
-        result = self._background.query(sql, parameters)
-        return self.query(sql, parameters) if result is None else result
+        return self._background.query(sql, parameters)
 
     def background_command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         """``command`` on the background client (see ``background_query``)."""
-        done, result = self._background.command(sql, parameters)
-        return result if done else self.command(sql, parameters)
+        return self._background.command(sql, parameters)
 
     def ping(self) -> bool:
         """True when the store answers a trivial query."""
@@ -410,27 +400,30 @@ class Store:
 class _SideClient:
     """One more writable client on the store, opened on first use, with its own lock, so its
     statements run beside the main client's. Without a way to open one (a Store built around
-    a single client) or once closed, it declines and callers use the main client."""
+    a single client) or once closed, statements go to ``fallback`` (the store itself)."""
 
-    def __init__(self, open_client: Callable[[], Any] | None) -> None:
+    def __init__(self, open_client: Callable[[], Any] | None, fallback: Store) -> None:
         self._open = open_client
+        self._fallback = fallback
         self._client: Any = None
         self._lock = threading.Lock()
 
-    def query(self, sql: str, parameters: Mapping[str, Any] | None) -> QueryResult | None:
+    def query(self, sql: str, parameters: Mapping[str, Any] | None = None) -> QueryResult:
         with self._lock:
             client = self._get()
-            if client is None:
-                return None
-            result = client.query(sql, parameters=dict(parameters or {}))
-        return QueryResult(list(result.column_names), [tuple(r) for r in result.result_rows])
+            if client is not None:
+                result = client.query(sql, parameters=dict(parameters or {}))
+                return QueryResult(
+                    list(result.column_names), [tuple(r) for r in result.result_rows]
+                )
+        return self._fallback.query(sql, parameters)
 
-    def command(self, sql: str, parameters: Mapping[str, Any] | None) -> tuple[bool, Any]:
+    def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         with self._lock:
             client = self._get()
-            if client is None:
-                return False, None
-            return True, client.command(sql, parameters=dict(parameters or {}))
+            if client is not None:
+                return client.command(sql, parameters=dict(parameters or {}))
+        return self._fallback.command(sql, parameters)
 
     def _get(self) -> Any:
         if self._client is None and self._open is not None:

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs
 from llm_margin.processor.budgets import thresholds
 from llm_margin.processor.budgets.config import BudgetConfig
 from llm_margin.processor.budgets.sinks import LogSink, Sink, TableSink, WebhookSink
+from llm_margin.processor.reports.parallel import read_only
 from llm_margin.processor.reports.rollup import refresh_usage_rollup
 from llm_margin.processor.reports.views import run_sql
 
@@ -43,7 +44,7 @@ class BudgetEvaluator:
         # Reads go to the store's read-only clients: on the main client they held the lock the
         # writer and linker insert under, and a round's queries (seconds on a busy day) delayed
         # acknowledgements past exporters' timeouts.
-        self._reader = _ReadPool(store)
+        self._reader = read_only(store)
         self.config = config
         self._metrics = metrics
         if sinks is None:
@@ -206,13 +207,3 @@ class BudgetEvaluator:
             return 400, {"code": 400, "message": "customer_id is required (at most 256 chars)"}
         workspace = (params.get("workspace_id") or [""])[0][:256]
         return 200, self.decision(customer, workspace)
-
-
-class _ReadPool:
-    """``run_sql``'s reader over ``Store.query_readonly`` (the project's own SQL)."""
-
-    def __init__(self, store: Any) -> None:
-        self._store = store
-
-    def query(self, sql: str, parameters: Any = None) -> Any:
-        return self._store.query_readonly(sql, parameters, own_sql=True)

@@ -1,4 +1,5 @@
-"""The budget round's queries do not queue behind the writer: they run on read-only clients."""
+"""The budget round does not queue behind the writer: its queries run on read-only clients,
+its roll-up refresh on the store's background client."""
 
 from __future__ import annotations
 
@@ -9,13 +10,13 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-def test_budget_queries_run_while_the_writer_holds_the_store(tmp_path, monkeypatch):
+def test_budget_queries_run_while_the_writer_holds_the_store(tmp_path):
     from llm_margin.processor.budgets import evaluator as ev
     from llm_margin.processor.budgets.config import BudgetConfig
     from llm_margin.processor.storage import Store
 
-    # The roll-up refresh writes, so it needs the writer's client; only the reads are at stake.
-    monkeypatch.setattr(ev, "refresh_usage_rollup", lambda store, **options: 0)
+    # The round's roll-up refresh writes on the store's background client, its reads on the
+    # read-only clients: nothing in it waits for the writer's.
     store = Store.open(data_dir=str(tmp_path / "data"))
     try:
         evaluator = ev.BudgetEvaluator(store, BudgetConfig(max_attempts_per_task=4), sinks=[])
