@@ -9,7 +9,10 @@ Prints, in one run:
 3. sustained end-to-end throughput of a real `llm-margin serve` subprocess: OTLP/HTTP
    protobuf requests in (several sender processes, keep-alive connections) until the rows
    are queryable, as spans/s, its ratio to the parse ceiling, and the server's peak RSS;
-4. the same for non-LLM spans, which the processor skips, and the skipped/stored ratio.
+4. the same for non-LLM spans, which the processor skips, and the skipped/stored ratio;
+5. the storage floor: the same traffic sent to bench/processor_floor.py, a server on the same
+   stack that only parses, reads each span's attributes and inserts one row per span. No
+   processor of this design (Python, clickhouse-connect, chDB) can store spans faster than it.
 
 Targets on a 2-core machine: >= 50,000 LLM spans/s end to end; non-LLM spans skipped >= 5x
 faster than LLM spans are stored.
@@ -40,6 +43,7 @@ from llm_margin.processor.receiver.synthetic import make_request
 SPANS_PER_REQUEST = 512  # the OpenTelemetry SDK BatchSpanProcessor's default batch size
 TARGET_SPANS_PER_SECOND = 50_000
 TARGET_SKIP_RATIO = 5.0
+FLOOR_SERVER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "processor_floor.py")
 
 
 def rate(func, spans_per_call: int, seconds: float = 1.5) -> float:
@@ -174,12 +178,15 @@ def query(http_url: str, sql: str) -> list:
 
 
 def end_to_end(
-    workdir: str, total_spans: int, senders: int, connections: int, llm: bool
+    workdir: str, total_spans: int, senders: int, connections: int, llm: bool, floor: bool = False
 ) -> dict[str, float]:
+    """``floor``: send to bench/processor_floor.py instead of `llm-margin serve`."""
     grpc_port, http_port = free_port(), free_port()
-    data_dir = os.path.join(workdir, "e2e-llm" if llm else "e2e-skip")
-    process = subprocess.Popen(
-        [
+    data_dir = os.path.join(workdir, "e2e-floor" if floor else "e2e-llm" if llm else "e2e-skip")
+    if floor:
+        command = [sys.executable, FLOOR_SERVER, "--port", str(http_port), "--data-dir", data_dir]
+    else:
+        command = [
             os.path.join(os.path.dirname(sys.executable), "llm-margin"),
             "serve",
             "--data-dir",
@@ -190,11 +197,8 @@ def end_to_end(
             str(http_port),
             "--queue-max-records",
             "400000",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+        ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     http_url = f"http://127.0.0.1:{http_port}"
     try:
         line = process.stdout.readline()
@@ -230,12 +234,17 @@ def end_to_end(
         retries = sum(queue.get(timeout=900) for _ in workers)
         for worker in workers:
             worker.join()
+        count = (
+            (lambda: int(urllib.request.urlopen(http_url + "/count", b"", timeout=60).read()))
+            if floor
+            else (lambda: query(http_url, "SELECT count() FROM llm_calls")[0][0])
+        )
         if llm:
-            while query(http_url, "SELECT count() FROM llm_calls")[0][0] < spans:
+            while count() < spans:
                 time.sleep(0.05)
         elapsed = time.time() - start_at
         server_cpu = cpu_seconds(process.pid) - cpu_at_start
-        stored = query(http_url, "SELECT count() FROM llm_calls FINAL")[0][0]
+        stored = count() if floor else query(http_url, "SELECT count() FROM llm_calls FINAL")[0][0]
         return {
             "spans": spans,
             "seconds": elapsed,
@@ -278,6 +287,9 @@ def main() -> int:
 
         llm = end_to_end(workdir, args.spans, args.senders, args.connections, llm=True)
         skip = end_to_end(workdir, args.spans * 3, args.senders, args.connections, llm=False)
+        floor = end_to_end(
+            workdir, args.spans, args.senders, args.connections, llm=True, floor=True
+        )
         print(
             f"end to end (OTLP/HTTP protobuf in -> rows queryable; {args.senders} sender "
             f"processes x {args.connections} concurrent exports):"
@@ -301,6 +313,12 @@ def main() -> int:
         )
         ratio = skip["rate"] / llm["rate"]
         print(f"  skip/store ratio : {ratio:>10.1f}x")
+        print(
+            f"  storage floor    : {floor['rate']:>10,.0f} spans/s at {floor['cpu_us_per_span']:.1f}"
+            " µs server CPU per span (bench/processor_floor.py: parse, read attributes, insert"
+            " rows; nothing else)\n"
+            f"                     serve reaches {llm['rate'] / floor['rate']:.0%} of it"
+        )
         print("\ntargets:")
         print(
             f"  >= {TARGET_SPANS_PER_SECOND:,} LLM spans/s end to end: "
