@@ -101,15 +101,20 @@ def run_demo(data_dir: str, report_format: str = "table") -> int:
     processor.start()
     simulator = start_simulator()
     app = None
+    # With --format csv|json stdout carries only the customer report, so it can be piped into
+    # a parser; the progress lines and the weekly page go to stderr.
+    progress = sys.stdout if report_format == "table" else sys.stderr
     try:
-        print(f"processor: OTLP gRPC :{processor.grpc.port}, HTTP {processor.http_url}")
-        print(f"simulator: {simulator.base_url}")
+        print(
+            f"processor: OTLP gRPC :{processor.grpc.port}, HTTP {processor.http_url}", file=progress
+        )
+        print(f"simulator: {simulator.base_url}", file=progress)
         app_port = free_port()
         app = start_app(app_environment(processor.grpc.port, simulator.openai_base_url), app_port)
-        print(f"demo app:  http://127.0.0.1:{app_port} (opentelemetry-instrument)")
+        print(f"demo app:  http://127.0.0.1:{app_port} (opentelemetry-instrument)", file=progress)
         expected_requests = len(list(requests()))
         statuses = run_workload(f"http://127.0.0.1:{app_port}")
-        print(f"workload:  {expected_requests} requests, HTTP statuses {statuses}")
+        print(f"workload:  {expected_requests} requests, HTTP statuses {statuses}", file=progress)
         app.terminate()  # SIGTERM: the app exits normally and flushes its spans
         app.wait(timeout=30)
         written = wait_for_calls(processor, minimum=expected_requests, timeout=90)
@@ -117,11 +122,12 @@ def run_demo(data_dir: str, report_format: str = "table") -> int:
         calls = processor.store.query("SELECT count() FROM llm_calls FINAL").rows[0][0]
         print(
             f"stored:    {calls} LLM calls ({written} rows written) "
-            f"in {processor.store.description}"
+            f"in {processor.store.description}",
+            file=progress,
         )
         since, until = resolve_period("30d", None)
         rows = customers.customer_rows(processor.store, since, until + timedelta(seconds=1))
-        print()
+        print(file=progress)
         sys.stdout.write(
             render(
                 [customers.to_wire(r) for r in rows],
@@ -134,13 +140,20 @@ def run_demo(data_dir: str, report_format: str = "table") -> int:
         from llm_margin.processor.reports.weekly import weekly_text
 
         html_path = os.path.join(data_dir, "weekly.html")
-        print()
+        print(file=progress)
         print(
-            weekly_text(processor.store, since, until + timedelta(seconds=1), html_path=html_path)
+            weekly_text(processor.store, since, until + timedelta(seconds=1), html_path=html_path),
+            file=progress,
         )
-        print(f"\ndemo finished in {time.monotonic() - started:.1f} s. Explore the data:")
-        print(f"  llm-margin report customers --data-dir {data_dir} --since 30d")
-        print(f"  llm-margin sql --data-dir {data_dir} 'SELECT * FROM llm_tasks FINAL LIMIT 10'")
+        print(
+            f"\ndemo finished in {time.monotonic() - started:.1f} s. Explore the data:",
+            file=progress,
+        )
+        print(f"  llm-margin report customers --data-dir {data_dir} --since 30d", file=progress)
+        print(
+            f"  llm-margin sql --data-dir {data_dir} 'SELECT * FROM llm_tasks FINAL LIMIT 10'",
+            file=progress,
+        )
         return 0
     finally:
         if app is not None and app.poll() is None:

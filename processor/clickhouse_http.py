@@ -383,7 +383,13 @@ class ClickHouseHttpServer:
         writable: bool = False,
     ) -> None:
         engine = Engine(data_path, database, writable=writable)
-        self._server = ThreadingHTTPServer((host, port), _make_handler(engine, auth_token))
+        try:
+            self._server = ThreadingHTTPServer((host, port), _make_handler(engine, auth_token))
+        except OSError as exc:
+            raise OSError(
+                f"cannot listen for the ClickHouse HTTP interface on {host}:{port}: "
+                f"{exc.strerror or exc}"
+            ) from exc
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="llm-margin-clickhouse-http", daemon=True

@@ -99,9 +99,11 @@ def run(args: argparse.Namespace) -> int:
         )
     except ConfigError as exc:
         raise CommandError(f"configuration error: {exc}") from exc
-    from llm_margin.processor.storage import SchemaError
+    from llm_margin.processor.storage import SchemaError, StoreLockedError
 
     try:
         return serve_forever(config)
-    except SchemaError as exc:
+    # start-up failures the user can fix (a port in use, a store held by another process):
+    # one line and exit 2, not a traceback
+    except (SchemaError, StoreLockedError, OSError) as exc:
         raise CommandError(str(exc)) from exc

@@ -81,7 +81,12 @@ class OtlpGrpcServer:
     ) -> None:
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm-margin-grpc"),
-            options=[("grpc.max_receive_message_length", max_message_bytes)],
+            options=[
+                ("grpc.max_receive_message_length", max_message_bytes),
+                # gRPC sets SO_REUSEPORT by default: a second processor on the same port would
+                # start without error and the kernel would split exports between the two.
+                ("grpc.so_reuseport", 0),
+            ],
         )
         service = _TraceService(ingestor, metrics, auth_token)
         handler = grpc.unary_unary_rpc_method_handler(
@@ -90,9 +95,12 @@ class OtlpGrpcServer:
         self._server.add_generic_rpc_handlers(
             (grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),)
         )
-        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        try:
+            self.port = self._server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError:  # grpcio >= 1.52 raises; older versions return port 0
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot bind OTLP gRPC on {host}:{port}")
+            raise OSError(f"cannot listen for OTLP gRPC on {host}:{port}: address in use?")
 
     def start(self) -> None:
         self._server.start()

@@ -70,7 +70,12 @@ class OtlpHttpServer:
             extra_get_routes or {},
             health or (lambda: {"status": "ok"}),
         )
-        self._server = _HttpServer((host, port), handler)
+        try:
+            self._server = _HttpServer((host, port), handler)
+        except OSError as exc:
+            raise OSError(
+                f"cannot listen for OTLP HTTP on {host}:{port}: {exc.strerror or exc}"
+            ) from exc
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="llm-margin-http", daemon=True

@@ -26,13 +26,16 @@ def llm_margin(*args: str, cwd) -> subprocess.CompletedProcess:
 
 def test_demo_shows_every_kind_of_spend(tmp_path):
     data = tmp_path / "demo-data"
-    demo = llm_margin("demo", "--data-dir", str(data), cwd=tmp_path)
-    assert "Top customers by AI cost" in demo.stdout
+    demo = llm_margin("demo", "--data-dir", str(data), "--format", "json", cwd=tmp_path)
+    # --format json: stdout is the customer report alone, progress and weekly page on stderr
+    demo_customers = json.loads(demo.stdout)
+    assert "Top customers by AI cost" in demo.stderr
     assert (data / "weekly.html").stat().st_size > 0
 
     read = ("--data-dir", str(data), "--since", "30d", "--format", "json")
     customers = json.loads(llm_margin("report", "customers", *read, cwd=tmp_path).stdout)
     by_id = {row["customer_id"]: row for row in customers}
+    assert {row["customer_id"] for row in demo_customers} == set(by_id)
     assert by_id["hooli"]["status"] == "underwater"
     assert by_id["acme"]["unpriced_calls"] == 2
     assert by_id["(unattributed)"]["calls"] == 2
