@@ -81,6 +81,32 @@ def wait_for_calls(processor: Processor, minimum: int, timeout: float) -> int:
     return stored
 
 
+# Written into the demo's data directory: the next demo may wipe a directory that has it.
+DEMO_MARKER = ".llm-margin-demo"
+
+
+class DemoDirectoryError(ValueError):
+    """--data-dir names a directory the demo did not create: it is never wiped."""
+
+
+def prepare_data_dir(data_dir: str) -> None:
+    """Start from an empty store: wipe ``data_dir`` only when a previous demo made it (or it
+    is empty), so `--data-dir .` or a real store's path cannot lose anything."""
+    if os.path.isdir(data_dir) and os.listdir(data_dir):
+        made_by_demo = DEMO_MARKER, "weekly.html"  # the page: demos from before the marker
+        if not any(os.path.exists(os.path.join(data_dir, name)) for name in made_by_demo):
+            raise DemoDirectoryError(
+                f"{data_dir} is not empty and was not made by the demo; the demo wipes its "
+                "--data-dir, so name a new or empty directory"
+            )
+        shutil.rmtree(data_dir)
+    elif os.path.exists(data_dir) and not os.path.isdir(data_dir):
+        raise DemoDirectoryError(f"{data_dir} is a file, not a directory")
+    os.makedirs(data_dir, exist_ok=True)
+    with open(os.path.join(data_dir, DEMO_MARKER), "w", encoding="utf-8") as marker:
+        marker.write("made by `llm-margin demo`, which wipes this directory when run again\n")
+
+
 def run_demo(data_dir: str, report_format: str = "table") -> int:
     from llm_margin.demo.workload import requests, run_workload
     from llm_margin.processor.reports import customers
@@ -89,7 +115,7 @@ def run_demo(data_dir: str, report_format: str = "table") -> int:
     from llm_margin.simulator import start_simulator
 
     started = time.monotonic()
-    shutil.rmtree(data_dir, ignore_errors=True)
+    prepare_data_dir(data_dir)
     billing = str(resources.files("llm_margin.demo").joinpath("billing.yaml"))
     config = ServeConfig(
         data_dir=data_dir,

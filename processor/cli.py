@@ -25,6 +25,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Top-level modules of the optional dependencies (pyproject.toml) -> the extra that brings them:
+# an app-side install (`pip install llm-margin`) has the CLI but not the processor's packages.
+_PROCESSOR_MODULES = frozenset(
+    {"chdb", "clickhouse_connect", "genai_prices", "grpc", "google", "yaml"}
+)
+_DEMO_MODULES = frozenset({"openai", "anthropic", "opentelemetry"})
+
+
+def missing_extra(module: str) -> str | None:
+    """The extra to install for a missing top-level module, or None if it is not one of ours."""
+    top = module.partition(".")[0]
+    if top in _PROCESSOR_MODULES:
+        return "processor"
+    if top in _DEMO_MODULES:
+        return "processor,demo"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
@@ -43,6 +61,16 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except CommandError as exc:
         print(f"llm-margin {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        extra = missing_extra(exc.name or "")
+        if extra is None:
+            raise
+        print(
+            f"llm-margin {args.command}: needs the Python package {exc.name!r}: "
+            f"pip install 'llm-margin[{extra}]'",
+            file=sys.stderr,
+        )
         return 2
     except Exception as exc:
         # A running processor's or a ClickHouse server's refusal (wrong password, read-only

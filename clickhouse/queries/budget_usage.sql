@@ -3,7 +3,9 @@
 -- plan's included AI cost, scaled by its custom price when it has one (the same share of
 -- revenue); a workspace is measured against its customer's allowance; a plan against the sum
 -- of its customers' allowances. Spend: the hourly roll-up where current, llm_calls elsewhere
--- (see customer_margin.sql).
+-- (see customer_margin.sql). The projection is NULL for the month's first 24 hours: a straight
+-- line through an hour or two of spend says nothing about the month (1 hour in, any spend
+-- projects to 720 times itself).
 -- Parameters: until DateTime64(6).
 WITH
     toStartOfMonth({until:DateTime64(6)}) AS month_start,
@@ -119,9 +121,10 @@ SELECT
     spent_usd,
     calls,
     if(allowance_usd > 0, round(spent_usd * 100 / allowance_usd, 2), NULL) AS used_pct,
-    round(spent_usd * toDecimal128(month_seconds, 0) / toDecimal128(elapsed_seconds, 0), 6)
-        AS projected_usd,
-    if(allowance_usd > 0,
+    if(elapsed_seconds >= 86400,
+       round(spent_usd * toDecimal128(month_seconds, 0) / toDecimal128(elapsed_seconds, 0), 6),
+       NULL) AS projected_usd,
+    if(allowance_usd > 0 AND elapsed_seconds >= 86400,
        round(spent_usd * toDecimal128(month_seconds, 0) / toDecimal128(elapsed_seconds, 0)
              * 100 / allowance_usd, 2), NULL) AS projected_pct,
     month_start_ts AS month_starts_at

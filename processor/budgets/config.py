@@ -5,7 +5,7 @@ Example (every key optional)::
     budgets:
       interval_seconds: 30            # how often stored data is evaluated
       soft_alert_pct: [50, 80]        # of the AI allowance, used and projected to month end
-      min_projection_hours: 24        # projections start once the month is this old
+      min_projection_hours: 24        # projections start once the month is this old (24 h at least)
       degrade_at_pct: 100             # decision "degrade" from here (app may switch model)
       block_at_pct: null              # decision "block" from here (a hard allowance cap)
       daily_spend_usd: "50"           # hard cap: one customer's spend in one UTC day

@@ -108,7 +108,7 @@ def allowance_alerts(
         if allowance is None or allowance <= 0:
             continue
         spent: Decimal = row["spent_usd"]
-        projected: Decimal = row["projected_usd"]
+        projected: Decimal | None = row["projected_usd"]  # None in the month's first day
         rules = config.for_customer(row["customer_id"]) if row["customer_id"] else config
         for pct in config.soft_alert_pct:
             limit = _pct_of(allowance, pct)
@@ -130,7 +130,11 @@ def allowance_alerts(
                         f"threshold {pct}%)",
                     )
                 )
-            if month_hours >= config.min_projection_hours and projected >= limit:
+            if (
+                projected is not None
+                and month_hours >= config.min_projection_hours
+                and projected >= limit
+            ):
                 alerts.append(
                     Alert(
                         "allowance_projected",

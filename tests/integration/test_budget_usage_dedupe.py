@@ -124,3 +124,30 @@ def test_daily_spend_and_runaway_tasks_dedupe_on_both_paths(tmp_path, rolled_up)
             assert sum(r["cost_usd"] for r in tasks) == sum(want.values())
     finally:
         store.close()
+
+
+def test_projection_starts_after_the_months_first_day(tmp_path):
+    """A straight line through the month's first hours is noise (1 hour in, any spend projects
+    to 720x itself): budget_usage.sql projects nothing for the first 24 hours."""
+    store = Store.open(data_dir=str(tmp_path / "data"))
+    try:
+        store_billing(store, *load_billing_file(BILLING))
+        store.insert_calls([call(0, 1, "0.50")])  # acme, at the month's first microsecond
+        month_seconds = 31 * 86400  # October
+        for hours, projected in (
+            (1, None),
+            (23.99, None),
+            (24, Decimal("15.5")),  # 0.50 a day, 31 days
+            (72, (Decimal("0.50") * month_seconds / (3 * 86400)).quantize(Decimal("1e-6"))),
+        ):
+            until = MONTH_START + timedelta(hours=hours)
+            acme = next(
+                r
+                for r in run_sql(store, "queries/budget_usage.sql", {"until": until})
+                if r["scope"] == "customer" and r["customer_id"] == "acme"
+            )
+            assert acme["spent_usd"] == Decimal("0.50")
+            assert acme["projected_usd"] == projected, hours
+            assert (acme["projected_pct"] is None) == (projected is None), hours
+    finally:
+        store.close()

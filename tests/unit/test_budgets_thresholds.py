@@ -252,3 +252,12 @@ def test_alert_text_and_decisions_read_like_the_docs():
 @pytest.mark.parametrize(("n", "text"), [(0, "0 calls"), (1, "1 call"), (2, "2 calls")])
 def test_counted(n, text):
     assert T.counted(n, "call") == text
+
+
+def test_no_projection_yet_raises_no_projected_alert():
+    """budget_usage.sql gives no projection in the month's first day (projected_usd None),
+    even with min_projection_hours set lower than that."""
+    row = {**usage(spent="12", allowance="20"), "projected_usd": None, "projected_pct": None}
+    config = BudgetConfig(min_projection_hours=1)
+    alerts = T.allowance_alerts([row], config, NOW, 2)
+    assert [(a.rule, a.threshold_pct) for a in alerts] == [("allowance_used", D(50))]
