@@ -33,6 +33,18 @@ _PROCESSOR_MODULES = frozenset(
 _DEMO_MODULES = frozenset({"openai", "anthropic", "opentelemetry"})
 
 
+QUIET_LIBRARY_LOGGERS = ("urllib3", "clickhouse_connect")
+
+
+def quiet_libraries(record: logging.LogRecord) -> bool:
+    """Log filter: the HTTP libraries' records below ERROR are dropped."""
+    if record.levelno >= logging.ERROR:
+        return True
+    return not any(
+        record.name == name or record.name.startswith(name + ".") for name in QUIET_LIBRARY_LOGGERS
+    )
+
+
 def missing_extra(module: str) -> str | None:
     """The extra to install for a missing top-level module, or None if it is not one of ours."""
     top = module.partition(".")[0]
@@ -57,6 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose and args.command != "serve":
+        # A one-shot command reports a failure as its one error line; the HTTP libraries'
+        # retry warnings before it only repeat it. serve keeps them: there they tell of a
+        # ClickHouse server that comes and goes.
+        # A filter on the handler: clickhouse_connect resets urllib3's level when imported.
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(quiet_libraries)
     try:
         return int(args.handler(args) or 0)
     except CommandError as exc:

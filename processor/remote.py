@@ -115,8 +115,13 @@ class RemoteReader:
                 document = json.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = _error_message(exc.read())
+            hint = ""
+            if exc.code == 401:
+                hint = " (give the processor's token: --auth-token or LLM_MARGIN_AUTH_TOKEN)"
             raise RemoteError(
-                f"{self.description} answered {exc.code}: {detail}", status=exc.code, detail=detail
+                f"{self.description} answered {exc.code}: {detail}{hint}",
+                status=exc.code,
+                detail=detail,
             ) from exc
         except urllib.error.URLError as exc:
             raise RemoteError(f"cannot reach {self.description}: {exc.reason}") from exc

@@ -18,7 +18,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from tests.conftest import bin_path, wait_until
+from tests.conftest import bin_path, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -131,3 +131,19 @@ def test_report_while_serving_and_after(serve_process):
     check_json_report(run_report(data_dir, "json"))
     table = run_report(data_dir, "table")
     assert "TOTAL" in table and "(unattributed)" in table
+
+
+def test_unreachable_clickhouse_server_is_one_error_line(tmp_path):
+    """The HTTP libraries' retry warnings would come before the command's own error line."""
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = subprocess.run(
+        [bin_path("llm-margin"), "report", "customers", "--clickhouse-url", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("llm-margin report: "), result.stderr
+    assert url.rsplit(":", 1)[1] in lines[0]
