@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from llm_margin import attributes as A
+from llm_margin.baggage import clean_value  # the instrumentation's rule, for any span's ids
 from llm_margin.processor.records import (
     CALL_COLUMNS,
     UNATTRIBUTED,
@@ -314,7 +315,7 @@ def _text(attrs: Mapping[str, Any], key: str, limit: int = 256) -> str:
     value = attrs.get(key)
     if value is None:
         return ""
-    return str(value)[:limit]
+    return clean_value(value, limit)
 
 
 def _canonical_input(
@@ -388,7 +389,7 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
         usage_source,
         attempt_kind,
         source,
-    ) = ["" if value is None else str(value)[:256] for value in values[_X0:_O0]]
+    ) = ["" if value is None else clean_value(value, 256) for value in values[_X0:_O0]]
     provider, request_model, response_model, operation, service_tier = values[_O0:]
     provider = canonical_provider("" if provider is None else str(provider))
     request_model = "" if request_model is None else str(request_model)

@@ -451,3 +451,24 @@ def test_text_attributes_that_are_no_text_reject_the_span(key, value, message):
     for decode in (read_attributes, attributes_to_dict):
         with pytest.raises(ValueError, match=message):
             call_from_span(span, decode(span.attributes))
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "column", "expected"),
+    [
+        # Spans from other instrumentations get the baggage rule too (baggage.clean_value):
+        # blank is no customer, padding is trimmed, invisible characters are removed.
+        ("customer.id", "   ", "customer_id", "(unattributed)"),
+        ("customer.id", " acme\t", "customer_id", "acme"),
+        ("customer.id", "ev\u202eil\u0000x", "customer_id", "evilx"),
+        ("customer.id", "x" * 500, "customer_id", "x" * 256),
+        ("workspace.id", "\u200bws_1", "workspace_id", "ws_1"),
+        ("feature", "chat\n", "feature", "chat"),
+        ("customer.id", "Société Générale", "customer_id", "Société Générale"),
+    ],
+)
+def test_id_attributes_are_cleaned_like_baggage(key, text, column, expected):
+    span = _span_with(key, AnyValue(string_value=text))
+    for decode in (read_attributes, attributes_to_dict):
+        call = call_from_span(span, decode(span.attributes))
+        assert getattr(call, column) == expected
