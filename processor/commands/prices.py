@@ -22,15 +22,26 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Inspect the price book (genai-prices data plus your overlay).",
     )
     actions = parser.add_subparsers(dest="prices_command", metavar="ACTION", required=True)
-    show = actions.add_parser("show", help="what the price book says for a model")
+    show = actions.add_parser(
+        "show",
+        help="what the price book says for a model",
+        description="The prices the price book applies to a model at a time (--at): per request "
+        "and per million input, output and cache tokens, their source (genai-prices or your "
+        "overlay) and the price version stored with each call.",
+    )
     show.add_argument("model", help="model name as your calls report it, e.g. gpt-4o-mini")
     show.add_argument("--provider", default="", help="provider (openai, anthropic, ...)")
     show.add_argument("--at", help="price at this date/time (UTC; default now)")
     show.add_argument("--price-overlay", help="price overlay YAML to apply")
-    show.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    show.add_argument(
+        "--format", choices=("table", "csv", "json"), default="table", help="default table"
+    )
     show.set_defaults(handler=run_show)
     check = actions.add_parser(
-        "check", help="models in stored calls the price book cannot price (calls, tokens)"
+        "check",
+        help="models in stored calls the price book cannot price (calls, tokens)",
+        description="List the models of stored calls the price book cannot price, with their "
+        "calls and tokens; exit status 1 when there are any (for CI and cron).",
     )
     add_read_options(check)
     check.add_argument("--price-overlay", help="price overlay YAML to apply")

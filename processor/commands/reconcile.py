@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the cost export (CSV), or pages of the provider's cost API saved as JSON",
     )
     add_store_options(parser)
-    parser.add_argument("--format", choices=FORMATS, default="table")
+    parser.add_argument("--format", choices=FORMATS, default="table", help="default table")
     parser.add_argument(
         "--since",
         help="compare only the UTC days overlapping this period: its start (2026-11-01, or 7d)",

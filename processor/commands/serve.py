@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--max-body-bytes", type=int, help="largest request (default 16 MiB)")
     parser.add_argument(
-        "--queue-max-records", type=int, help="write queue bound; beyond it senders retry"
+        "--queue-max-records",
+        type=int,
+        help="write queue bound in records (default 200000); beyond it senders retry",
     )
     parser.add_argument(
         "--spool-dir", help="on-disk spool while the store is down (default <data-dir>/spool)"
