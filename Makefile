@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed-stamp
 
 install: $(STAMP)
 
+# The folders map onto one import namespace, so setuptools installs editable through a finder
+# and always adds an "Editable installation" notice with nothing to act on: filtered out.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	PYTHONWARNINGS='ignore:Editable installation' $(PY) -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
 # Debian packages the integration tests drive for real (nginx, Chromium); no-op when present.
