@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
     except ImportError as exc:  # app-side install without the processor extra
         print(
-            f"llm-margin: {exc}. Install the processor: pip install 'llm-margin[processor]'",
+            f"llm-margin: {exc}. Install the processor, from a checkout of llm-margin: "
+            "pip install '.[processor]'",
             file=sys.stderr,
         )
         return 2
@@ -86,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         if extra is None:
             raise
         print(
-            f"llm-margin {args.command}: needs the Python package {exc.name!r}: "
-            f"pip install 'llm-margin[{extra}]'",
+            f"llm-margin {args.command}: needs the Python package {exc.name!r}: install the "
+            f"extra, from a checkout of llm-margin: pip install '.[{extra}]'",
             file=sys.stderr,
         )
         return 2

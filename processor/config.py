@@ -1,6 +1,7 @@
 """Processor configuration: read once at start (YAML file + CLI flags + env), validated.
 
-Fields (YAML keys; CLI flags of the same name override them):
+Fields (YAML keys; the CLI flag of the same name, where there is one, overrides them; see
+docs/operations.md for which keys are file-only):
 
 - ``data_dir``: embedded store directory (chDB). Default ``./llm-margin-data``.
 - ``clickhouse_url``: ClickHouse server URL (``http://user:pass@host:8123``); when set, the

@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
     missing = missing_modules(DEMO_APP_MODULES)
     if missing:
         raise CommandError(
-            f"the demo needs {', '.join(missing)}: pip install 'llm-margin[processor,demo]'"
+            f"the demo needs {', '.join(missing)}: install the extras, from a checkout of "
+            "llm-margin: pip install '.[processor,demo]'"
         )
     from llm_margin.demo.run import DemoDirectoryError, run_demo
 

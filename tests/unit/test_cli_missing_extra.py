@@ -39,8 +39,8 @@ def test_a_command_missing_a_processor_package_says_which_extra(monkeypatch, cap
     assert cli.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        "llm-margin sql: needs the Python package 'clickhouse_connect': "
-        "pip install 'llm-margin[processor]'"
+        "llm-margin sql: needs the Python package 'clickhouse_connect': install the extra, "
+        "from a checkout of llm-margin: pip install '.[processor]'"
     ]
 
 
