@@ -52,6 +52,7 @@ import chdb
 from llm_margin.processor.auth import bearer_token
 from llm_margin.processor.readonly_sql import (
     FORMAT_QUERY_SQL,
+    READ_LIMITS,
     READONLY_CODE,
     ReadOnlyStatementError,
     check_read_statement,
@@ -91,6 +92,18 @@ TRANSPORT_PARAMS = frozenset(
     }
 )
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Settings a read-only request may set (URL parameters): output formatting, time zones, and
+# how a query is planned. The rest are refused, as a ClickHouse server refuses settings to a
+# readonly=1 user: some touch files (output_format_schema writes one, format_schema* read
+# them) or lift the session's bounds (READ_LIMITS).
+_READ_ONLY_SETTING = re.compile(
+    r"^(?!.*(?:schema|path|file|_dir|url|command|password|user))"
+    r"(?:output_format_\w+|date_time_\w+|session_timezone|join_use_nulls|extremes"
+    r"|result_overflow_mode|max_result_rows|max_result_bytes|max_block_size|max_threads"
+    r"|select_sequential_consistency|final|optimize_\w+|query_plan_\w+|use_skip_indexes\w*"
+    r"|use_query_cache|readonly|allow_experimental_\w+|enable_\w+|precise_float_parsing"
+    r"|decimal_check_overflow|limit|offset)$"
+)
 _INSERT_WITH_DATA = re.compile(
     rb"^\s*INSERT\s+INTO\s+(?P<target>.+?)\s+FORMAT\s+(?P<format>\w+)[ \t]*(?:\r?\n|$)",
     re.IGNORECASE | re.DOTALL,
@@ -221,10 +234,16 @@ def decode_body(body: bytes, encoding: str) -> bytes:
     if encoding in ("", "identity"):
         return body
     try:
-        if encoding == "gzip":
-            return gzip.decompress(body)
-        if encoding == "deflate":
-            return zlib.decompress(body)
+        if encoding in ("gzip", "deflate"):
+            # Bounded: a small compressed body must not unpack into gigabytes.
+            wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
+            inflater = zlib.decompressobj(wbits)
+            out = inflater.decompress(body, MAX_BODY_BYTES)
+            if inflater.unconsumed_tail:
+                raise ClickHouseHttpError(413, 0, "decompressed request body too large")
+            if not inflater.eof:
+                raise ValueError("truncated stream")
+            return out
         if encoding == "lz4":
             import lz4.frame
 
@@ -233,6 +252,8 @@ def decode_body(body: bytes, encoding: str) -> bytes:
             from clickhouse_connect.driver.compression import _zstd_decompress
 
             return _zstd_decompress(body)
+    except ClickHouseHttpError:
+        raise
     except Exception as exc:
         raise ClickHouseHttpError(400, 271, f"cannot decompress body ({encoding}): {exc}") from exc
     raise ClickHouseHttpError(400, 271, f"unsupported Content-Encoding {encoding!r}")
@@ -264,9 +285,19 @@ class Engine:
         conn = chdb.connect(self._path)
         try:
             conn.query(f"USE `{_backtick(request.database or self._database)}`", "TabSeparated")
+            if read_only:
+                refused = sorted(n for n in request.settings if not _READ_ONLY_SETTING.match(n))
+                if refused:
+                    raise ClickHouseHttpError(
+                        403,
+                        READONLY_CODE,
+                        f"Cannot modify setting {refused[0]!r} in readonly mode. (READONLY)",
+                    )
             for name, value in request.settings.items():
                 conn.query(f"SET {name} = {_quote(value)}", "TabSeparated")
             if read_only:
+                for name, limit in READ_LIMITS.items():  # after the request's own settings
+                    conn.query(f"SET {name} = {int(limit)}", "TabSeparated")
                 conn.query("SET readonly = 1", "TabSeparated")
             statement = request.statement.decode("utf-8", errors="strict")
             if read_only:
@@ -478,12 +509,25 @@ def _make_handler(engine: Engine, auth_token: str | None) -> type[BaseHTTPReques
             self._handle(b"")
 
         def do_POST(self) -> None:
+            parts = urlsplit(self.path)
+            if parts.path == "/" and not authorised(
+                self.headers, dict(parse_qsl(parts.query, keep_blank_values=True)), auth_token
+            ):
+                # Before the body is read or decompressed: no work for an unknown caller.
+                self.close_connection = True
+                self._error(ClickHouseHttpError(401, AUTH_FAILED, "Authentication failed"))
+                return
             try:
                 length = int(self.headers.get("Content-Length") or 0)
             except ValueError:
                 length = -1
             if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                raw = self._read_chunked()
+                try:
+                    raw = self._read_chunked()
+                except ValueError:
+                    self.close_connection = True
+                    self._error(ClickHouseHttpError(400, 0, "malformed chunked body"))
+                    return
             elif 0 <= length <= MAX_BODY_BYTES:
                 raw = self.rfile.read(length)
             else:

@@ -372,6 +372,9 @@ if list(CALL_COLUMNS[: len(_CALL_POSITIONAL)]) != _CALL_POSITIONAL:
     raise ImportError("records.CallRecord's field order changed: update call_from_span")
 
 
+_UNCUT = 1 << 62  # clean_value's length limit when the storability check judges the length
+
+
 def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
     """A CallRecord (not yet priced) from one OTLP span and its attributes: all of them as a
     dict (attributes_to_dict) or the ones this module reads (read_attributes)."""
@@ -391,9 +394,12 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
         source,
     ) = ["" if value is None else clean_value(value, 256) for value in values[_X0:_O0]]
     provider, request_model, response_model, operation, service_tier = values[_O0:]
-    provider = canonical_provider("" if provider is None else str(provider))
-    request_model = "" if request_model is None else str(request_model)
-    response_model = "" if response_model is None else str(response_model)
+    # Model and provider names are shown in reports too: no control characters (a model name
+    # with terminal escapes or a newline would redraw a terminal or break a CSV row). Not cut:
+    # an oversized one rejects the span (receiver/limits.py), as before.
+    provider = canonical_provider("" if provider is None else clean_value(provider, _UNCUT))
+    request_model = "" if request_model is None else clean_value(request_model, _UNCUT)
+    response_model = "" if response_model is None else clean_value(response_model, _UNCUT)
     trace_id = span.trace_id.hex()
     call_id = attrs.get(A.CALL_ID)
     if not status:
@@ -430,7 +436,7 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
         feature,
         provider,
         route or f"{provider}/{request_model or response_model}",
-        "chat" if operation is None else str(operation),
+        "chat" if operation is None else clean_value(operation, _UNCUT),
         request_model,
         response_model,
         status,
@@ -447,7 +453,7 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
         attempt_kind or "first",
         max(0.0, (end - start) / 1e6) if end else 0.0,
         attrs.get(A.STREAM) is True or attrs.get("gen_ai.request.stream") is True,
-        ("" if service_tier is None else str(service_tier))[:64],
+        "" if service_tier is None else clean_value(service_tier, 64),
         source=source or "otel",
         # A provisional (stream-start) record must lose against the final one, and another
         # instrumentation's span of the same request against ours (see call_rank).

@@ -4,9 +4,9 @@ ClickHouse HTTP interface) run.
 ClickHouse's ``readonly = 1`` refuses writes, DDL, setting changes and table functions, but
 not everything that changes the store or the machine: ``INTO OUTFILE`` writes a file where the
 engine runs (chDB handles it as clickhouse-local does, as its own client), ``SYSTEM STOP
-MERGES`` pauses merges for the whole store and ``KILL QUERY`` cancels the processor's own
-queries. So these paths also require one statement of a reading kind without ``INTO
-OUTFILE``. The statement is judged on ClickHouse's own parse of it (``formatQuery``), never
+MERGES`` pauses merges for the whole store, ``KILL QUERY`` cancels the processor's own
+queries and the ``file()`` function reads any file. So these paths also require one statement
+of a reading kind without ``INTO OUTFILE`` or ``file()``. The statement is judged on ClickHouse's own parse of it (``formatQuery``), never
 on the raw text: a second lexer would have to mirror every comment, heredoc and quoting rule
 of ClickHouse's (``//`` comments, nested ``/* */``, ``$$...$$``, Unicode quotes) or be fooled.
 """
@@ -17,6 +17,13 @@ import re
 from collections.abc import Callable
 
 READONLY_CODE = 164
+# Bounds of every read-only session (set before readonly=1, which then freezes them): a
+# remote caller's query must not hold a read client or the host's memory indefinitely. Far
+# above what the reports need on a 10-million-call store (seconds, a few hundred MiB).
+READ_LIMITS: dict[str, int] = {
+    "max_execution_time": 300,
+    "max_memory_usage": 4 * 1024**3,
+}
 # The statement kinds that only read (ClickHouse's canonical spelling: DESC becomes DESCRIBE).
 READ_KINDS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "EXISTS", "EXPLAIN"})
 # formatQuery's output quotes literals and identifiers one way each, with backslash escapes,
@@ -46,8 +53,13 @@ def refusal(canonical: str) -> str | None:
     if not words or words[0] not in READ_KINDS:
         kind = words[0] if words else "an empty statement"
         return f"{kind} is not a reading statement"
-    if any(a == "INTO" and b == "OUTFILE" for a, b in zip(tokens, tokens[1:], strict=False)):
+    pairs = list(zip(tokens, tokens[1:], strict=False))
+    if any(a == "INTO" and b == "OUTFILE" for a, b in pairs):
         return "INTO OUTFILE writes a file"
+    # readonly=1 refuses the file() table function but not the file() function, which returns
+    # any file the process can read (/proc/self/environ holds the auth token).
+    if any(a == "FILE" and b == "(" for a, b in pairs):
+        return "file() reads files"
     return None
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import clickhouse_connect
+from clickhouse_connect.driver.binding import bind_query
 from clickhouse_connect.driver.exceptions import DatabaseError
 from llm_margin.clickhouse import read_sql, schema_statements
 from llm_margin.processor.cluster_schema import (  # cluster (issue 7)
@@ -29,6 +30,8 @@ from llm_margin.processor.cluster_schema import (  # cluster (issue 7)
 )
 from llm_margin.processor.readonly_sql import (
     FORMAT_QUERY_SQL,
+    READ_LIMITS,
+    READONLY_CODE,
     ReadOnlyStatementError,
     check_read_statement,
 )
@@ -174,6 +177,8 @@ class Store:
                 reader = clickhouse_connect.get_client(
                     interface="chdb", path=path, database=database
                 )
+                for name, value in READ_LIMITS.items():
+                    reader.command(f"SET {name} = {int(value)}")
                 reader.command("SET readonly = 1")
                 return reader
 
@@ -477,6 +482,14 @@ def _read_statement(
         return str(result.result_rows[0][0])
 
     if not own_sql:
+        # Only server-side {name:Type} parameters: clickhouse-connect substitutes %(name)s
+        # ones into the text after the check, where a value could end a quoted placeholder
+        # and add INTO OUTFILE or a second statement.
+        if bind_query(sql, params)[0] != sql.rstrip(";"):
+            raise DatabaseError(
+                f"Code: {READONLY_CODE}. DB::Exception: Cannot execute query in readonly mode: "
+                "only {name:Type} query parameters are accepted here. (READONLY)"
+            )
         try:
             check_read_statement(sql, format_query)
         except ReadOnlyStatementError as exc:

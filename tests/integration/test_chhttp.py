@@ -282,3 +282,66 @@ def test_compressed_answers_when_asked(served):
     headers = {"X-ClickHouse-Key": TOKEN, "Accept-Encoding": "gzip"}
     status, got, body = call(served, query, headers=headers, database="llm_margin")
     assert (status, body, got.get("Content-Encoding")) == (200, b"40\n", None)
+
+
+def test_read_only_callers_cannot_reach_files_or_unbounded_sessions(served, tmp_path):
+    """A security review's findings: settings in the URL that write files (output_format_schema
+    with a Protobuf format wrote a .pth file: code execution at the next Python start), the
+    file() function (it read /proc/self/environ, the auth token with it), and %(name)s
+    parameters bound after the check (a value ending its quotes added INTO OUTFILE)."""
+    target = tmp_path / "zz.pth"
+    status, headers, body = call(
+        served,
+        "SELECT 1 AS x FORMAT ProtobufSingle",
+        database="llm_margin",
+        output_format_schema=str(target),
+    )
+    assert (status, headers["X-ClickHouse-Exception-Code"]) == (403, "164"), body
+    assert b"output_format_schema" in body
+    for statement in ("SELECT file('/proc/self/environ')", "SELECT length(file('/etc/hostname'))"):
+        status, headers, body = call(served, statement)
+        assert (status, headers["X-ClickHouse-Exception-Code"]) == (403, "164"), body
+        with pytest.raises(DatabaseError, match="Code: 164"):
+            served.store.query_readonly(statement)
+    escape = {"a": f" AS a INTO OUTFILE '{target}' -- "}
+    with pytest.raises(DatabaseError, match=r"only \{name:Type\} query parameters"):
+        served.store.query_readonly("SELECT '%(a)s'", escape)
+    assert not target.exists()
+    # Harmless settings still pass, the session's bounds hold whatever the URL says.
+    assert call(served, "SELECT 1", output_format_json_quote_64bit_integers="0")[0] == 200
+    status, _, body = call(served, "SELECT getSetting('max_execution_time')")
+    assert (status, body) == (200, b"300\n")
+    assert served.store.query_readonly("SELECT getSetting('max_memory_usage')").rows == [
+        (4 * 1024**3,)
+    ]
+    assert call(served, "SELECT 1", max_execution_time="0")[0] == 403
+
+
+def test_unauthenticated_and_malformed_bodies_cost_nothing(served, monkeypatch):
+    """A gzip bomb is refused before it is read when the caller has no token, and bounded
+    when it has one; a malformed chunked body is a 400, not a dropped connection."""
+    import gzip
+    import http.client
+
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024))  # 64 MiB of zeros, ~64 KiB on the wire
+    port = served.clickhouse_http.port
+    status, headers, _ = call(served, None, body=bomb, headers={"Content-Encoding": "gzip"})
+    assert status == 401 and headers["X-ClickHouse-Exception-Code"] == "516"
+    from llm_margin.processor import clickhouse_http
+
+    monkeypatch.setattr(clickhouse_http, "MAX_BODY_BYTES", 1024 * 1024)
+    gzip_header = {"Content-Encoding": "gzip", "X-ClickHouse-Key": TOKEN}
+    assert call(served, None, body=bomb, headers=gzip_header)[0] == 413
+    monkeypatch.undo()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.putrequest("POST", "/?query=SELECT+1")
+        connection.putheader("X-ClickHouse-Key", TOKEN)
+        connection.putheader("Transfer-Encoding", "chunked")
+        connection.endheaders()
+        connection.send(b"zz-not-hex\r\nabc\r\n0\r\n\r\n")
+        response = connection.getresponse()
+        assert response.status == 400
+    finally:
+        connection.close()
+    assert call(served, "SELECT 1")[2] == b"1\n"  # still serving

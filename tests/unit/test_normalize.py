@@ -465,6 +465,8 @@ def test_text_attributes_that_are_no_text_reject_the_span(key, value, message):
         ("workspace.id", "\u200bws_1", "workspace_id", "ws_1"),
         ("feature", "chat\n", "feature", "chat"),
         ("customer.id", "Société Générale", "customer_id", "Société Générale"),
+        ("gen_ai.request.model", "\x1b]0;PWNED\x07gpt\n-4o", "request_model", "]0;PWNEDgpt-4o"),
+        ("gen_ai.response.model", "gpt-4o\r\n", "response_model", "gpt-4o"),
     ],
 )
 def test_id_attributes_are_cleaned_like_baggage(key, text, column, expected):

@@ -21,6 +21,7 @@ from llm_margin.processor.readonly_sql import (
         "EXISTS TABLE llm_calls",
         "EXPLAIN\nSELECT 1",
         "SELECT 'INTO OUTFILE \\'x\\'' AS `into`, `outfile`",
+        "SELECT 'file(\\'x\\')' AS `file`, file_name FROM t",
     ],
 )
 def test_reading_statements_run(canonical):
@@ -37,6 +38,9 @@ def test_reading_statements_run(canonical):
         "INSERT INTO t VALUES",
         "SET readonly = 0",
         "",
+        "SELECT file('/proc/self/environ')",
+        "SELECT extract(file('/etc/passwd'), 'root')",
+        "SELECT FILE ('x')",
     ],
 )
 def test_everything_else_is_refused(canonical):
