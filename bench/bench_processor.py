@@ -171,7 +171,10 @@ def peak_rss_mib(pid: int) -> float:
 
 def query(http_url: str, sql: str) -> list:
     request = urllib.request.Request(
-        http_url + "/api/query", data=json.dumps({"sql": sql}).encode(), method="POST"
+        http_url + "/api/query",
+        data=json.dumps({"sql": sql}).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=60) as response:
         return json.loads(response.read())["rows"]

@@ -32,6 +32,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 log = logging.getLogger(__name__)
 
+ALLOWED_CONTENT_TYPES = {
+    "/v1/traces": ("application/x-protobuf", "application/protobuf", "application/json"),
+    "/api/query": ("application/json",),
+}
+
 # Exports decoded at the same time; the gRPC receiver's equivalent is its worker pool.
 MAX_CONCURRENT_EXPORTS = 32
 
@@ -224,7 +229,20 @@ def _make_handler(
                 self._read_body()
                 self._reject(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
                 return
-            if path == "/v1/traces":
+            # OTLP/HTTP senders must name protobuf or JSON, and the CLI sends JSON: a web page
+            # can POST cross-origin only text/plain or form bodies without asking first, so
+            # those never reach the store or the SQL endpoint (no token is the default).
+            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            if (
+                path in ("/v1/traces", "/api/query")
+                and content_type not in (ALLOWED_CONTENT_TYPES[path])
+            ):
+                self._read_body()
+                self._reject(
+                    HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+                    f"Content-Type must be one of {', '.join(ALLOWED_CONTENT_TYPES[path])}",
+                )
+            elif path == "/v1/traces":
                 self._traces()
             elif path == "/api/query":
                 self._query()
@@ -253,7 +271,7 @@ def _make_handler(
 
         def _export(self, body: bytes) -> None:
             content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-            is_json = content_type == "application/json"
+            is_json = content_type.lower() == "application/json"
             try:
                 data = decompress(body, self.headers.get("Content-Encoding", ""), max_body_bytes)
                 request = parse_json(data) if is_json else parse_protobuf(data)

@@ -133,6 +133,18 @@ def test_http_requires_the_bearer_token(guarded):
     assert len(stored_span_ids(guarded)) == 5
 
 
+def test_http_traces_must_be_protobuf_or_json(guarded):
+    """OTLP/HTTP senders name their encoding; a web page can POST text/plain or a form
+    cross-origin without a preflight, so those bodies are refused (415), never parsed."""
+    body = make_request(20, 2).SerializeToString()
+    for content_type in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+        status, _, answer = post(guarded, body, dict(AUTH, **{"Content-Type": content_type}))
+        assert status == 415 and b"application/x-protobuf" in answer, content_type
+    assert stored_span_ids(guarded) == set()
+    assert post(guarded, body, dict(AUTH, **{"Content-Type": "application/protobuf"}))[0] == 200
+    assert len(stored_span_ids(guarded)) == 2
+
+
 def test_http_garbage_is_400_and_the_service_keeps_serving(guarded):
     for garbage, content_type in (
         (b"\x0a\xff\xff\xff\xff\xff\xff", "application/x-protobuf"),

@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
@@ -162,7 +163,17 @@ def test_api_query_answers_every_type_as_plain_json(serve):
     """Callers other than the CLI (curl, the benchmark) get plain JSON: no dropped connection
     on UUID, valid JSON for NaN, money as exact decimal strings."""
     body = json.dumps({"sql": ALL_TYPES}).encode()
-    request = urllib.request.Request(serve["http_url"] + "/api/query", data=body, method="POST")
+    url = serve["http_url"] + "/api/query"
+    # A web page may POST text/plain or a form cross-origin without asking first: refused.
+    for form_like in ("text/plain", "application/x-www-form-urlencoded", None):
+        request = urllib.request.Request(url, data=body, method="POST")
+        if form_like:
+            request.add_header("Content-Type", form_like)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 415, form_like
+    json_type = {"Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=body, method="POST", headers=json_type)
     with urllib.request.urlopen(request, timeout=30) as response:
         document = json.loads(response.read(), parse_constant=pytest.fail)
     row = dict(zip(document["columns"], document["rows"][0], strict=True))
