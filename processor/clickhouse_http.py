@@ -44,12 +44,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.parser import BytesParser
 from email.policy import HTTP
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import chdb
 from llm_margin.processor.auth import bearer_token
+from llm_margin.processor.http_server import IDLE_TIMEOUT_SECONDS, BoundedHTTPServer
 from llm_margin.processor.readonly_sql import (
     FORMAT_QUERY_SQL,
     READ_LIMITS,
@@ -415,7 +416,7 @@ class ClickHouseHttpServer:
     ) -> None:
         engine = Engine(data_path, database, writable=writable)
         try:
-            self._server = ThreadingHTTPServer((host, port), _make_handler(engine, auth_token))
+            self._server = BoundedHTTPServer((host, port), _make_handler(engine, auth_token))
         except OSError as exc:
             raise OSError(
                 f"cannot listen for the ClickHouse HTTP interface on {host}:{port}: "
@@ -442,6 +443,7 @@ def _make_handler(engine: Engine, auth_token: str | None) -> type[BaseHTTPReques
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "llm-margin-clickhouse"
+        timeout = IDLE_TIMEOUT_SECONDS
 
         def log_message(self, format: str, *args: Any) -> None:  # no per-request logging
             return

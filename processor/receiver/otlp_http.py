@@ -11,10 +11,11 @@ import logging
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from llm_margin.processor.auth import bearer_matches
+from llm_margin.processor.http_server import IDLE_TIMEOUT_SECONDS, BoundedHTTPServer
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.receiver.decode import (
     PayloadError,
@@ -46,12 +47,6 @@ GetRoute = Callable[[str], tuple[int, Any]]
 # --- end extra GET routes ---
 
 
-class _HttpServer(ThreadingHTTPServer):
-    # The standard library's listen backlog is 5: a Collector opening its exporter's
-    # connections at once (10 consumers each) overflowed it and saw connections reset.
-    request_queue_size = 128
-
-
 class OtlpHttpServer:
     def __init__(
         self,
@@ -76,7 +71,7 @@ class OtlpHttpServer:
             health or (lambda: {"status": "ok"}),
         )
         try:
-            self._server = _HttpServer((host, port), handler)
+            self._server = BoundedHTTPServer((host, port), handler)
         except OSError as exc:
             raise OSError(
                 f"cannot listen for OTLP HTTP on {host}:{port}: {exc.strerror or exc}"
@@ -122,6 +117,7 @@ def _make_handler(
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "llm-margin"
+        timeout = IDLE_TIMEOUT_SECONDS
 
         def log_message(self, format: str, *args: Any) -> None:  # no per-request logging
             return

@@ -1,0 +1,89 @@
+"""The processor's HTTP ports bound their connections: idle ones are closed and those past
+the cap are refused at once, so idle clients cannot use up threads and file descriptors."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+from llm_margin.processor.http_server import BoundedHTTPServer
+
+
+class Hello(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = 2.0  # serve's handlers use IDLE_TIMEOUT_SECONDS
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args):
+        return
+
+    def log_error(self, *args):
+        return
+
+
+@pytest.fixture
+def server():
+    httpd = BoundedHTTPServer(("127.0.0.1", 0), Hello, max_connections=3)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield httpd
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def hello(port: int) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/")
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def closed_by_server(sock: socket.socket, within: float) -> bool:
+    sock.settimeout(within)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+
+
+def test_connections_past_the_cap_are_closed_at_once(server):
+    port = server.server_address[1]
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+    try:
+        time.sleep(0.1)
+        extra = socket.create_connection(("127.0.0.1", port))
+        assert closed_by_server(extra, within=1.0)  # before the idle timeout could close it
+        extra.close()
+        assert server.refused_connections >= 1
+    finally:
+        for sock in idle:
+            sock.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # the slots come back once the idle ones close
+        try:
+            if hello(port) == 200:
+                break
+        except (ConnectionError, http.client.HTTPException):
+            time.sleep(0.05)
+    else:
+        pytest.fail("the server did not serve again after the idle connections closed")
+
+
+def test_an_idle_connection_is_closed_after_the_handler_timeout(server):
+    port = server.server_address[1]
+    idle = socket.create_connection(("127.0.0.1", port))
+    try:
+        assert closed_by_server(idle, within=5)
+    finally:
+        idle.close()
+    assert hello(port) == 200
