@@ -24,6 +24,7 @@ from typing import Any
 
 from llm_margin.processor.records import UNATTRIBUTED
 from llm_margin.processor.reports.money import exact, money_str
+from llm_margin.processor.reports.render import csv_cell
 from llm_margin.processor.reports.views import run_sql
 
 CSV_COLUMNS = (
@@ -98,7 +99,7 @@ def to_csv(lines: list[dict[str, Any]], period: str = "") -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows + [total]:
-        writer.writerow([row.get(c, "") for c in CSV_COLUMNS])
+        writer.writerow([csv_cell(row.get(c, "")) for c in CSV_COLUMNS])
     return buffer.getvalue()
 
 

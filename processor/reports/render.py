@@ -11,6 +11,20 @@ from typing import Any
 from llm_margin.processor.reports.values import json_value
 
 FORMATS = ("table", "csv", "json")
+# A spreadsheet runs a cell that starts with one of these as a formula; ids and model names
+# come from untrusted span attributes (=HYPERLINK(...) would leak data or phish).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """``value`` for a CSV cell: text a spreadsheet would run as a formula gets a leading
+    ``'`` (OWASP's advice); numbers, negative ones included, are left alone."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        try:
+            float(value)
+        except ValueError:
+            return "'" + value
+    return value
 
 
 def render(
@@ -31,7 +45,7 @@ def render(
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
         for row in list(rows) + ([footer] if footer else []):
-            writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+            writer.writerow(["" if row.get(c) is None else csv_cell(row.get(c)) for c in columns])
         return buffer.getvalue()
     if fmt == "table":
         return _table(rows, columns, footer, title)
