@@ -87,18 +87,28 @@ class TableSink:
         )
 
 
+def slack_escape(value: object) -> str:
+    """Slack's mrkdwn escaping (``&`` ``<`` ``>``): an untrusted value (a customer id from
+    baggage, a workspace id, a plan name, a message quoting them) cannot become a mention
+    (``<!channel>``) or a link (``<https://..|text>``)."""
+    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def slack_payload(alert: Alert, fired_at: datetime) -> dict[str, Any]:
     """Slack incoming-webhook shape (``text`` + ``blocks``); ``llm_margin`` carries the
-    structured alert for other receivers (Slack ignores it)."""
+    structured alert for other receivers (Slack ignores it). Every value in the Slack text is
+    escaped; the structured ``llm_margin`` fields are data and stay as they are."""
     icon = _ICON.get(alert.severity, "")
+    e = slack_escape
+    message, severity = e(alert.message), e(alert.severity)
     return {
-        "text": f"{icon} llm-margin {alert.severity}: {alert.message}".strip(),
+        "text": f"{icon} llm-margin {severity}: {message}".strip(),
         "blocks": [
             {
                 "type": "section",
                 "text": {
                     "type": "mrkdwn",
-                    "text": f"{icon} *{alert.rule}* ({alert.severity})\n{alert.message}",
+                    "text": f"{icon} *{e(alert.rule)}* ({severity})\n{message}",
                 },
             },
             {
@@ -106,7 +116,8 @@ def slack_payload(alert: Alert, fired_at: datetime) -> dict[str, Any]:
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": f"{alert.scope} `{alert.scope_id}` · period {alert.period} · "
+                        "text": f"{e(alert.scope)} `{e(alert.scope_id)}` · "
+                        f"period {e(alert.period)} · "
                         f"threshold {alert.threshold_pct.normalize():f}%",
                     }
                 ],
