@@ -133,7 +133,10 @@ class BudgetEvaluator:
             self._evaluated_at = now
         if fresh:
             self._dispatch(fresh, now)
-        self._retry_pending()
+        else:
+            # send() already delivers what is pending first: retrying after it would give a
+            # hanging webhook receiver a second delivery deadline in the same round.
+            self._retry_pending()
         return fresh
 
     def _retry_pending(self) -> None:

@@ -6,8 +6,10 @@ anyone is also on record (and is not fired again after a restart).
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import socket
 import threading
 import time
 import urllib.error
@@ -127,13 +129,100 @@ def slack_payload(alert: Alert, fired_at: datetime) -> dict[str, Any]:
     }
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A 3xx is not followed (urllib would turn the POST into a GET to wherever the receiver
+    points: a pivot into the processor's network); it surfaces as an ``HTTPError``."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001
+        return None
+
+
+class _Watchdog:
+    """Shuts the request's socket down when the delivery deadline passes: a socket timeout
+    bounds each read, not the request, and a receiver dripping a byte a second never trips it.
+    The socket is registered as soon as it is connected (before TLS), so a slow handshake,
+    headers or body all end at the deadline."""
+
+    def __init__(self, seconds: float) -> None:
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def register(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.expired:
+                self._shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                self._shutdown(sock)
+
+    @staticmethod
+    def _shutdown(sock: socket.socket) -> None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+
+def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
+    """urllib (proxies from the environment still apply) whose connections register their
+    socket with ``watchdog``, and that does not follow redirects."""
+
+    def connection(base: type[http.client.HTTPConnection]) -> Any:
+        def make(*args: Any, **kwargs: Any) -> http.client.HTTPConnection:
+            conn = base(*args, **kwargs)
+            create = conn._create_connection  # socket.create_connection
+
+            def create_and_register(*a: Any, **kw: Any) -> socket.socket:
+                sock = create(*a, **kw)
+                watchdog.register(sock)
+                return sock
+
+            conn._create_connection = create_and_register
+            return conn
+
+        return make
+
+    class HTTP(urllib.request.HTTPHandler):
+        def http_open(self, req: Any) -> Any:
+            return self.do_open(connection(http.client.HTTPConnection), req)
+
+    class HTTPS(urllib.request.HTTPSHandler):
+        def https_open(self, req: Any) -> Any:
+            return self.do_open(connection(http.client.HTTPSConnection), req, context=self._context)
+
+    return urllib.request.build_opener(HTTP, HTTPS, _NoRedirect)
+
+
 class WebhookSink:
     """POSTs each alert (Slack shape). An alert the receiver did not take (down, erroring) is
     kept, oldest first and bounded, and sent again before any newer one at the next round
     (``retry_pending``, every evaluation): a Slack outage delays alerts, it does not lose them
-    (unless more than ``max_pending`` pile up: the oldest are dropped, counted)."""
+    (unless more than ``max_pending`` pile up: the oldest are dropped, counted).
+
+    Delivery stays synchronous in the evaluation round (callers and the redelivery guarantees
+    see its outcome at once), but one call of ``send``/``retry_pending`` -- every pending alert,
+    every attempt, connecting, the response -- ends by ``timeout`` seconds: a watchdog shuts the
+    socket at the deadline, and what was not delivered by then waits for the next round. A slow
+    or hanging receiver delays the round by at most ``timeout``, never more. Redirects are not
+    followed (a 3xx is a failed delivery) and at most ``MAX_RESPONSE_BYTES`` of an answer are
+    read."""
 
     name = "webhook"
+    MAX_RESPONSE_BYTES = 64 * 1024
 
     def __init__(
         self,
@@ -170,9 +259,19 @@ class WebhookSink:
                 self._deliver()
 
     def _deliver(self) -> None:
-        """In order; stops at the first the receiver does not take (kept for next time)."""
+        """In order; stops at the first the receiver does not take, or at the deadline (the
+        rest is kept for next time)."""
+        deadline = time.monotonic() + self._timeout
         while self._pending:
-            if not self._post(self._pending[0]):
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "alert webhook: delivery deadline (%gs) reached, %d alert(s) kept for the "
+                    "next round",
+                    self._timeout,
+                    len(self._pending),
+                )
+                return
+            if not self._post(self._pending[0], deadline):
                 return
             self._pending.popleft()
 
@@ -180,25 +279,57 @@ class WebhookSink:
         if self._metrics is not None:
             self._metrics.inc(name)
 
-    def _post(self, body: bytes) -> bool:
+    def _post(self, body: bytes, deadline: float) -> bool:
         delay = 0.2
-        for attempt in range(1, self._attempts + 1):
-            request = urllib.request.Request(self._url, data=body, method="POST")
-            request.add_header("Content-Type", "application/json")
-            try:
-                with urllib.request.urlopen(request, timeout=self._timeout) as response:
-                    response.read()
+        attempt = 0
+        while True:
+            attempt += 1
+            reason, retry = self._post_once(body, deadline)
+            if reason is None:
                 return True
-            except (urllib.error.URLError, OSError) as exc:
-                if attempt == self._attempts:
-                    self._count("alert_webhook_failures")
-                    log.warning(
-                        "alert webhook failed after %d attempts (kept, %d pending): %s",
-                        attempt,
-                        len(self._pending),
-                        exc,
+            last = attempt >= self._attempts or not retry
+            if not last and time.monotonic() + delay >= deadline:
+                last = True
+            if last:
+                self._count("alert_webhook_failures")
+                log.warning(
+                    "alert webhook failed after %d attempt(s) (kept, %d pending): %s",
+                    attempt,
+                    len(self._pending),
+                    reason,
+                )
+                return False
+            time.sleep(delay)
+            delay *= 2
+
+    def _post_once(self, body: bytes, deadline: float) -> tuple[str | None, bool]:
+        """One POST within ``deadline``: (None, _) when taken, else (reason, worth retrying)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return "delivery deadline reached", False
+        request = urllib.request.Request(self._url, data=body, method="POST")
+        request.add_header("Content-Type", "application/json")
+        with _Watchdog(remaining) as watchdog:
+            try:
+                with _opener(watchdog).open(request, timeout=remaining) as response:
+                    # A 2xx status means the receiver took the alert: an answer cut short (the
+                    # deadline, a reset) does not make it undelivered.
+                    try:
+                        response.read(self.MAX_RESPONSE_BYTES)
+                    except (OSError, http.client.HTTPException):
+                        pass
+                return None, False
+            except urllib.error.HTTPError as exc:
+                exc.close()
+                if 300 <= exc.code < 400:
+                    target = exc.headers.get("Location", "?") if exc.headers else "?"
+                    return (
+                        f"receiver answered {exc.code} (redirect to {target}); redirects are "
+                        "not followed, point webhook_url at the final address",
+                        False,
                     )
-                    return False
-                time.sleep(delay)
-                delay *= 2
-        return False
+                return f"HTTP {exc.code} {exc.reason}", True
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+                if watchdog.expired:
+                    return f"no complete answer within the {self._timeout:g}s deadline", False
+                return str(exc), True
