@@ -245,14 +245,19 @@ def decode_body(body: bytes, encoding: str) -> bytes:
             if not inflater.eof:
                 raise ValueError("truncated stream")
             return out
-        if encoding == "lz4":
-            import lz4.frame
+        if encoding in ("lz4", "zstd"):
+            if encoding == "lz4":
+                import lz4.frame
 
-            return lz4.frame.decompress(body)
-        if encoding == "zstd":
-            from clickhouse_connect.driver.compression import _zstd_decompress
+                inflater = lz4.frame.LZ4FrameDecompressor()
+            else:
+                from clickhouse_connect.driver.compression import _zstd_decompressor
 
-            return _zstd_decompress(body)
+                inflater = _zstd_decompressor()
+            out = inflater.decompress(body, max_length=MAX_BODY_BYTES + 1)
+            if len(out) > MAX_BODY_BYTES:
+                raise ClickHouseHttpError(413, 0, "decompressed request body too large")
+            return out
     except ClickHouseHttpError:
         raise
     except Exception as exc:
