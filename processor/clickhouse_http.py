@@ -50,7 +50,12 @@ from urllib.parse import parse_qsl, urlsplit
 
 import chdb
 from llm_margin.processor.auth import bearer_token
-from llm_margin.processor.http_server import IDLE_TIMEOUT_SECONDS, BoundedHTTPServer
+from llm_margin.processor.http_server import (
+    IDLE_TIMEOUT_SECONDS,
+    BoundedHTTPServer,
+    LoopbackHostCheck,
+    is_loopback_host,
+)
 from llm_margin.processor.readonly_sql import (
     FORMAT_QUERY_SQL,
     READ_LIMITS,
@@ -422,6 +427,7 @@ class ClickHouseHttpServer:
         engine = Engine(data_path, database, writable=writable)
         try:
             self._server = BoundedHTTPServer((host, port), _make_handler(engine, auth_token))
+            self._server.loopback_only = auth_token is None and is_loopback_host(host)
         except OSError as exc:
             raise OSError(
                 f"cannot listen for the ClickHouse HTTP interface on {host}:{port}: "
@@ -445,7 +451,7 @@ class ClickHouseHttpServer:
 
 
 def _make_handler(engine: Engine, auth_token: str | None) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoopbackHostCheck, BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "llm-margin-clickhouse"
         timeout = IDLE_TIMEOUT_SECONDS

@@ -15,7 +15,12 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from llm_margin.processor.auth import bearer_matches
-from llm_margin.processor.http_server import IDLE_TIMEOUT_SECONDS, BoundedHTTPServer
+from llm_margin.processor.http_server import (
+    IDLE_TIMEOUT_SECONDS,
+    BoundedHTTPServer,
+    LoopbackHostCheck,
+    is_loopback_host,
+)
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.receiver.decode import (
     PayloadError,
@@ -72,6 +77,7 @@ class OtlpHttpServer:
         )
         try:
             self._server = BoundedHTTPServer((host, port), handler)
+            self._server.loopback_only = auth_token is None and is_loopback_host(host)
         except OSError as exc:
             raise OSError(
                 f"cannot listen for OTLP HTTP on {host}:{port}: {exc.strerror or exc}"
@@ -114,7 +120,7 @@ def _make_handler(
 ) -> type[BaseHTTPRequestHandler]:
     in_flight = threading.BoundedSemaphore(MAX_CONCURRENT_EXPORTS)
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(LoopbackHostCheck, BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
         server_version = "llm-margin"
         timeout = IDLE_TIMEOUT_SECONDS

@@ -10,7 +10,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-from llm_margin.processor.http_server import BoundedHTTPServer
+from llm_margin.processor.http_server import BoundedHTTPServer, LoopbackHostCheck, is_loopback_host
 
 
 class Hello(BaseHTTPRequestHandler):
@@ -87,3 +87,56 @@ def test_an_idle_connection_is_closed_after_the_handler_timeout(server):
     finally:
         idle.close()
     assert hello(port) == 200
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1:4318", True),
+        ("127.0.0.1", True),
+        ("127.1.2.3:80", True),
+        ("localhost:4318", True),
+        ("LOCALHOST", True),
+        ("[::1]:4318", True),
+        ("::1", True),
+        (None, True),  # HTTP/1.0, no Host
+        ("evil.example:4318", False),
+        ("evil.example", False),
+        ("10.0.0.5:4318", False),
+        ("0.0.0.0", False),
+        ("localhost.evil.example", False),
+        ("[2001:db8::1]:4318", False),
+    ],
+)
+def test_is_loopback_host(host, loopback):
+    assert is_loopback_host(host) is loopback
+
+
+class CheckedHello(LoopbackHostCheck, Hello):
+    pass
+
+
+def test_loopback_only_refuses_other_host_names():
+    """DNS rebinding: a page's own name, re-pointed at 127.0.0.1, arrives as its Host."""
+    httpd = BoundedHTTPServer(("127.0.0.1", 0), CheckedHello)
+    httpd.loopback_only = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    port = httpd.server_address[1]
+    try:
+        for host, status in (("evil.example", 403), (f"127.0.0.1:{port}", 200)):
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            try:
+                connection.request("GET", "/", headers={"Host": host})
+                assert connection.getresponse().status == status, host
+            finally:
+                connection.close()
+        httpd.loopback_only = False  # a token is set, or the port is not on loopback
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        try:
+            connection.request("GET", "/", headers={"Host": "processor.internal"})
+            assert connection.getresponse().status == 200
+        finally:
+            connection.close()
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
