@@ -433,7 +433,6 @@ class ClickHouseHttpServer:
                 f"cannot listen for the ClickHouse HTTP interface on {host}:{port}: "
                 f"{exc.strerror or exc}"
             ) from exc
-        self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="llm-margin-clickhouse-http", daemon=True
         )

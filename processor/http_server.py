@@ -78,7 +78,7 @@ class LoopbackHostCheck:
     def parse_request(self) -> bool:
         if not super().parse_request():  # type: ignore[misc]
             return False
-        if getattr(self.server, "loopback_only", False) and not is_loopback_host(  # type: ignore[attr-defined]
+        if self.server.loopback_only and not is_loopback_host(  # type: ignore[attr-defined]
             self.headers.get("Host")  # type: ignore[attr-defined]
         ):
             self.close_connection = True

@@ -82,7 +82,6 @@ class OtlpHttpServer:
             raise OSError(
                 f"cannot listen for OTLP HTTP on {host}:{port}: {exc.strerror or exc}"
             ) from exc
-        self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="llm-margin-http", daemon=True
         )
@@ -153,6 +152,10 @@ def _make_handler(
             if auth_token is None:
                 return True
             return bearer_matches(self.headers.get("Authorization"), auth_token)
+
+        def _content_type(self) -> str:
+            """The media type of the request body, lower case, without parameters."""
+            return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
         def _read_body(self) -> bytes | None:
             length_header = self.headers.get("Content-Length")
@@ -234,10 +237,8 @@ def _make_handler(
             # OTLP/HTTP senders must name protobuf or JSON, and the CLI sends JSON: a web page
             # can POST cross-origin only text/plain or form bodies without asking first, so
             # those never reach the store or the SQL endpoint (no token is the default).
-            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-            if (
-                path in ("/v1/traces", "/api/query")
-                and content_type not in (ALLOWED_CONTENT_TYPES[path])
+            if path in ALLOWED_CONTENT_TYPES and (
+                self._content_type() not in ALLOWED_CONTENT_TYPES[path]
             ):
                 self._read_body()
                 self._reject(
@@ -272,8 +273,7 @@ def _make_handler(
                 in_flight.release()
 
         def _export(self, body: bytes) -> None:
-            content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip()
-            is_json = content_type.lower() == "application/json"
+            is_json = self._content_type() == "application/json"
             try:
                 data = decompress(body, self.headers.get("Content-Encoding", ""), max_body_bytes)
                 request = parse_json(data) if is_json else parse_protobuf(data)
