@@ -212,6 +212,8 @@ def test_stream_usage_added_and_hidden(tracing, client, sim):  # noqa: F811
     assert p[A.GEN_AI_USAGE_INPUT_TOKENS] == -(-len(MESSAGES[0]["content"]) // 4)
     assert p[A.CUSTOMER_ID] == "acme" and p[A.ROUTE] == a[A.ROUTE]
     assert prov.end_time <= call.end_time
+    # same start as the call: the stored versions of one call share ts (and hour)
+    assert prov.start_time == call.start_time < prov.end_time
 
 
 def test_stream_app_asked_for_usage_sees_it(tracing, client):  # noqa: F811

@@ -448,6 +448,10 @@ class LLMCall:
                 context=ctx,
                 kind=SpanKind.CLIENT,
                 attributes=attributes,
+                # The call's own start: a stored call's versions share `ts`. Started at the
+                # first byte instead, a stream straddling an hour (or a report's edge) would be
+                # counted twice, once as this estimate in the later hour.
+                start_time=getattr(self.span, "start_time", None),
             )
             span.end()
             stream_start_flusher.request_flush()  # the record leaves the process now
