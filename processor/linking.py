@@ -83,10 +83,11 @@ class NestedCallResolver:
         # HTTP attempts whose call span has not arrived yet: an SDK's backoff between attempts
         # often puts the first attempt in an earlier export batch than its call.
         self._http_attempts = _Memory(memory)
-        # Nest key -> (customer_id, task_id) of the row stored for it. A later span of the nest
-        # (another instrumentation's, exported in a later batch, maybe in another trace) must
-        # not move the row: customer_id is part of llm_calls' key (a second row would price the
-        # request twice), and a moved task leaves its old llm_tasks row counting the call.
+        # Nest key -> (customer_id, task_id, ts) of the row stored for it. A later span of the
+        # nest (another instrumentation's, exported in a later batch, maybe in another trace)
+        # must not move the row: customer_id is part of llm_calls' key (a second row would
+        # price the request twice), a moved task leaves its old llm_tasks row counting the
+        # call, and versions in different hours would each count in their own hour.
         self._row_of_key = _Memory(memory)
         self.conflicts = 0  # nests split over batches in a way one row could not cover
 
@@ -193,9 +194,9 @@ class NestedCallResolver:
                         call.customer_id = m.call.customer_id
                         break
         if stored is not None:
-            call.customer_id, call.task_id = stored
+            call.customer_id, call.task_id, call.ts = stored
         else:
-            self._row_of_key.put(key, (call.customer_id, call.task_id))
+            self._row_of_key.put(key, (call.customer_id, call.task_id, call.ts))
         return call
 
 

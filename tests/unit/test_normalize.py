@@ -320,6 +320,10 @@ def test_nested_spans_of_one_request_share_one_key_whatever_the_batches(batches,
         written += resolver.resolve([copy.deepcopy(spans[i]) for i in batch])
     keys = {c.span_id for c in written}
     assert len(keys) == rows and ours_id in keys
+    # Every version of a row has the first stored version's ts: versions with different ts
+    # (hours) would each be counted by the hourly roll-ups.
+    for key in keys:
+        assert len({c.ts for c in written if c.span_id == key}) == 1
     # A request one row could not cover is counted, never silent.
     assert resolver.conflicts == (rows - 1)
     kept = max((c for c in written if c.span_id == ours_id), key=lambda c: c.version)
@@ -378,7 +382,11 @@ def test_a_later_span_of_a_stored_request_keeps_its_row_customer_and_task():
         written += resolver.resolve([CallSpan(call, span.span_id.hex(), "", "msg_1")])
     first, second = written
     assert second.span_id == first.span_id
-    assert (second.customer_id, second.task_id) == (first.customer_id, first.task_id)
+    assert (second.customer_id, second.task_id, second.ts) == (
+        first.customer_id,
+        first.task_id,
+        first.ts,
+    )
     assert second.trace_id != first.trace_id  # the better span's data, the stored row's keys
 
 
