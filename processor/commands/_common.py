@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from datetime import timedelta
 from typing import Any
 
 from llm_margin.processor.reports.period import resolve_period
@@ -43,9 +44,11 @@ def add_read_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", help="end of the period (exclusive); default now")
 
 
-def period(args: argparse.Namespace):
+def period(args: argparse.Namespace, default_span: timedelta | None = None):
+    """[since, until) from --since/--until; without --since, ``default_span`` before until
+    (else from the start of its month)."""
     try:
-        return resolve_period(args.since, args.until)
+        return resolve_period(args.since, args.until, default_span=default_span)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
 

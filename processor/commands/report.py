@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import timedelta
 
 from llm_margin.processor.commands._common import (
     CommandError,
@@ -46,9 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.html and args.view != "weekly":
         raise CommandError("--html goes with `report weekly`")
-    if args.view == "weekly" and not args.since:
-        args.since = "7d"
-    since, until = period(args)
+    # weekly: the 7 days before --until (default now), unless --since says otherwise
+    since, until = period(args, timedelta(days=7) if args.view == "weekly" else None)
     reader = open_reader(args)
     try:
         _refresh_rollup(reader, since, until)

@@ -32,16 +32,27 @@ def parse_instant(text: str, now: datetime) -> datetime:
 
 
 def resolve_period(
-    since: str | None, until: str | None, now: datetime | None = None
+    since: str | None,
+    until: str | None,
+    now: datetime | None = None,
+    default_span: timedelta | None = None,
 ) -> tuple[datetime, datetime]:
-    """[since, until) in UTC. Default: from the start of the current month until now."""
+    """[since, until) in UTC. Default: from the start of the current month until now.
+
+    Without --since the period ends at ``until`` (or now) and starts ``default_span`` before
+    it, else at the start of the month the period ends in. ``until`` is exclusive, so that is
+    the month of its last instant: ``--until 2026-12-01`` alone means November (the month of
+    ``until`` itself would be an empty period), and ``report weekly --until D`` the 7 days
+    before D (not the 7 days before now, which may end before D or start after it)."""
     now = now or datetime.now(timezone.utc)
     end = parse_instant(until, now) if until else now
-    start = (
-        parse_instant(since, now)
-        if since
-        else end.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    )
+    if since:
+        start = parse_instant(since, now)
+    elif default_span is not None:
+        start = end - default_span
+    else:
+        last = end - timedelta(microseconds=1)
+        start = last.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     if start >= end:
         raise ValueError(
             f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})"
