@@ -36,6 +36,7 @@ workspace_id=None) -> model``, ``BudgetClient``, ``BudgetSettings``, ``BudgetExc
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
@@ -53,6 +54,7 @@ logger = logging.getLogger("llm_margin")
 
 DECISION_PATH = "/api/budget/decision"
 _CACHE_MAX = 10_000
+_ACTIONS = ("allow", "degrade", "block")
 
 
 class BudgetExceeded(RuntimeError):
@@ -161,10 +163,13 @@ class BudgetClient:
         try:
             with urllib.request.urlopen(request, timeout=self.settings.timeout_seconds) as resp:
                 document = json.loads(resp.read())
-            if document.get("action") not in ("allow", "degrade", "block"):
+            if not isinstance(document, dict) or document.get("action") not in _ACTIONS:
                 raise ValueError("unexpected budget answer")
             return document
-        except (OSError, ValueError, urllib.error.URLError):
+        # HTTPException: something not HTTP on the port, an answer cut short. Any odd answer
+        # is "unavailable": escaping, it would bypass fail_open=False (the wrappers let a
+        # failure of ours through).
+        except (OSError, ValueError, urllib.error.URLError, http.client.HTTPException):
             self.failures += 1
             action = "allow" if self.settings.fail_open else "block"
             return {

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import threading
 from decimal import Decimal
 
 import genai_prices
@@ -198,6 +200,50 @@ def test_app_side_fails_open_and_closed():
     )
     with pytest.raises(app_budget.BudgetExceeded, match="unavailable"):
         closed.choose_model("gpt-4o", "acme")
+
+
+def _answering(payload: bytes) -> tuple[str, socket.socket]:
+    """A loopback server that answers every request with these raw bytes, then closes."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                conn.recv(65536)
+                conn.sendall(payload)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return f"http://127.0.0.1:{server.getsockname()[1]}", server
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"SSH-2.0-OpenSSH_9.6\r\n\r\n",  # not HTTP: something else on the port
+        b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"action":',  # cut short
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n[1,2]",
+        b'HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\n"x"',
+    ],
+    ids=["not-http", "truncated", "json-list", "json-string"],
+)
+def test_app_side_odd_answers_fail_open_or_closed(payload):
+    """Whatever the address answers, the client allows (fail open) or raises BudgetExceeded
+    (fail closed): never another exception, which the wrappers would let through even when
+    configured to fail closed."""
+    url, server = _answering(payload)
+    try:
+        open_client = app_budget.BudgetClient(app_budget.BudgetSettings(url=url))
+        assert open_client.choose_model("gpt-4o", "acme") == "gpt-4o"
+        assert open_client.failures == 1
+        closed = app_budget.BudgetClient(app_budget.BudgetSettings(url=url, fail_open=False))
+        with pytest.raises(app_budget.BudgetExceeded, match="unavailable"):
+            closed.choose_model("gpt-4o", "acme")
+    finally:
+        server.close()
 
 
 def test_decision_endpoint_requires_the_token(tmp_path):
