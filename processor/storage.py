@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -69,6 +70,42 @@ class QueryResult:
 
 class StoreLockedError(RuntimeError):
     """The embedded data directory is held by another process (normally `llm-margin serve`)."""
+
+
+class StoreTimezoneError(RuntimeError):
+    """chDB was loaded in another timezone than UTC before the store could load it in UTC."""
+
+
+def load_chdb_in_utc() -> None:
+    """Load chDB with the process's timezone set to UTC, then give the process its own back.
+
+    chDB takes its timezone from the process's once, when it is loaded, and reads every naive
+    datetime in it: all query parameters (periods, hours, months) are naive UTC. On a machine in
+    Tokyo it would otherwise read `--since 2026-12-01` nine hours early, and in India the hours
+    of the roll-ups would fall on the half hour."""
+    if "chdb" in sys.modules:
+        return  # loaded already; Store.open checks in which timezone
+    previous = os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    try:
+        import chdb  # noqa: F401
+    finally:
+        if previous is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = previous
+        time.tzset()
+
+
+def check_utc(client: Any) -> None:
+    zone = client.command("SELECT timezone()")
+    if zone != "UTC":
+        raise StoreTimezoneError(
+            f"chDB was loaded in timezone {zone} before llm-margin could load it in UTC, so "
+            "periods would be read in that timezone: open the store before anything else "
+            "imports chdb, or run with TZ=UTC"
+        )
 
 
 class Store:
@@ -152,6 +189,7 @@ class Store:
                 raise StoreLockedError(
                     f"the data directory {path} is in use by another process (pid {holder})"
                 )
+            load_chdb_in_utc()
             try:
                 bootstrap = clickhouse_connect.get_client(interface="chdb", path=path)
                 bootstrap.command(f"CREATE DATABASE IF NOT EXISTS {_identifier(database)}")
@@ -167,6 +205,7 @@ class Store:
                         f"the data directory {path} is in use by another process{by}"
                     ) from exc
                 raise
+            check_utc(client)
             description = f"embedded chDB at {path}"
             embedded_path = path
 

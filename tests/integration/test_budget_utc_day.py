@@ -58,11 +58,6 @@ SCRIPT = textwrap.dedent(
 )
 
 
-# Known bug, not fixed yet: bind() passes naive UTC datetimes and the DateTime64(6) parameters
-# (of the queries and of the llm_rollup_fresh / llm_call_partitions views) are read in chDB's
-# timezone, the machine's. `SET session_timezone = 'UTC'` alone is no fix: the roll-up's
-# system.parts arithmetic (rollup_stale_hours.sql) then fails with a wrapped-around range().
-@pytest.mark.xfail(strict=True, reason="DateTime64 parameters are read in the local timezone")
 @pytest.mark.parametrize("tz", ["Asia/Tokyo", "America/New_York"])
 def test_month_and_day_are_utc_on_a_machine_in_another_timezone(tmp_path, tz):
     env = {**os.environ, "TZ": tz}
