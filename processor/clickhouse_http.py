@@ -48,7 +48,6 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import chdb
 from llm_margin.processor.auth import bearer_token
 from llm_margin.processor.http_server import (
     IDLE_TIMEOUT_SECONDS,
@@ -63,6 +62,10 @@ from llm_margin.processor.readonly_sql import (
     ReadOnlyStatementError,
     check_read_statement,
 )
+from llm_margin.processor.storage import load_chdb_in_utc
+
+load_chdb_in_utc()  # before chdb is loaded here: the store reads every time in UTC
+import chdb  # noqa: E402
 
 DEFAULT_FORMAT = "TabSeparated"
 MAX_BODY_BYTES = 512 * 1024 * 1024
