@@ -136,19 +136,25 @@ class Overlay:
                 best = (rank, entry)
         return best[1] if best else None
 
-    def multiplier(self, provider: str, model: str, service_tier: str, ts: datetime) -> Decimal:
-        """Service tier x off-peak x discount for one call (1 when nothing applies)."""
+    def multiplier(
+        self, provider: str, models: tuple[str, ...], service_tier: str, ts: datetime
+    ) -> Decimal:
+        """Service tier x off-peak x discount for one call (1 when nothing applies).
+
+        ``models``: the call's names (response, request); a window or discount matching any
+        of them applies.
+        """
         factor = Decimal(1)
         tier = self.service_tiers.get(service_tier.lower()) if service_tier else None
         if tier is not None:
             factor *= tier
         for window in self.off_peak:
-            if _matches(window.provider, window.model, provider, model) and window.active(ts):
+            if _matches_any(window.provider, window.model, provider, models) and window.active(ts):
                 factor *= window.multiplier
                 break
         best: tuple | None = None
         for discount in self.discounts:
-            if not _matches(discount.provider, discount.model, provider, model):
+            if not _matches_any(discount.provider, discount.model, provider, models):
                 continue
             if not _in_effect(discount.effective_from, discount.effective_until, ts):
                 continue
@@ -175,6 +181,12 @@ def _matches(want_provider: str | None, want_model: str | None, provider: str, m
     if _is_glob(want_model):
         return fnmatch.fnmatchcase(model.lower(), want_model.lower())
     return want_model.lower() == model.lower()
+
+
+def _matches_any(
+    want_provider: str | None, want_model: str | None, provider: str, models: tuple[str, ...]
+) -> bool:
+    return any(_matches(want_provider, want_model, provider, model) for model in models)
 
 
 def _in_effect(start: datetime | None, until: datetime | None, ts: datetime) -> bool:

@@ -50,7 +50,8 @@ class PriceBook:
         ts: datetime,
         service_tier: str = "",
     ) -> Price:
-        """Price one call's usage: the first of ``models`` (response, then request) known."""
+        """Price one call's usage: the first of ``models`` (response, then request) the overlay
+        has an entry for, else the first genai-prices knows."""
         with localcontext(_MONEY):
             return self._price_usage(provider, models, usage, ts, service_tier)
 
@@ -62,9 +63,11 @@ class PriceBook:
         ts: datetime,
         service_tier: str,
     ) -> Price:
-        for model in models:
-            if not model:
-                continue
+        names = tuple(model for model in models if model)
+        # An overlay entry wins over genai-prices whichever of the call's names it matches:
+        # providers answer with a dated snapshot (gpt-4o-mini-2024-07-18) that genai-prices
+        # knows, while the overlay names the model the app asked for.
+        for model in names:
             entry = self.overlay.model_entry(provider, model, ts)
             if entry is not None:
                 base = entry.cost(
@@ -74,16 +77,19 @@ class PriceBook:
                     usage.cache_write_tokens,
                 )
                 source = "overlay"
-            else:
+                break
+        else:
+            for model in names:
                 resolved = self._genai.resolve(provider, model, ts)
-                if resolved is None:
-                    continue
-                base = resolved.cost(usage)
-                source = "genai-prices"
-            factor = self.overlay.multiplier(provider, model, service_tier, ts)
-            cost = (base * factor).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
-            return Price(cost, True, self.version, source)
-        return Price(Decimal(0), False, "")
+                if resolved is not None:
+                    base = resolved.cost(usage)
+                    source = "genai-prices"
+                    break
+            else:
+                return Price(Decimal(0), False, "")
+        factor = self.overlay.multiplier(provider, names, service_tier, ts)
+        cost = (base * factor).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
+        return Price(cost, True, self.version, source)
 
     def price(self, call: CallRecord) -> Price:
         return self.price_usage(

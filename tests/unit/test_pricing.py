@@ -245,3 +245,43 @@ def test_memos_stay_bounded_however_many_model_names_spans_send():
         prices.resolve("openai", f"made-up-model-{i}", TS)
     assert len(prices._cache) <= 50 and len(prices._timed) <= 50
     assert prices.resolve("openai", "gpt-4o-mini", TS) is not None  # still answers
+
+
+# Providers answer with a dated snapshot ("gpt-4o-mini-2024-07-18") that genai-prices knows,
+# while an overlay names the model the app asked for: the overlay's entry and discount must
+# still apply (an entry wins over genai-prices, whichever of the call's names it matches).
+BY_REQUEST_NAME = """
+models:
+  - provider: openai
+    model: gpt-4o-mini
+    input_per_mtok: "0.12"
+    output_per_mtok: "0.48"
+discounts:
+  - provider: openai
+    model: gpt-4o
+    percent: "25"
+"""
+
+
+@pytest.mark.parametrize(
+    ("request_model", "response_model", "source", "factor"),
+    [
+        ("gpt-4o-mini", "gpt-4o-mini-2024-07-18", "overlay", None),
+        ("gpt-4o-mini", "", "overlay", None),
+        ("gpt-4o", "gpt-4o-2024-08-06", "genai-prices", Decimal("0.75")),
+        ("gpt-4o", "", "genai-prices", Decimal("0.75")),
+    ],
+)
+def test_overlay_matches_the_request_model_when_the_response_model_is_dated(
+    request_model, response_model, source, factor
+):
+    book = PriceBook(parse_overlay(BY_REQUEST_NAME))
+    usage = dict(input_tokens=1_000_000, output_tokens=1_000_000)
+    call = _call(request_model=request_model, response_model=response_model, **usage)
+    price = book.price(call)
+    assert price.source == source
+    if factor is None:
+        assert price.cost_usd == Decimal("0.60")
+    else:
+        plain = PriceBook().price(call).cost_usd
+        assert price.cost_usd == (plain * factor).quantize(Q)
