@@ -33,7 +33,7 @@ accepted but converted through its shortest decimal spelling, never binary.
 Among model entries that match a call, the one with the latest ``effective_from`` that has
 started wins, exact names before globs; a call with no matching entry is priced by
 genai-prices. Discounts of several matching entries do not stack: the most specific (model
-named, then provider named) applies.
+named, then provider named), then the latest ``effective_from`` that has started, applies.
 """
 
 from __future__ import annotations
@@ -158,7 +158,12 @@ class Overlay:
                 continue
             if not _in_effect(discount.effective_from, discount.effective_until, ts):
                 continue
-            rank = (discount.model is not None, discount.provider is not None)
+            # Equally specific discounts: the latest started wins (a renegotiated one).
+            rank = (
+                discount.model is not None,
+                discount.provider is not None,
+                discount.effective_from or _EPOCH,
+            )
             if best is None or rank > best[0]:
                 best = (rank, discount)
         if best is not None:

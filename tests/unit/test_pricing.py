@@ -285,3 +285,28 @@ def test_overlay_matches_the_request_model_when_the_response_model_is_dated(
     else:
         plain = PriceBook().price(call).cost_usd
         assert price.cost_usd == (plain * factor).quantize(Q)
+
+
+# A renegotiated discount: a new entry from its date, the old one left open-ended. Calls from
+# the new date get the new discount, whichever entry the file lists first (as model entries:
+# the latest effective_from in effect wins among equally specific ones).
+OLD_DISCOUNT = '  - {provider: openai, percent: "10", effective_from: 2026-11-01}\n'
+NEW_DISCOUNT = '  - {provider: openai, percent: "15", effective_from: 2026-12-01}\n'
+
+
+@pytest.mark.parametrize("discounts", [OLD_DISCOUNT + NEW_DISCOUNT, NEW_DISCOUNT + OLD_DISCOUNT])
+@pytest.mark.parametrize(
+    ("ts", "factor"),
+    [
+        (datetime(2026, 10, 31, 23, 59, 59, 999999, tzinfo=timezone.utc), Decimal(1)),
+        (datetime(2026, 11, 1, tzinfo=timezone.utc), Decimal("0.90")),
+        (datetime(2026, 11, 30, 23, 59, 59, 999999, tzinfo=timezone.utc), Decimal("0.90")),
+        (datetime(2026, 12, 1, tzinfo=timezone.utc), Decimal("0.85")),
+        (datetime(2027, 3, 1, tzinfo=timezone.utc), Decimal("0.85")),
+    ],
+)
+def test_a_later_discount_applies_from_its_date(discounts, ts, factor):
+    book = PriceBook(parse_overlay("discounts:\n" + discounts))
+    call = _call(request_model="gpt-4o", ts=ts, input_tokens=10_000, output_tokens=2_000)
+    plain = PriceBook().price(call).cost_usd
+    assert book.price(call).cost_usd == (plain * factor).quantize(Q)
