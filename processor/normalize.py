@@ -308,7 +308,11 @@ def canonical_provider(name: str) -> str:
 
 
 def nanos_to_datetime(nanos: int) -> datetime:
-    return datetime.fromtimestamp(nanos / 1e9, timezone.utc)
+    # Cut to the microsecond first: a float of nanoseconds/1e9 is off by up to a quarter
+    # microsecond and was then rounded, so a call started just before a price change (or a
+    # month) at D was stored, and priced, at D. A whole number of microseconds / 1e6 is
+    # within 0.12 us of exact, which fromtimestamp's rounding to the microsecond undoes.
+    return datetime.fromtimestamp((nanos // 1000) / 1e6, timezone.utc)
 
 
 def _text(attrs: Mapping[str, Any], key: str, limit: int = 256) -> str:

@@ -18,6 +18,7 @@ from llm_margin.processor.normalize import (
     RANK_PROVISIONAL,
     attributes_to_dict,
     call_from_span,
+    nanos_to_datetime,
     read_attributes,
     span_kind,
     version_rank,
@@ -482,3 +483,26 @@ def test_id_attributes_are_cleaned_like_baggage(key, text, column, expected):
     for decode in (read_attributes, attributes_to_dict):
         call = call_from_span(span, decode(span.attributes))
         assert getattr(call, column) == expected
+
+
+# Span times are nanoseconds; rows keep microseconds. A call started before a price change
+# (or a month) at D is before D: the time is cut to the microsecond, exactly (through a float
+# of seconds it came out up to half a microsecond late, and D - 501 ns was D).
+_D_NS = 1_796_083_200 * 10**9  # 2026-12-01T00:00:00Z
+
+
+@pytest.mark.parametrize(
+    ("offset_ns", "expected"),
+    [
+        (-1, "2026-11-30T23:59:59.999999+00:00"),
+        (-501, "2026-11-30T23:59:59.999999+00:00"),
+        (-1000, "2026-11-30T23:59:59.999999+00:00"),
+        (-1001, "2026-11-30T23:59:59.999998+00:00"),
+        (0, "2026-12-01T00:00:00+00:00"),
+        (999, "2026-12-01T00:00:00+00:00"),
+        (1000, "2026-12-01T00:00:00.000001+00:00"),
+        (123_456_789, "2026-12-01T00:00:00.123456+00:00"),
+    ],
+)
+def test_span_times_are_cut_to_the_microsecond_exactly(offset_ns, expected):
+    assert nanos_to_datetime(_D_NS + offset_ns).isoformat() == expected
