@@ -80,6 +80,31 @@ def test_chat_create_span(tracing, client, sim):  # noqa: F811
     assert A.GEN_AI_INPUT_MESSAGES not in a and A.GEN_AI_OUTPUT_MESSAGES not in a
 
 
+def test_cache_writes_recorded_chat_stream_and_responses(tracing, client):  # noqa: F811
+    headers = {"x-sim-cache-read": "30", "x-sim-cache-write": "500"}
+    completion = client.chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, extra_headers=headers
+    )
+    list(
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=MESSAGES, stream=True, extra_headers=headers
+        )
+    )
+    response = client.responses.create(model="gpt-5-mini", input="Say hi", extra_headers=headers)
+    chat, stream, responses = (s.attributes for s in tracing.calls())
+    assert completion.usage.prompt_tokens_details.cache_write_tokens == 500
+    assert response.usage.input_tokens_details.cache_write_tokens == 500
+    for a, total in (
+        (chat, completion.usage.prompt_tokens),
+        (stream, completion.usage.prompt_tokens),
+        (responses, response.usage.input_tokens),
+    ):
+        assert a[A.USAGE_SOURCE] == "provider"
+        assert a[A.GEN_AI_USAGE_INPUT_TOKENS] == total  # the total, reads and writes included
+        assert a[A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] == 30
+        assert a[A.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] == 500
+
+
 def test_chat_async_and_parse(tracing, aclient, client):  # noqa: F811
     class Answer(BaseModel):
         answer: str

@@ -32,6 +32,14 @@ CHAT_TOOLS = RequestFacts(operation="chat", model="m", tools=True)
             UsageTokens(7, 1, cache_read_tokens=4),
         ),
         ({"prompt_tokens": "x", "completion_tokens": -1}, UsageTokens(None, None)),
+        (  # cache writes are part of the prompt total, reported apart like cache reads
+            {
+                "prompt_tokens": 900,
+                "completion_tokens": 3,
+                "prompt_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 700},
+            },
+            UsageTokens(900, 3, cache_read_tokens=100, cache_write_tokens=700),
+        ),
     ],
 )
 def test_chat_usage(usage, expected):
@@ -50,6 +58,18 @@ def test_chat_usage(usage, expected):
                 "output_tokens_details": {"reasoning_tokens": 64},
             },
             UsageTokens(200, 90, cache_read_tokens=150, reasoning_tokens=64),
+        ),
+        (
+            {
+                "input_tokens": 1200,
+                "output_tokens": 4,
+                "input_tokens_details": {
+                    "cached_tokens": 0,
+                    "cache_write_tokens": 1024,
+                    "cache_write_tokens_details": {"ttl_30m_tokens": 1024, "ttl_12h_tokens": 0},
+                },
+            },
+            UsageTokens(1200, 4, cache_read_tokens=0, cache_write_tokens=1024),
         ),
     ],
 )

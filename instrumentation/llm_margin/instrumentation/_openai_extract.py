@@ -124,7 +124,8 @@ _CHAT_RESPONSE_FIELDS = attrgetter("choices", "model", "id", "usage", "service_t
 
 
 def chat_usage(usage: Any) -> UsageTokens | None:
-    """Chat Completions ``usage``: ``prompt_tokens`` already include cached tokens."""
+    """Chat Completions ``usage``: ``prompt_tokens`` already include cached tokens (read and
+    written)."""
     if usage is None:
         return None
     try:
@@ -140,19 +141,22 @@ def chat_usage(usage: Any) -> UsageTokens | None:
         as_int(prompt),
         as_int(completion),
         cache_read,
-        None,
+        as_int(get(prompt_details, "cache_write_tokens")),
         as_int(get(completion_details, "reasoning_tokens")),
     )
 
 
 def responses_usage(usage: Any) -> UsageTokens | None:
-    """Responses API ``usage``: ``input_tokens`` already include cached tokens."""
+    """Responses API ``usage``: ``input_tokens`` already include cached tokens (read and
+    written)."""
     if usage is None:
         return None
+    details = get(usage, "input_tokens_details")
     return UsageTokens(
         input_tokens=as_int(get(usage, "input_tokens")),
         output_tokens=as_int(get(usage, "output_tokens")),
-        cache_read_tokens=as_int(get(get(usage, "input_tokens_details"), "cached_tokens")),
+        cache_read_tokens=as_int(get(details, "cached_tokens")),
+        cache_write_tokens=as_int(get(details, "cache_write_tokens")),
         reasoning_tokens=as_int(get(get(usage, "output_tokens_details"), "reasoning_tokens")),
     )
 
