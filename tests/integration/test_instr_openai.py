@@ -458,6 +458,63 @@ def test_with_streaming_response_raw_sse_is_left_untouched(tracing, client, sim)
     assert a[A.USAGE_SOURCE] == "estimated" and a[A.GEN_AI_USAGE_INPUT_TOKENS] > 0
 
 
+def _sse_client(events):
+    """An OpenAI client whose every request is answered with these server-sent events."""
+    import httpx2
+
+    body = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events)
+
+    def handler(request):
+        return httpx2.Response(200, headers={"content-type": "text/event-stream"}, text=body)
+
+    return openai.OpenAI(
+        base_url="http://127.0.0.1:9/v1",
+        api_key="sk-test",
+        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+    )
+
+
+def test_responses_stream_error_event_is_a_failed_attempt(tracing):  # noqa: F811
+    # The Responses API reports a failure mid-stream as an `error` event; the SDK hands it to
+    # the app as an event (it raises nothing), and the stream ends.
+    created = {"id": "resp_e", "object": "response", "model": "gpt-5-mini", "output": []}
+    client = _sse_client(
+        [
+            {
+                "type": "response.created",
+                "sequence_number": 0,
+                "response": {**created, "status": "in_progress"},
+            },
+            {
+                "type": "response.output_text.delta",
+                "sequence_number": 1,
+                "item_id": "msg_1",
+                "output_index": 0,
+                "content_index": 0,
+                "delta": "Hel",
+                "logprobs": [],
+            },
+            {
+                "type": "error",
+                "sequence_number": 2,
+                "code": "server_error",
+                "message": "The model failed to generate a response.",
+                "param": None,
+            },
+        ]
+    )
+    with llm_margin.task("erroring-stream"):
+        events = list(client.responses.create(model="gpt-5-mini", input="Hi", stream=True))
+        list(client.responses.create(model="gpt-5-mini", input="Hi", stream=True))
+    assert [e.type for e in events][-1] == "error"  # the app sees the event unchanged
+    first, second = tracing.calls()
+    assert first.attributes[A.CALL_STATUS] == "error"
+    assert first.attributes[A.ERROR_TYPE] == "server_error"
+    assert first.attributes[A.USAGE_SOURCE] == "estimated"
+    assert first.status.status_code.name == "ERROR"
+    assert second.attributes[A.ATTEMPT_KIND] == "retry"
+
+
 def test_responses_stream_failed_is_a_failed_attempt(tracing):  # noqa: F811
     import httpx2
 

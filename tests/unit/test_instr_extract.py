@@ -330,6 +330,37 @@ def test_responses_failed_status_is_an_error(response, error_type):
     assert acc.facts().error_type == error_type
 
 
+@pytest.mark.parametrize(
+    ("events", "error_type"),
+    [
+        ([{"type": "error", "code": "server_error", "message": "boom"}], "server_error"),
+        ([{"type": "error", "code": None, "message": "boom"}], "error"),
+        (  # a response.failed that follows says more: its code wins
+            [
+                {"type": "error", "code": None, "message": "boom"},
+                {
+                    "type": "response.failed",
+                    "response": {
+                        "id": "resp_1",
+                        "status": "failed",
+                        "error": {"code": "rate_limit_exceeded"},
+                    },
+                },
+            ],
+            "rate_limit_exceeded",
+        ),
+        ([{"type": "response.output_text.delta", "delta": "hi"}], None),
+    ],
+)
+def test_responses_stream_error_event_is_an_error(events, error_type):
+    acc = OX.ResponsesStreamAccumulator(RequestFacts(operation="chat", model="m", stream=True))
+    acc.add({"type": "response.created", "response": {"id": "resp_1", "model": "m-1"}})
+    for event in events:
+        acc.add(event)
+    assert acc.facts().error_type == error_type
+    assert acc.facts().response_id == "resp_1"
+
+
 def test_anthropic_stream_accumulator_merges_start_and_delta():
     facts = RequestFacts(operation="chat", model="claude", stream=True)
     acc = AX.MessageStreamAccumulator(facts)

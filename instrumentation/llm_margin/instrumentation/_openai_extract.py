@@ -322,9 +322,11 @@ class ChatStreamAccumulator:
 
 
 class ResponsesStreamAccumulator:
-    """Follows a Responses API event stream; the final usage is in ``response.completed``."""
+    """Follows a Responses API event stream; the final usage is in ``response.completed``. An
+    ``error`` event (a failure mid-stream, which the SDK passes on as an event) fails the call
+    unless a final ``response.*`` event says more."""
 
-    __slots__ = ("request", "final", "model", "response_id", "chars", "chunks")
+    __slots__ = ("request", "final", "model", "response_id", "chars", "chunks", "error_type")
 
     def __init__(self, request: RequestFacts) -> None:
         self.request = request
@@ -333,6 +335,7 @@ class ResponsesStreamAccumulator:
         self.response_id: str | None = None
         self.chars = 0
         self.chunks = 0
+        self.error_type: str | None = None
 
     def add(self, event: Any) -> bool:
         kind = get(event, "type")
@@ -347,15 +350,20 @@ class ResponsesStreamAccumulator:
             self.response_id = _str(get(response, "id"))
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             self.final = responses_response_facts(get(event, "response"), self.request)
+        elif kind == "error":
+            self.error_type = _str(get(event, "code")) or "error"
         return False
 
     def usage_complete(self) -> bool:
         return self.final is not None and self.final.usage is not None
 
     def facts(self) -> ResponseFacts:
-        if self.final is not None:
-            return self.final
-        return ResponseFacts(model=self.model, response_id=self.response_id)
+        facts = self.final
+        if facts is None:
+            facts = ResponseFacts(model=self.model, response_id=self.response_id)
+        if self.error_type is not None and facts.error_type is None:
+            facts = facts._replace(error_type=self.error_type)
+        return facts
 
     def estimated_output_tokens(self) -> int:
         return max(estimate_tokens(self.chars), self.chunks)
