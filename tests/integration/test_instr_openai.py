@@ -340,6 +340,24 @@ def test_responses_create_stream_and_async(tracing, client, aclient):  # noqa: F
     assert third.attributes[A.CALL_STATUS] == "ok"
 
 
+def test_beta_responses_are_calls_too(tracing, client, aclient):  # noqa: F811
+    """client.beta.responses posts to the same endpoint (with ?beta=true) and is billed."""
+    response = client.beta.responses.create(model="gpt-5-mini", input="Say hi")
+    stream = client.beta.responses.create(model="gpt-5-mini", input="Say hi", stream=True)
+    for _ in stream:
+        pass
+
+    async def main():
+        return await aclient.beta.responses.create(model="gpt-5-mini", input="Say hi")
+
+    asyncio.run(main())
+    first, second, third = tracing.calls()
+    assert first.attributes[A.GEN_AI_RESPONSE_ID] == response.id
+    assert first.attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
+    assert second.attributes[A.STREAM] is True and second.attributes[A.USAGE_SOURCE] == "provider"
+    assert third.attributes[A.CALL_STATUS] == "ok"
+
+
 def test_embeddings_sync_and_async(tracing, client, aclient):  # noqa: F811
     client.embeddings.create(model="text-embedding-3-small", input="hello world")
 

@@ -105,6 +105,8 @@ EMBEDDINGS = Endpoint(
 
 _CHAT_MODULE = "openai.resources.chat.completions.completions"
 _RESPONSES_MODULE = "openai.resources.responses.responses"
+# client.beta.responses (openai 3.x): the same endpoint with beta features, billed the same.
+_BETA_RESPONSES_MODULE = "openai.resources.beta.responses.responses"
 _EMBEDDINGS_MODULE = "openai.resources.embeddings"
 
 
@@ -118,6 +120,8 @@ def _targets() -> list[tuple[str, str, Any]]:
         (_RESPONSES_MODULE, "Responses.parse", sync_wrapper(RESPONSES)),
         (_RESPONSES_MODULE, "AsyncResponses.create", async_wrapper(RESPONSES)),
         (_RESPONSES_MODULE, "AsyncResponses.parse", async_wrapper(RESPONSES)),
+        (_BETA_RESPONSES_MODULE, "Responses.create", sync_wrapper(RESPONSES)),
+        (_BETA_RESPONSES_MODULE, "AsyncResponses.create", async_wrapper(RESPONSES)),
         (_EMBEDDINGS_MODULE, "Embeddings.create", sync_wrapper(EMBEDDINGS)),
         (_EMBEDDINGS_MODULE, "AsyncEmbeddings.create", async_wrapper(EMBEDDINGS)),
     ]
