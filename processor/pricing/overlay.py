@@ -33,7 +33,8 @@ accepted but converted through its shortest decimal spelling, never binary.
 Among model entries that match a call, the one with the latest ``effective_from`` that has
 started wins, exact names before globs; a call with no matching entry is priced by
 genai-prices. Discounts of several matching entries do not stack: the most specific (model
-named, then provider named), then the latest ``effective_from`` that has started, applies.
+named, exactly before a glob, then provider named), then the latest ``effective_from`` that
+has started, applies.
 """
 
 from __future__ import annotations
@@ -158,9 +159,11 @@ class Overlay:
                 continue
             if not _in_effect(discount.effective_from, discount.effective_until, ts):
                 continue
-            # Equally specific discounts: the latest started wins (a renegotiated one).
+            # Most specific first (a model named, exactly rather than by a glob; a provider
+            # named); of equally specific ones the latest started wins (a renegotiated one).
             rank = (
                 discount.model is not None,
+                discount.model is not None and not _is_glob(discount.model),
                 discount.provider is not None,
                 discount.effective_from or _EPOCH,
             )

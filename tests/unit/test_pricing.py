@@ -287,6 +287,25 @@ def test_overlay_matches_the_request_model_when_the_response_model_is_dated(
         assert price.cost_usd == (plain * factor).quantize(Q)
 
 
+# An exact model name is more specific than a glob matching it, whichever the file lists first
+# (as for model entries).
+GLOB_DISCOUNT = '  - {model: "gpt-4o*", percent: "10"}\n'
+EXACT_DISCOUNT = '  - {model: gpt-4o, percent: "20"}\n'
+
+
+@pytest.mark.parametrize(
+    "discounts", [GLOB_DISCOUNT + EXACT_DISCOUNT, EXACT_DISCOUNT + GLOB_DISCOUNT]
+)
+@pytest.mark.parametrize(
+    ("request_model", "factor"), [("gpt-4o", Decimal("0.80")), ("gpt-4o-mini", Decimal("0.90"))]
+)
+def test_an_exact_model_discount_beats_a_glob(discounts, request_model, factor):
+    book = PriceBook(parse_overlay("discounts:\n" + discounts))
+    call = _call(request_model=request_model, input_tokens=10_000, output_tokens=2_000)
+    plain = PriceBook().price(call).cost_usd
+    assert book.price(call).cost_usd == (plain * factor).quantize(Q)
+
+
 # A renegotiated discount: a new entry from its date, the old one left open-ended. Calls from
 # the new date get the new discount, whichever entry the file lists first (as model entries:
 # the latest effective_from in effect wins among equally specific ones).
