@@ -49,6 +49,16 @@ class ConfigError(ValueError):
     """A configuration value is missing or wrong; the message says which and why."""
 
 
+def _is_int(value: Any) -> bool:
+    # YAML reads `true` / `yes` as a bool, and Python counts a bool as the integer 1 or 0:
+    # `otlp_grpc_port: true` must be refused, not bound to port 1.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return _is_int(value) or isinstance(value, float)
+
+
 @dataclass
 class ServeConfig:
     data_dir: str = "./llm-margin-data"
@@ -83,15 +93,15 @@ class ServeConfig:
     def validate(self) -> ServeConfig:
         for name in ("otlp_grpc_port", "otlp_http_port"):
             port = getattr(self, name)
-            if not isinstance(port, int) or not 0 <= port <= 65535:
+            if not _is_int(port) or not 0 <= port <= 65535:
                 raise ConfigError(f"{name} must be a port number 0-65535, got {port!r}")
         if self.otlp_grpc_port and self.otlp_grpc_port == self.otlp_http_port:
             raise ConfigError("otlp_grpc_port and otlp_http_port must differ")
-        if not isinstance(self.max_body_bytes, int) or self.max_body_bytes < 1024:
+        if not _is_int(self.max_body_bytes) or self.max_body_bytes < 1024:
             raise ConfigError(f"max_body_bytes must be >= 1024, got {self.max_body_bytes!r}")
-        if not isinstance(self.queue_max_records, int) or self.queue_max_records < 1:
+        if not _is_int(self.queue_max_records) or self.queue_max_records < 1:
             raise ConfigError("queue_max_records must be a positive integer")
-        if not isinstance(self.ack_timeout_seconds, (int, float)) or self.ack_timeout_seconds <= 0:
+        if not _is_number(self.ack_timeout_seconds) or self.ack_timeout_seconds <= 0:
             raise ConfigError("ack_timeout_seconds must be a positive number")
         if self.clickhouse_url and not self.clickhouse_url.startswith(
             ("http://", "https://", "clickhouse://", "chdb:")
@@ -107,20 +117,16 @@ class ServeConfig:
                 load_overlay(self.price_overlay)
             except OverlayError as exc:
                 raise ConfigError(f"price_overlay: {exc}") from exc
-        if (
-            not isinstance(self.task_finalize_seconds, (int, float))
-            or isinstance(self.task_finalize_seconds, bool)
-            or self.task_finalize_seconds < 0
-        ):
+        if not _is_number(self.task_finalize_seconds) or self.task_finalize_seconds < 0:
             raise ConfigError("task_finalize_seconds must be a number >= 0")
         # --- end pricing ---
-        if not isinstance(self.spool_max_bytes, int) or self.spool_max_bytes < 1024 * 1024:
+        if not _is_int(self.spool_max_bytes) or self.spool_max_bytes < 1024 * 1024:
             raise ConfigError(f"spool_max_bytes must be >= 1 MiB, got {self.spool_max_bytes!r}")
-        if not isinstance(self.drain_seconds, (int, float)) or self.drain_seconds <= 0:
+        if not _is_number(self.drain_seconds) or self.drain_seconds <= 0:
             raise ConfigError("drain_seconds must be a positive number")
         port = self.clickhouse_http_port
         if port is not None:
-            if not isinstance(port, int) or not 0 <= port <= 65535:
+            if not _is_int(port) or not 0 <= port <= 65535:
                 raise ConfigError(f"clickhouse_http_port must be a port number, got {port!r}")
             if port and port in (self.otlp_grpc_port, self.otlp_http_port):
                 raise ConfigError("clickhouse_http_port must differ from the OTLP ports")

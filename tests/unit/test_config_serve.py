@@ -31,6 +31,13 @@ from llm_margin.processor.schema_upgrade import add_column_statements, declared_
         ({"create_schema": "no"}, "true or false"),
         ({"auth_token": "short"}, "auth_token"),
         ({"clickhouse_url": "ftp://x"}, "clickhouse_url"),
+        # YAML `true` / `yes` is a bool, which Python counts as the integer 1: not a number here.
+        ({"otlp_grpc_port": True}, "otlp_grpc_port"),
+        ({"otlp_http_port": False}, "otlp_http_port"),
+        ({"queue_max_records": True}, "queue_max_records"),
+        ({"ack_timeout_seconds": True}, "ack_timeout_seconds"),
+        ({"drain_seconds": True}, "drain_seconds"),
+        ({"clickhouse_http_port": True}, "clickhouse_http_port"),
     ],
 )
 def test_invalid_values_fail_fast_with_the_field_named(overrides, message):
