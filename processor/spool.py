@@ -29,6 +29,14 @@ class SpoolFullError(RuntimeError):
     """The spool is at its byte bound; the batch was not written."""
 
 
+class UnreadableSegmentError(RuntimeError):
+    """A segment cannot be read back (damaged or removed on disk); ``segment`` names it."""
+
+    def __init__(self, segment: Segment, cause: BaseException) -> None:
+        super().__init__(f"spool segment {segment.path} is unreadable: {cause}")
+        self.segment = segment
+
+
 @dataclass(frozen=True)
 class Segment:
     path: str
@@ -132,8 +140,11 @@ class Spool:
                 total += segment.records
         out = []
         for segment in chosen:
-            with open(segment.path, "rb") as handle:
-                out.append((segment, pickle.load(handle)))
+            try:
+                with open(segment.path, "rb") as handle:
+                    out.append((segment, pickle.load(handle)))
+            except Exception as exc:  # noqa: BLE001 - any damage: the writer sets it aside
+                raise UnreadableSegmentError(segment, exc) from exc
         return out
 
     def remove(self, segment: Segment) -> None:
@@ -154,7 +165,10 @@ class Spool:
         with self._lock:
             self._segments.remove(segment)
             self._bytes -= segment.size
-        os.replace(segment.path, target)
+        try:
+            os.replace(segment.path, target)
+        except FileNotFoundError:  # removed by hand: nothing left to keep
+            pass
         return target
 
 

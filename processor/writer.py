@@ -27,7 +27,13 @@ from dataclasses import dataclass, field
 
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.records import CallRecord, TaskSpanRecord
-from llm_margin.processor.spool import Spool, SpoolFullError, batch_payload
+from llm_margin.processor.spool import (
+    Segment,
+    Spool,
+    SpoolFullError,
+    UnreadableSegmentError,
+    batch_payload,
+)
 from llm_margin.processor.storage import Store
 
 log = logging.getLogger(__name__)
@@ -281,7 +287,12 @@ class BatchWriter:
         round_ends = time.monotonic() + REPLAY_ROUND_SECONDS
         one_at_a_time = False
         while len(self._spool) and time.monotonic() >= self._retry_at:
-            group = self._spool.peek_many(1 if one_at_a_time else self._max_batch)
+            try:
+                group = self._spool.peek_many(1 if one_at_a_time else self._max_batch)
+            except UnreadableSegmentError as exc:
+                # It would end this thread, and every later export would be answered "retry".
+                self._set_aside(exc.segment, exc)
+                continue
             if not group:
                 return
             calls = [c for _, (group_calls, _) in group for c in group_calls]
@@ -303,10 +314,7 @@ class BatchWriter:
                     return
                 # The store takes the next segment but refuses this one: it would block the
                 # spool forever. Set it aside for inspection and count it.
-                segment = group[0][0]
-                self._spool.quarantine(segment)
-                self._metrics.inc("dropped_records", segment.records)
-                log.error("spool segment %s refused by the store: %s", segment.path, exc)
+                self._set_aside(group[0][0], exc)
                 continue
             for segment, _ in group:
                 self._spool.remove(segment)
@@ -317,10 +325,22 @@ class BatchWriter:
                     if self._queue:
                         return  # let fresh batches join the tail; replay resumes next round
 
+    def _set_aside(self, segment: Segment, exc: BaseException) -> None:
+        """Quarantine a segment that cannot go in, so it cannot block the rest; counted."""
+        assert self._spool is not None
+        self._spool.quarantine(segment)
+        self._metrics.inc("dropped_records", segment.records)
+        self._metrics.set("spool_bytes", self._spool.bytes)
+        log.error("spool segment %s set aside: %s", segment.path, exc)
+
     def _next_segment_goes_in(self) -> bool:
         """Insert the second-oldest segment on its own; True (and it is removed) if stored."""
         assert self._spool is not None
-        second = self._spool.peek_many(1, skip=1)
+        try:
+            second = self._spool.peek_many(1, skip=1)
+        except UnreadableSegmentError as exc:
+            self._set_aside(exc.segment, exc)
+            return False
         if not second:
             return False
         segment, (calls, task_spans) = second[0]

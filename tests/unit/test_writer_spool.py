@@ -258,3 +258,25 @@ def test_a_failed_link_is_not_acknowledged_and_the_resend_links(store):
         assert len(stored(store)) == 4 and _tasks(store) == {"task": 4}
     finally:
         writer.shutdown(5)
+
+
+def test_an_unreadable_segment_is_set_aside_and_the_writer_keeps_writing(store, tmp_path):
+    """A spool file that cannot be read back (damaged on disk, removed by hand) used to end
+    the writer thread: every later export was answered "retry" forever."""
+    directory = str(tmp_path / "spool")
+    earlier = Spool(directory, 10 * 1024 * 1024)
+    earlier.append((calls(0, 2), []), 2)
+    damaged = earlier.append((calls(2, 3), []), 3)
+    earlier.append((calls(5, 1), []), 1)
+    with open(damaged.path, "wb") as handle:
+        handle.write(b"\x80\x05truncated")
+    spool = Spool(directory, 10 * 1024 * 1024)
+    writer, metrics = make_writer(store, spool)
+    try:
+        wait_until(lambda: len(spool) == 0, timeout=20, message="spool drained")
+        assert writer.submit(calls(6, 2)).wait(10)
+        assert stored(store) == [f"s{n:05d}" for n in (0, 1, 5, 6, 7)]
+        assert metrics.get("dropped_records") == 3
+        assert os.listdir(os.path.join(directory, "bad")) == [os.path.basename(damaged.path)]
+    finally:
+        writer.shutdown(5)
