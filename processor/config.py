@@ -97,8 +97,12 @@ class ServeConfig:
                 raise ConfigError(f"{name} must be a port number 0-65535, got {port!r}")
         if self.otlp_grpc_port and self.otlp_grpc_port == self.otlp_http_port:
             raise ConfigError("otlp_grpc_port and otlp_http_port must differ")
-        if not _is_int(self.max_body_bytes) or self.max_body_bytes < 1024:
-            raise ConfigError(f"max_body_bytes must be >= 1024, got {self.max_body_bytes!r}")
+        # gRPC takes its message limit as a C int: past it, serve failed with a traceback.
+        if not _is_int(self.max_body_bytes) or not 1024 <= self.max_body_bytes < 2**31:
+            raise ConfigError(
+                f"max_body_bytes must be 1024 to {2**31 - 1} (2 GiB - 1), "
+                f"got {self.max_body_bytes!r}"
+            )
         if not _is_int(self.queue_max_records) or self.queue_max_records < 1:
             raise ConfigError("queue_max_records must be a positive integer")
         if not _is_number(self.ack_timeout_seconds) or self.ack_timeout_seconds <= 0:

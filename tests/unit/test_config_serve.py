@@ -14,6 +14,7 @@ from llm_margin.processor.schema_upgrade import add_column_statements, declared_
         ({"otlp_grpc_port": 70000}, "otlp_grpc_port"),
         ({"otlp_grpc_port": 5000, "otlp_http_port": 5000}, "must differ"),
         ({"max_body_bytes": 10}, "max_body_bytes"),
+        ({"max_body_bytes": 2**31}, "max_body_bytes"),  # past gRPC's int message limit
         ({"queue_max_records": 0}, "queue_max_records"),
         ({"spool_max_bytes": 100}, "spool_max_bytes"),
         ({"drain_seconds": 0}, "drain_seconds"),
