@@ -20,6 +20,9 @@ MAX_TEXT_CHARS = 1024
 UINT32_FIELDS = frozenset({"sdk_retries", "attempt"})  # UInt32 columns; other ints are UInt64
 _UINT32_MAX = 2**32 - 1
 _UINT64_MAX = 2**64 - 1
+# Token counts (UInt64 columns) per call: no model reads or writes 4 billion tokens in one call,
+# and a few counts near the column's top would make every sum over them wrap around silently.
+MAX_TOKENS_PER_CALL = 2**32 - 1
 _DECIMAL_LIMIT = Decimal(10) ** 20  # Decimal(38, 18): 20 integer digits
 # DateTime64's range, narrowed to what a span timestamp can honestly be.
 _EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -48,11 +51,18 @@ _STORABLE: dict[type, Any] = {}  # record type -> its generated predicate
 
 
 def _plan(cls: type) -> dict[str, _Group]:
-    kinds: dict[str, list[str]] = {k: [] for k in ("u32", "u64", "float", "dec", "str", "dt")}
+    kinds: dict[str, list[str]] = {
+        k: [] for k in ("u32", "u64", "tok", "float", "dec", "str", "dt")
+    }
     for item in fields(cls):
         annotation = item.type if isinstance(item.type, str) else item.type.__name__
         if annotation == "int":
-            kinds["u32" if item.name in UINT32_FIELDS else "u64"].append(item.name)
+            if item.name in UINT32_FIELDS:
+                kinds["u32"].append(item.name)
+            elif item.name.endswith("_tokens"):
+                kinds["tok"].append(item.name)
+            else:
+                kinds["u64"].append(item.name)
         elif annotation == "float":
             kinds["float"].append(item.name)
         elif annotation == "Decimal":
@@ -70,6 +80,7 @@ def _predicate(cls: type) -> Any:
     tests = ["True"]
     tests += [f"0 <= r.{name} <= _UINT64_MAX" for name in plan["u64"].names]
     tests += [f"0 <= r.{name} <= _UINT32_MAX" for name in plan["u32"].names]
+    tests += [f"0 <= r.{name} <= MAX_TOKENS_PER_CALL" for name in plan["tok"].names]
     tests += [f"(isfinite(r.{name}) and r.{name} >= 0)" for name in plan["float"].names]
     tests += [
         f"(r.{name}.is_finite() and r.{name}.copy_abs() < _DECIMAL_LIMIT)"
@@ -103,7 +114,7 @@ def _check_fields(record: Any) -> None:
     plan = _PLANS.get(type(record))
     if plan is None:
         plan = _PLANS[type(record)] = _plan(type(record))
-    for kind, top in (("u64", _UINT64_MAX), ("u32", _UINT32_MAX)):
+    for kind, top in (("u64", _UINT64_MAX), ("u32", _UINT32_MAX), ("tok", MAX_TOKENS_PER_CALL)):
         values = plan[kind].values(record)
         if values and (min(values) < 0 or max(values) > top):
             _name_the_field(plan[kind], record, lambda v, top=top: 0 <= v <= top, "out of range")

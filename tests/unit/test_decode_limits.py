@@ -10,7 +10,11 @@ from llm_margin import attributes as A
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.pipeline import Pipeline
 from llm_margin.processor.pricing import default_price_book
-from llm_margin.processor.receiver.limits import MAX_TEXT_CHARS, check_storable
+from llm_margin.processor.receiver.limits import (
+    MAX_TEXT_CHARS,
+    MAX_TOKENS_PER_CALL,
+    check_storable,
+)
 from llm_margin.processor.receiver.synthetic import llm_attributes, make_request, make_span
 from llm_margin.processor.records import CallRecord
 
@@ -29,6 +33,11 @@ def call(**changes) -> CallRecord:
     [
         ({"input_tokens": -1}, "input_tokens"),
         ({"output_tokens": 2**64}, "output_tokens"),
+        # past any real call: a few such counts would wrap every sum of the column
+        ({"input_tokens": MAX_TOKENS_PER_CALL + 1}, "input_tokens"),
+        ({"cache_read_tokens": 2**63 - 1}, "cache_read_tokens"),
+        ({"reasoning_tokens": 2**64 - 1}, "reasoning_tokens"),
+        ({"version": 2**64}, "version"),
         ({"attempt": 2**32}, "attempt"),
         ({"latency_ms": float("nan")}, "latency_ms"),
         ({"latency_ms": float("inf")}, "latency_ms"),
@@ -48,7 +57,7 @@ def test_out_of_range_fields_are_named(changes, field):
     "changes",
     [
         {},
-        {"input_tokens": 2**64 - 1, "attempt": 2**32 - 1},
+        {"input_tokens": MAX_TOKENS_PER_CALL, "attempt": 2**32 - 1, "version": 2**64 - 1},
         {"cost_usd": Decimal("99999999999999999999.999999999999999999")},
         {"request_model": "m" * MAX_TEXT_CHARS, "stream": True},
     ],
