@@ -148,8 +148,12 @@ SELECT
     if(c.workspace != '', c.workspace, '(none)') AS workspace_id,
     c.cur_cost AS cost_usd,
     p.previous_cost AS previous_cost_usd,
-    if(p.previous_cost > 0, round((c.cur_cost - p.previous_cost) * 100 / p.previous_cost, 2), NULL)
-        AS spend_growth_pct,
+    -- In Decimal256: a Decimal(38, 18) divided by one scales the dividend by 10^18 and
+    -- silently wraps around past 1.7e38, i.e. once the change passes 1.70 USD.
+    if(p.previous_cost > 0,
+       toDecimal128(round(toDecimal256(c.cur_cost - p.previous_cost, 18) * 100 / p.previous_cost,
+                          2), 18),
+       NULL) AS spend_growth_pct,
     c.n_tasks AS tasks,
     c.n_calls AS calls,
     round(c.n_calls / c.n_tasks, 2) AS attempts_per_task,
