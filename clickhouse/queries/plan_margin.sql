@@ -32,7 +32,8 @@ WITH
     (
         SELECT
             customer_id,
-            argMax(plan, last_ts) AS seen_plan,
+            -- the plan of its newest call that carried one (as customer_margin.sql)
+            argMaxIf(plan, last_ts, plan != '') AS seen_plan,
             sum(n_calls) AS calls,
             uniqExactMerge(tasks_state) AS tasks,
             sum(n_input) AS input_tokens,

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from llm_margin.processor.billing import parse_billing, store_billing
 from llm_margin.processor.records import CallRecord
+from llm_margin.processor.reports.customers import customer_rows
 from llm_margin.processor.reports.rollup import refresh_usage_rollup
 from llm_margin.processor.reports.views import VIEWS, view_rows
 from llm_margin.processor.storage import Store
@@ -90,3 +91,20 @@ def test_spend_growth_is_the_change_over_the_previous_cost(store):
     assert growth["ws_shrink"]["spend_growth_pct"] == Decimal("-80")
     assert growth["ws_grow"]["spend_growth_pct"] == Decimal("1100")
     assert growth["ws_small"]["spend_growth_pct"] == Decimal("40")
+
+
+def test_plans_count_a_customer_under_the_plan_the_customer_report_shows(store):
+    customers = {r["customer_id"]: r for r in customer_rows(store, SINCE, UNTIL)}
+    assert customers["initech"]["plan"] == "pro"
+    plans = {r["plan"]: r for r in view_rows(store, VIEWS["plans"], SINCE, UNTIL)}
+    assert "(no plan)" not in plans
+    pro = plans["pro"]
+    # acme 13.7 + globex 20.004 + hooli 100.004 + initech 5; revenue 3 x 100 (initech: none)
+    assert (pro["customers"], pro["active_customers"], pro["calls"]) == (4, 4, 7)
+    assert pro["cost_usd"] == Decimal("138.708")
+    assert pro["revenue_usd"] == Decimal(300)
+    assert pro["cost_per_active_customer_usd"] == Decimal("34.677")
+    # Every customer's cost is in exactly one plan.
+    assert sum(p["cost_usd"] for p in plans.values()) == sum(
+        c["cost_usd"] for c in customers.values()
+    )
