@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from llm_margin.clickhouse import read_sql
-from llm_margin.processor.reports.money import cents_str, money_str, pct_str, to_decimal
+from llm_margin.processor.reports.money import cents_str, exact, money_str, pct_str, to_decimal
 from llm_margin.processor.reports.period import naive_utc
 
 COLUMNS = (
@@ -44,6 +44,11 @@ def margin_status(margin_pct: Decimal | None, target_pct: Decimal | None = None)
     return "healthy"
 
 
+@exact
+def _exact_pct(margin: Decimal, revenue: Decimal) -> Decimal:
+    return margin * 100 / revenue
+
+
 def customer_rows(reader: Any, since: datetime, until: datetime) -> list[dict[str, Any]]:
     result = reader.query(
         read_sql("queries/customer_margin.sql"),
@@ -54,6 +59,12 @@ def customer_rows(reader: Any, since: datetime, until: datetime) -> list[dict[st
         margin_pct = None if raw["margin_pct"] is None else to_decimal(raw["margin_pct"])
         target = raw.get("target_margin_pct")
         target_pct = None if target is None else to_decimal(target)
+        revenue = to_decimal(raw["revenue_usd"])
+        # The status compares the exact margin, not the shown one (rounded to 2 places): a
+        # margin of 79.996% is below an 80% target, and -0.004% is a loss.
+        exact_pct = None
+        if margin_pct is not None and revenue > 0:
+            exact_pct = _exact_pct(to_decimal(raw["margin_usd"]), revenue)
         rows.append(
             {
                 "customer_id": raw["customer_id"],
@@ -66,7 +77,7 @@ def customer_rows(reader: Any, since: datetime, until: datetime) -> list[dict[st
                 "revenue_usd": to_decimal(raw["revenue_usd"]),
                 "margin_usd": to_decimal(raw["margin_usd"]),
                 "margin_pct": margin_pct,
-                "status": margin_status(margin_pct, target_pct),
+                "status": margin_status(exact_pct, target_pct),
                 "unpriced_calls": int(raw["unpriced_calls"]),
             }
         )

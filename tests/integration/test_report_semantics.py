@@ -108,3 +108,13 @@ def test_plans_count_a_customer_under_the_plan_the_customer_report_shows(store):
     assert sum(p["cost_usd"] for p in plans.values()) == sum(
         c["cost_usd"] for c in customers.values()
     )
+
+
+def test_status_compares_the_exact_margin_with_the_target(store):
+    rows = {r["customer_id"]: r for r in customer_rows(store, SINCE, UNTIL)}
+    globex, hooli = rows["globex"], rows["hooli"]
+    assert (globex["revenue_usd"], globex["margin_pct"]) == (Decimal(100), Decimal(80))
+    assert globex["status"] == "thin"  # 79.996% < 80%
+    assert hooli["margin_usd"] == Decimal("-0.004")
+    assert hooli["status"] == "underwater"  # losing money, though 0.00% when rounded
+    assert rows["umbrella"]["status"] == "healthy"  # 99% >= 75%
