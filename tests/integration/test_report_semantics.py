@@ -11,6 +11,7 @@ import pytest
 from llm_margin.processor.billing import parse_billing, store_billing
 from llm_margin.processor.records import CallRecord
 from llm_margin.processor.reports.customers import customer_rows
+from llm_margin.processor.reports.export import usage_lines
 from llm_margin.processor.reports.rollup import refresh_usage_rollup
 from llm_margin.processor.reports.views import VIEWS, view_rows
 from llm_margin.processor.storage import Store
@@ -118,3 +119,15 @@ def test_status_compares_the_exact_margin_with_the_target(store):
     assert hooli["margin_usd"] == Decimal("-0.004")
     assert hooli["status"] == "underwater"  # losing money, though 0.00% when rounded
     assert rows["umbrella"]["status"] == "healthy"  # 99% >= 75%
+
+
+def test_export_lines_carry_the_customers_billing_plan(store):
+    lines = usage_lines(store, "2026-11", Decimal(0))
+    plans = {(line["customer_id"], line["provider"]): line["plan"] for line in lines}
+    customers = {r["customer_id"]: r["plan"] for r in customer_rows(store, SINCE, UNTIL)}
+    assert plans[("umbrella", "openai")] == plans[("umbrella", "anthropic")] == "enterprise"
+    assert plans[("initech", "openai")] == "pro"
+    for (customer, _), plan in plans.items():
+        assert plan == customers[customer]
+    total = sum((line["cost_usd"] for line in lines), Decimal(0))
+    assert total == sum((r["cost_usd"] for r in customer_rows(store, SINCE, UNTIL)), Decimal(0))
