@@ -1,5 +1,6 @@
--- AI allowance used in the calendar month containing {until}, month-to-date and projected to
--- month end (linear), per customer, per workspace and per plan. A customer's allowance is its
+-- AI allowance used in the calendar month of the last instant before {until} (until is
+-- exclusive, so an until at a month's start means the month that ended, as in every other
+-- report), month-to-date and projected to month end (linear), per customer, per workspace and per plan. A customer's allowance is its
 -- plan's included AI cost, scaled by its custom price when it has one (the same share of
 -- revenue); a workspace is measured against its customer's allowance; a plan against the sum
 -- of its customers' allowances. Spend: the hourly roll-up where current, llm_calls elsewhere
@@ -8,7 +9,7 @@
 -- projects to 720 times itself).
 -- Parameters: until DateTime64(6).
 WITH
-    toStartOfMonth({until:DateTime64(6)}) AS month_start,
+    toStartOfMonth({until:DateTime64(6)} - toIntervalMicrosecond(1)) AS month_start,
     toDateTime64(month_start, 6, 'UTC') AS month_start_ts,
     dateDiff('second', month_start_ts, toDateTime64(month_start + toIntervalMonth(1), 6, 'UTC'))
         AS month_seconds,

@@ -11,8 +11,11 @@ from decimal import Decimal
 
 import pytest
 from llm_margin.processor import cli
+from llm_margin.processor.billing import load_billing_file, store_billing
 from llm_margin.processor.records import CallRecord
 from llm_margin.processor.storage import Store
+
+from tests.integration.test_html import BILLING
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +39,7 @@ def data_dir(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("period") / "data")
     store = Store.open(data_dir=path)
     try:
+        store_billing(store, *load_billing_file(BILLING))  # acme: pro
         store.insert_calls(
             [
                 _call(1, datetime(2026, 10, 31, 23, 59, 59, 999999), "1"),
@@ -75,3 +79,15 @@ def test_weekly_until_is_the_seven_days_before_it(data_dir, capsys):
         "2026-11-08T00:00:00+00:00",
     )
     assert (page["totals"]["calls"], page["totals"]["cost_usd"]) == (2, "6")
+
+
+def test_budgets_until_alone_is_the_month_that_ended(data_dir, capsys):
+    """budgets measures the calendar month of the period's last instant, as the other views
+    do: `--until 2026-12-01` is November (it measured December, not begun)."""
+    rows = _json(
+        capsys, "report", "budgets", "--data-dir", data_dir, "--format", "json",
+        "--until", "2026-12-01",
+    )  # fmt: skip
+    acme = next(r for r in rows if r["scope"] == "customer" and r["scope_id"] == "acme")
+    assert (acme["calls"], acme["spent_usd"]) == (4, "30")
+    assert acme["projected_usd"] == "30"  # the whole month has passed
