@@ -28,10 +28,10 @@ What it records
 ---------------
 A root span ``llm_margin.task <name>`` with ``llm_margin.task.root=true``,
 ``llm_margin.task.name``, ``task.id`` and ``llm_margin.task.outcome``: ``success`` when the
-block ends normally, ``failure`` when it raises (the exception propagates unchanged), or what the
-app set with ``set_outcome``. ``task.id`` comes from the incoming baggage (so that several
-services share one task) or is a new uuid4 hex, which is then put into the baggage for
-downstream services. Keyword attributes go on the task span; those named like an allowlisted
+block ends normally, ``failure`` when it raises (the exception propagates unchanged; the span
+keeps its type in ``error.type``, not its message), or what the app set with ``set_outcome``.
+``task.id`` comes from the incoming baggage (so that several services share one task) or is a
+new uuid4 hex, which is then put into the baggage for downstream services. Keyword attributes go on the task span; those named like an allowlisted
 baggage key (e.g. ``**{"feature": "chat"}``) are also stamped on every span inside the task.
 
 Every LLM call inside the task gets ``llm_margin.attempt`` (1-based, in call order),
@@ -344,7 +344,9 @@ class task:  # noqa: N801 - public API reads as a function: llm_margin.task(...)
         outcome = handle.outcome or (FAILURE if exc is not None else SUCCESS)
         span.set_attribute(A.TASK_OUTCOME, outcome)
         if exc is not None:
+            # The type only, as on call spans: no exception event, whose message (a parse
+            # error quotes the model's output) and stack trace would put prompt or completion
+            # text on the span by default (and a message whose str() fails left it unended).
             span.set_attribute(A.ERROR_TYPE, type(exc).__qualname__)
-            span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, type(exc).__qualname__))
         span.end()

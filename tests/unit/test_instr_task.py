@@ -55,6 +55,36 @@ def test_exception_marks_failure_and_is_reraised_unchanged(tracing):  # noqa: F8
     assert span.attributes[A.ERROR_TYPE] == "Boom"
 
 
+class UnprintableError(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no str")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        # what `.parse()` raises for invalid JSON: the message quotes the model's output
+        ValueError('1 validation error for Answer input_value=\'{"answer": "SECRET-COMPLETION\''),
+        Boom("customer SECRET-EMAIL@example.com not found"),
+        UnprintableError(),  # str() raises: the task span must still end, as a failure
+    ],
+)
+def test_a_failed_task_records_the_exception_type_only(tracing, error):  # noqa: F811
+    # Privacy default: no prompt or completion text on spans; an exception message may quote it.
+    with pytest.raises(type(error)) as caught:
+        with llm_margin.task("x"):
+            raise error
+    assert caught.value is error
+    (span,) = tracing.tasks()
+    assert span.attributes[A.TASK_OUTCOME] == "failure"
+    assert span.attributes[A.ERROR_TYPE] == type(error).__qualname__
+    assert span.status.description == type(error).__qualname__
+    recorded = repr(dict(span.attributes)) + repr(
+        [(e.name, dict(e.attributes)) for e in span.events]
+    )
+    assert "SECRET" not in recorded
+
+
 def test_app_sets_outcome(tracing):  # noqa: F811
     with llm_margin.task("x") as t:
         t.set_outcome("rejected")
