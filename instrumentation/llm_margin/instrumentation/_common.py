@@ -282,8 +282,8 @@ class LLMCall:
     """One SDK call in flight: its span and what is needed to finish it exactly once."""
 
     __slots__ = ("endpoint", "facts", "kwargs", "span", "parent_ctx", "route", "task_state",
-                 "start_attributes", "copied", "call_id", "http_attempts", "_done",
-                 "_lock")  # fmt: skip
+                 "start_attributes", "copied", "call_id", "http_attempts", "last_response",
+                 "_done", "_lock")  # fmt: skip
 
     def __init__(
         self,
@@ -310,6 +310,7 @@ class LLMCall:
         # ``llm_margin.call_id``: set on the span with the end attributes (one call less)
         self.call_id = _span_id_hex(span)
         self.http_attempts = 0
+        self.last_response: Any = None  # the SDK's last HTTP response in this call (hooks)
         self._done = False
         self._lock = threading.Lock()
 
@@ -344,8 +345,27 @@ class LLMCall:
 
     # --- finishing ----------------------------------------------------------------------------
     def finish_error(self, exc: BaseException) -> None:
-        """The SDK raised: status error, ``error.type`` = exception class. Never raises."""
+        """The SDK raised: status error, ``error.type`` = exception class. Never raises.
+
+        Raised after the provider answered (``.parse()`` of an answer that is not valid JSON
+        for the app's model: a ``ValueError`` such as pydantic's ``ValidationError``), the call
+        was billed: it is priced from the answer's usage, as ``invalid_output`` for a
+        ``ValueError``, else as an error."""
         try:
+            body = answered_body(self.last_response)
+            if body is not None:
+                if not self._claim():
+                    return
+                facts = self.endpoint.response_facts(body, self.facts)
+                invalid = isinstance(exc, ValueError)
+                self._finish(
+                    facts._replace(invalid_output=True) if invalid else facts,
+                    complete_usage=facts.usage is not None,
+                    output_estimate=None,
+                    error=None if invalid else exc,
+                )
+                self.span.end()
+                return
             if not self._claim():
                 return
             error_type = type(exc).__qualname__
@@ -572,6 +592,18 @@ def is_raw_response(result: Any) -> bool:
     return "http_response" in getattr(result, "__dict__", ()) and hasattr(type(result), "parse")
 
 
+def answered_body(response: Any) -> dict[str, Any] | None:
+    """The JSON object a provider answered with (2xx, body read): what it billed for. None for
+    anything else (no response, an HTTP error, a stream, a body that is not a JSON object)."""
+    try:
+        if response is None or not 200 <= response.status_code < 300:
+            return None
+        body = json.loads(response.content)  # ``content`` raises while unread (streams)
+    except Exception:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def read_body(raw: Any) -> Any | None:
     """The JSON body of a raw response whose body has been read; None when it has not (a
     streamed response) or is not JSON (server-sent events)."""
@@ -756,7 +788,8 @@ def _send_wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs:
     call = CURRENT_CALL.get()
     if call is not None:
         _observe_request(call, args, kwargs)
-        return wrapped(*args, **kwargs)
+        call.last_response = response = wrapped(*args, **kwargs)
+        return response
     token = _private_sdk_request(args, kwargs)
     if token is None:
         return wrapped(*args, **kwargs)
@@ -772,7 +805,8 @@ async def _async_send_wrapper(
     call = CURRENT_CALL.get()
     if call is not None:
         _observe_request(call, args, kwargs)
-        return await wrapped(*args, **kwargs)
+        call.last_response = response = await wrapped(*args, **kwargs)
+        return response
     token = _private_sdk_request(args, kwargs)
     if token is None:
         return await wrapped(*args, **kwargs)
