@@ -23,9 +23,12 @@ from collections.abc import Mapping
 
 from .config import Config, get_config
 
-# C0/C1 controls, zero-width and bidi-override characters: invisible, and a way to forge
-# lookalike customer ids in dashboards.
-_UNSAFE_CHARS = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+# C0/C1 controls, zero-width and bidi-control characters (all of Unicode's Bidi_Control,
+# U+061C included), line and paragraph separators: invisible or line-breaking, and a way to
+# forge lookalike customer ids or extra lines in dashboards and reports.
+_UNSAFE_CHARS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 
 _cached: tuple[Config, frozenset[str]] | None = None
 

@@ -56,7 +56,15 @@ def test_custom_allowlist_length_and_key_caps():
 
 @pytest.mark.parametrize(
     ("value", "cap", "expected"),
-    [("abc", 2, "ab"), ("\tabc\r\n", 10, "abc"), ("a\u2066b\u2069", 10, "ab"), ("", 5, "")],
+    [
+        ("abc", 2, "ab"),
+        ("\tabc\r\n", 10, "abc"),
+        ("a\u2066b\u2069", 10, "ab"),
+        ("", 5, ""),
+        ("ac\u061cme", 10, "acme"),  # Arabic letter mark: a bidi control like U+200F
+        ("ac\u2028me\u2029", 10, "acme"),  # line/paragraph separators break report lines
+        ("a\u2060c\u2061me", 10, "acme"),  # word joiner, invisible operators: zero-width
+    ],
 )
 def test_clean_value(value, cap, expected):
     assert clean_value(value, cap) == expected
