@@ -302,7 +302,18 @@ class task:  # noqa: N801 - public API reads as a function: llm_margin.task(...)
         if not task_id:
             task_id = uuid.uuid4().hex
             ctx = otel_baggage.set_baggage(A.TASK_ID, task_id, ctx)
+        copied = {A.TASK_ID: task_id, A.TASK_NAME: self.name}
+        allowed = config.baggage_keys
+        for key, value in self.attributes.items():
+            if key in allowed and value is not None:
+                cleaned = clean_value(value, config.baggage_max_value_length)
+                if cleaned:
+                    copied[key] = cleaned
+        # Copied before the span starts: the task span says what the spans inside it say (in a
+        # nested task, its own name and attributes, not the outer task's).
+        ctx = with_copied_attributes(copied, ctx)
         attributes = {k: _span_attribute(v) for k, v in self.attributes.items()}
+        attributes.update(copied_attributes(ctx))  # the span processor skips our spans
         attributes.update(
             {
                 A.IS_TASK: True,
@@ -311,22 +322,13 @@ class task:  # noqa: N801 - public API reads as a function: llm_margin.task(...)
                 A.INSTRUMENTATION: "llm_margin",
             }
         )
-        attributes.update(copied_attributes(ctx))  # the span processor skips our spans
         span = get_tracer().start_span(
             f"{A.TASK_SPAN_NAME_PREFIX} {self.name}",
             context=ctx,
             kind=SpanKind.INTERNAL,
             attributes=attributes,
         )
-        copied = {A.TASK_ID: task_id, A.TASK_NAME: self.name}
-        allowed = config.baggage_keys
-        for key, value in self.attributes.items():
-            if key in allowed and value is not None:
-                cleaned = clean_value(value, config.baggage_max_value_length)
-                if cleaned:
-                    copied[key] = cleaned
         ctx = trace.set_span_in_context(span, ctx)
-        ctx = with_copied_attributes(copied, ctx)
         ctx = otel_context.set_value(TASK_STATE_KEY, _task_state(task_id, self.name), ctx)
         self._handle = TaskHandle(task_id, self.name, span)
         return ctx

@@ -320,3 +320,18 @@ def test_nested_task_continues_the_outer_attempts(tracing):  # noqa: F811
         assert begin_attempt("openai/m")[1:] == (3, "first")
     with llm_margin.task("separate"):  # a task of its own id counts from 1
         assert begin_attempt("openai/m")[1:] == (1, "first")
+
+
+def test_nested_task_span_carries_its_own_name_and_attributes(tracing):  # noqa: F811
+    tracer = PROVIDER.get_tracer("app")
+    with llm_margin.task("outer", feature="outer-feature"):
+        with llm_margin.task("inner", feature="inner-feature"):
+            tracer.start_span("work inside inner").end()
+    spans = {s.name: s.attributes for s in tracing.spans()}
+    inner, outer = spans["llm_margin.task inner"], spans["llm_margin.task outer"]
+    assert (inner[A.TASK_NAME], inner[A.FEATURE]) == ("inner", "inner-feature")
+    assert (outer[A.TASK_NAME], outer[A.FEATURE]) == ("outer", "outer-feature")
+    assert inner[A.TASK_ID] == outer[A.TASK_ID]
+    # the inner task's spans say the same as the inner task span
+    work = spans["work inside inner"]
+    assert (work[A.TASK_NAME], work[A.FEATURE]) == ("inner", "inner-feature")
