@@ -111,6 +111,9 @@ class ProviderExport:
     # The most the export's own rounding explains per (day, model): half a unit in the last
     # place the file writes amounts to, once per row summed (the Console rounds each to cents).
     rounding: dict[tuple[date, str], Decimal]
+    # Every UTC day the export covers, those it lists without cost included (OpenAI's export
+    # and cost API list each day of the range): stored calls on them are compared too.
+    days: frozenset[date] = frozenset()
 
 
 def read_provider_usage(path: str) -> tuple[str, dict[tuple[date, str], Decimal]]:
@@ -119,7 +122,9 @@ def read_provider_usage(path: str) -> tuple[str, dict[tuple[date, str], Decimal]
     return export.provider, export.totals
 
 
-def _summarise(provider: str, rows: list[tuple[date, str, Decimal]]) -> ProviderExport:
+def _summarise(
+    provider: str, rows: list[tuple[date, str, Decimal]], days: set[date]
+) -> ProviderExport:
     totals: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
     counts: dict[tuple[date, str], int] = defaultdict(int)
     places = 0
@@ -129,7 +134,12 @@ def _summarise(provider: str, rows: list[tuple[date, str, Decimal]]) -> Provider
         counts[key] += 1
         places = max(places, -int(amount.as_tuple().exponent))
     half_unit = Decimal(5).scaleb(-places - 1)
-    return ProviderExport(provider, dict(totals), {k: n * half_unit for k, n in counts.items()})
+    return ProviderExport(
+        provider,
+        dict(totals),
+        {k: n * half_unit for k, n in counts.items()},
+        frozenset(days | {day for day, _, _ in rows}),
+    )
 
 
 @exact
@@ -142,6 +152,7 @@ def read_provider_export(path: str) -> ProviderExport:
     physical line.
     """
     rows: list[tuple[date, str, Decimal]] = []
+    days: set[date] = set()  # those listed without cost too
     try:
         with open(path, encoding="utf-8-sig") as handle:
             start = handle.read(4096).lstrip()
@@ -167,7 +178,9 @@ def read_provider_export(path: str) -> ProviderExport:
                 where = f"{path} line {reader.line_num}"
                 row = dict(zip(header, fields, strict=False))
                 parsed = _usage_row(provider, row, where)
-                if parsed is not None:  # None: a day without cost
+                if isinstance(parsed, date):  # a day without cost
+                    days.add(parsed)
+                elif parsed is not None:
                     rows.append(parsed)
     except OSError as exc:
         raise ProviderUsageError(f"cannot read {path}: {exc}") from exc
@@ -177,7 +190,7 @@ def read_provider_export(path: str) -> ProviderExport:
         ) from exc
     except csv.Error as exc:
         raise ProviderUsageError(f"{path}: not a readable CSV file: {exc}") from exc
-    return _summarise(provider, rows)
+    return _summarise(provider, rows, days)
 
 
 def _read_json(path: str) -> ProviderExport:
@@ -210,7 +223,12 @@ def _read_json(path: str) -> ProviderExport:
     buckets = [b for p in pages for b in p["data"]]
     provider = "anthropic" if buckets and "starting_at" in buckets[0] else "openai"
     rows: list[tuple[date, str, Decimal]] = []
+    days: set[date] = set()  # buckets without results are days without cost
     for b_index, bucket in enumerate(buckets, 1):
+        try:
+            days.add(_bucket_day(provider, bucket))
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+            raise ProviderUsageError(f"{path} bucket {b_index}: {exc!r}") from exc
         for r_index, result in enumerate(bucket.get("results") or [], 1):
             where = f"{path} bucket {b_index} result {r_index}"
             try:
@@ -219,21 +237,28 @@ def _read_json(path: str) -> ProviderExport:
                 raise
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ProviderUsageError(f"{where}: {exc!r}") from exc
-    return _summarise(provider, rows)
+    return _summarise(provider, rows, days)
+
+
+def _bucket_day(provider: str, bucket: dict[str, Any]) -> date:
+    """The UTC day a cost API bucket starts: OpenAI's ``start_time`` (unix seconds),
+    Anthropic's ``starting_at`` (RFC 3339)."""
+    if provider == "openai":
+        return datetime.fromtimestamp(int(bucket["start_time"]), timezone.utc).date()
+    start = datetime.fromisoformat(str(bucket["starting_at"]).replace("Z", "+00:00"))
+    return start.astimezone(timezone.utc).date()
 
 
 def _json_result(
     provider: str, bucket: dict[str, Any], result: dict[str, Any], where: str
 ) -> tuple[date, str, Decimal]:
+    day = _bucket_day(provider, bucket)
     if provider == "openai":
-        day = datetime.fromtimestamp(int(bucket["start_time"]), timezone.utc).date()
         amount = result.get("amount") or {}
         currency = str(amount.get("currency") or "usd").lower()
         value = _amount(str(amount.get("value", 0)), where)
         model = line_item_model(result.get("line_item") or "")
     else:
-        start = datetime.fromisoformat(str(bucket["starting_at"]).replace("Z", "+00:00"))
-        day = start.astimezone(timezone.utc).date()
         currency = str(result.get("currency") or "usd").lower()
         value = _amount(str(result["amount"]), where) / 100  # cents
         cost_type = str(result.get("cost_type") or "").lower()
@@ -243,25 +268,24 @@ def _json_result(
     return day, model, value
 
 
-def _usage_row(provider: str, row: dict[str, str], where: str) -> tuple[date, str, Decimal] | None:
-    """(UTC day, model, amount in USD) of one export row; None for a row without an amount
-    (OpenAI's export lists every day of the range, those without cost with empty fields)."""
+def _usage_row(
+    provider: str, row: dict[str, str], where: str
+) -> tuple[date, str, Decimal] | date | None:
+    """(UTC day, model, amount in USD) of one export row; for a row without an amount (OpenAI's
+    export lists every day of the range, those without cost with empty fields) its day, or
+    None when it names none."""
     try:
+        day_text = (
+            row["start_time_iso" if provider == "openai" else "usage_date_utc"] or ""
+        ).strip()
         if not (row["amount_value" if provider == "openai" else "cost_usd"] or "").strip():
-            return None
+            return _row_day(provider, day_text) if day_text else None
+        day = _row_day(provider, day_text)
         if provider == "openai":
             currency = (row.get("amount_currency") or "usd").strip().lower()
             if currency != "usd":
                 raise ProviderUsageError(f"{where}: currency {currency!r} is not usd")
-            start = datetime.fromisoformat(row["start_time_iso"].strip())
-            if start.tzinfo is not None:  # the UTC day, whatever offset the export uses
-                start = start.astimezone(timezone.utc)
-            return (
-                start.date(),
-                line_item_model(row["line_item"]),
-                _amount(row["amount_value"], where),
-            )
-        day = date.fromisoformat(row["usage_date_utc"].strip()[:10])
+            return day, line_item_model(row["line_item"]), _amount(row["amount_value"], where)
         cost_type = (row.get("cost_type") or "").strip().lower()
         if cost_type not in ("", "token", "tokens"):  # web_search, code_execution, ...
             return day, f"({cost_type})", _amount(row["cost_usd"], where)
@@ -272,6 +296,17 @@ def _usage_row(provider: str, row: dict[str, str], where: str) -> tuple[date, st
         raise ProviderUsageError(f"{where}: no value for column {exc}") from exc
     except (ValueError, AttributeError) as exc:
         raise ProviderUsageError(f"{where}: {exc}") from exc
+
+
+def _row_day(provider: str, text: str) -> date:
+    """The UTC day of an export row: OpenAI's ``start_time_iso`` whatever offset it has,
+    Anthropic's ``usage_date_utc``."""
+    if provider == "openai":
+        start = datetime.fromisoformat(text)
+        if start.tzinfo is not None:  # the UTC day, whatever offset the export uses
+            start = start.astimezone(timezone.utc)
+        return start.date()
+    return date.fromisoformat(text[:10])
 
 
 def line_item_model(line_item: str) -> str:
@@ -375,13 +410,15 @@ def reconcile(
     day of the export)."""
     export = read_provider_export(path)
     provider, billed, rounding = export.provider, export.totals, dict(export.rounding)
-    if not billed:
+    if not export.days:
         raise ProviderUsageError(f"{path}: no usage rows")
-    billed = {key: cost for key, cost in billed.items() if day_overlaps(since, until, key[0])}
-    if not billed:
+    # The days compared: every day the export covers (those it lists without cost too, where
+    # stored calls are not in the export) that overlaps the period.
+    days = {day for day in export.days if day_overlaps(since, until, day)}
+    if not days:
         raise ProviderUsageError(f"{path}: no usage rows in the period given by --since/--until")
-    first = min(day for day, _ in billed)
-    last = max(day for day, _ in billed)
+    billed = {key: cost for key, cost in billed.items() if key[0] in days}
+    first, last = min(days), max(days)
     since = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
     until = datetime(last.year, last.month, last.day, tzinfo=timezone.utc) + timedelta(days=1)
     # An export that names no model for a day (OpenAI's without line items) is compared by day:

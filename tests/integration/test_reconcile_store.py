@@ -1,0 +1,175 @@
+"""`llm-margin reconcile` against a real embedded store holding hand-built calls: which stored
+calls a provider export is compared with, by UTC day and model."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from llm_margin.processor import cli
+from llm_margin.processor.records import CallRecord
+from llm_margin.processor.storage import Store
+
+pytestmark = pytest.mark.integration
+
+# (ts, provider, request model, response model, cost)
+CALLS = [
+    (datetime(2026, 11, 9, 23, 59, 59, 999999), "openai", "gpt-4o", "gpt-4o-2024-08-06", "0.1"),
+    (datetime(2026, 11, 10), "openai", "gpt-4o", "gpt-4o-2024-08-06", "0.2"),
+    (datetime(2026, 11, 10, 5), "openai", "gpt-4o", "gpt-4o-2024-08-06", "0.3"),
+    (datetime(2026, 11, 10, 7), "anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "1.2"),
+    # on the export's last day, which it lists without cost
+    (datetime(2026, 11, 11, 12), "openai", "gpt-4o", "gpt-4o-2024-08-06", "0.7"),
+    (datetime(2026, 11, 11, 12), "anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "0.9"),
+    (datetime(2026, 11, 12), "openai", "gpt-4o", "gpt-4o-2024-08-06", "5"),  # after the export
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("reconcile") / "data")
+    store = Store.open(data_dir=path)
+    try:
+        store.insert_calls(
+            [
+                CallRecord(
+                    ts=ts,
+                    trace_id=f"{n:032x}",
+                    span_id=f"{n:016x}",
+                    task_id=f"t{n}",
+                    customer_id="acme",
+                    provider=provider,
+                    route=f"{provider}/{model}",
+                    request_model=model,
+                    response_model=response_model,
+                    input_tokens=100,
+                    output_tokens=10,
+                    cost_usd=Decimal(cost),
+                    priced=True,
+                    version=1,
+                )
+                for n, (ts, provider, model, response_model, cost) in enumerate(CALLS, 1)
+            ]
+        )
+    finally:
+        store.close()
+    return path
+
+
+OPENAI_DASHBOARD = (
+    "start_time,end_time,start_time_iso,end_time_iso,amount_value,amount_currency,line_item,"
+    "project_id,organization_id,organization_name\n"
+    "1794182400,1794268800,2026-11-09T00:00:00+00:00,2026-11-10T00:00:00+00:00,0.1,usd,"
+    '"gpt-4o-2024-08-06, input",proj,org,Org\n'
+    "1794268800,1794355200,2026-11-10T00:00:00+00:00,2026-11-11T00:00:00+00:00,0.5,usd,"
+    '"gpt-4o-2024-08-06, input",proj,org,Org\n'
+    "1794355200,1794441600,2026-11-11T00:00:00+00:00,2026-11-12T00:00:00+00:00,,,,,,\n"
+)
+OPENAI_COSTS_API = json.dumps(
+    {
+        "object": "page",
+        "data": [
+            {
+                "object": "bucket",
+                "start_time": 1794182400,
+                "end_time": 1794268800,
+                "results": [
+                    {"amount": {"value": 0.1, "currency": "usd"}, "line_item": "gpt-4o, input"}
+                ],
+            },
+            {
+                "object": "bucket",
+                "start_time": 1794268800,
+                "end_time": 1794355200,
+                "results": [
+                    {"amount": {"value": 0.5, "currency": "usd"}, "line_item": "gpt-4o, input"}
+                ],
+            },
+            {"object": "bucket", "start_time": 1794355200, "end_time": 1794441600, "results": []},
+        ],
+        "has_more": False,
+        "next_page": None,
+    }
+)
+ANTHROPIC_COST_REPORT = json.dumps(
+    {
+        "data": [
+            {
+                "starting_at": "2026-11-10T00:00:00Z",
+                "ending_at": "2026-11-11T00:00:00Z",
+                "results": [
+                    {
+                        "currency": "USD",
+                        "amount": "120",  # cents
+                        "cost_type": "tokens",
+                        "model": "claude-sonnet-4-5-20250929",
+                        "token_type": "output_tokens",
+                    }
+                ],
+            },
+            {"starting_at": "2026-11-11T00:00:00Z", "ending_at": "2026-11-12T00:00:00Z", "results": []},
+        ],
+        "has_more": False,
+        "next_page": None,
+    }
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "expected"),
+    [
+        (
+            "openai.csv",
+            OPENAI_DASHBOARD,
+            [
+                ("2026-11-09", "gpt-4o", "0.1", "0.1", "match"),
+                ("2026-11-10", "gpt-4o", "0.5", "0.5", "match"),
+                ("2026-11-11", "gpt-4o", "0", "0.7", "not in the provider export"),
+            ],
+        ),
+        (
+            "openai.json",
+            OPENAI_COSTS_API,
+            [
+                ("2026-11-09", "gpt-4o", "0.1", "0.1", "match"),
+                ("2026-11-10", "gpt-4o", "0.5", "0.5", "match"),
+                ("2026-11-11", "gpt-4o", "0", "0.7", "not in the provider export"),
+            ],
+        ),
+        (
+            "anthropic.json",
+            ANTHROPIC_COST_REPORT,
+            [
+                ("2026-11-10", "claude-sonnet-4-5", "1.2", "1.2", "match"),
+                ("2026-11-11", "claude-sonnet-4-5", "0", "0.9", "not in the provider export"),
+            ],
+        ),
+    ],
+)
+def test_days_the_export_lists_without_cost_are_compared(
+    data_dir, tmp_path, capsys, name, text, expected
+):
+    """A day the export lists without cost (OpenAI's exports list every day of the range) is
+    one of the days compared: stored calls on it are not in the provider export. They used to
+    be left out when that day was the export's last (or first), so the TOTAL hid them."""
+    path = tmp_path / name
+    path.write_text(text)
+    argv = ["reconcile", "--provider-usage", str(path), "--data-dir", data_dir]
+    assert cli.main([*argv, "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    got = [
+        (r["day"], r["model"], r["provider_cost_usd"], r["stored_cost_usd"], r["explanation"])
+        for r in rows
+    ]
+    assert [g[:4] for g in got] == [e[:4] for e in expected]
+    assert all(g[4].startswith(e[4]) for g, e in zip(got, expected, strict=True))
+
+    # With --since, only the days from it on; a period holding none of the export's days is
+    # refused.
+    assert cli.main([*argv, "--format", "json", "--since", "2026-11-11"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["day"], r["stored_cost_usd"]) for r in rows] == [("2026-11-11", expected[-1][3])]
+    assert cli.main([*argv, "--since", "2026-11-12"]) == 2
+    assert "no usage rows in the period" in capsys.readouterr().err
