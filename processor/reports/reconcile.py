@@ -260,7 +260,7 @@ def _json_result(
         model = line_item_model(result.get("line_item") or "")
     else:
         currency = str(result.get("currency") or "usd").lower()
-        value = _amount(str(result["amount"]), where) / 100  # cents
+        value = _amount(str(result["amount"]), where).scaleb(-2)  # cents, digits as written
         cost_type = str(result.get("cost_type") or "").lower()
         model = f"({cost_type})" if cost_type not in ("", "tokens") else result.get("model") or ""
     if currency != "usd":

@@ -258,3 +258,31 @@ def test_exports_rounded_to_cents_match_within_their_rounding(tmp_path, stored_c
     sonnet = next(r for r in rows if r["model"] == "claude-sonnet-4-5")
     assert sonnet["provider_cost_usd"] == D("0.77")
     assert sonnet["explanation"].startswith(explanation)
+
+
+@pytest.mark.parametrize(
+    ("cents", "stored_cost", "explanation"),
+    [
+        # Whole cents are rounded to the cent: half a cent per result, whatever the digits.
+        ("10", "0.05", "price mismatch: provider charged 100.00% more than stored"),
+        ("100", "1.3", "price mismatch: provider charged 23.08% less than stored"),
+        ("10", "0.096", "match; within the export's rounding (±0.005 USD)"),
+        ("10.0", "0.098", "price mismatch: provider charged 2.04% more than stored"),
+    ],
+)
+def test_cost_report_rounding_is_the_written_cents(tmp_path, cents, stored_cost, explanation):
+    """Anthropic's cost report writes amounts in cents: the rounding it explains is half a unit
+    in the last place written, in cents (``"10"`` is 0.10 USD to the cent). Dividing by 100
+    dropped trailing zeros (``"10"`` became 0.1, ``"100"`` 1), so a 0.05 USD difference on
+    0.10 USD, or 0.30 on 1 USD, was called a match within the export's rounding."""
+    path = tmp_path / "cost_report.json"
+    path.write_text(
+        '{"data": [{"starting_at": "2026-11-20T00:00:00Z", "results": [{"amount": "'
+        + cents
+        + '", "currency": "USD", "cost_type": "tokens", "model": "claude-haiku-4-5"}]}],'
+        ' "has_more": false}'
+    )
+    reader = FakeReader([stored_row(DAY, "claude-haiku-4-5-20251001", stored_cost, "anthropic")])
+    _, rows = reconcile.reconcile(reader, str(path), tolerance=D("0.001"))
+    assert rows[0]["provider_cost_usd"] == D(cents) / 100
+    assert rows[0]["explanation"].startswith(explanation)
