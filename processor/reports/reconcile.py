@@ -56,7 +56,11 @@ COLUMNS = (
     "unattributed_calls",
     "explanation",
 )
-_DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
+# A snapshot's date (gpt-4o-2024-08-06, claude-sonnet-4-5-20250929, OpenAI's older MMDD:
+# gpt-3.5-turbo-0125, gpt-4-0613) or an alias for the newest (claude-3-5-haiku-latest).
+_DATE_SUFFIX = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|\d{4}|latest)$")
+# Anthropic's aliases of a whole version: claude-sonnet-4-0 is claude-sonnet-4-20250514.
+_CLAUDE_DOT_ZERO = re.compile(r"^(claude-[a-z]+-\d+)-0$")
 _VERSION = re.compile(r"\d+(\.\d+)?")
 # The model of an export row that names none (OpenAI without line items): the day is compared
 # with stored cost of every model that day.
@@ -73,7 +77,7 @@ def normalise_model(name: str) -> str:
         return name
     if " " in name:  # a display name (Anthropic's Console export): to the API id's form
         name = _display_to_id(name.split())
-    return _DATE_SUFFIX.sub("", name)
+    return _CLAUDE_DOT_ZERO.sub(r"\1", _DATE_SUFFIX.sub("", name))
 
 
 def _display_to_id(words: list[str]) -> str:

@@ -14,7 +14,8 @@ from llm_margin.processor.storage import Store
 
 pytestmark = pytest.mark.integration
 
-# (ts, provider, request model, response model, cost)
+FAILED = {"status": "error", "input_tokens": 0, "output_tokens": 0}
+# (ts, provider, request model, response model, cost[, other fields])
 CALLS = [
     (datetime(2026, 11, 9, 23, 59, 59, 999999), "openai", "gpt-4o", "gpt-4o-2024-08-06", "0.1"),
     (datetime(2026, 11, 10), "openai", "gpt-4o", "gpt-4o-2024-08-06", "0.2"),
@@ -24,6 +25,12 @@ CALLS = [
     (datetime(2026, 11, 11, 12), "openai", "gpt-4o", "gpt-4o-2024-08-06", "0.7"),
     (datetime(2026, 11, 11, 12), "anthropic", "claude-sonnet-4-5", "claude-sonnet-4-5-20250929", "0.9"),
     (datetime(2026, 11, 12), "openai", "gpt-4o", "gpt-4o-2024-08-06", "5"),  # after the export
+    # Calls without a response model are stored under the model asked for, an alias: a
+    # failed call, and a stream cut off before its answer named the model (estimated cost).
+    (datetime(2026, 11, 5), "openai", "gpt-3.5-turbo", "gpt-3.5-turbo-0125", "0.2"),
+    (datetime(2026, 11, 5, 1), "openai", "gpt-3.5-turbo", "", "0", FAILED),
+    (datetime(2026, 11, 5), "anthropic", "claude-sonnet-4-20250514", "claude-sonnet-4-20250514", "0.2"),
+    (datetime(2026, 11, 5, 1), "anthropic", "claude-sonnet-4-0", "", "0.05", {"usage_source": "estimated"}),
 ]  # fmt: skip
 
 
@@ -35,6 +42,7 @@ def data_dir(tmp_path_factory):
         store.insert_calls(
             [
                 CallRecord(
+                    **{"input_tokens": 100, "output_tokens": 10, **(extra[0] if extra else {})},
                     ts=ts,
                     trace_id=f"{n:032x}",
                     span_id=f"{n:016x}",
@@ -44,13 +52,11 @@ def data_dir(tmp_path_factory):
                     route=f"{provider}/{model}",
                     request_model=model,
                     response_model=response_model,
-                    input_tokens=100,
-                    output_tokens=10,
                     cost_usd=Decimal(cost),
                     priced=True,
                     version=1,
                 )
-                for n, (ts, provider, model, response_model, cost) in enumerate(CALLS, 1)
+                for n, (ts, provider, model, response_model, cost, *extra) in enumerate(CALLS, 1)
             ]
         )
     finally:
@@ -173,3 +179,30 @@ def test_days_the_export_lists_without_cost_are_compared(
     assert [(r["day"], r["stored_cost_usd"]) for r in rows] == [("2026-11-11", expected[-1][3])]
     assert cli.main([*argv, "--since", "2026-11-12"]) == 2
     assert "no usage rows in the period" in capsys.readouterr().err
+
+
+def test_calls_stored_under_an_alias_are_compared_with_its_snapshot(data_dir, tmp_path, capsys):
+    """A call stored without a response model carries the alias asked for (``gpt-3.5-turbo``,
+    ``claude-sonnet-4-0``); the export names the snapshot (``gpt-3.5-turbo-0125``, ``Claude
+    Sonnet 4``). They are one model: a failed call explains the difference, an estimated
+    stream's cost is counted. They used to be rows of their own, `not in the provider export`,
+    and the snapshot's row a price mismatch."""
+    openai = tmp_path / "openai.csv"
+    openai.write_text(
+        "start_time_iso,line_item,amount_value,amount_currency\n"
+        '2026-11-05T00:00:00+00:00,"gpt-3.5-turbo-0125, input",0.25,usd\n'
+    )
+    anthropic = tmp_path / "anthropic.csv"
+    anthropic.write_text("usage_date_utc,model,cost_usd\n2026-11-05,Claude Sonnet 4,0.25\n")
+    got = []
+    for path in (openai, anthropic):
+        argv = ["reconcile", "--provider-usage", str(path), "--data-dir", data_dir]
+        assert cli.main([*argv, "--format", "json"]) == 0
+        got += [
+            (r["model"], r["stored_calls"], r["stored_cost_usd"], r["explanation"].split(":")[0])
+            for r in json.loads(capsys.readouterr().out)
+        ]
+    assert got == [
+        ("gpt-3.5-turbo", 2, "0.2", "failed-but-billed"),
+        ("claude-sonnet-4", 2, "0.25", "match"),
+    ]

@@ -81,6 +81,16 @@ def test_stripe_lines_leave_out_unattributed():
         ("Claude Sonnet 3.7", "claude-3-7-sonnet"),
         ("Claude 3.5 Haiku", "claude-3-5-haiku"),
         ("Claude 3.5 Sonnet 2024-10-22", "claude-3-5-sonnet"),
+        # OpenAI's older snapshots end in MMDD; Anthropic's aliases of a whole version in -0
+        ("gpt-3.5-turbo-0125", "gpt-3.5-turbo"),
+        ("gpt-4-0613", "gpt-4"),
+        ("gpt-4-1106-preview", "gpt-4-1106-preview"),
+        ("claude-sonnet-4-0", "claude-sonnet-4"),
+        ("claude-opus-4-0", "claude-opus-4"),
+        ("Claude Opus 4.0", "claude-opus-4"),
+        ("claude-3-5-sonnet-20241022", "claude-3-5-sonnet"),
+        ("claude-opus-4-1", "claude-opus-4-1"),
+        ("claude-haiku-4-5-20251001", "claude-haiku-4-5"),
     ],
 )
 def test_normalise_model(name, expected):
