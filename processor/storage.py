@@ -99,8 +99,13 @@ def load_chdb_in_utc() -> None:
 
 
 def check_utc(client: Any) -> None:
-    zone = client.command("SELECT timezone()")
-    if zone != "UTC":
+    """Refuse a chDB whose timezone is not UTC under any name: Etc/UTC, Zulu, GMT are fine
+    (zero offset in winter and in summer), Europe/London is not."""
+    zone, winter, summer = client.query(
+        "SELECT timezone(), timezoneOffset(toDateTime('2026-01-15 12:00:00')),"
+        " timezoneOffset(toDateTime('2026-07-15 12:00:00'))"
+    ).result_rows[0]
+    if winter or summer:
         raise StoreTimezoneError(
             f"chDB was loaded in timezone {zone} before llm-margin could load it in UTC, so "
             "periods would be read in that timezone: open the store before anything else "

@@ -13,6 +13,11 @@ import time
 from collections.abc import Iterator
 
 import pytest
+from llm_margin.processor.storage import load_chdb_in_utc
+
+# Before any test module can import chdb: the store reads every time in UTC, and chDB takes
+# its timezone once, when it is loaded (see storage.load_chdb_in_utc).
+load_chdb_in_utc()
 
 
 def free_port() -> int:
