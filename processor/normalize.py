@@ -68,6 +68,9 @@ REASONING_KEYS = (
     "gen_ai.usage.reasoning_tokens",
     "llm.usage.reasoning_tokens",
 )
+# Audio parts of the input and output totals (OpenAI audio models), priced apart from text.
+INPUT_AUDIO_KEYS = (A.INPUT_AUDIO_TOKENS,)
+OUTPUT_AUDIO_KEYS = (A.OUTPUT_AUDIO_TOKENS,)
 OPERATION_KEYS = (A.GEN_AI_OPERATION_NAME, "llm.request.type")
 SERVICE_TIER_KEYS = (
     A.GEN_AI_RESPONSE_SERVICE_TIER,
@@ -182,7 +185,14 @@ def span_kind(attrs: Mapping[str, Any]) -> str | None:
 # is resolved in one pass over the attributes it has, instead of probing every spelling of
 # every field. Groups are numbered in the order call_from_span converts them.
 _TOKEN_GROUPS_BEFORE_TS = (INPUT_TOKEN_KEYS, CACHE_READ_KEYS, CACHE_WRITE_1H_KEYS, CACHE_WRITE_KEYS)
-_TOKEN_GROUPS_AFTER_TS = (OUTPUT_TOKEN_KEYS, REASONING_KEYS, SDK_RETRY_KEYS, (A.ATTEMPT,))
+_TOKEN_GROUPS_AFTER_TS = (
+    OUTPUT_TOKEN_KEYS,
+    REASONING_KEYS,
+    SDK_RETRY_KEYS,
+    (A.ATTEMPT,),
+    INPUT_AUDIO_KEYS,
+    OUTPUT_AUDIO_KEYS,
+)
 _TEXT_GROUPS = tuple(
     (key,)
     for key in (
@@ -423,7 +433,7 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
     start = span.start_time_unix_nano
     end = span.end_time_unix_nano
     ts = nanos_to_datetime(start)
-    output_tokens, reasoning_tokens, sdk_retries, attempt = [
+    output_tokens, reasoning_tokens, sdk_retries, attempt, input_audio, output_audio = [
         0 if v is None else v if type(v) is int and v >= 0 else _token_count(v, name)
         for v, name in zip(values[_T0:_X0], _TOKEN_NAMES[_T0:], strict=True)
     ]
@@ -462,6 +472,10 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
         # A provisional (stream-start) record must lose against the final one, and another
         # instrumentation's span of the same request against ours (see call_rank).
         version=row_version(call_rank(attrs), end or start),
+        # Parts of their totals: never more than the total (genai-prices would price the
+        # difference as a negative count of text tokens).
+        input_audio_tokens=min(input_audio, input_tokens),
+        output_audio_tokens=min(output_audio, output_tokens),
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
 from operator import attrgetter
@@ -49,9 +49,23 @@ class CallRecord:
     price_version: str = ""
     source: str = ""
     version: int = 0
+    # Audio parts of input_tokens / output_tokens (OpenAI audio models), priced apart. Last,
+    # so that a spooled record pickled before they existed still loads (__setstate__).
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
 
     def row(self) -> tuple:
         return _call_row(self)
+
+    def __setstate__(self, state: tuple) -> None:
+        # Pickled as (None, {slot: value}); a spool segment written by an older release lacks
+        # the fields added since: they take their defaults instead of staying unset.
+        for f in _CALL_FIELDS:
+            if f.default is not MISSING:
+                setattr(self, f.name, f.default)
+        for part in state if isinstance(state, tuple) else (state,):
+            for name, value in (part or {}).items():
+                setattr(self, name, value)
 
 
 @dataclass(slots=True)
@@ -75,7 +89,8 @@ class TaskSpanRecord:
         return _task_span_row(self)
 
 
-CALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(CallRecord))
+_CALL_FIELDS = fields(CallRecord)
+CALL_COLUMNS: tuple[str, ...] = tuple(f.name for f in _CALL_FIELDS)
 TASK_SPAN_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(TaskSpanRecord))
 _call_row = attrgetter(*CALL_COLUMNS)
 _task_span_row = attrgetter(*TASK_SPAN_COLUMNS)

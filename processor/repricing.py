@@ -84,6 +84,8 @@ def reprice(
                 int(record["cache_read_tokens"]),
                 int(record["cache_write_tokens"]),
                 int(record["cache_write_1h_tokens"]),
+                int(record["input_audio_tokens"]),
+                int(record["output_audio_tokens"]),
             ),
             ts,
             record["service_tier"],

@@ -39,6 +39,9 @@ CREATE TABLE IF NOT EXISTS llm_calls_local ON CLUSTER '__CLUSTER__'
     price_version         LowCardinality(String),
     source                LowCardinality(String),
     version               UInt64,
+    -- Audio parts of input_tokens / output_tokens (OpenAI audio models), priced apart.
+    input_audio_tokens    UInt64,
+    output_audio_tokens   UInt64,
     inserted_at           DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)

@@ -51,6 +51,10 @@ STREAM = "llm_margin.stream"
 # Anthropic splits cache writes into 5-minute and 1-hour buckets, priced differently.
 CACHE_WRITE_5M_TOKENS = "llm_margin.usage.cache_write_5m.input_tokens"
 CACHE_WRITE_1H_TOKENS = "llm_margin.usage.cache_write_1h.input_tokens"
+# Audio tokens (OpenAI audio models: gpt-audio, gpt-4o-audio-preview, ...), parts of the input
+# and output totals that are priced several times higher than text.
+INPUT_AUDIO_TOKENS = "llm_margin.usage.audio.input_tokens"
+OUTPUT_AUDIO_TOKENS = "llm_margin.usage.audio.output_tokens"
 # Marks a "stream started" record: the processor stores it as an estimate that the final
 # span (same call id) replaces.
 CALL_ID = "llm_margin.call_id"

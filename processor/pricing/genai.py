@@ -33,18 +33,23 @@ _CHECK_USAGE = {
     "cache_write_tokens": 100,
     "cache_write_1h_tokens": 40,
     "output_tokens": 567,
+    "input_audio_tokens": 300,
+    "output_audio_tokens": 123,
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Usage4:
-    """Canonical usage: input includes cache read and write; cache write includes 1h."""
+    """Canonical usage: input includes cache read and write; cache write includes 1h; input
+    and output include their audio tokens."""
 
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cache_write_1h_tokens: int = 0
+    input_audio_tokens: int = 0
+    output_audio_tokens: int = 0
 
     def genai(self) -> Usage:
         return Usage(
@@ -53,6 +58,8 @@ class Usage4:
             cache_read_tokens=self.cache_read_tokens,
             cache_write_tokens=self.cache_write_tokens,
             cache_write_1h_tokens=self.cache_write_1h_tokens,
+            input_audio_tokens=self.input_audio_tokens,
+            output_audio_tokens=self.output_audio_tokens,
         )
 
 
@@ -64,7 +71,7 @@ class Resolved:
     model_id: str
     model_price: object  # genai_prices.types.ModelPrice
     per_request: Decimal
-    coefficients: tuple[Decimal, Decimal, Decimal, Decimal, Decimal] | None
+    coefficients: tuple[Decimal, ...] | None  # input, read, write, 1h, output, audio in/out
     tier_threshold: int | None  # total input above which tiered prices apply
 
     def cost(self, usage: Usage4) -> Decimal:
@@ -72,7 +79,7 @@ class Resolved:
             self.tier_threshold is not None and usage.input_tokens > self.tier_threshold
         ):
             return Decimal(self.model_price.calc_price(usage.genai())["total_price"])
-        c_in, c_read, c_write, c_1h, c_out = self.coefficients
+        c_in, c_read, c_write, c_1h, c_out, c_audio_in, c_audio_out = self.coefficients
         return (
             self.per_request
             + usage.input_tokens * c_in
@@ -80,6 +87,8 @@ class Resolved:
             + usage.cache_write_tokens * c_write
             + usage.cache_write_1h_tokens * c_1h
             + usage.output_tokens * c_out
+            + usage.input_audio_tokens * c_audio_in
+            + usage.output_audio_tokens * c_audio_out
         )
 
 
@@ -96,14 +105,19 @@ def _linear(model_price: object) -> tuple[Decimal, tuple | None, int | None]:
     with_write = _price(model_price, input_tokens=n, cache_write_tokens=n)
     with_1h = _price(model_price, input_tokens=n, cache_write_tokens=n, cache_write_1h_tokens=n)
     with_output = _price(model_price, output_tokens=n)
-    # Each coefficient is the change one more token of that kind makes; a cache token is
-    # also an input token, so its coefficient is relative to a plain input token.
+    with_audio_in = _price(model_price, input_tokens=n, input_audio_tokens=n)
+    with_audio_out = _price(model_price, output_tokens=n, output_audio_tokens=n)
+    # Each coefficient is the change one more token of that kind makes; a cache or audio
+    # token is also an input (output) token, so its coefficient is relative to a plain one
+    # (0 for a model without audio prices: its audio is priced as text).
     coefficients = (
         (with_input - base) / n,
         (with_read - with_input) / n,
         (with_write - with_input) / n,
         (with_1h - with_write) / n,
         (with_output - base) / n,
+        (with_audio_in - with_input) / n,
+        (with_audio_out - with_output) / n,
     )
     thresholds = [
         min(t.start for t in value.tiers)

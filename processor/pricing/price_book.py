@@ -101,6 +101,8 @@ class PriceBook:
                 call.cache_read_tokens,
                 call.cache_write_tokens,
                 call.cache_write_1h_tokens,
+                call.input_audio_tokens,
+                call.output_audio_tokens,
             ),
             call.ts,
             call.service_tier,

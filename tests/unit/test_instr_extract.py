@@ -7,6 +7,7 @@ from llm_margin.instrumentation import _anthropic_extract as AX
 from llm_margin.instrumentation import _openai_extract as OX
 from llm_margin.instrumentation._common import provider_for_host
 from llm_margin.instrumentation._types import RequestFacts, UsageTokens, estimate_tokens
+from openai.types import CompletionUsage
 
 CHAT = RequestFacts(operation="chat", model="m")
 CHAT_JSON = RequestFacts(operation="chat", model="m", json_content=True)
@@ -39,6 +40,43 @@ CHAT_TOOLS = RequestFacts(operation="chat", model="m", tools=True)
                 "prompt_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 700},
             },
             UsageTokens(900, 3, cache_read_tokens=100, cache_write_tokens=700),
+        ),
+        (  # audio models (gpt-audio): audio parts of both totals, priced apart from text
+            {
+                "prompt_tokens": 1000,
+                "completion_tokens": 400,
+                "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 800},
+                "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 350},
+            },
+            UsageTokens(
+                1000,
+                400,
+                cache_read_tokens=0,
+                reasoning_tokens=0,
+                input_audio_tokens=800,
+                output_audio_tokens=350,
+            ),
+        ),
+        (  # the SDK's own model (read with attrgetter, not as a dict)
+            CompletionUsage.model_validate(
+                {
+                    "prompt_tokens": 60,
+                    "completion_tokens": 20,
+                    "total_tokens": 80,
+                    "prompt_tokens_details": {"audio_tokens": 50, "cached_tokens": 0},
+                    "completion_tokens_details": {"audio_tokens": 15},
+                }
+            ),
+            UsageTokens(60, 20, 0, input_audio_tokens=50, output_audio_tokens=15),
+        ),
+        (  # a text-only call's zero audio counts are left out (they price the same)
+            {
+                "prompt_tokens": 10,
+                "completion_tokens": 5,
+                "prompt_tokens_details": {"audio_tokens": 0},
+                "completion_tokens_details": {"audio_tokens": 0},
+            },
+            UsageTokens(10, 5),
         ),
     ],
 )

@@ -180,6 +180,48 @@ def test_shape_maps_to_canonical_usage_and_prices_like_genai_prices(name, attrib
     assert call.cost_usd > 0
 
 
+@pytest.mark.parametrize(
+    ("input_audio", "output_audio", "expected"),
+    [(800, 350, (800, 350)), (5000, 9000, (1000, 400))],  # never more than its total
+)
+def test_audio_tokens_are_kept_and_priced_apart_from_text(input_audio, output_audio, expected):
+    span = make_span(
+        1,
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-audio",
+            "gen_ai.usage.input_tokens": 1000,
+            "gen_ai.usage.output_tokens": 400,
+            "llm_margin.usage.audio.input_tokens": input_audio,
+            "llm_margin.usage.audio.output_tokens": output_audio,
+        },
+    )
+    call = call_from_span(span, attributes_to_dict(span.attributes))
+    assert (call.input_audio_tokens, call.output_audio_tokens) == expected
+    PriceBook().apply(call)
+    oracle = genai_prices.calc_price(
+        genai_prices.Usage(
+            input_tokens=1000,
+            output_tokens=400,
+            input_audio_tokens=expected[0],
+            output_audio_tokens=expected[1],
+        ),
+        "gpt-audio",
+        provider_id="openai",
+        genai_request_timestamp=call.ts,
+    ).total_price
+    assert call.cost_usd == Decimal(oracle).quantize(Decimal("1e-18"))
+    # gpt-audio: audio input $32 and output $64 per million tokens, text $2.50 and $10
+    text_only = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=1000, output_tokens=400),
+        "gpt-audio",
+        provider_id="openai",
+        genai_request_timestamp=call.ts,
+    ).total_price
+    assert call.cost_usd > 5 * text_only
+
+
 NOT_CALLS = [
     ("anthropic count_tokens", {"gen_ai.provider.name": "anthropic", "gen_ai.request.model": "m"}),
     ("models.list", {"gen_ai.provider.name": "anthropic"}),

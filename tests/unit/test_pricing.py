@@ -24,6 +24,7 @@ MODELS = [
     ("openai", "gpt-4o"),
     ("openai", "o3"),
     ("openai", "text-embedding-3-small"),
+    ("openai", "gpt-audio"),  # audio tokens priced apart from text
     ("anthropic", "claude-sonnet-4-5"),
     ("anthropic", "claude-3-5-haiku-20241022"),
     ("anthropic", "claude-opus-4-1"),
@@ -37,13 +38,16 @@ def _usages(seed: int) -> list[Usage4]:
     out = [Usage4(), Usage4(1, 1), Usage4(250_000, 10, 1000, 500, 100)]
     for _ in range(60):
         read, write = rng.randint(0, 8000), rng.randint(0, 4000)
+        total_in, total_out = read + write + rng.randint(0, 400_000), rng.randint(0, 8000)
         out.append(
             Usage4(
-                read + write + rng.randint(0, 400_000),
-                rng.randint(0, 8000),
+                total_in,
+                total_out,
                 read,
                 write,
                 rng.randint(0, write),
+                rng.randint(0, total_in) if rng.random() < 0.5 else 0,
+                rng.randint(0, total_out) if rng.random() < 0.5 else 0,
             )
         )
     return out

@@ -280,3 +280,20 @@ def test_an_unreadable_segment_is_set_aside_and_the_writer_keeps_writing(store, 
         assert os.listdir(os.path.join(directory, "bad")) == [os.path.basename(damaged.path)]
     finally:
         writer.shutdown(5)
+
+
+def test_a_call_spooled_before_the_audio_columns_replays_with_zero_audio():
+    import pickle
+
+    from llm_margin.processor.records import CALL_COLUMNS
+
+    call = CallRecord(ts=datetime.now(timezone.utc), trace_id="t", span_id="s", input_tokens=9)
+    # what an older release pickled: (None, {slot: value}) without the audio counts
+    none, slots = call.__getstate__()
+    del slots["input_audio_tokens"], slots["output_audio_tokens"]
+    restored = CallRecord.__new__(CallRecord)
+    restored.__setstate__((none, slots))
+    assert restored.input_tokens == 9
+    assert (restored.input_audio_tokens, restored.output_audio_tokens) == (0, 0)
+    assert len(restored.row()) == len(CALL_COLUMNS)
+    assert pickle.loads(pickle.dumps(call)) == call

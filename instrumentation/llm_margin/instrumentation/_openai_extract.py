@@ -137,12 +137,18 @@ def chat_usage(usage: Any) -> UsageTokens | None:
     cache_read = as_int(get(prompt_details, "cached_tokens"))
     if cache_read is None:  # DeepSeek's spelling
         cache_read = as_int(get(usage, "prompt_cache_hit_tokens"))
+    # Audio tokens are part of the totals, priced higher (gpt-audio: 12.8x text input); a
+    # zero (every text-only call) is left out like an absent count: it prices the same.
     return UsageTokens(
         as_int(prompt),
         as_int(completion),
         cache_read,
         as_int(get(prompt_details, "cache_write_tokens")),
         as_int(get(completion_details, "reasoning_tokens")),
+        None,
+        None,
+        as_int(get(prompt_details, "audio_tokens")) or None,
+        as_int(get(completion_details, "audio_tokens")) or None,
     )
 
 

@@ -26,6 +26,9 @@ class UsageTokens(NamedTuple):
     reasoning_tokens: int | None = None
     cache_write_5m_tokens: int | None = None
     cache_write_1h_tokens: int | None = None
+    # Audio parts of input_tokens and output_tokens (priced apart from text).
+    input_audio_tokens: int | None = None
+    output_audio_tokens: int | None = None
 
     def attributes(self) -> dict[str, int]:
         """The span attributes for these counts (absent counts are left out)."""
@@ -45,6 +48,8 @@ _USAGE_ATTRIBUTES = (
     A.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     A.CACHE_WRITE_5M_TOKENS,
     A.CACHE_WRITE_1H_TOKENS,
+    A.INPUT_AUDIO_TOKENS,
+    A.OUTPUT_AUDIO_TOKENS,
 )
 
 
