@@ -417,6 +417,7 @@ def test_anthropic_stream_accumulator_merges_start_and_delta():
                         "ephemeral_5m_input_tokens": 20,
                         "ephemeral_1h_input_tokens": 30,
                     },
+                    "service_tier": "priority",
                 },
             },
         }
@@ -443,6 +444,8 @@ def test_anthropic_stream_accumulator_merges_start_and_delta():
         cache_write_1h_tokens=30,
     )
     assert acc.facts().finish_reasons == ("end_turn",)
+    # the tier the provider billed, as for a Message (an overlay's service_tiers multiply it)
+    assert acc.facts().service_tier == "priority"
 
 
 @pytest.mark.parametrize(

@@ -116,7 +116,8 @@ class MessageStreamAccumulator:
     with ``message_delta`` (cumulative output), text received for estimates and the JSON check."""
 
     __slots__ = ("request", "model", "response_id", "usage", "cache_split", "thinking",
-                 "chars", "chunks", "reasons", "texts", "tool_inputs", "saw_delta", "stopped")  # fmt: skip
+                 "chars", "chunks", "reasons", "texts", "tool_inputs", "saw_delta", "stopped",
+                 "service_tier")  # fmt: skip
 
     def __init__(self, request: RequestFacts) -> None:
         self.request = request
@@ -132,6 +133,7 @@ class MessageStreamAccumulator:
         self.tool_inputs: dict[int, list[str]] = {}
         self.saw_delta = False
         self.stopped = False
+        self.service_tier: str | None = None
 
     def _merge_usage(self, usage: Any) -> None:
         for name in _USAGE_FIELDS:
@@ -144,6 +146,9 @@ class MessageStreamAccumulator:
         thinking = as_int(get(get(usage, "output_tokens_details"), "thinking_tokens"))
         if thinking is not None:
             self.thinking = thinking
+        tier = get(usage, "service_tier")  # in message_start's usage, as in a Message's
+        if isinstance(tier, str) and tier:
+            self.service_tier = tier
 
     def add(self, event: Any) -> bool:
         kind = get(event, "type")
@@ -212,6 +217,7 @@ class MessageStreamAccumulator:
             usage=usage,
             invalid_output=self.invalid_output(),
             finish_reasons=tuple(self.reasons),
+            service_tier=self.service_tier,
         )
 
     def estimated_output_tokens(self) -> int:
