@@ -37,6 +37,7 @@ docs/operations.md for which keys are file-only):
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, fields
 from typing import Any
@@ -56,7 +57,21 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return _is_int(value) or isinstance(value, float)
+    # YAML reads .nan and .inf as floats: no wait or timeout means either.
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))
+
+
+# Text fields: a YAML number or list there failed later with a traceback or a misleading
+# message (an int path opened that file descriptor).
+_TEXT_FIELDS = ("data_dir", "database", "host")
+_OPTIONAL_TEXT_FIELDS = (
+    "clickhouse_url",
+    "auth_token",
+    "billing_file",
+    "spool_dir",
+    "cluster_name",
+    "price_overlay",
+)
 
 
 @dataclass
@@ -91,6 +106,12 @@ class ServeConfig:
         return os.path.join(self.data_dir, "spool")
 
     def validate(self) -> ServeConfig:
+        for name in _TEXT_FIELDS + _OPTIONAL_TEXT_FIELDS:
+            value = getattr(self, name)
+            if value is None and name in _OPTIONAL_TEXT_FIELDS:
+                continue
+            if not isinstance(value, str) or not value:
+                raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
         for name in ("otlp_grpc_port", "otlp_http_port"):
             port = getattr(self, name)
             if not _is_int(port) or not 0 <= port <= 65535:
@@ -174,6 +195,8 @@ def load_serve_config(path: str | None, overrides: dict[str, Any]) -> ServeConfi
                 document = yaml.safe_load(handle) or {}
         except OSError as exc:
             raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"config file {path} is not UTF-8 text: {exc}") from exc
         except yaml.YAMLError as exc:
             raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
         if not isinstance(document, dict):

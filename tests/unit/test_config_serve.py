@@ -39,11 +39,39 @@ from llm_margin.processor.schema_upgrade import add_column_statements, declared_
         ({"ack_timeout_seconds": True}, "ack_timeout_seconds"),
         ({"drain_seconds": True}, "drain_seconds"),
         ({"clickhouse_http_port": True}, "clickhouse_http_port"),
+        # A YAML number or list where text belongs: a traceback, or an int path read as a
+        # file descriptor, before.
+        ({"clickhouse_url": 5}, "clickhouse_url must be a non-empty string"),
+        ({"auth_token": 12345678}, "auth_token must be a non-empty string"),
+        ({"host": 5}, "host must be a non-empty string"),
+        ({"database": ["x"]}, "database must be a non-empty string"),
+        ({"data_dir": ""}, "data_dir must be a non-empty string"),
+        ({"spool_dir": 5}, "spool_dir must be a non-empty string"),
+        ({"price_overlay": 12345}, "price_overlay must be a non-empty string"),
+        ({"billing_file": 12345}, "billing_file must be a non-empty string"),
+        ({"drain_seconds": float("nan")}, "drain_seconds"),
+        ({"task_finalize_seconds": float("nan")}, "task_finalize_seconds"),
+        ({"ack_timeout_seconds": float("inf")}, "ack_timeout_seconds"),
     ],
 )
 def test_invalid_values_fail_fast_with_the_field_named(overrides, message):
     with pytest.raises(ConfigError, match=message):
         ServeConfig(**overrides).validate()
+
+
+def test_config_file_not_utf8_is_a_config_error(tmp_path):
+    path = tmp_path / "serve.yaml"
+    path.write_bytes(b"\xff\xfe data_dir: x\n")
+    with pytest.raises(ConfigError, match="not UTF-8"):
+        load_serve_config(str(path), {})
+
+
+def test_config_file_with_bom_and_crlf_is_read(tmp_path):
+    path = tmp_path / "serve.yaml"
+    path.write_bytes(b"\xef\xbb\xbfdrain_seconds: 3\r\nhost: 127.0.0.1\r\n")
+    config = load_serve_config(str(path), {})
+    assert config.drain_seconds == 3
+    assert config.host == "127.0.0.1"
 
 
 def test_file_env_and_flags_layering(tmp_path, monkeypatch):
