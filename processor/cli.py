@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from llm_margin.processor.commands._common import CommandError
@@ -78,7 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         for handler in logging.getLogger().handlers:
             handler.addFilter(quiet_libraries)
     try:
-        return int(args.handler(args) or 0)
+        status = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not as "Exception ignored" at exit
+        return status
+    except BrokenPipeError:  # `llm-margin report ... | head`: the reader has what it wanted
+        _discard_stdout()
+        return 0
+    except KeyboardInterrupt:  # Ctrl-C during a long query: one line, not a traceback
+        print(f"llm-margin {args.command}: interrupted", file=sys.stderr)
+        return 130
     except CommandError as exc:
         print(f"llm-margin {args.command}: {exc}", file=sys.stderr)
         return 2
@@ -107,8 +116,14 @@ def main(argv: list[str] | None = None) -> int:
         else:
             raise
         return 2
-    except BrokenPipeError:
-        return 0
+
+
+def _discard_stdout() -> None:
+    """After a broken pipe, send what is still buffered to /dev/null: the interpreter's own
+    flush at exit would fail again and print "Exception ignored ... BrokenPipeError"."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":
