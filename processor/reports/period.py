@@ -19,7 +19,11 @@ def parse_instant(text: str, now: datetime) -> datetime:
     text = text.strip()
     match = _RELATIVE.match(text)
     if match:
-        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        try:
+            value = now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        except OverflowError:  # before year 1
+            value = datetime.min.replace(tzinfo=timezone.utc)
+        return _in_range(text, value)
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -28,7 +32,23 @@ def parse_instant(text: str, now: datetime) -> datetime:
         ) from exc
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    try:
+        return _in_range(text, value.astimezone(timezone.utc))
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        return _in_range(text, datetime.min.replace(tzinfo=timezone.utc))
+
+
+# ClickHouse's DateTime64 range. Outside it ClickHouse clamps values silently, and the
+# reports' own arithmetic (the previous period of `runaway`) overflowed with a traceback.
+FIRST_YEAR, LAST_YEAR = 1900, 2299
+
+
+def _in_range(text: str, value: datetime) -> datetime:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(
+            f"time {text!r} is out of range: use a time from {FIRST_YEAR} to {LAST_YEAR}"
+        )
+    return value
 
 
 def resolve_period(

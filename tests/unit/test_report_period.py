@@ -86,3 +86,17 @@ def test_commands_read_the_period_with_that_default():
         datetime(2026, 11, 1, tzinfo=UTC),
         datetime(2026, 12, 1, tzinfo=UTC),
     )
+
+
+@pytest.mark.parametrize(
+    ("since", "until"),
+    [
+        ("0001-01-01", None),  # the previous period of `runaway` overflowed: a traceback
+        ("0001-01-01T00:00+01:00", None),  # before year 1 in UTC
+        ("1000000000d", None),  # past timedelta's range: a traceback
+        ("2026-11-01", "9999-12-31"),  # ClickHouse clamps it silently
+    ],
+)
+def test_times_outside_the_stores_range_are_refused(since, until):
+    with pytest.raises(ValueError, match="out of range: use a time from 1900 to 2299"):
+        resolve_period(since, until, now=NOW)
