@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from datetime import timedelta
 
@@ -47,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.html and args.view != "weekly":
         raise CommandError("--html goes with `report weekly`")
+    _check_view_options(args)
     # weekly: the 7 days before --until (default now), unless --since says otherwise
     since, until = period(args, timedelta(days=7) if args.view == "weekly" else None)
     reader = open_reader(args)
@@ -68,6 +70,23 @@ def run(args: argparse.Namespace) -> int:
         reader.close()
     sys.stdout.write(text)
     return 0
+
+
+def _check_view_options(args: argparse.Namespace) -> None:
+    """--limit, --loop-attempts and --min-pct belong to one view each: elsewhere they were
+    ignored, and a bad value failed as ClickHouse's parameter error or a traceback."""
+    for flag, value, view in (
+        ("--limit", args.limit, "runaway"),
+        ("--loop-attempts", args.loop_attempts, "runaway"),
+        ("--min-pct", args.min_pct or None, "budgets"),
+    ):
+        if value is not None and args.view != view:
+            raise CommandError(f"{flag} goes with `report {view}`")
+    for flag, value in (("--limit", args.limit), ("--loop-attempts", args.loop_attempts)):
+        if value is not None and value < 1:
+            raise CommandError(f"{flag} must be a positive integer, got {value}")
+    if not math.isfinite(args.min_pct):
+        raise CommandError(f"--min-pct must be a number, got {args.min_pct}")
 
 
 # At most this many stale hours are refreshed before a report (the newest of its window): a
