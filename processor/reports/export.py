@@ -24,6 +24,7 @@ from typing import Any
 
 from llm_margin.processor.records import UNATTRIBUTED
 from llm_margin.processor.reports.money import exact, money_str
+from llm_margin.processor.reports.period import FIRST_YEAR, LAST_YEAR
 from llm_margin.processor.reports.render import csv_cell
 from llm_margin.processor.reports.views import run_sql
 
@@ -50,6 +51,10 @@ def month_bounds(period: str) -> tuple[datetime, datetime]:
     if not match or not 1 <= int(match.group(2)) <= 12:
         raise ValueError(f"--period must look like 2026-11, got {period!r}")
     year, month = int(match.group(1)), int(match.group(2))
+    if not FIRST_YEAR <= year <= LAST_YEAR:  # ClickHouse's DateTime64 range
+        raise ValueError(
+            f"--period {period!r} is out of range: use a month from {FIRST_YEAR} to {LAST_YEAR}"
+        )
     start = datetime(year, month, 1, tzinfo=timezone.utc)
     days = calendar.monthrange(year, month)[1]
     end = datetime(year + (month == 12), month % 12 + 1, 1, tzinfo=timezone.utc)

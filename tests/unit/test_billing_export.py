@@ -31,6 +31,13 @@ def test_month_bounds_rejects(bad):
         export.month_bounds(bad)
 
 
+@pytest.mark.parametrize("bad", ["0001-01", "1899-12", "2300-01", "9999-12"])
+def test_month_bounds_outside_the_stores_range(bad):
+    # 0001-01 reached ClickHouse and failed as its parameter error; 9999-12 overflowed.
+    with pytest.raises(ValueError, match="out of range: use a month from 1900 to 2299"):
+        export.month_bounds(bad)
+
+
 @pytest.mark.parametrize(
     "amounts, unit, expected",
     [
