@@ -55,6 +55,12 @@ def run(args: argparse.Namespace) -> int:
         tolerance = Decimal(args.tolerance_usd)
     except InvalidOperation as exc:
         raise CommandError(f"--tolerance-usd must be a number, got {args.tolerance_usd!r}") from exc
+    # nan gave a traceback on a difference to compare; inf called every difference a match,
+    # a negative one none (not even equal amounts)
+    if not tolerance.is_finite() or tolerance < 0:
+        raise CommandError(
+            f"--tolerance-usd must be a non-negative number, got {args.tolerance_usd!r}"
+        )
     try:
         reconcile.read_provider_usage(args.provider_usage)  # fail on a bad file before opening
     except reconcile.ProviderUsageError as exc:

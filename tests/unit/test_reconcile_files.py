@@ -61,3 +61,15 @@ def test_the_day_is_the_utc_day(tmp_path):
 def test_unreadable_files_are_one_clear_error(tmp_path, data, message):
     with pytest.raises(ProviderUsageError, match=message):
         read_provider_usage(write(tmp_path, data))
+
+
+@pytest.mark.parametrize("tolerance", ["nan", "inf", "-0.5"])
+def test_tolerance_must_be_a_non_negative_number(tmp_path, capsys, tolerance):
+    # inf called a 5 USD vs 1 USD day a match; nan was a traceback on the first stored day.
+    from llm_margin.processor import cli
+
+    argv = ["reconcile", "--provider-usage", "x.csv", "--data-dir", str(tmp_path)]
+    assert cli.main([*argv, f"--tolerance-usd={tolerance}"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"llm-margin reconcile: --tolerance-usd must be a non-negative number, got {tolerance!r}"
+    ]
