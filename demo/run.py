@@ -18,6 +18,7 @@ from importlib import resources
 
 from llm_margin.processor.config import ServeConfig
 from llm_margin.processor.server import Processor
+from llm_margin.processor.storage import locking_pid
 
 
 def free_port() -> int:
@@ -98,6 +99,14 @@ def prepare_data_dir(data_dir: str) -> None:
             raise DemoDirectoryError(
                 f"{data_dir} is not empty and was not made by the demo; the demo wipes its "
                 "--data-dir, so name a new or empty directory"
+            )
+        # A `serve` (or any command) on it would keep running on a deleted store.
+        holder = locking_pid(os.path.abspath(data_dir))
+        if holder:
+            raise DemoDirectoryError(
+                f"{data_dir} is in use by another process (pid {holder}), e.g. `llm-margin "
+                "serve`; the demo wipes its --data-dir, so stop that process or name another "
+                "directory"
             )
         shutil.rmtree(data_dir)
     elif os.path.exists(data_dir) and not os.path.isdir(data_dir):

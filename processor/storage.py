@@ -189,7 +189,7 @@ class Store:
         else:
             path = os.path.abspath(data_dir or "./llm-margin-data")
             os.makedirs(path, exist_ok=True)
-            holder = _locking_pid(path)
+            holder = locking_pid(path)
             if holder:  # say so before chDB prints its own "Cannot lock file" to stderr
                 raise StoreLockedError(
                     f"the data directory {path} is in use by another process (pid {holder})"
@@ -490,7 +490,7 @@ class _SideClient:
             self._open = None
 
 
-def _locking_pid(path: str) -> int | None:
+def locking_pid(path: str) -> int | None:
     """The live other process holding chDB's lock on path's ``status`` file (an flock, as
     ClickHouse takes it), or None: free, stale, or held by this process."""
     holder = _holding_pid(path)

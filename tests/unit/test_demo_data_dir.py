@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from llm_margin.demo.run import DEMO_MARKER, DemoDirectoryError, prepare_data_dir
 
@@ -52,3 +55,35 @@ def test_a_file_is_refused(tmp_path):
     with pytest.raises(DemoDirectoryError, match="is a file"):
         prepare_data_dir(str(path))
     assert path.read_text() == "x"
+
+
+def test_a_demo_directory_in_use_is_not_wiped(tmp_path):
+    # `serve` on an earlier demo's directory holds chDB's flock on its status file; the demo
+    # deleted the store under it, and the running processor went on with a deleted store.
+    data = tmp_path / "demo"
+    prepare_data_dir(str(data))
+    (data / "metadata").mkdir()
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+            "os.write(fd, f'PID: {os.getpid()}\\n'.encode())\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX)\n"
+            "print('locked', flush=True)\n"
+            "time.sleep(60)\n",
+            str(data / "status"),
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout.readline() == b"locked\n"
+        with pytest.raises(
+            DemoDirectoryError, match=f"in use by another process \\(pid {holder.pid}\\)"
+        ):
+            prepare_data_dir(str(data))
+        assert (data / "metadata").is_dir()
+    finally:
+        holder.kill()
+        holder.wait()
