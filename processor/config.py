@@ -45,6 +45,9 @@ from typing import Any
 import yaml
 from llm_margin.processor.cluster_schema import validate_cluster_name  # cluster (issue 7)
 
+# What clickhouse_url (and the commands' --clickhouse-url) may start with.
+CLICKHOUSE_URL_SCHEMES = ("http://", "https://", "clickhouse://", "chdb:")
+
 
 class ConfigError(ValueError):
     """A configuration value is missing or wrong; the message says which and why."""
@@ -128,9 +131,7 @@ class ServeConfig:
             raise ConfigError("queue_max_records must be a positive integer")
         if not _is_number(self.ack_timeout_seconds) or self.ack_timeout_seconds <= 0:
             raise ConfigError("ack_timeout_seconds must be a positive number")
-        if self.clickhouse_url and not self.clickhouse_url.startswith(
-            ("http://", "https://", "clickhouse://", "chdb:")
-        ):
+        if self.clickhouse_url and not self.clickhouse_url.startswith(CLICKHOUSE_URL_SCHEMES):
             raise ConfigError(f"clickhouse_url must be an http(s) URL, got {self.clickhouse_url!r}")
         if self.billing_file and not os.path.isfile(self.billing_file):
             raise ConfigError(f"billing_file {self.billing_file!r} does not exist")

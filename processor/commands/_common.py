@@ -60,7 +60,7 @@ def open_reader(args: argparse.Namespace) -> Any:
 
     if args.clickhouse_url:
         return Store.open(
-            clickhouse_url=args.clickhouse_url, database=args.database, create_schema=False
+            clickhouse_url=checked_clickhouse_url(args), database=args.database, create_schema=False
         )
     require_data_dir(args.data_dir)
     url = running_server(args.data_dir)
@@ -72,6 +72,19 @@ def open_reader(args: argparse.Namespace) -> Any:
         raise CommandError(
             f"{exc}; start `llm-margin serve` there or stop the process holding it"
         ) from exc
+
+
+def checked_clickhouse_url(args: argparse.Namespace) -> str:
+    """--clickhouse-url, refused unless it is a URL: the client read `host:8123` or a typo as
+    no address at all and connected to localhost:8123, naming that in its error."""
+    from llm_margin.processor.config import CLICKHOUSE_URL_SCHEMES
+
+    url = args.clickhouse_url
+    if not url.startswith(CLICKHOUSE_URL_SCHEMES):
+        raise CommandError(
+            f"--clickhouse-url must be an http(s) URL such as http://user:pass@host:8123, got {url!r}"
+        )
+    return url
 
 
 def require_data_dir(data_dir: str) -> None:

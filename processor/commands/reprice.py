@@ -14,6 +14,7 @@ import sys
 from llm_margin.processor.commands._common import (
     CommandError,
     add_store_options,
+    checked_clickhouse_url,
     open_reader,
     period,
     require_data_dir,
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:  # reads only: a read-only server user or the running processor will do
         store = open_reader(args)
     elif args.clickhouse_url:
-        store = Store.open(clickhouse_url=args.clickhouse_url, database=args.database)
+        store = Store.open(clickhouse_url=checked_clickhouse_url(args), database=args.database)
     else:
         require_data_dir(args.data_dir)
         if running_server(args.data_dir):
