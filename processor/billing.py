@@ -59,6 +59,9 @@ def _money(value: Any, where: str) -> Decimal:
 def parse_billing(document: Any, source: str = "billing file") -> tuple[list[Plan], list[Customer]]:
     if not isinstance(document, dict):
         raise ConfigError(f"{source} must be a mapping with 'plans' and 'customers'")
+    for section in ("plans", "customers"):
+        if not isinstance(document.get(section) or {}, dict):
+            raise ConfigError(f"{source}: {section} must be a mapping by name")
     plans: list[Plan] = []
     for name, spec in (document.get("plans") or {}).items():
         if not isinstance(spec, dict) or "monthly_price_usd" not in spec:
@@ -100,7 +103,7 @@ def load_billing_file(path: str) -> tuple[list[Plan], list[Customer]]:
     try:
         with open(path, encoding="utf-8") as handle:
             document = yaml.safe_load(handle)
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read billing file {path}: {exc}") from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"billing file {path} is not valid YAML: {exc}") from exc

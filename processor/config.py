@@ -135,6 +135,12 @@ class ServeConfig:
             raise ConfigError(f"clickhouse_url must be an http(s) URL, got {self.clickhouse_url!r}")
         if self.billing_file and not os.path.isfile(self.billing_file):
             raise ConfigError(f"billing_file {self.billing_file!r} does not exist")
+        if self.billing_file:  # read now: a bad file was a traceback once the store was open
+            from llm_margin.processor.billing import load_billing_file
+            from llm_margin.processor.budgets.config import load_budget_config
+
+            load_billing_file(self.billing_file)
+            load_budget_config(self.billing_file)
         # --- pricing (issue 4): parse the overlay now so a bad file fails at start ---
         if self.price_overlay:
             from llm_margin.processor.pricing.overlay import OverlayError, load_overlay

@@ -123,7 +123,7 @@ def load_budget_config(billing_file: str | None) -> BudgetConfig:
     try:
         with open(billing_file, encoding="utf-8") as handle:
             document = yaml.safe_load(handle) or {}
-    except (OSError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"cannot read budgets from {billing_file}: {exc}") from exc
     if not isinstance(document, dict):
         raise ConfigError(f"{billing_file} must be a mapping")

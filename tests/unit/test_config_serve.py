@@ -148,3 +148,28 @@ def test_every_shipped_schema_file_is_safe_to_rerun():
         parsed = declared_columns(statement)
         if parsed is not None:
             assert parsed[1], f"no columns parsed from {parsed[0]}"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"plans: 5\n", "plans must be a mapping by name"),
+        (b"customers: [acme]\n", "customers must be a mapping by name"),
+        (b"\xff billing\n", "cannot read billing file"),
+        (b"customers:\n  acme: {plan: nosuch}\n", "unknown plan 'nosuch'"),
+        (b"plans: {}\nbudgets: 5\n", "budgets: must be a mapping"),
+    ],
+)
+def test_a_bad_billing_file_fails_at_start(tmp_path, content, message):
+    # It was read only once the store was open: a traceback, its own ConfigError included.
+    path = tmp_path / "billing.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message):
+        load_serve_config(None, {"billing_file": str(path)})
+
+
+def test_the_demo_billing_file_is_accepted():
+    from importlib import resources
+
+    path = resources.files("llm_margin.demo") / "billing.yaml"
+    assert load_serve_config(None, {"billing_file": str(path)}).billing_file == str(path)
