@@ -15,6 +15,8 @@ from collections.abc import Iterator
 import pytest
 from llm_margin.processor.storage import load_chdb_in_utc
 
+from tests.http_replies import reply_ok
+
 # Before any test module can import chdb: the store reads every time in UTC, and chDB takes
 # its timezone once, when it is loaded (see storage.load_chdb_in_utc).
 load_chdb_in_utc()
@@ -146,10 +148,7 @@ class WebhookReceiver:
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 bodies.append(json.loads(body))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                reply_ok(self)
 
             def log_message(self, *args):
                 return

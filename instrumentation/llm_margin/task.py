@@ -31,8 +31,9 @@ A root span ``llm_margin.task <name>`` with ``llm_margin.task.root=true``,
 block ends normally, ``failure`` when it raises (the exception propagates unchanged; the span
 keeps its type in ``error.type``, not its message), or what the app set with ``set_outcome``.
 ``task.id`` comes from the incoming baggage (so that several services share one task) or is a
-new uuid4 hex, which is then put into the baggage for downstream services. Keyword attributes go on the task span; those named like an allowlisted
-baggage key (e.g. ``**{"feature": "chat"}``) are also stamped on every span inside the task.
+new uuid4 hex, which is then put into the baggage for downstream services. Keyword attributes
+go on the task span; those named like an allowlisted baggage key (e.g.
+``**{"feature": "chat"}``) are also stamped on every span inside the task.
 
 Every LLM call inside the task gets ``llm_margin.attempt`` (1-based, in call order),
 ``llm_margin.attempt_kind`` (``first``; ``retry`` = same route as the previous attempt, which

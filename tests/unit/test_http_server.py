@@ -12,16 +12,15 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 from llm_margin.processor.http_server import BoundedHTTPServer, LoopbackHostCheck, is_loopback_host
 
+from tests.http_replies import reply_ok
+
 
 class Hello(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 2.0  # serve's handlers use IDLE_TIMEOUT_SECONDS
 
     def do_GET(self):  # noqa: N802 (http.server's name)
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"ok")
+        reply_ok(self)
 
     def log_message(self, *args):
         return

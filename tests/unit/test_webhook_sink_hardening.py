@@ -24,6 +24,8 @@ from llm_margin.processor.budgets.thresholds import Alert
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.storage import QueryResult
 
+from tests.http_replies import reply_ok
+
 NOW = datetime(2026, 11, 22, 12, tzinfo=timezone.utc)
 EVIL = "<!channel> <https://evil.example/login|Click> & co"
 
@@ -54,10 +56,7 @@ class Server:
 
             def do_GET(self):  # noqa: N802
                 outer.requests.append(("GET", self.path))
-                self.send_response(200)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
+                reply_ok(self)
 
             def log_message(self, *args):
                 return
