@@ -149,13 +149,18 @@ def meter_units(amount: Decimal, unit: Decimal) -> int:
 STRIPE_IDENTIFIER_MAX = 100
 
 
-def stripe_identifier(period: str, customer: str) -> str:
-    """``llm-margin-<period>-<customer>``, the same on every run; a customer id too long for
-    Stripe's 100 characters (ids may be 128) is replaced by a digest of it, stable too."""
-    identifier = f"llm-margin-{period}-{customer}"
+def stripe_identifier(event_name: str, period: str, customer: str) -> str:
+    """``llm-margin-<event name>-<period>-<customer>``, the same on every run. The event name
+    is part of it because Stripe refuses an identifier it has seen within 24 hours whatever
+    the meter: without it the same customer and period sent to a second meter would be
+    refused as a re-send of the first. Too long for Stripe's 100 characters (event names may
+    be 100, customer ids 128): the event name and customer are replaced by a digest, stable
+    too."""
+    identifier = f"llm-margin-{event_name}-{period}-{customer}"
     if len(identifier.encode()) <= STRIPE_IDENTIFIER_MAX:
         return identifier
-    return f"llm-margin-{period}-{hashlib.sha256(customer.encode()).hexdigest()[:32]}"
+    digest = hashlib.sha256(f"{event_name}\n{customer}".encode()).hexdigest()[:32]
+    return f"llm-margin-{period}-{digest}"
 
 
 # Stripe takes a meter event stamped within the past 35 calendar days, or up to 5 minutes
@@ -263,7 +268,7 @@ def to_stripe(
             json.dumps(
                 {
                     "event_name": event_name,
-                    "identifier": stripe_identifier(period, customer),
+                    "identifier": stripe_identifier(event_name, period, customer),
                     "timestamp": timestamp,
                     "payload": {
                         "stripe_customer_id": stripe_id,

@@ -116,7 +116,7 @@ def test_export_csv_and_stripe_totals_exact(loaded, tmp_path):
     so_far = [json.loads(line) for line in result.stdout.splitlines()]
     assert {e["payload"]["customer_id"] for e in so_far} == {"acme", "globex", "initech"}
     assert all(before - 1 <= e["timestamp"] <= time.time() for e in so_far)
-    assert all(e["identifier"].startswith(f"llm-margin-{period}-") for e in so_far)
+    assert all(e["identifier"].startswith(f"llm-margin-llm_usage-{period}-") for e in so_far)
     assert sum(Decimal(e["payload"]["cost_usd"]) for e in so_far) == expected - price(
         "gpt-4o-mini", 100, 10
     )  # all but the unattributed call
@@ -127,7 +127,7 @@ def test_export_csv_and_stripe_totals_exact(loaded, tmp_path):
     assert result.returncode == 0, result.stderr
     events = [json.loads(line) for line in result.stdout.splitlines()]
     label = f"{since:%Y%m%dT%H%M%SZ}-{until:%Y%m%dT%H%M%SZ}"
-    assert all(e["identifier"].startswith(f"llm-margin-{label}-") for e in events)
+    assert all(e["identifier"].startswith(f"llm-margin-llm_usage-{label}-") for e in events)
     assert all(e["timestamp"] == int(until.timestamp()) - 1 for e in events)
     assert {e["payload"]["stripe_customer_id"] for e in events} == {"acme", "globex", "initech"}
     unattributed = price("gpt-4o-mini", 100, 10)

@@ -182,7 +182,7 @@ def test_stripe_identifiers_fit_and_are_stable(period, customer):
         return json.loads(export.to_stripe([line], period, until=until)[0])["identifier"]
 
     assert len(identifier(customer).encode()) <= 100  # Stripe's limit
-    assert identifier(customer).startswith(f"llm-margin-{period}-")
+    assert f"-{period}-" in identifier(customer)
     assert identifier(customer) == identifier(customer)  # the same on every run
     assert identifier(customer + "x") != identifier(customer)
 
@@ -241,7 +241,7 @@ def test_stripe_events_go_to_the_mapped_stripe_customer(tmp_path):
         ("cus_A", "acme"),
         ("cus_G", "globex"),
     ]
-    assert events[0]["identifier"] == "llm-margin-2026-11-acme"  # stable whatever the map
+    assert events[0]["identifier"] == "llm-margin-llm_usage-2026-11-acme"  # stable whatever the map
     assert left_out["unmapped"] == {"initech": D("1.2")}
     assert left_out["unattributed_cost_usd"] == D("1")
 
@@ -334,3 +334,25 @@ def test_stripe_warns_of_a_period_that_changes_on_every_run(tmp_path, capsys, pe
     assert "no llm-margin data" in error  # a warning: the export goes on (to the missing store)
     assert main(["export", *period, "--data-dir", data_dir]) == 2  # CSV takes any period
     assert "no llm-margin data" in capsys.readouterr().err
+
+
+def test_stripe_identifiers_of_two_meters_do_not_collide():
+    # Stripe refuses an identifier it has seen in the last 24 hours whatever the meter (and
+    # recommends globally unique ones): the same customer and period sent to a second meter
+    # must not be taken for a re-send of the first.
+    line = {"customer_id": "acme", "cost_usd": D("1"), "amount_usd": D("1.2")}
+
+    def identifier(event_name: str, customer: str = "acme") -> str:
+        text, _ = export.to_stripe([{**line, "customer_id": customer}], "2026-11",
+                                   event_name=event_name)  # fmt: skip
+        return json.loads(text)["identifier"]
+
+    assert identifier("llm_usage") == "llm-margin-llm_usage-2026-11-acme"
+    assert identifier("llm_usage") == identifier("llm_usage")  # a re-run: the same
+    assert identifier("llm_usage") != identifier("llm_cost_markup")
+    long_name = "m" * 100  # Stripe's longest event name
+    for customer in ("acme", "c" * 128):
+        assert len(identifier(long_name, customer).encode()) <= 100
+        assert identifier(long_name, customer).startswith("llm-margin-2026-11-")
+        assert identifier(long_name, customer) != identifier(long_name[:-1] + "n", customer)
+    assert identifier(long_name, "acme") != identifier(long_name, "acmf")
