@@ -63,12 +63,19 @@ def month_bounds(period: str) -> tuple[datetime, datetime]:
 
 
 def period_label(since: datetime, until: datetime) -> str:
-    """The period name of an export over [since, until) that is not one calendar month, e.g.
-    ``20261101T000000Z-20261115T000000Z``: it names the CSV lines and the Stripe events'
-    identifiers, so re-sending the same period is idempotent."""
+    """The period name of an export over [since, until): ``2026-11`` for one calendar month
+    (however it was given), else e.g. ``20261101T000000Z-20261115T000000Z``. It names the CSV
+    lines and the Stripe events' identifiers, so re-sending the same period is idempotent."""
+    since, until = since.astimezone(timezone.utc), until.astimezone(timezone.utc)
+    month = f"{since:%Y-%m}"
+    try:
+        if month_bounds(month) == (since, until):
+            return month
+    except ValueError:  # a year outside the store's range: named by its instants
+        pass
 
     def stamp(value: datetime) -> str:
-        return value.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        return value.strftime("%Y%m%dT%H%M%SZ")
 
     return f"{stamp(since)}-{stamp(until)}"
 
