@@ -14,7 +14,6 @@ from llm_margin.processor.commands._common import (
     open_reader,
     period,
 )
-from llm_margin.processor.records import UNATTRIBUTED
 from llm_margin.processor.reports.money import money_str
 from llm_margin.processor.reports.render import render
 
@@ -161,13 +160,21 @@ def run(args: argparse.Namespace) -> int:
             f"{named}",
             file=sys.stderr,
         )
-    customers = {line["customer_id"] for line in lines} - {UNATTRIBUTED}
-    not_stripe = [c for c in customers if not c.startswith("cus_")]
-    if stripe_customers is None and not_stripe:
+    not_stripe = left_out["not_stripe_ids"]
+    if not_stripe and stripe_customers is None:
         print(
             f"llm-margin export: {len(not_stripe)} customer ids are not Stripe customer ids "
-            f"(cus_...), e.g. {sorted(not_stripe)[0]}: Stripe will not find them; map them with "
+            f"(cus_...), e.g. {min(not_stripe)}: Stripe will not find them; map them with "
             "--stripe-customers FILE",
+            file=sys.stderr,
+        )
+    elif not_stripe:
+        # A mapped id is checked too: a swapped column or an internal id is never invoiced.
+        customer = min(not_stripe)
+        print(
+            f"llm-margin export: {len(not_stripe)} Stripe ids in {args.stripe_customers} are not "
+            f"Stripe customer ids (cus_...), e.g. {not_stripe[customer]} for {customer}: Stripe "
+            "will not find them",
             file=sys.stderr,
         )
     if left_out["unattributed_cost_usd"]:

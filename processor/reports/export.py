@@ -243,12 +243,14 @@ def to_stripe(
     period's last second, or with ``now``'s if the period has not ended yet: Stripe refuses
     events stamped ahead). ``stripe_customers``: our customer id -> Stripe customer id; a
     customer missing from it is left out (``unmapped``: amount by customer). Without it our
-    ids are sent as Stripe ids."""
+    ids are sent as Stripe ids. Ids sent that are not Stripe's (``cus_...``) are listed in
+    ``not_stripe_ids``."""
     per_customer: dict[str, dict[str, Decimal]] = {}
     left_out: dict[str, Any] = {
         "unattributed_cost_usd": Decimal(0),
         "unmapped": {},
         "unpriced_calls": 0,  # billed customers' calls stored without a price: billed at 0
+        "not_stripe_ids": {},  # customer -> the id sent that is no Stripe customer id (cus_)
     }
     for line in lines:
         if line["customer_id"] == UNATTRIBUTED:
@@ -271,6 +273,8 @@ def to_stripe(
         if stripe_id is None:
             left_out["unmapped"][customer] = amounts["amount"]
             continue
+        if not stripe_id.startswith("cus_"):  # a meter's by_id mapping finds no customer
+            left_out["not_stripe_ids"][customer] = stripe_id
         out.append(
             json.dumps(
                 {

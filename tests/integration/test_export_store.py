@@ -101,3 +101,21 @@ def test_a_calendar_month_has_the_months_identifiers_however_given(data_dir, cap
     # any other period keeps its own name
     out, _ = run(capsys, "--since", "2026-11-01", "--until", "2026-11-30", "--data-dir", data_dir)
     assert out.splitlines()[1].startswith("20261101T000000Z-20261130T000000Z,")
+
+
+def test_stripe_ids_that_stripe_cannot_find_are_named_mapped_or_not(data_dir, capsys, tmp_path):
+    # A meter finds its customer by Stripe id only; an id from the map that is not one (a
+    # swapped column, an internal id) was sent without a word and its usage never invoiced.
+    mapping = tmp_path / "stripe-customers.csv"
+    mapping.write_text("customer_id,stripe_customer_id\nacme,acme_prod\nglobex,cus_G\n")
+    stripe = ("--period", "2026-11", "--data-dir", data_dir, "--format", "stripe")
+    out, err = run(capsys, *stripe, "--stripe-customers", str(mapping))
+    sent = {json.loads(x)["payload"]["stripe_customer_id"] for x in out.splitlines()}
+    assert sent == {"acme_prod", "cus_G"}
+    assert f"1 Stripe ids in {mapping} are not Stripe customer ids (cus_...), e.g. acme_prod" in err
+    assert "initech" in err and "not billed, no Stripe customer id" in err
+    mapping.write_text("customer_id,stripe_customer_id\nacme,cus_A\nglobex,cus_G\n")
+    _, err = run(capsys, *stripe, "--stripe-customers", str(mapping))
+    assert "not Stripe customer ids" not in err
+    _, err = run(capsys, *stripe)  # no map: our ids are sent as they are
+    assert "3 customer ids are not Stripe customer ids (cus_...), e.g. acme" in err
