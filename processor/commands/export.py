@@ -46,7 +46,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--markup-pct", default="0", help="markup on AI cost in percent (default 0)"
     )
-    parser.add_argument("--event-name", default="llm_usage", help="Stripe meter event name")
+    parser.add_argument(
+        "--event-name",
+        default="llm_usage",
+        help="Stripe: meter event name (default llm_usage); the events' identifiers "
+        "llm-margin-<event name>-<period>-<customer> name it too",
+    )
     parser.add_argument(
         "--stripe-customers",
         metavar="FILE",
