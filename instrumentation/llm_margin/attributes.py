@@ -55,6 +55,11 @@ CACHE_WRITE_1H_TOKENS = "llm_margin.usage.cache_write_1h.input_tokens"
 # and output totals that are priced several times higher than text.
 INPUT_AUDIO_TOKENS = "llm_margin.usage.audio.input_tokens"
 OUTPUT_AUDIO_TOKENS = "llm_margin.usage.audio.output_tokens"
+# Server-side tool calls the provider bills per call, beside the tokens: web searches
+# (Anthropic usage.server_tool_use.web_search_requests, OpenAI Responses web_search_call
+# items) and file searches (OpenAI Responses file_search_call items).
+WEB_SEARCH_CALLS = "llm_margin.usage.web_search.calls"
+FILE_SEARCH_CALLS = "llm_margin.usage.file_search.calls"
 # Marks a "stream started" record: the processor stores it as an estimate that the final
 # span (same call id) replaces.
 CALL_ID = "llm_margin.call_id"

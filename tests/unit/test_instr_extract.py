@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from anthropic.types import Usage as AnthropicUsage
 from llm_margin.instrumentation import _anthropic_extract as AX
 from llm_margin.instrumentation import _openai_extract as OX
 from llm_margin.instrumentation._common import provider_for_host
 from llm_margin.instrumentation._types import RequestFacts, UsageTokens, estimate_tokens
 from openai.types import CompletionUsage
+from openai.types.responses import Response
 
 CHAT = RequestFacts(operation="chat", model="m")
 CHAT_JSON = RequestFacts(operation="chat", model="m", json_content=True)
@@ -167,6 +169,28 @@ def test_responses_usage(usage, expected):
             UsageTokens(
                 11, 1, cache_write_tokens=10, cache_write_5m_tokens=4, cache_write_1h_tokens=6
             ),
+        ),
+        (  # web searches, billed per search beside the tokens; web fetches are not billed
+            {
+                "input_tokens": 5,
+                "output_tokens": 2,
+                "server_tool_use": {"web_search_requests": 3, "web_fetch_requests": 2},
+            },
+            UsageTokens(5, 2, web_search_calls=3),
+        ),
+        (  # no search: the zero is left out (it prices the same)
+            {"input_tokens": 5, "output_tokens": 2, "server_tool_use": {"web_search_requests": 0}},
+            UsageTokens(5, 2),
+        ),
+        (  # the SDK's own model
+            AnthropicUsage.model_validate(
+                {
+                    "input_tokens": 7,
+                    "output_tokens": 1,
+                    "server_tool_use": {"web_search_requests": 4, "web_fetch_requests": 0},
+                }
+            ),
+            UsageTokens(7, 1, cache_read_tokens=None, web_search_calls=4),
         ),
     ],
 )
@@ -349,6 +373,63 @@ def test_responses_stream_accumulator():
     assert acc.usage_complete() and acc.facts().usage == UsageTokens(5, 2)
 
 
+_SEARCHES = [
+    {"type": "web_search_call", "id": "ws_1", "status": "completed",
+     "action": {"type": "search", "query": "q"}},
+    {"type": "file_search_call", "id": "fs_1", "status": "completed", "queries": ["q"]},
+    {"type": "web_search_call", "id": "ws_2", "status": "completed",
+     "action": {"type": "search", "query": "r"}},
+    {"type": "message", "id": "m_1", "role": "assistant", "status": "completed",
+     "content": [{"type": "output_text", "text": "hi", "annotations": []}]},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("output", "expected"),
+    [
+        ([], UsageTokens(5, 2)),
+        (_SEARCHES, UsageTokens(5, 2, web_search_calls=2, file_search_calls=1)),
+        (_SEARCHES[1:2], UsageTokens(5, 2, file_search_calls=1)),
+        ([{"type": "function_call", "arguments": "{}"}], UsageTokens(5, 2)),
+    ],
+)
+def test_responses_search_calls_are_counted_from_output_items(output, expected):
+    # billed per call and not counted in usage: counted from the output items
+    response = {"id": "r", "status": "completed", "output": output}
+    response["usage"] = {"input_tokens": 5, "output_tokens": 2}
+    assert OX.responses_response_facts(response, CHAT).usage == expected
+    stream = OX.ResponsesStreamAccumulator(RequestFacts("chat", "m", stream=True))
+    stream.add({"type": "response.completed", "response": response})
+    assert stream.usage_complete() and stream.facts().usage == expected
+
+
+def test_responses_search_calls_read_from_the_sdk_model():
+    response = Response.model_validate(
+        {
+            "id": "resp_1",
+            "object": "response",
+            "created_at": 1,
+            "model": "gpt-4o",
+            "status": "completed",
+            "output": _SEARCHES,
+            "parallel_tool_calls": True,
+            "tool_choice": "auto",
+            "tools": [],
+            "usage": {
+                "input_tokens": 5,
+                "output_tokens": 2,
+                "total_tokens": 7,
+                "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+                "output_tokens_details": {"reasoning_tokens": 0},
+            },
+        }
+    )
+    usage = OX.responses_response_facts(response, CHAT).usage
+    assert (usage.web_search_calls, usage.file_search_calls) == (2, 1)
+    assert usage.attributes()["llm_margin.usage.web_search.calls"] == 2
+    assert usage.attributes()["llm_margin.usage.file_search.calls"] == 1
+
+
 @pytest.mark.parametrize(
     ("response", "error_type"),
     [
@@ -444,6 +525,7 @@ def test_anthropic_stream_accumulator_merges_start_and_delta():
         cache_write_1h_tokens=30,
     )
     assert acc.facts().finish_reasons == ("end_turn",)
+    assert acc.facts().usage.web_search_calls is None
     # the tier the provider billed, as for a Message (an overlay's service_tiers multiply it)
     assert acc.facts().service_tier == "priority"
 
@@ -507,3 +589,16 @@ def test_provider_for_host(host, port, default, overrides, expected):
 @pytest.mark.parametrize(("chars", "tokens"), [(0, 0), (1, 1), (4, 1), (5, 2), (400, 100)])
 def test_estimate_tokens(chars, tokens):
     assert estimate_tokens(chars) == tokens
+
+
+def test_anthropic_stream_web_searches_come_from_the_final_delta():
+    # server_tool_use is cumulative, like output_tokens: message_start's zero, then the
+    # final message_delta's count
+    acc = AX.MessageStreamAccumulator(RequestFacts("chat", "claude", stream=True))
+    start_usage = {"input_tokens": 10, "output_tokens": 1}
+    start_usage["server_tool_use"] = {"web_search_requests": 0, "web_fetch_requests": 0}
+    acc.add({"type": "message_start", "message": {"id": "m", "usage": start_usage}})
+    delta_usage = {"output_tokens": 9, "server_tool_use": {"web_search_requests": 2}}
+    acc.add({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": delta_usage})
+    assert acc.facts().usage == UsageTokens(10, 9, web_search_calls=2)
+    assert acc.facts().usage.attributes()["llm_margin.usage.web_search.calls"] == 2

@@ -3,7 +3,8 @@
 Anthropic reports ``input_tokens`` WITHOUT the cached part; ``UsageTokens.input_tokens`` is the
 total (``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``) so that both
 providers mean the same thing. Cache writes are split into 5-minute and 1-hour buckets when the
-response carries ``usage.cache_creation``.
+response carries ``usage.cache_creation``. Web searches (``usage.server_tool_use``), billed per
+search beside the tokens, are counted; web fetches are not billed beyond their tokens.
 """
 
 from __future__ import annotations
@@ -69,6 +70,9 @@ def messages_usage(usage: Any) -> UsageTokens | None:
         reasoning_tokens=as_int(get(get(usage, "output_tokens_details"), "thinking_tokens")),
         cache_write_5m_tokens=write_5m,
         cache_write_1h_tokens=write_1h,
+        # Billed per search ($10 per 1,000); a zero (every call without the tool) is left out
+        # like an absent count: it prices the same.
+        web_search_calls=as_int(get(get(usage, "server_tool_use"), "web_search_requests")) or None,
     )
 
 
@@ -117,7 +121,7 @@ class MessageStreamAccumulator:
 
     __slots__ = ("request", "model", "response_id", "usage", "cache_split", "thinking",
                  "chars", "chunks", "reasons", "texts", "tool_inputs", "saw_delta", "stopped",
-                 "service_tier")  # fmt: skip
+                 "service_tier", "server_tools")  # fmt: skip
 
     def __init__(self, request: RequestFacts) -> None:
         self.request = request
@@ -134,6 +138,7 @@ class MessageStreamAccumulator:
         self.saw_delta = False
         self.stopped = False
         self.service_tier: str | None = None
+        self.server_tools: Any = None
 
     def _merge_usage(self, usage: Any) -> None:
         for name in _USAGE_FIELDS:
@@ -146,6 +151,10 @@ class MessageStreamAccumulator:
         thinking = as_int(get(get(usage, "output_tokens_details"), "thinking_tokens"))
         if thinking is not None:
             self.thinking = thinking
+        # Cumulative, like output_tokens: the last one (message_delta's) is the call's count.
+        server_tools = get(usage, "server_tool_use")
+        if server_tools is not None:
+            self.server_tools = server_tools
         tier = get(usage, "service_tier")  # in message_start's usage, as in a Message's
         if isinstance(tier, str) and tier:
             self.service_tier = tier
@@ -210,6 +219,8 @@ class MessageStreamAccumulator:
                 merged["cache_creation"] = self.cache_split
             if self.thinking is not None:
                 merged["output_tokens_details"] = {"thinking_tokens": self.thinking}
+            if self.server_tools is not None:
+                merged["server_tool_use"] = self.server_tools
             usage = messages_usage(merged)
         return ResponseFacts(
             model=self.model,

@@ -167,6 +167,19 @@ def responses_usage(usage: Any) -> UsageTokens | None:
     )
 
 
+def responses_tool_calls(output: Any) -> tuple[int | None, int | None]:
+    """(web searches, file searches) among a Response's output items: billed per call and not
+    counted in ``usage``. ``None`` for none (it prices the same as 0)."""
+    web = files = 0
+    for item in output or ():
+        kind = get(item, "type")
+        if kind == "web_search_call":
+            web += 1
+        elif kind == "file_search_call":
+            files += 1
+    return web or None, files or None
+
+
 def embeddings_usage(usage: Any) -> UsageTokens | None:
     if usage is None:
         return None
@@ -231,12 +244,18 @@ def responses_response_facts(response: Any, request: RequestFacts) -> ResponseFa
     error_type = None
     if status == "failed":
         error_type = _str(get(get(response, "error"), "code")) or "failed"
+    output = get(response, "output")
+    usage = responses_usage(get(response, "usage"))
+    # Counted with the usage they are billed beside; a response without usage is estimated.
+    if usage is not None:
+        web_searches, file_searches = responses_tool_calls(output)
+        if web_searches or file_searches:
+            usage = usage._replace(web_search_calls=web_searches, file_search_calls=file_searches)
     return ResponseFacts(
         model=_str(get(response, "model")),
         response_id=_str(get(response, "id")),
-        usage=responses_usage(get(response, "usage")),
-        invalid_output=request.expects_json
-        and responses_output_invalid(get(response, "output"), request),
+        usage=usage,
+        invalid_output=request.expects_json and responses_output_invalid(output, request),
         finish_reasons=(status,) if isinstance(status, str) else (),
         service_tier=_str(get(response, "service_tier")),
         error_type=error_type,

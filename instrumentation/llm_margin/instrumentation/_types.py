@@ -29,6 +29,9 @@ class UsageTokens(NamedTuple):
     # Audio parts of input_tokens and output_tokens (priced apart from text).
     input_audio_tokens: int | None = None
     output_audio_tokens: int | None = None
+    # Server-side tool calls billed per call, not in the token counts (web and file searches).
+    web_search_calls: int | None = None
+    file_search_calls: int | None = None
 
     def attributes(self) -> dict[str, int]:
         """The span attributes for these counts (absent counts are left out)."""
@@ -50,6 +53,8 @@ _USAGE_ATTRIBUTES = (
     A.CACHE_WRITE_1H_TOKENS,
     A.INPUT_AUDIO_TOKENS,
     A.OUTPUT_AUDIO_TOKENS,
+    A.WEB_SEARCH_CALLS,
+    A.FILE_SEARCH_CALLS,
 )
 
 
