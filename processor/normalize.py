@@ -71,6 +71,9 @@ REASONING_KEYS = (
 # Audio parts of the input and output totals (OpenAI audio models), priced apart from text.
 INPUT_AUDIO_KEYS = (A.INPUT_AUDIO_TOKENS,)
 OUTPUT_AUDIO_KEYS = (A.OUTPUT_AUDIO_TOKENS,)
+# Server-side tool calls billed per call (ours only: no other instrumentation records them).
+WEB_SEARCH_KEYS = (A.WEB_SEARCH_CALLS,)
+FILE_SEARCH_KEYS = (A.FILE_SEARCH_CALLS,)
 OPERATION_KEYS = (A.GEN_AI_OPERATION_NAME, "llm.request.type")
 SERVICE_TIER_KEYS = (
     A.GEN_AI_RESPONSE_SERVICE_TIER,
@@ -192,6 +195,8 @@ _TOKEN_GROUPS_AFTER_TS = (
     (A.ATTEMPT,),
     INPUT_AUDIO_KEYS,
     OUTPUT_AUDIO_KEYS,
+    WEB_SEARCH_KEYS,
+    FILE_SEARCH_KEYS,
 )
 _TEXT_GROUPS = tuple(
     (key,)
@@ -433,7 +438,16 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
     start = span.start_time_unix_nano
     end = span.end_time_unix_nano
     ts = nanos_to_datetime(start)
-    output_tokens, reasoning_tokens, sdk_retries, attempt, input_audio, output_audio = [
+    (
+        output_tokens,
+        reasoning_tokens,
+        sdk_retries,
+        attempt,
+        input_audio,
+        output_audio,
+        web_searches,
+        file_searches,
+    ) = [
         0 if v is None else v if type(v) is int and v >= 0 else _token_count(v, name)
         for v, name in zip(values[_T0:_X0], _TOKEN_NAMES[_T0:], strict=True)
     ]
@@ -476,6 +490,8 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
         # difference as a negative count of text tokens).
         input_audio_tokens=min(input_audio, input_tokens),
         output_audio_tokens=min(output_audio, output_tokens),
+        web_search_calls=web_searches,
+        file_search_calls=file_searches,
     )
 
 

@@ -53,6 +53,10 @@ class CallRecord:
     # so that a spooled record pickled before they existed still loads (__setstate__).
     input_audio_tokens: int = 0
     output_audio_tokens: int = 0
+    # Server-side tool calls billed per call beside the tokens (web searches: Anthropic and
+    # OpenAI; file searches: OpenAI Responses). Last, like the audio counts (__setstate__).
+    web_search_calls: int = 0
+    file_search_calls: int = 0
 
     def row(self) -> tuple:
         return _call_row(self)

@@ -86,6 +86,8 @@ def reprice(
                 int(record["cache_write_1h_tokens"]),
                 int(record["input_audio_tokens"]),
                 int(record["output_audio_tokens"]),
+                int(record["web_search_calls"]),
+                int(record["file_search_calls"]),
             ),
             ts,
             record["service_tier"],

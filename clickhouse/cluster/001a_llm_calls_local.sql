@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS llm_calls_local ON CLUSTER '__CLUSTER__'
     -- Audio parts of input_tokens / output_tokens (OpenAI audio models), priced apart.
     input_audio_tokens    UInt64,
     output_audio_tokens   UInt64,
+    -- Server-side tool calls billed per call beside the tokens (not part of any token count).
+    web_search_calls      UInt32,
+    file_search_calls     UInt32,
     inserted_at           DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)

@@ -35,13 +35,15 @@ _CHECK_USAGE = {
     "output_tokens": 567,
     "input_audio_tokens": 300,
     "output_audio_tokens": 123,
+    "web_search_calls": 3,
+    "file_search_calls": 2,
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Usage4:
     """Canonical usage: input includes cache read and write; cache write includes 1h; input
-    and output include their audio tokens."""
+    and output include their audio tokens. Search calls are counted apart from every token."""
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -50,6 +52,8 @@ class Usage4:
     cache_write_1h_tokens: int = 0
     input_audio_tokens: int = 0
     output_audio_tokens: int = 0
+    web_search_calls: int = 0
+    file_search_calls: int = 0
 
     def genai(self) -> Usage:
         return Usage(
@@ -60,6 +64,9 @@ class Usage4:
             cache_write_1h_tokens=self.cache_write_1h_tokens,
             input_audio_tokens=self.input_audio_tokens,
             output_audio_tokens=self.output_audio_tokens,
+            # genai-prices' units: web searches, and storage (file / vector store) searches
+            web_searches=self.web_search_calls,
+            storage_searches=self.file_search_calls,
         )
 
 
@@ -71,15 +78,28 @@ class Resolved:
     model_id: str
     model_price: object  # genai_prices.types.ModelPrice
     per_request: Decimal
-    coefficients: tuple[Decimal, ...] | None  # input, read, write, 1h, output, audio in/out
+    # input, read, write, 1h, output, audio in/out (per token), web and file search (per call)
+    coefficients: tuple[Decimal, ...] | None
     tier_threshold: int | None  # total input above which tiered prices apply
+    # Whether the price has a web search and a file search price: genai-prices prices a count
+    # it has no price for at 0, which would understate a call that made searches.
+    web_search_priced: bool = True
+    file_search_priced: bool = True
+
+    def prices(self, usage: Usage4) -> bool:
+        """Whether this price covers all of ``usage`` (each search kind it counts)."""
+        return (self.web_search_priced or not usage.web_search_calls) and (
+            self.file_search_priced or not usage.file_search_calls
+        )
 
     def cost(self, usage: Usage4) -> Decimal:
         if self.coefficients is None or (
             self.tier_threshold is not None and usage.input_tokens > self.tier_threshold
         ):
             return Decimal(self.model_price.calc_price(usage.genai())["total_price"])
-        c_in, c_read, c_write, c_1h, c_out, c_audio_in, c_audio_out = self.coefficients
+        c_in, c_read, c_write, c_1h, c_out, c_audio_in, c_audio_out, c_web, c_file = (
+            self.coefficients
+        )
         return (
             self.per_request
             + usage.input_tokens * c_in
@@ -89,6 +109,8 @@ class Resolved:
             + usage.output_tokens * c_out
             + usage.input_audio_tokens * c_audio_in
             + usage.output_audio_tokens * c_audio_out
+            + usage.web_search_calls * c_web
+            + usage.file_search_calls * c_file
         )
 
 
@@ -107,6 +129,8 @@ def _linear(model_price: object) -> tuple[Decimal, tuple | None, int | None]:
     with_output = _price(model_price, output_tokens=n)
     with_audio_in = _price(model_price, input_tokens=n, input_audio_tokens=n)
     with_audio_out = _price(model_price, output_tokens=n, output_audio_tokens=n)
+    with_web = _price(model_price, web_searches=n)
+    with_file = _price(model_price, storage_searches=n)
     # Each coefficient is the change one more token of that kind makes; a cache or audio
     # token is also an input (output) token, so its coefficient is relative to a plain one
     # (0 for a model without audio prices: its audio is priced as text).
@@ -118,6 +142,8 @@ def _linear(model_price: object) -> tuple[Decimal, tuple | None, int | None]:
         (with_output - base) / n,
         (with_audio_in - with_input) / n,
         (with_audio_out - with_output) / n,
+        (with_web - base) / n,
+        (with_file - base) / n,
     )
     thresholds = [
         min(t.start for t in value.tiers)
@@ -192,7 +218,16 @@ class GenaiPrices:
             base, coefficients, threshold = _linear(model_price)
         except (ValueError, ArithmeticError):  # a price our probes cannot take: slow path
             base, coefficients, threshold = Decimal(0), None, None
-        return Resolved(found_provider.id, info.id, model_price, base, coefficients, threshold)
+        return Resolved(
+            found_provider.id,
+            info.id,
+            model_price,
+            base,
+            coefficients,
+            threshold,
+            getattr(model_price, "web_searches_kcount", None) is not None,
+            getattr(model_price, "storage_searches_kcount", None) is not None,
+        )
 
 
 _MISSING = object()

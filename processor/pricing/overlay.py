@@ -10,6 +10,8 @@ Format (every section optional; prices in USD, per million tokens unless named p
         cache_read_per_mtok: "0.05"     # default: the input price
         cache_write_per_mtok: "0.25"    # default: the input price
         per_request: "0.0001"
+        web_search_per_k: "10"          # USD per 1,000 web searches (server-side tool calls)
+        file_search_per_k: "2.50"       # USD per 1,000 file searches (OpenAI Responses)
         effective_from: 2026-12-01      # optional: the price applies to calls from this date
         effective_until: 2027-01-01     # optional, exclusive
     discounts:                 # negotiated: percent off the price (after tiers and off-peak)
@@ -32,7 +34,9 @@ accepted but converted through its shortest decimal spelling, never binary.
 
 Among model entries that match a call, the one with the latest ``effective_from`` that has
 started wins, exact names before globs; a call with no matching entry is priced by
-genai-prices. Discounts of several matching entries do not stack: the most specific (model
+genai-prices. An entry without ``web_search_per_k`` (``file_search_per_k``) cannot price a call
+that made web (file) searches: the call is stored unpriced, as for an unknown model, rather
+than with its searches at 0. Discounts of several matching entries do not stack: the most specific (model
 named, exactly before a glob, then provider named), then the latest ``effective_from`` that
 has started, applies.
 """
@@ -55,6 +59,7 @@ class OverlayError(ValueError):
 
 
 _MTOK = Decimal(1_000_000)
+_K = Decimal(1000)
 
 
 @dataclass(frozen=True)
@@ -68,13 +73,34 @@ class ModelPriceEntry:
     per_request: Decimal
     effective_from: datetime | None
     effective_until: datetime | None
+    # USD per 1,000 server-side tool calls; None: no price (a call with such calls is unpriced).
+    web_search_per_k: Decimal | None = None
+    file_search_per_k: Decimal | None = None
+
+    def prices(self, web_searches: int, file_searches: int) -> bool:
+        """Whether this entry has a price for each kind of search the call made."""
+        return (self.web_search_per_k is not None or not web_searches) and (
+            self.file_search_per_k is not None or not file_searches
+        )
 
     def cost(
-        self, input_tokens: int, output_tokens: int, cache_read: int, cache_write: int
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read: int,
+        cache_write: int,
+        web_searches: int = 0,
+        file_searches: int = 0,
     ) -> Decimal:
         fresh = max(0, input_tokens - cache_read - cache_write)
+        searches = Decimal(0)
+        if web_searches:
+            searches += web_searches * (self.web_search_per_k or 0)
+        if file_searches:
+            searches += file_searches * (self.file_search_per_k or 0)
         return (
             self.per_request
+            + searches / _K
             + (
                 fresh * self.input_per_mtok
                 + cache_read * self.cache_read_per_mtok
@@ -313,6 +339,8 @@ def _model(item: Mapping[str, Any], where: str) -> ModelPriceEntry:
             "cache_read_per_mtok",
             "cache_write_per_mtok",
             "per_request",
+            "web_search_per_k",
+            "file_search_per_k",
             "effective_from",
             "effective_until",
         },
@@ -341,7 +369,16 @@ def _model(item: Mapping[str, Any], where: str) -> ModelPriceEntry:
         per_request=_money(item.get("per_request"), f"{where}.per_request", required=False),
         effective_from=start,
         effective_until=until,
+        web_search_per_k=_optional_money(item, "web_search_per_k", where),
+        file_search_per_k=_optional_money(item, "file_search_per_k", where),
     )
+
+
+def _optional_money(item: Mapping[str, Any], key: str, where: str) -> Decimal | None:
+    """A price the entry may leave out: None (no price), never a silent 0."""
+    if item.get(key) is None:
+        return None
+    return _money(item[key], f"{where}.{key}")
 
 
 def _discount(item: Mapping[str, Any], where: str) -> Discount:

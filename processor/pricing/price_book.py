@@ -67,14 +67,21 @@ class PriceBook:
         # An overlay entry wins over genai-prices whichever of the call's names it matches:
         # providers answer with a dated snapshot (gpt-4o-mini-2024-07-18) that genai-prices
         # knows, while the overlay names the model the app asked for.
+        # A price without a price for the searches a call made leaves the call unpriced, as an
+        # unknown model does (report unpriced, prices check; reprice once a price is added):
+        # pricing them at 0 would understate its cost without saying so.
         for model in names:
             entry = self.overlay.model_entry(provider, model, ts)
             if entry is not None:
+                if not entry.prices(usage.web_search_calls, usage.file_search_calls):
+                    return Price(Decimal(0), False, "")
                 base = entry.cost(
                     usage.input_tokens,
                     usage.output_tokens,
                     usage.cache_read_tokens,
                     usage.cache_write_tokens,
+                    usage.web_search_calls,
+                    usage.file_search_calls,
                 )
                 source = "overlay"
                 break
@@ -82,6 +89,8 @@ class PriceBook:
             for model in names:
                 resolved = self._genai.resolve(provider, model, ts)
                 if resolved is not None:
+                    if not resolved.prices(usage):
+                        return Price(Decimal(0), False, "")
                     base = resolved.cost(usage)
                     source = "genai-prices"
                     break
@@ -103,6 +112,8 @@ class PriceBook:
                 call.cache_write_1h_tokens,
                 call.input_audio_tokens,
                 call.output_audio_tokens,
+                call.web_search_calls,
+                call.file_search_calls,
             ),
             call.ts,
             call.service_tier,

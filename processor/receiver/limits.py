@@ -17,7 +17,8 @@ from operator import attrgetter
 from typing import Any
 
 MAX_TEXT_CHARS = 1024
-UINT32_FIELDS = frozenset({"sdk_retries", "attempt"})  # UInt32 columns; other ints are UInt64
+# UInt32 columns; other ints are UInt64
+UINT32_FIELDS = frozenset({"sdk_retries", "attempt", "web_search_calls", "file_search_calls"})
 _UINT32_MAX = 2**32 - 1
 _UINT64_MAX = 2**64 - 1
 # Token counts (UInt64 columns) per call: no model reads or writes 4 billion tokens in one call,

@@ -39,6 +39,9 @@ def call(**changes) -> CallRecord:
         ({"reasoning_tokens": 2**64 - 1}, "reasoning_tokens"),
         ({"version": 2**64}, "version"),
         ({"attempt": 2**32}, "attempt"),
+        # UInt32 columns: a count past them would be stored wrapped (and priced, not stored)
+        ({"web_search_calls": 2**32}, "web_search_calls"),
+        ({"file_search_calls": -1}, "file_search_calls"),
         ({"latency_ms": float("nan")}, "latency_ms"),
         ({"latency_ms": float("inf")}, "latency_ms"),
         ({"cost_usd": Decimal(10) ** 20}, "cost_usd"),
@@ -58,6 +61,7 @@ def test_out_of_range_fields_are_named(changes, field):
     [
         {},
         {"input_tokens": MAX_TOKENS_PER_CALL, "attempt": 2**32 - 1, "version": 2**64 - 1},
+        {"web_search_calls": 2**32 - 1, "file_search_calls": 2**32 - 1},
         {"cost_usd": Decimal("99999999999999999999.999999999999999999")},
         {"request_model": "m" * MAX_TEXT_CHARS, "stream": True},
     ],

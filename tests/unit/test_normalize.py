@@ -222,6 +222,45 @@ def test_audio_tokens_are_kept_and_priced_apart_from_text(input_audio, output_au
     assert call.cost_usd > 5 * text_only
 
 
+@pytest.mark.parametrize(
+    ("provider", "model", "web", "files"),
+    [("openai", "gpt-4o", 3, 2), ("anthropic", "claude-sonnet-4-5", 4, 0)],
+)
+def test_search_calls_are_kept_and_priced_beside_the_tokens(provider, model, web, files):
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": provider,
+        "gen_ai.request.model": model,
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 400,
+        "llm_margin.usage.web_search.calls": web,
+        "llm_margin.usage.file_search.calls": files,
+    }
+    span = make_span(1, attributes)
+    call = call_from_span(span, attributes_to_dict(span.attributes))
+    assert (call.web_search_calls, call.file_search_calls) == (web, files)
+    # the pipeline reads only READ_KEYS: the counts must be among them
+    assert call_from_span(span, read_attributes(span.attributes)) == call
+    PriceBook().apply(call)
+    oracle = genai_prices.calc_price(
+        genai_prices.Usage(
+            input_tokens=1000, output_tokens=400, web_searches=web, storage_searches=files
+        ),
+        model,
+        provider_id=provider,
+        genai_request_timestamp=call.ts,
+    ).total_price
+    assert call.priced and call.cost_usd == Decimal(oracle).quantize(Decimal("1e-18"))
+    # $10 per 1,000 web searches, $2.50 per 1,000 file searches
+    del (
+        attributes["llm_margin.usage.web_search.calls"],
+        attributes["llm_margin.usage.file_search.calls"],
+    )
+    plain = make_span(1, attributes)
+    without = PriceBook().apply(call_from_span(plain, attributes_to_dict(plain.attributes)))
+    assert call.cost_usd - without.cost_usd == web * Decimal("0.01") + files * Decimal("0.0025")
+
+
 NOT_CALLS = [
     ("anthropic count_tokens", {"gen_ai.provider.name": "anthropic", "gen_ai.request.model": "m"}),
     ("models.list", {"gen_ai.provider.name": "anthropic"}),

@@ -25,6 +25,7 @@ MODELS = [
     ("openai", "o3"),
     ("openai", "text-embedding-3-small"),
     ("openai", "gpt-audio"),  # audio tokens priced apart from text
+    ("openai", "gpt-4.1-nano"),  # no search prices
     ("anthropic", "claude-sonnet-4-5"),
     ("anthropic", "claude-3-5-haiku-20241022"),
     ("anthropic", "claude-opus-4-1"),
@@ -48,6 +49,8 @@ def _usages(seed: int) -> list[Usage4]:
                 rng.randint(0, write),
                 rng.randint(0, total_in) if rng.random() < 0.5 else 0,
                 rng.randint(0, total_out) if rng.random() < 0.5 else 0,
+                rng.randint(0, 40) if rng.random() < 0.5 else 0,  # web searches
+                rng.randint(0, 40) if rng.random() < 0.5 else 0,  # file searches
             )
         )
     return out
@@ -333,3 +336,85 @@ def test_a_later_discount_applies_from_its_date(discounts, ts, factor):
     call = _call(request_model="gpt-4o", ts=ts, input_tokens=10_000, output_tokens=2_000)
     plain = PriceBook().price(call).cost_usd
     assert book.price(call).cost_usd == (plain * factor).quantize(Q)
+
+
+# genai-prices: OpenAI web search $10 and file search $2.50 per 1,000 calls, Anthropic web
+# search $10 per 1,000; gpt-4.1-nano has neither, claude-sonnet-4-5 no file search.
+@pytest.mark.parametrize(
+    ("provider", "model", "web", "files", "searches_usd"),
+    [
+        ("openai", "gpt-4o", 3, 2, Decimal("0.035")),
+        ("openai", "gpt-4o", 0, 1, Decimal("0.0025")),
+        ("anthropic", "claude-sonnet-4-5", 7, 0, Decimal("0.07")),
+    ],
+)
+def test_search_calls_are_priced_beside_the_tokens(provider, model, web, files, searches_usd):
+    book = PriceBook()
+    tokens = dict(provider=provider, request_model=model, input_tokens=1000, output_tokens=100)
+    plain = book.apply(_call(**tokens))
+    call = book.apply(_call(**tokens, web_search_calls=web, file_search_calls=files))
+    assert call.priced and call.cost_usd - plain.cost_usd == searches_usd
+    oracle = genai_prices.calc_price(
+        genai_prices.Usage(
+            input_tokens=1000, output_tokens=100, web_searches=web, storage_searches=files
+        ),
+        model,
+        provider_id=provider,
+        genai_request_timestamp=TS,
+    ).total_price
+    assert call.cost_usd == oracle.quantize(Q)
+
+
+@pytest.mark.parametrize(
+    ("provider", "model", "web", "files"),
+    [
+        ("openai", "gpt-4.1-nano", 1, 0),
+        ("openai", "gpt-4.1-nano", 0, 1),
+        ("anthropic", "claude-sonnet-4-5", 0, 1),
+    ],
+)
+def test_searches_without_a_price_leave_the_call_unpriced(provider, model, web, files):
+    # genai-prices would price them at 0: the call would look fully priced, its cost short
+    tokens = dict(provider=provider, request_model=model, input_tokens=1000, output_tokens=100)
+    call = PriceBook().apply(_call(**tokens, web_search_calls=web, file_search_calls=files))
+    assert (call.priced, call.cost_usd, call.price_version) == (False, Decimal(0), "")
+    assert PriceBook().apply(_call(**tokens)).priced  # the same call without searches is
+
+
+SEARCH_OVERLAY = """
+models:
+  - provider: self-hosted
+    model: searcher
+    input_per_mtok: "1"
+    web_search_per_k: "12.5"
+    file_search_per_k: 3
+  - provider: openai
+    model: gpt-4o
+    input_per_mtok: "2"
+"""
+
+
+def test_overlay_prices_searches_per_thousand_and_refuses_to_guess():
+    book = PriceBook(parse_overlay(SEARCH_OVERLAY))
+    call = book.apply(
+        _call(
+            provider="self-hosted",
+            request_model="searcher",
+            input_tokens=1_000_000,
+            web_search_calls=3,
+            file_search_calls=1,
+        )
+    )
+    # $1 of input + 3 x $0.0125 + 1 x $0.003
+    assert call.priced and call.cost_usd == Decimal("1.0405")
+    # an overlay entry without a web search price: unpriced, not priced with searches at 0
+    entry_only = _call(request_model="gpt-4o", input_tokens=1000, web_search_calls=1)
+    assert not book.apply(entry_only).priced
+    assert book.apply(_call(request_model="gpt-4o", input_tokens=1000)).priced
+
+
+@pytest.mark.parametrize("value", ["-1", "ten", True])
+def test_overlay_search_price_must_be_a_non_negative_number(value):
+    text = f"models:\n  - model: m\n    input_per_mtok: 1\n    web_search_per_k: {value!r}\n"
+    with pytest.raises(OverlayError, match="web_search_per_k"):
+        parse_overlay(text)

@@ -297,3 +297,17 @@ def test_a_call_spooled_before_the_audio_columns_replays_with_zero_audio():
     assert (restored.input_audio_tokens, restored.output_audio_tokens) == (0, 0)
     assert len(restored.row()) == len(CALL_COLUMNS)
     assert pickle.loads(pickle.dumps(call)) == call
+
+
+def test_a_call_spooled_before_the_search_columns_replays_with_no_searches():
+    from llm_margin.processor.records import CALL_COLUMNS
+
+    call = CallRecord(ts=datetime.now(timezone.utc), trace_id="t", span_id="s", input_tokens=9)
+    # what the release before them pickled: (None, {slot: value}) without the search counts
+    none, slots = call.__getstate__()
+    del slots["web_search_calls"], slots["file_search_calls"]
+    restored = CallRecord.__new__(CallRecord)
+    restored.__setstate__((none, slots))
+    assert restored.input_tokens == 9
+    assert (restored.web_search_calls, restored.file_search_calls) == (0, 0)
+    assert len(restored.row()) == len(CALL_COLUMNS)
