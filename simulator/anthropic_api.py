@@ -55,7 +55,13 @@ def _usage(plan: Plan, ov: Overrides, output_tokens: int) -> dict[str, Any]:
     }
     if plan.reasoning:
         usage["output_tokens_details"] = {"thinking_tokens": plan.reasoning}
+    if ov.web_searches:
+        usage["server_tool_use"] = _server_tool_use(ov.web_searches)
     return usage
+
+
+def _server_tool_use(web_searches: int) -> dict[str, int]:
+    return {"web_search_requests": web_searches, "web_fetch_requests": 0}
 
 
 def message(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
@@ -85,6 +91,8 @@ def message(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
     if not body.get("stream"):
         return msg
     start = {**msg, "content": [], "stop_reason": None, "usage": _usage(plan, ov, 1)}
+    if ov.web_searches:  # cumulative, like output_tokens: none yet at the start
+        start["usage"]["server_tool_use"] = _server_tool_use(0)
     events = [SSE("message_start", {"type": "message_start", "message": start})]
     if tool:
         opening = {**block, "input": {}}
@@ -110,6 +118,8 @@ def message(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
     events.append(SSE("content_block_stop", {"type": "content_block_stop", "index": 0}))
     delta = {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}}
     delta["usage"] = {"output_tokens": plan.output}
+    if ov.web_searches:
+        delta["usage"]["server_tool_use"] = _server_tool_use(ov.web_searches)
     events.append(SSE("message_delta", delta))
     events.append(SSE("message_stop", {"type": "message_stop"}))
     return events

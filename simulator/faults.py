@@ -4,6 +4,9 @@ Tests steer the simulator per request with headers the SDKs forward via ``extra_
 
 * ``x-sim-output-tokens``, ``x-sim-cache-read``, ``x-sim-cache-write`` (Anthropic: 5-minute
   bucket), ``x-sim-cache-write-1h``, ``x-sim-reasoning``: usage overrides.
+* ``x-sim-web-searches``, ``x-sim-file-searches``: server-side tool calls the answer reports
+  (Anthropic: ``usage.server_tool_use.web_search_requests``; OpenAI Responses:
+  ``web_search_call`` / ``file_search_call`` output items before the answer).
 * ``x-sim-fault``: comma-separated directives, e.g. ``429:1,slow:50``:
 
   - ``429:K`` / ``500:K`` / ``503:K`` (any 4xx/5xx status): the first K HTTP attempts of the
@@ -43,6 +46,8 @@ class Overrides:
     cache_write: int = 0
     cache_write_1h: int = 0
     reasoning: int = 0
+    web_searches: int = 0
+    file_searches: int = 0
 
 
 def _non_negative(value: str, directive: str) -> int:
@@ -117,4 +122,6 @@ def parse_overrides(headers: Mapping[str, str]) -> Overrides:
         cache_write=number("x-sim-cache-write") or 0,
         cache_write_1h=number("x-sim-cache-write-1h") or 0,
         reasoning=number("x-sim-reasoning") or 0,
+        web_searches=number("x-sim-web-searches") or 0,
+        file_searches=number("x-sim-file-searches") or 0,
     )

@@ -205,7 +205,11 @@ def response(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
         part = {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
         item = {"id": _new_id("msg_"), "type": "message", "status": "completed"}
         item.update(role="assistant", content=[part])
-    final = {**snapshot, "status": "completed", "completed_at": now, "output": [item]}
+    # Server-side tool calls (billed per call, not in usage) come before the answer.
+    searches = [_search_item("web_search_call") for _ in range(ov.web_searches)]
+    searches += [_search_item("file_search_call") for _ in range(ov.file_searches)]
+    final = {**snapshot, "status": "completed", "completed_at": now}
+    final["output"] = [*searches, item]
     final["usage"] = _responses_usage(plan)
     if not body.get("stream"):
         return final
@@ -217,11 +221,15 @@ def response(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
 
     emit("response.created", response=snapshot)
     emit("response.in_progress", response=snapshot)
-    where = {"item_id": item["id"], "output_index": 0}
+    for index, search in enumerate(searches):
+        emit("response.output_item.added", output_index=index, item=search)
+        emit("response.output_item.done", output_index=index, item=search)
+    at = len(searches)  # the answer's output index
+    where = {"item_id": item["id"], "output_index": at}
     if tool:
         emit(
             "response.output_item.added",
-            output_index=0,
+            output_index=at,
             item={**item, "status": "in_progress", "arguments": ""},
         )
         for piece in parts:
@@ -230,7 +238,7 @@ def response(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
     else:
         emit(
             "response.output_item.added",
-            output_index=0,
+            output_index=at,
             item={**item, "status": "in_progress", "content": []},
         )
         empty = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
@@ -246,9 +254,19 @@ def response(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
             )
         emit("response.output_text.done", **where, content_index=0, text=text, logprobs=[])
         emit("response.content_part.done", **where, content_index=0, part=item["content"][0])
-    emit("response.output_item.done", output_index=0, item=item)
+    emit("response.output_item.done", output_index=at, item=item)
     emit("response.completed", response=final)
     return events
+
+
+def _search_item(kind: str) -> dict[str, Any]:
+    """A completed ``web_search_call`` or ``file_search_call`` output item."""
+    if kind == "web_search_call":
+        action = {"type": "search", "query": "simulated search"}
+        return {"id": _new_id("ws_"), "type": kind, "status": "completed", "action": action}
+    item = {"id": _new_id("fs_"), "type": kind, "status": "completed"}
+    item.update(queries=["simulated search"], results=None)
+    return item
 
 
 # --- Embeddings --------------------------------------------------------------------------

@@ -187,9 +187,11 @@ def test_parse_overrides():
             "x-sim-cache-write": "3",
             "x-sim-cache-write-1h": "2",
             "x-sim-reasoning": "4",
+            "x-sim-web-searches": "6",
+            "x-sim-file-searches": "1",
         }
     )
-    assert got == Overrides(7, 5, 3, 2, 4)
+    assert got == Overrides(7, 5, 3, 2, 4, 6, 1)
     with pytest.raises(ValueError):
         parse_overrides({"x-sim-output-tokens": "many"})
 
@@ -311,6 +313,37 @@ def test_responses_create_and_stream(oai):
     assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
     assert kinds.count("response.output_text.delta") == 20 + (5 + 5) % 17
     assert final.usage.input_tokens == 10 and final.output_text.startswith(r.output_text)
+
+
+SEARCHES = {"x-sim-web-searches": "2", "x-sim-file-searches": "1"}
+
+
+def test_responses_search_calls_are_output_items(oai):
+    r = oai.responses.create(model=MODEL, input="hello", extra_headers=SEARCHES)
+    kinds = [item.type for item in r.output]
+    assert kinds == ["web_search_call", "web_search_call", "file_search_call", "message"]
+    with oai.responses.stream(model=MODEL, input="hello", extra_headers=SEARCHES) as stream:
+        for _ in stream:
+            pass
+        final = stream.get_final_response()
+    assert [item.type for item in final.output] == kinds
+    assert final.output_text.split() == r.output_text.split()
+
+
+def test_anthropic_web_searches_in_usage(claude):
+    headers = {"x-sim-web-searches": "3"}
+    m = claude.messages.create(model=CLAUDE, max_tokens=100, messages=USER, extra_headers=headers)
+    assert m.usage.server_tool_use.web_search_requests == 3
+    with claude.messages.stream(
+        model=CLAUDE, max_tokens=100, messages=USER, extra_headers=headers
+    ) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+    start = next(e for e in events if e.type == "message_start")
+    assert start.message.usage.server_tool_use.web_search_requests == 0  # cumulative
+    assert final.usage.server_tool_use.web_search_requests == 3
+    plain = claude.messages.create(model=CLAUDE, max_tokens=100, messages=USER)
+    assert plain.usage.server_tool_use is None
 
 
 def test_embeddings(oai):
