@@ -272,3 +272,24 @@ def test_beta_messages_create_stream_and_async(tracing, client, aclient):  # noq
     assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == message.usage.output_tokens
     assert a[A.CACHE_WRITE_1H_TOKENS] == 300
     assert calls[1].attributes[A.STREAM] is True
+
+
+def test_web_searches_recorded_created_and_streamed(tracing, client):  # noqa: F811
+    # usage.server_tool_use.web_search_requests, billed per search beside the tokens; in a
+    # stream, the final message_delta's (message_start's is 0: the count is cumulative)
+    headers = {"x-sim-web-searches": "3"}
+    message = client.messages.create(
+        model="claude-haiku-4-5", max_tokens=100, messages=MESSAGES, extra_headers=headers
+    )
+    with client.messages.stream(
+        model="claude-haiku-4-5", max_tokens=100, messages=MESSAGES, extra_headers=headers
+    ) as stream:
+        stream.until_done()
+    client.messages.create(model="claude-haiku-4-5", max_tokens=100, messages=MESSAGES)
+    created, streamed, plain = tracing.calls()
+    assert message.usage.server_tool_use.web_search_requests == 3
+    assert created.attributes[A.WEB_SEARCH_CALLS] == 3
+    assert streamed.attributes[A.WEB_SEARCH_CALLS] == 3
+    assert streamed.attributes[A.USAGE_SOURCE] == "provider"
+    assert A.WEB_SEARCH_CALLS not in plain.attributes
+    assert all(A.FILE_SEARCH_CALLS not in s.attributes for s in (created, streamed, plain))

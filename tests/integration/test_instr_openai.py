@@ -571,3 +571,32 @@ def test_responses_stream_failed_is_a_failed_attempt(tracing):  # noqa: F811
     assert first.attributes[A.ERROR_TYPE] == "server_error"
     assert first.attributes[A.USAGE_SOURCE] == "provider"
     assert second.attributes[A.ATTEMPT_KIND] == "retry"
+
+
+def test_responses_search_calls_recorded_created_and_streamed(tracing, client, aclient):  # noqa: F811
+    # web_search_call / file_search_call output items: billed per call, not in usage
+    headers = {"x-sim-web-searches": "2", "x-sim-file-searches": "3"}
+    client.responses.create(model="gpt-5-mini", input="Say hi", extra_headers=headers)
+    with client.responses.stream(model="gpt-5-mini", input="Say hi", extra_headers=headers) as s:
+        for _ in s:
+            pass
+    for _ in client.responses.create(
+        model="gpt-5-mini", input="Say hi", stream=True, extra_headers=headers
+    ):
+        pass
+
+    async def main():
+        return await aclient.responses.create(
+            model="gpt-5-mini", input="Say hi", extra_headers=headers
+        )
+
+    asyncio.run(main())
+    client.responses.create(model="gpt-5-mini", input="Say hi")
+    *searched, plain = tracing.calls()
+    assert len(searched) == 4
+    for span in searched:
+        assert span.attributes[A.WEB_SEARCH_CALLS] == 2
+        assert span.attributes[A.FILE_SEARCH_CALLS] == 3
+        assert span.attributes[A.USAGE_SOURCE] == "provider"
+    assert A.WEB_SEARCH_CALLS not in plain.attributes
+    assert A.FILE_SEARCH_CALLS not in plain.attributes
