@@ -1,6 +1,7 @@
 -- Spend the margin numbers cannot fully explain, over [since, until): calls stored unpriced
--- (no price known for the model: cost 0 until `reprice`) and calls with no customer
--- ('(unattributed)': priced, but nobody's margin carries them), by provider and model.
+-- (no price known for the model, or for its web / file searches: cost 0 until `reprice`) and
+-- calls with no customer ('(unattributed)': priced, but nobody's margin carries them), by
+-- provider and model.
 -- Usage: the hourly roll-up where current, llm_calls elsewhere (see customer_margin.sql).
 -- Parameters: since DateTime64(6), until DateTime64(6).
 WITH
