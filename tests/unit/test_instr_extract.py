@@ -7,7 +7,12 @@ from anthropic.types import Usage as AnthropicUsage
 from llm_margin.instrumentation import _anthropic_extract as AX
 from llm_margin.instrumentation import _openai_extract as OX
 from llm_margin.instrumentation._common import provider_for_host
-from llm_margin.instrumentation._types import RequestFacts, UsageTokens, estimate_tokens
+from llm_margin.instrumentation._types import (
+    RequestFacts,
+    UsageTokens,
+    estimate_tokens,
+    usage_complete,
+)
 from openai.types import CompletionUsage
 from openai.types.responses import Response
 
@@ -602,3 +607,22 @@ def test_anthropic_stream_web_searches_come_from_the_final_delta():
     acc.add({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": delta_usage})
     assert acc.facts().usage == UsageTokens(10, 9, web_search_calls=2)
     assert acc.facts().usage.attributes()["llm_margin.usage.web_search.calls"] == 2
+
+
+@pytest.mark.parametrize(
+    ("usage", "complete"),
+    [
+        (None, False),
+        (UsageTokens(), False),  # usage: {} or nulls
+        (UsageTokens(12, None), False),
+        (UsageTokens(None, 3), False),
+        (UsageTokens(12, 0), True),  # a reported zero is a count
+        (UsageTokens(0, 0), True),
+        (OX.chat_usage({"total_tokens": 40}), False),
+        (OX.embeddings_usage({"prompt_tokens": 5}), True),  # embeddings have no output
+        (AX.messages_usage({"input_tokens": None, "output_tokens": 3}), False),
+        (AX.messages_usage({"cache_read_input_tokens": 9, "output_tokens": 3}), True),
+    ],
+)
+def test_usage_complete(usage, complete):
+    assert usage_complete(usage) is complete

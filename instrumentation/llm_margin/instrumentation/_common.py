@@ -39,7 +39,7 @@ from ..span_processor import (
 )
 from ..task import TaskState, begin_attempt
 from ._flush import BackgroundFlusher
-from ._types import RequestFacts, ResponseFacts, UsageTokens, estimate_tokens
+from ._types import RequestFacts, ResponseFacts, UsageTokens, estimate_tokens, usage_complete
 
 logger = logging.getLogger("llm_margin")
 
@@ -492,7 +492,7 @@ class LLMCall:
                 return
             facts = accumulator.facts()
             usage = facts.usage
-            complete = usage is not None and _usage_complete(accumulator)
+            complete = usage_complete(usage) and _usage_complete(accumulator)
             if not exhausted and exc is None and not complete:
                 self.span.set_attribute(A.STREAM_CLOSED_EARLY, True)
             if exc is not None:
@@ -543,7 +543,7 @@ class LLMCall:
         if facts.service_tier:
             attributes[A.GEN_AI_RESPONSE_SERVICE_TIER] = facts.service_tier
         usage = facts.usage
-        if complete_usage and usage is not None:
+        if complete_usage and usage_complete(usage):
             attributes.update(usage.attributes())
             attributes[A.USAGE_SOURCE] = USAGE_PROVIDER
         else:

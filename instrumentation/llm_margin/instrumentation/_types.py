@@ -90,6 +90,13 @@ class ResponseFacts(NamedTuple):
     error_type: str | None = None
 
 
+def usage_complete(usage: UsageTokens | None) -> bool:
+    """Whether ``usage`` can price the call as reported: both the input and the output count
+    are known. A ``usage`` object without them (``{}``, nulls, garbage, as some
+    OpenAI-compatible servers send) is missing usage, to be estimated, not a zero-token call."""
+    return usage is not None and usage.input_tokens is not None and usage.output_tokens is not None
+
+
 def estimate_tokens(chars: int) -> int:
     """The cheap estimate used when the provider gives no usage: one token per 4 characters."""
     return math.ceil(chars / 4) if chars > 0 else 0
