@@ -94,6 +94,7 @@ def test_chat_usage_without_counts_is_estimated_not_zero(tracing, usage):  # noq
     a = only_call(tracing)
     assert a[A.USAGE_SOURCE] == "estimated"
     assert a[A.GEN_AI_USAGE_INPUT_TOKENS] > 0
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == math.ceil(len(ANSWER) / 4)
 
 
 def test_chat_usage_with_counts_is_the_providers(tracing):  # noqa: F811
@@ -135,4 +136,59 @@ def test_anthropic_usage_without_counts_is_estimated(tracing, usage):  # noqa: F
     )
     a = only_call(tracing)
     assert a[A.USAGE_SOURCE] == "estimated"
-    assert a[A.GEN_AI_USAGE_INPUT_TOKENS] > 0
+    assert a[A.GEN_AI_USAGE_INPUT_TOKENS] > 0 and a[A.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
+
+
+def tokens(chars: int) -> int:
+    return math.ceil(chars / 4)
+
+
+def test_chat_without_usage_estimates_output_from_every_choice(tracing):  # noqa: F811
+    body = chat("absent")
+    args = '{"city": "Paris", "unit": "celsius"}'
+    tool_call = {"id": "call_1", "type": "function", "function": {"name": "f", "arguments": args}}
+    body["choices"].append(
+        {
+            "index": 1,
+            "message": {"role": "assistant", "content": None, "tool_calls": [tool_call]},
+            "finish_reason": "tool_calls",
+        }
+    )
+    openai_client(body).chat.completions.create(model="llama-3-8b", messages=MESSAGES, n=2)
+    a = only_call(tracing)
+    assert a[A.USAGE_SOURCE] == "estimated"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == tokens(len(ANSWER) + len(args))
+
+
+def test_responses_without_usage_estimates_output(tracing):  # noqa: F811
+    body = {
+        "id": "resp_1",
+        "object": "response",
+        "model": "gpt-5-mini",
+        "status": "completed",
+        "output": [
+            {
+                "type": "message",
+                "id": "m1",
+                "role": "assistant",
+                "status": "completed",
+                "content": [{"type": "output_text", "text": ANSWER, "annotations": []}],
+            }
+        ],
+        "usage": None,
+    }
+    openai_client(body).responses.create(model="gpt-5-mini", input="Summarize it.")
+    a = only_call(tracing)
+    assert a[A.USAGE_SOURCE] == "estimated"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == tokens(len(ANSWER))
+
+
+def test_anthropic_without_usage_estimates_output(tracing):  # noqa: F811
+    body = message(None)
+    body["content"].append({"type": "tool_use", "id": "t1", "name": "f", "input": {"x": 1}})
+    anthropic_client(body).messages.create(
+        model="claude-haiku-4-5", max_tokens=100, messages=MESSAGES
+    )
+    a = only_call(tracing)
+    assert a[A.USAGE_SOURCE] == "estimated"
+    assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] == tokens(len(ANSWER) + len('{"x": 1}'))

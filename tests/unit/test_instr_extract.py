@@ -626,3 +626,67 @@ def test_anthropic_stream_web_searches_come_from_the_final_delta():
 )
 def test_usage_complete(usage, complete):
     assert usage_complete(usage) is complete
+
+
+@pytest.mark.parametrize(
+    ("response", "chars"),
+    [
+        (None, 0),
+        ({"choices": None}, 0),
+        ({"choices": [None, {"message": None}]}, 0),
+        ({"choices": [{"message": {"content": "abcd"}}, {"message": {"content": "ef"}}]}, 6),
+        ({"choices": [{"message": {"content": None, "refusal": "no"}}]}, 2),
+        (
+            {
+                "choices": [
+                    {
+                        "message": {
+                            "content": "hi",
+                            "tool_calls": [
+                                {"function": {"arguments": '{"a":1}'}},
+                                {"function": None},
+                            ],
+                        }
+                    }
+                ]
+            },
+            9,
+        ),
+    ],
+)
+def test_chat_output_chars(response, chars):
+    assert OX.chat_output_chars(response) == chars
+
+
+@pytest.mark.parametrize(
+    ("response", "chars"),
+    [
+        ({"output": None}, 0),
+        (
+            {
+                "output": [
+                    {"type": "message", "content": [{"type": "output_text", "text": "abc"}]},
+                    {"type": "function_call", "arguments": "{}"},
+                    {"type": "reasoning", "summary": []},
+                ]
+            },
+            5,
+        ),
+    ],
+)
+def test_responses_output_chars(response, chars):
+    assert OX.responses_output_chars(response) == chars
+
+
+@pytest.mark.parametrize(
+    ("message", "chars"),
+    [
+        ({"content": None}, 0),
+        ({"content": [{"type": "text", "text": "abcd"}, {"type": "brand_new", "text": "x"}]}, 4),
+        ({"content": [{"type": "thinking", "thinking": "hmm"}]}, 3),
+        ({"content": [{"type": "tool_use", "input": {"x": 1}}]}, len('{"x": 1}')),
+        ({"content": [{"type": "tool_use", "input": '{"x":1}'}, None]}, 7),
+    ],
+)
+def test_anthropic_message_output_chars(message, chars):
+    assert AX.message_output_chars(message) == chars

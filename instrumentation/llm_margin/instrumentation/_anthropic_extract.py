@@ -9,6 +9,7 @@ search beside the tokens, are counted; web fetches are not billed beyond their t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -101,6 +102,26 @@ def message_facts(message: Any, request: RequestFacts) -> ResponseFacts:
         finish_reasons=(reason,) if isinstance(reason, str) else (),
         service_tier=tier if isinstance(tier, str) else None,
     )
+
+
+def message_output_chars(message: Any) -> int:
+    """Characters a ``Message`` answered with (text, thinking, tool input): the output estimate
+    when the response carried no usage."""
+    total = 0
+    for block in get(message, "content") or ():
+        kind = get(block, "type")
+        if kind == "text":
+            value = get(block, "text")
+        elif kind == "thinking":
+            value = get(block, "thinking")
+        elif kind == "tool_use":
+            value = get(block, "input")
+            if value is not None and not isinstance(value, str):
+                value = json.dumps(value, default=str)
+        else:
+            continue
+        total += len(value) if isinstance(value, str) else 0
+    return total
 
 
 def _str(value: Any) -> str | None:

@@ -260,6 +260,8 @@ class Endpoint:
         Callable[[dict[str, Any], RequestFacts], tuple[dict[str, Any], RequestFacts]] | None
     ) = None
     output_text: Callable[[Any], Any] | None = None
+    # characters of a response's answer: its output estimate when it carries no usage
+    output_chars: Callable[[Any], int] | None = None
 
 
 # The call being made in this context (by our wrapper), for the HTTP hooks.
@@ -358,10 +360,11 @@ class LLMCall:
                     return
                 facts = self.endpoint.response_facts(body, self.facts)
                 invalid = isinstance(exc, ValueError)
+                complete = usage_complete(facts.usage)
                 self._finish(
                     facts._replace(invalid_output=True) if invalid else facts,
-                    complete_usage=facts.usage is not None,
-                    output_estimate=None,
+                    complete_usage=complete,
+                    output_estimate=None if complete else self._output_estimate(body),
                     error=None if invalid else exc,
                 )
                 self.span.end()
@@ -406,7 +409,12 @@ class LLMCall:
             if not self._claim():
                 return result
             facts = self.endpoint.response_facts(result, self.facts)
-            self._finish(facts, complete_usage=facts.usage is not None, output_estimate=None)
+            complete = usage_complete(facts.usage)
+            self._finish(
+                facts,
+                complete_usage=complete,
+                output_estimate=None if complete else self._output_estimate(result),
+            )
             if get_config().capture_content and self.endpoint.output_text is not None:
                 self.span.set_attribute(
                     A.GEN_AI_OUTPUT_MESSAGES, _dump(self.endpoint.output_text(result))
@@ -477,6 +485,17 @@ class LLMCall:
             stream_start_flusher.request_flush()  # the record leaves the process now
         except Exception:
             record_internal_error("provisional")
+
+    def _output_estimate(self, response: Any) -> int | None:
+        """Output tokens estimated from a response's answer (no usage reported)."""
+        chars = self.endpoint.output_chars
+        if chars is None:
+            return None
+        try:
+            return estimate_tokens(chars(response))
+        except Exception:
+            record_internal_error("estimate_output")
+            return None
 
     def estimated_input_tokens(self) -> int:
         try:

@@ -268,6 +268,35 @@ def embeddings_response_facts(response: Any, request: RequestFacts) -> ResponseF
     )
 
 
+def _chars(value: Any) -> int:
+    return len(value) if isinstance(value, str) else 0
+
+
+def chat_output_chars(response: Any) -> int:
+    """Characters a ``ChatCompletion`` answered with, every choice (``n > 1``) and tool call
+    included: the output estimate when the provider reported no usage."""
+    total = 0
+    for choice in get(response, "choices") or ():
+        message = get(choice, "message")
+        total += _chars(get(message, "content")) + _chars(get(message, "refusal"))
+        for call in get(message, "tool_calls") or ():
+            total += _chars(get(get(call, "function"), "arguments"))
+    return total
+
+
+def responses_output_chars(response: Any) -> int:
+    """Characters of a Responses API ``Response``'s output (text and function arguments)."""
+    total = 0
+    for item in get(response, "output") or ():
+        kind = get(item, "type")
+        if kind == "function_call":
+            total += _chars(get(item, "arguments"))
+        elif kind == "message":
+            for part in get(item, "content") or ():
+                total += _chars(get(part, "text")) + _chars(get(part, "refusal"))
+    return total
+
+
 # --- streams ----------------------------------------------------------------------------------
 class ChatStreamAccumulator:
     """Follows a chat completion stream: ids, usage chunk, text received (for estimates and the

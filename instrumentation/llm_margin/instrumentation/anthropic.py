@@ -77,6 +77,7 @@ MESSAGES = Endpoint(
     response_facts=X.message_facts,
     accumulator=X.MessageStreamAccumulator,
     output_text=_output_text,
+    output_chars=X.message_output_chars,
 )
 
 _MESSAGES_MODULE = "anthropic.resources.messages.messages"

@@ -87,6 +87,7 @@ CHAT = Endpoint(
     accumulator=X.ChatStreamAccumulator,
     prepare=_add_include_usage,
     output_text=_chat_output,
+    output_chars=X.chat_output_chars,
 )
 RESPONSES = Endpoint(
     provider=PROVIDER,
@@ -95,6 +96,7 @@ RESPONSES = Endpoint(
     response_facts=X.responses_response_facts,
     accumulator=X.ResponsesStreamAccumulator,
     output_text=_responses_output,
+    output_chars=X.responses_output_chars,
 )
 EMBEDDINGS = Endpoint(
     provider=PROVIDER,
