@@ -1,10 +1,12 @@
 -- AI allowance used in the calendar month of the last instant before {until} (until is
 -- exclusive, so an until at a month's start means the month that ended, as in every other
--- report), month-to-date and projected to month end (linear), per customer, per workspace and per plan. A customer's allowance is its
--- plan's included AI cost, scaled by its custom price when it has one (the same share of
--- revenue); a workspace is measured against its customer's allowance; a plan against the sum
--- of its customers' allowances. Spend: the hourly roll-up where current, llm_calls elsewhere
--- (see customer_margin.sql). The projection is NULL for the month's first 24 hours: a straight
+-- report), month-to-date and projected to month end (linear), per customer, per workspace and
+-- per plan. A customer's allowance is its plan's included AI cost, scaled by its custom price
+-- when it has one (the same share of revenue); on a plan without a list price (price 0, every
+-- customer negotiated) a custom price leaves custom x (100 - target margin)% for AI, as there
+-- is nothing to scale. A workspace is measured against its customer's allowance; a plan
+-- against the sum of its customers' allowances. Spend: the hourly roll-up where current,
+-- llm_calls elsewhere (see customer_margin.sql). The projection is NULL for the month's first 24 hours: a straight
 -- line through an hour or two of spend says nothing about the month (1 hour in, any spend
 -- projects to 720 times itself).
 -- Parameters: until DateTime64(6).
@@ -42,10 +44,13 @@ WITH
         SELECT
             c.customer_id AS customer_id,
             c.plan AS plan,
-            if(p.monthly_price_usd > 0 AND c.custom_price_usd IS NOT NULL,
-               toDecimal128(p.included_ai_usd * assumeNotNull(c.custom_price_usd)
-                            / p.monthly_price_usd, 6),
-               toDecimal128(p.included_ai_usd, 6)) AS allowance_usd
+            multiIf(c.custom_price_usd IS NULL,
+                    toDecimal128(p.included_ai_usd, 6),
+                    p.monthly_price_usd > 0,
+                    toDecimal128(p.included_ai_usd * assumeNotNull(c.custom_price_usd)
+                                 / p.monthly_price_usd, 6),
+                    toDecimal128(assumeNotNull(c.custom_price_usd)
+                                 * (100 - p.target_gross_margin_pct) / 100, 6)) AS allowance_usd
         FROM (SELECT * FROM customers FINAL) AS c
         INNER JOIN (SELECT * FROM plans FINAL) AS p ON p.plan = c.plan
     ),
