@@ -1,6 +1,7 @@
 -- Budget alerts, one row per (rule, scope, threshold, period): the evaluator fires each alert
--- once per period; re-inserting the same key (a restart, a second replica) replaces the row
--- instead of duplicating it.
+-- once per period; re-inserting the same key (a second replica) does not duplicate it. Versions
+-- count down (processor/budgets/sinks.py), so the first insert of a key is the row kept, and
+-- the processor that made it is the one that tells the log and the webhook.
 CREATE TABLE IF NOT EXISTS llm_alerts
 (
     fired_at       DateTime64(6, 'UTC'),

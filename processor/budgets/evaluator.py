@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs
 
+from llm_margin.clickhouse import read_sql
 from llm_margin.processor.budgets import thresholds
 from llm_margin.processor.budgets.config import BudgetConfig
 from llm_margin.processor.budgets.sinks import LogSink, Sink, TableSink, WebhookSink
@@ -132,8 +133,8 @@ class BudgetEvaluator:
             self._blocked_tasks = runaway_tasks
             self._evaluated_at = now
         if fresh:
-            self._dispatch(fresh, now)
-        else:
+            fresh = self._dispatch(fresh, now)
+        if not fresh:
             # send() already delivers what is pending first: retrying after it would give a
             # hanging webhook receiver a second delivery deadline in the same round.
             self._retry_pending()
@@ -169,24 +170,42 @@ class BudgetEvaluator:
                 fresh.append(alert)
         return fresh
 
+    def _read_fired(self, periods: set[str]) -> dict[tuple, int]:
+        """Key -> version of the alerts recorded in llm_alerts for these periods."""
+        result = self._reader.query(read_sql("alerts_fired.sql"), {"periods": sorted(periods)})
+        return {
+            (period, rule, scope, scope_id, Decimal(str(pct))): version
+            for period, rule, scope, scope_id, pct, version in result.rows
+        }
+
     def _load_fired(self, periods: set[str]) -> None:
-        result = self._reader.query(
-            "SELECT period, rule, scope, scope_id, threshold_pct FROM llm_alerts FINAL "
-            "WHERE period IN {periods:Array(String)}",
-            {"periods": sorted(periods)},
-        )
-        for period, rule, scope, scope_id, pct in result.rows:
-            self._fired.add((period, rule, scope, scope_id, Decimal(str(pct))))
+        self._fired |= set(self._read_fired(periods))
         self._loaded_periods |= periods
 
-    def _dispatch(self, alerts: list[thresholds.Alert], now: datetime) -> None:
+    def _dispatch(self, alerts: list[thresholds.Alert], now: datetime) -> list[thresholds.Alert]:
+        """Records the alerts in llm_alerts, then sends to the other sinks those this
+        processor recorded first: another processor on the same store (a replica) may have
+        fired the same alert since this one read the table, and it has told people already.
+        Returns the alerts sent."""
+        table = [s for s in self._sinks if isinstance(s, TableSink)]
+        others = [s for s in self._sinks if not isinstance(s, TableSink)]
+        for sink in table:
+            try:
+                version = sink.record(alerts, now)
+                recorded = self._read_fired({a.period for a in alerts})
+                self._fired |= set(recorded)
+                # a key not read back (cannot happen on one server) is sent: at least once
+                alerts = [a for a in alerts if recorded.get(a.key, version) == version]
+            except Exception as exc:  # not on record: still sent (at least once)
+                log.warning("alert sink %s failed: %s", sink.name, exc)
         if self._metrics is not None:
             self._metrics.inc("budget_alerts_fired", len(alerts))
-        for sink in self._sinks:
+        for sink in others if alerts else ():
             try:
                 sink.send(alerts, now)
             except Exception as exc:  # one sink failing must not silence the others
                 log.warning("alert sink %s failed: %s", getattr(sink, "name", sink), exc)
+        return alerts
 
     # -- decisions -----------------------------------------------------------------------------
     def decision(self, customer_id: str, workspace_id: str = "") -> dict[str, Any]:

@@ -56,6 +56,11 @@ class LogSink:
             log.log(level, "budget alert [%s] %s", alert.rule, alert.message)
 
 
+# llm_alerts keeps the row of the highest version per key: counting down from here, the
+# first insert of a key is the one kept (the first processor to fire an alert owns it).
+FIRST_INSERT_WINS = 1 << 62
+
+
 class TableSink:
     name = "table"
 
@@ -63,7 +68,12 @@ class TableSink:
         self._store = store
 
     def send(self, alerts: list[Alert], fired_at: datetime) -> None:
-        version = time.time_ns()
+        self.record(alerts, fired_at)
+
+    def record(self, alerts: list[Alert], fired_at: datetime) -> int:
+        """Inserts the alerts; returns their version (the evaluator reads back which keys
+        kept it: those this processor fired first)."""
+        version = FIRST_INSERT_WINS - time.time_ns()
         naive = fired_at.astimezone(timezone.utc).replace(tzinfo=None)
         self._store.insert_rows(
             "llm_alerts",
@@ -87,6 +97,7 @@ class TableSink:
             ],
             ALERT_COLUMNS,
         )
+        return version
 
 
 def slack_escape(value: object) -> str:
