@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
@@ -30,6 +31,9 @@ ROLLUP_HOURS_PER_ROUND = 48
 # Roll up an hour once its calls have not changed for this long: the hour still being written
 # is read from llm_calls by every report anyway (any insert makes its roll-up stale).
 ROLLUP_SETTLED_SECONDS = 60
+# Decisions older than this many intervals (plus the grace, for a slow round) are not served.
+STALE_ROUNDS = 3
+STALE_GRACE_SECONDS = 60
 
 
 class BudgetEvaluator:
@@ -60,6 +64,7 @@ class BudgetEvaluator:
         self._decisions: dict[tuple[str, str], thresholds.Decision] = {}
         self._blocked_tasks: dict[str, dict[str, str]] = {}  # customer -> {task: reason}
         self._evaluated_at: datetime | None = None
+        self._evaluated_mono: float | None = None  # when the last round succeeded (monotonic)
         self._lock = threading.Lock()
         self._evaluate_lock = threading.Lock()  # the thread and a direct caller never overlap
         self._stop = threading.Event()
@@ -132,6 +137,7 @@ class BudgetEvaluator:
             self._decisions = table
             self._blocked_tasks = runaway_tasks
             self._evaluated_at = now
+            self._evaluated_mono = time.monotonic()
         if fresh:
             fresh = self._dispatch(fresh, now)
         if not fresh:
@@ -228,4 +234,15 @@ class BudgetEvaluator:
         if not customer or len(customer) > 256:
             return 400, {"code": 400, "message": "customer_id is required (at most 256 chars)"}
         workspace = (params.get("workspace_id") or [""])[0][:256]
+        with self._lock:
+            evaluated = self._evaluated_mono
+        # No round yet (just started, or every round failed), or none for several intervals:
+        # "unavailable", so the app's fail-open / fail-closed setting decides. An "allow" here
+        # would be made from no data, and would let a capped customer through a fail-closed app.
+        stale_after = STALE_ROUNDS * self.config.interval_seconds + STALE_GRACE_SECONDS
+        if evaluated is None or time.monotonic() - evaluated > stale_after:
+            return 503, {
+                "code": 503,
+                "message": "no current budget evaluation (starting, or the store is unavailable)",
+            }
         return 200, self.decision(customer, workspace)

@@ -9,6 +9,7 @@ import json
 import logging
 import socket
 import threading
+from dataclasses import replace
 from decimal import Decimal
 
 import genai_prices
@@ -66,6 +67,8 @@ budgets:
     proc = Processor(config)
     proc.start()
     try:
+        # decisions are served once the first round is done (503 before)
+        wait_until(lambda: proc.budgets.decision("-")["evaluated_at"], message="evaluated")
         yield proc
     finally:
         proc.stop()
@@ -263,6 +266,7 @@ def test_decision_endpoint_requires_the_token(tmp_path):
     proc = Processor(config)
     proc.start()
     try:
+        wait_until(lambda: proc.budgets.decision("-")["evaluated_at"], message="evaluated")
         url = f"{proc.http_url}/api/budget/decision?customer_id=acme"
         with pytest.raises(urllib.error.HTTPError) as info:
             urllib.request.urlopen(url, timeout=5)
@@ -295,3 +299,63 @@ def test_runaway_loop_hard_cap(budget_processor, webhook):
     spend(proc, 100, sent, task_id="loop-1")
     assert [a for a in proc.budgets.evaluate() if a.rule == "runaway_task"] == []
     assert list(proc.budgets.decision("acme")["blocked_tasks"]) == ["loop-1"]  # still blocked
+
+
+def test_no_decision_before_the_first_round_app_applies_its_fail_setting(tmp_path):
+    """Until the processor has evaluated (a restart, a first round that takes seconds on a big
+    store, or fails), the decision endpoint answers 503: the app's fail-open / fail-closed
+    setting decides, not an 'allow' made from no data."""
+    import urllib.error
+    import urllib.request
+
+    from llm_margin.processor.config import ServeConfig
+    from llm_margin.processor.server import Processor
+
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"), otlp_grpc_port=free_port(), otlp_http_port=free_port()
+    ).validate()
+    proc = Processor(config)
+    first_round = proc.budgets._evaluate_lock
+    first_round.acquire()  # the first round is still running
+    proc.start()
+    try:
+        url = f"{proc.http_url}/api/budget/decision?customer_id=acme"
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(url, timeout=5)
+        assert info.value.code == 503
+        settings = app_budget.BudgetSettings(url=proc.http_url, ttl_seconds=0)
+        closed = app_budget.BudgetClient(replace(settings, fail_open=False))
+        with pytest.raises(app_budget.BudgetExceeded, match="unavailable"):
+            closed.choose_model("gpt-4o", "acme")
+        opened = app_budget.BudgetClient(settings)
+        assert opened.choose_model("gpt-4o", "acme") == "gpt-4o"
+        assert opened.failures == 1
+        first_round.release()
+        wait_until(lambda: proc.budgets.decision("acme")["evaluated_at"], message="evaluated")
+        assert closed.choose_model("gpt-4o", "acme") == "gpt-4o"  # answered now
+    finally:
+        if first_round.locked():
+            first_round.release()
+        proc.stop()
+
+
+def test_no_decision_when_rounds_stopped_succeeding(tmp_path, monkeypatch):
+    """Decisions from a round several intervals old (the store unavailable since) are not
+    served as current: 503, and the app's fail setting decides."""
+    import time
+
+    from llm_margin.processor.budgets import evaluator as ev
+    from llm_margin.processor.budgets.config import BudgetConfig
+    from llm_margin.processor.storage import Store
+
+    monkeypatch.setattr(ev, "STALE_GRACE_SECONDS", 0)
+    store = Store.open(data_dir=str(tmp_path / "data"))
+    try:
+        evaluator = ev.BudgetEvaluator(store, BudgetConfig(interval_seconds=0.1), sinks=[])
+        assert evaluator.http_decision("customer_id=acme")[0] == 503
+        evaluator.evaluate()
+        assert evaluator.http_decision("customer_id=acme")[0] == 200
+        time.sleep(0.4)  # more than 3 intervals without a round
+        assert evaluator.http_decision("customer_id=acme")[0] == 503
+    finally:
+        store.close()
