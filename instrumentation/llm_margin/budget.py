@@ -31,11 +31,14 @@ Configuration (environment, read once)
 API
 ---
 ``configure(settings | None)``, ``before_provider_call(model, customer_id=None,
-workspace_id=None) -> model``, ``BudgetClient``, ``BudgetSettings``, ``BudgetExceeded``.
+workspace_id=None) -> model`` (``await before_provider_call_async(...)`` in async code: the
+answer is awaited on a worker thread, the event loop goes on), ``BudgetClient``,
+``BudgetSettings``, ``BudgetExceeded``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import logging
@@ -141,13 +144,17 @@ class BudgetClient:
         self._lock = threading.Lock()
         self.failures = 0  # counted, not logged per call: this runs on the hot path
 
+    def _cached(self, customer_id: str, workspace_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            cached = self._cache.get((customer_id, workspace_id))
+        return cached[1] if cached and cached[0] > time.monotonic() else None
+
     def decision(self, customer_id: str, workspace_id: str = "") -> dict[str, Any]:
         key = (customer_id, workspace_id)
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached and cached[0] > now:
-                return cached[1]
+        cached = self._cached(customer_id, workspace_id)
+        if cached is not None:
+            return cached
         document = self._ask(customer_id, workspace_id)
         with self._lock:
             if len(self._cache) >= _CACHE_MAX:
@@ -183,7 +190,20 @@ class BudgetClient:
     ) -> str:
         """The model to call, or raise BudgetExceeded (also when ``task_id`` is one of the
         customer's runaway tasks the processor lists in ``blocked_tasks``)."""
-        document = self.decision(customer_id, workspace_id)
+        return self._choose(model, self.decision(customer_id, workspace_id), customer_id, task_id)
+
+    async def choose_model_async(
+        self, model: str, customer_id: str, workspace_id: str = "", task_id: str = ""
+    ) -> str:
+        """``choose_model`` for async code: a decision not cached is fetched on a worker
+        thread, so waiting for the processor (up to ``timeout_seconds``) never stalls the event
+        loop, and the app's other requests go on meanwhile."""
+        document = self._cached(customer_id, workspace_id)
+        if document is None:
+            document = await asyncio.to_thread(self.decision, customer_id, workspace_id)
+        return self._choose(model, document, customer_id, task_id)
+
+    def _choose(self, model: str, document: dict[str, Any], customer_id: str, task_id: str) -> str:
         action = document.get("action")
         if action == "block":
             raise BudgetExceeded(customer_id, list(document.get("reasons") or []), document)
@@ -243,3 +263,19 @@ def before_provider_call(
     workspace = workspace_id or baggage.get_baggage("workspace.id") or ""
     task = baggage.get_baggage("task.id") or ""
     return client.choose_model(model, str(customer), str(workspace), str(task))
+
+
+async def before_provider_call_async(
+    model: str, customer_id: str | None = None, workspace_id: str | None = None
+) -> str:
+    """``before_provider_call`` for async SDK methods (the event loop is not blocked while the
+    processor is asked)."""
+    client = _current()
+    if client is None:
+        return model
+    customer = customer_id or baggage.get_baggage("customer.id")
+    if not customer:
+        return model
+    workspace = workspace_id or baggage.get_baggage("workspace.id") or ""
+    task = baggage.get_baggage("task.id") or ""
+    return await client.choose_model_async(model, str(customer), str(workspace), str(task))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -25,12 +26,17 @@ BLOCKED_TASKS = {"globex": {"t-loop": "runaway task t-loop: 40 calls"}}  # runaw
 MESSAGES = [{"role": "user", "content": "hello"}]
 
 
+ANSWER_DELAY = {"seconds": 0.0}  # how long the decision service takes to answer
+
+
 @pytest.fixture
 def decisions():
     asked: list[str] = []
+    ANSWER_DELAY["seconds"] = 0.0
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self):  # noqa: N802
+            time.sleep(ANSWER_DELAY["seconds"])
             query = urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query)
             customer = query["customer_id"][0]
             asked.append(customer)
@@ -165,3 +171,50 @@ def test_a_runaway_task_is_blocked_and_other_tasks_are_not(tracing, sim, decisio
         with pytest.raises(budget.BudgetExceeded, match="runaway task t-loop"):
             client.chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert _models_sent(sim) == ["gpt-4o"]  # the runaway task's call never left the app
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_async_calls_do_not_stall_the_event_loop_while_asking(tracing, sim, decisions, provider):  # noqa: F811
+    """An async app's other requests go on while a decision is fetched (the processor slow,
+    or unreachable until the timeout): the event loop is not blocked for the round trip."""
+    import asyncio
+
+    ANSWER_DELAY["seconds"] = 0.4
+    if provider == "openai":
+        client = openai.AsyncOpenAI(base_url=sim.openai_base_url, api_key="sk-t", max_retries=0)
+        create = client.chat.completions.create
+        model = "gpt-4o"
+    else:
+        client = anthropic.AsyncAnthropic(
+            base_url=sim.anthropic_base_url, api_key="sk-ant-t", max_retries=0
+        )
+        create = client.messages.create
+        model = "claude-sonnet-4-5"
+
+    async def main() -> float:
+        done = asyncio.Event()
+        longest = 0.0
+
+        async def ticker() -> None:  # another request of the app, wanting the loop often
+            nonlocal longest
+            while not done.is_set():
+                started = time.monotonic()
+                await asyncio.sleep(0.01)
+                longest = max(longest, time.monotonic() - started)
+
+        ticking = asyncio.create_task(ticker())
+        await asyncio.sleep(0.05)
+        with customer_baggage(customer__id="acme"):
+            kwargs = {"max_tokens": 16} if provider == "anthropic" else {}
+            await create(model=model, messages=MESSAGES, **kwargs)
+        with customer_baggage(customer__id="hooli"):
+            with pytest.raises(budget.BudgetExceeded):
+                await create(model=model, messages=MESSAGES, **kwargs)
+        done.set()
+        await ticking
+        return longest
+
+    longest = asyncio.run(main())
+    assert decisions == ["acme", "hooli"]
+    assert _models_sent(sim) == [{"openai": "gpt-4o-mini"}.get(provider, "claude-haiku-4-5")]
+    assert longest < 0.2, f"the event loop stalled {longest:.2f}s waiting for a decision"

@@ -721,6 +721,24 @@ def apply_budget(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs if chosen == model else {**kwargs, "model": chosen}
 
 
+async def apply_budget_async(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """``apply_budget`` for async SDK methods: a decision not cached is awaited on a worker
+    thread, so an app's other requests are not stalled while the processor answers."""
+    try:
+        if budget.enforcement() is None:
+            return kwargs
+        model = kwargs.get("model")
+        if not isinstance(model, str):
+            return kwargs
+        chosen = await budget.before_provider_call_async(model)
+    except budget.BudgetExceeded:
+        raise
+    except Exception:
+        record_internal_error("budget")
+        return kwargs
+    return kwargs if chosen == model else {**kwargs, "model": chosen}
+
+
 # --- wrappers -----------------------------------------------------------------------------------
 def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     """A wrapt wrapper for a synchronous SDK method."""
@@ -752,7 +770,7 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     async def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         if CURRENT_CALL.get() is not None:
             return await wrapped(*args, **kwargs)
-        kwargs = apply_budget(kwargs)
+        kwargs = await apply_budget_async(kwargs)
         started = start_call(endpoint, instance, kwargs)
         if started is None:
             return await wrapped(*args, **kwargs)
