@@ -64,6 +64,24 @@ def _decimal(value: Any, where: str) -> Decimal | None:
     return amount
 
 
+# Percentages that name an alert's threshold are stored in llm_alerts.threshold_pct,
+# Decimal(9, 4): one the column cannot hold exactly would never match its stored key (the
+# alert would fire again after every restart), or would fail the insert.
+_PCT_MAX = Decimal(100000)
+_PCT_PLACES = 4
+
+
+def _pct(value: Any, where: str) -> Decimal | None:
+    pct = _decimal(value, where)
+    if pct is None:
+        return None
+    if pct >= _PCT_MAX:
+        raise ConfigError(f"budgets: {where}: {value!r} must be below {_PCT_MAX}")
+    if pct != pct.quantize(Decimal(1).scaleb(-_PCT_PLACES)):
+        raise ConfigError(f"budgets: {where}: {value!r} has more than {_PCT_PLACES} decimal places")
+    return pct
+
+
 def parse_budgets(section: Any, environ: dict[str, str] | None = None) -> BudgetConfig:
     environ = os.environ if environ is None else environ
     section = section or {}
@@ -82,12 +100,13 @@ def parse_budgets(section: Any, environ: dict[str, str] | None = None) -> Budget
             values[name] = float(number)
     if "soft_alert_pct" in section:
         raw = section["soft_alert_pct"]
-        if not isinstance(raw, list) or not raw:
+        if not isinstance(raw, list) or not raw or None in raw:
             raise ConfigError("budgets: soft_alert_pct must be a list such as [50, 80]")
-        values["soft_alert_pct"] = tuple(sorted(_decimal(v, "soft_alert_pct") for v in raw))
+        values["soft_alert_pct"] = tuple(sorted(_pct(v, "soft_alert_pct") for v in raw))
+    for name in ("degrade_at_pct", "block_at_pct"):
+        if name in section:
+            values[name] = _pct(section[name], name)
     for name in (
-        "degrade_at_pct",
-        "block_at_pct",
         "daily_spend_usd",
         "workspace_daily_spend_usd",
         "max_cost_per_task_usd",
@@ -111,7 +130,11 @@ def parse_budgets(section: Any, environ: dict[str, str] | None = None) -> Budget
                 f"budgets: customers.{customer_id} may set only {', '.join(_OVERRIDABLE)}"
             )
         overrides[str(customer_id)] = replace(
-            config, **{k: _decimal(v, f"customers.{customer_id}.{k}") for k, v in spec.items()}
+            config,
+            **{
+                k: (_pct if k.endswith("_pct") else _decimal)(v, f"customers.{customer_id}.{k}")
+                for k, v in spec.items()
+            },
         )
     return replace(config, customers=overrides)
 

@@ -168,6 +168,12 @@ def test_alert_key_ignores_decimal_scale():
         ({"webhook_url": "ftp://x"}, "webhook_url"),
         ({"customers": {"acme": {"webhook_url": "x"}}}, "may set only"),
         ({"interval_seconds": 0}, "interval_seconds"),
+        # llm_alerts.threshold_pct is Decimal(9, 4): 33.33333 was stored as 33.3333, the
+        # stored key never matched the alert's, and the alert fired again at every restart
+        ({"soft_alert_pct": [33.33333]}, "4 decimal places"),
+        ({"soft_alert_pct": [50, None]}, "soft_alert_pct"),
+        ({"block_at_pct": 100000}, "below 100000"),
+        ({"customers": {"acme": {"block_at_pct": "150.00001"}}}, "4 decimal places"),
     ],
 )
 def test_budget_config_errors(section, message):
@@ -179,6 +185,7 @@ def test_budget_config_defaults_and_env():
     config = parse_budgets(None, environ={"LLM_MARGIN_ALERT_WEBHOOK_URL": "http://127.0.0.1:9/h"})
     assert config.soft_alert_pct == (D(50), D(80)) and config.webhook_url.endswith("/h")
     assert parse_budgets({"soft_alert_pct": [80, 50.5]}, {}).soft_alert_pct == (D("50.5"), D(80))
+    assert parse_budgets({"soft_alert_pct": ["33.3333"]}, {}).soft_alert_pct == (D("33.3333"),)
 
 
 def test_app_side_settings_from_env():
