@@ -34,6 +34,9 @@ ROLLUP_SETTLED_SECONDS = 60
 # Decisions older than this many intervals (plus the grace, for a slow round) are not served.
 STALE_ROUNDS = 3
 STALE_GRACE_SECONDS = 60
+# A decision asked for while the first round is still running waits this long for it: an app
+# started together with its processor gets an answer, not "unavailable".
+FIRST_ROUND_WAIT_SECONDS = 2.0
 
 
 class BudgetEvaluator:
@@ -65,6 +68,7 @@ class BudgetEvaluator:
         self._blocked_tasks: dict[str, dict[str, str]] = {}  # customer -> {task: reason}
         self._evaluated_at: datetime | None = None
         self._evaluated_mono: float | None = None  # when the last round succeeded (monotonic)
+        self._first_round = threading.Event()  # set once a round has succeeded
         self._lock = threading.Lock()
         self._evaluate_lock = threading.Lock()  # the thread and a direct caller never overlap
         self._stop = threading.Event()
@@ -138,6 +142,7 @@ class BudgetEvaluator:
             self._blocked_tasks = runaway_tasks
             self._evaluated_at = now
             self._evaluated_mono = time.monotonic()
+        self._first_round.set()
         if fresh:
             fresh = self._dispatch(fresh, now)
         if not fresh:
@@ -234,6 +239,8 @@ class BudgetEvaluator:
         if not customer or len(customer) > 256:
             return 400, {"code": 400, "message": "customer_id is required (at most 256 chars)"}
         workspace = (params.get("workspace_id") or [""])[0][:256]
+        if not self._first_round.is_set():
+            self._first_round.wait(FIRST_ROUND_WAIT_SECONDS)
         with self._lock:
             evaluated = self._evaluated_mono
         # No round yet (just started, or every round failed), or none for several intervals:

@@ -349,6 +349,7 @@ def test_no_decision_when_rounds_stopped_succeeding(tmp_path, monkeypatch):
     from llm_margin.processor.storage import Store
 
     monkeypatch.setattr(ev, "STALE_GRACE_SECONDS", 0)
+    monkeypatch.setattr(ev, "FIRST_ROUND_WAIT_SECONDS", 0)
     store = Store.open(data_dir=str(tmp_path / "data"))
     try:
         evaluator = ev.BudgetEvaluator(store, BudgetConfig(interval_seconds=0.1), sinks=[])
@@ -359,3 +360,29 @@ def test_no_decision_when_rounds_stopped_succeeding(tmp_path, monkeypatch):
         assert evaluator.http_decision("customer_id=acme")[0] == 503
     finally:
         store.close()
+
+
+def test_a_decision_asked_during_the_first_round_waits_for_it(tmp_path):
+    """An app started with its processor asks before the first round has finished: it gets
+    that round's answer, not 503 (the round takes well under FIRST_ROUND_WAIT_SECONDS)."""
+    import urllib.request
+
+    from llm_margin.processor.config import ServeConfig
+    from llm_margin.processor.server import Processor
+
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"), otlp_grpc_port=free_port(), otlp_http_port=free_port()
+    ).validate()
+    proc = Processor(config)
+    first_round = proc.budgets._evaluate_lock
+    first_round.acquire()  # the first round is still running
+    proc.start()
+    try:
+        threading.Timer(0.3, first_round.release).start()
+        url = f"{proc.http_url}/api/budget/decision?customer_id=acme"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert response.status == 200
+            body = json.loads(response.read())
+            assert body["action"] == "allow" and body["evaluated_at"]
+    finally:
+        proc.stop()
