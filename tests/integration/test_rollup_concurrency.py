@@ -1,0 +1,193 @@
+"""The hourly roll-ups under concurrent activity: a stale roll-up costs speed, never
+correctness. Each test interleaves a refresh with writes, or two refreshes of the same hours,
+step by step (hooks between the refresh's statements, its clock pinned) on the real embedded
+store, then compares every report that reads the roll-ups with the same report read from
+llm_calls alone."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+from llm_margin.processor.records import CallRecord
+from llm_margin.processor.reports import rollup
+from llm_margin.processor.storage import Store
+
+from tests.integration.test_reports_rollup import answers, calls, fresh_hours
+
+pytestmark = pytest.mark.integration
+
+ROLLUP_TABLES = ("llm_usage_hourly", "llm_task_fragments", "llm_task_hourly")
+
+
+def raw_answers(store: Store, since: datetime, until: datetime) -> dict:
+    """The reports from llm_calls alone (no hour current), leaving the recorded refreshes as
+    they were."""
+    store.command("CREATE TABLE saved_rollup_hours AS llm_rollup_hours")
+    try:
+        store.command("INSERT INTO saved_rollup_hours SELECT * FROM llm_rollup_hours")
+        store.command("TRUNCATE TABLE llm_rollup_hours")
+        assert fresh_hours(store, since, until) == 0
+        out = answers(store, since, until)
+        store.command("INSERT INTO llm_rollup_hours SELECT * FROM saved_rollup_hours")
+    finally:
+        store.command("DROP TABLE saved_rollup_hours")
+    return out
+
+
+def final_totals(store: Store, since: datetime, until: datetime) -> tuple:
+    return store.query(
+        "SELECT count(), sum(cost_usd) FROM llm_calls FINAL "
+        "WHERE ts >= {s:DateTime64(6)} AND ts < {u:DateTime64(6)}",
+        {"s": since, "u": until},
+    ).rows[0]
+
+
+def assert_correct(store: Store, since: datetime, until: datetime) -> dict:
+    got = answers(store, since, until)
+    assert got == raw_answers(store, since, until)
+    count, cost = final_totals(store, since, until)
+    assert sum(r["calls"] or 0 for r in got["customers"]) == count
+    assert sum((r["cost_usd"] or Decimal(0) for r in got["customers"]), Decimal(0)) == cost
+    return got
+
+
+def hooked(store: Store, monkeypatch, before: dict) -> None:
+    """Run ``before[name]()`` just before the refresh statement ``name`` (a file of
+    rollup.REFRESH_SQL, or "record" for the one that announces the hours)."""
+
+    def command(sql, parameters=None):  # the store's own, whatever hook ran before
+        return Store.background_command(store, sql, parameters)
+
+    statements = {rollup.read_sql(name): name for name in rollup.REFRESH_SQL}
+
+    def run(sql, parameters=None):
+        name = statements.get(sql, "")
+        action = before.get("record" if name.endswith("record_hours.sql") else name)
+        if action is not None:
+            action()
+        return command(sql, parameters)
+
+    monkeypatch.setattr(store, "background_command", run)
+
+
+def pin_clock(monkeypatch, *instants: datetime) -> None:
+    """The refreshes that follow take these refreshed_at values, in order."""
+    pending = list(instants)
+    monkeypatch.setattr(rollup, "_naive_now", lambda: pending.pop(0))
+
+
+class Crash(RuntimeError):
+    pass
+
+
+def crash():
+    raise Crash
+
+
+def extra_call(ts: datetime, name: str, cost: str = "1") -> CallRecord:
+    return CallRecord(
+        ts=ts,
+        trace_id=name,
+        span_id=name,
+        task_id=f"t{name}",
+        customer_id="acme",
+        workspace_id="ws_0",
+        plan="pro",
+        route="openai/gpt-4o",
+        cost_usd=Decimal(cost),
+        priced=True,
+        version=1,
+    )
+
+
+@pytest.fixture()
+def store(tmp_path):
+    store = Store.open(data_dir=str(tmp_path / "data"))
+    # llm_calls parts only as the test writes them; the roll-ups merge where a test says so.
+    store.command("SYSTEM STOP MERGES llm_calls")
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def window(now: datetime) -> tuple[datetime, datetime]:
+    # Partial hours at both edges: the raw reads cover them.
+    return now - timedelta(hours=30, minutes=17), now + timedelta(microseconds=1)
+
+
+def whole_hours(since: datetime, until: datetime) -> int:
+    first = since.replace(minute=0, second=0, microsecond=0)
+    if first < since:
+        first += timedelta(hours=1)
+    return int((until - first).total_seconds() // 3600)
+
+
+def test_insert_between_signature_and_read_leaves_the_hour_stale(store, monkeypatch):
+    """The signature is taken (stale-hours query) before the refresh reads llm_calls: a call
+    landing in between is in the roll-up but not in the recorded signature, so the hour is
+    not current until the next refresh. Holds."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    since, until = window(now)
+    store.insert_calls(calls(now, n=60))
+    late = extra_call(now - timedelta(hours=5), "between")
+    hooked(
+        store,
+        monkeypatch,
+        {"queries/rollup_refresh_usage_hourly.sql": lambda: store.insert_calls([late])},
+    )
+    assert rollup.refresh_usage_rollup(store) > 0
+    monkeypatch.undo()
+    assert 0 < fresh_hours(store, since, until) < 30  # the run stops at the late call's hour
+    assert_correct(store, since, until)
+    assert rollup.refresh_usage_rollup(store) > 0
+    assert fresh_hours(store, since, until) == whole_hours(since, until)
+    assert_correct(store, since, until)
+
+
+def test_insert_after_read_before_record_leaves_the_hour_stale(store, monkeypatch):
+    """A call landing after the roll-up rows are written but before the hour is recorded:
+    the recorded signature predates it. Holds."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    since, until = window(now)
+    store.insert_calls(calls(now, n=60))
+    # A duplicate with a newer version (a stream's final usage after its estimate) and a new
+    # call of an existing task in another hour.
+    newer = [
+        replace(calls(now, n=60)[9], cost_usd=Decimal("7"), version=2),
+        extra_call(now - timedelta(hours=2), "after"),
+    ]
+    hooked(store, monkeypatch, {"record": lambda: store.insert_calls(newer)})
+    assert rollup.refresh_usage_rollup(store) > 0
+    monkeypatch.undo()
+    assert_correct(store, since, until)
+    assert rollup.refresh_usage_rollup(store) > 0
+    assert_correct(store, since, until)
+
+
+def test_refreshes_completing_out_of_order(store, monkeypatch):
+    """Two refreshes of the same hours (two processors on one store): the later one (greater
+    refreshed_at) records first, the earlier one after it. Readers keep the later one's rows,
+    which merges of the roll-up tables never remove. Holds."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    since, until = window(now)
+    store.insert_calls(calls(now, n=60))
+    t = now.replace(microsecond=0)
+    # The outer refresh asks for its refreshed_at first (t), the inner one, run between the
+    # outer one's stale-hours query and its first write, after it (t + 1 s) and records first.
+    pin_clock(monkeypatch, t, t + timedelta(seconds=1))
+
+    def later_refresh():
+        hooked(store, monkeypatch, {})  # no recursion: plain statements for the inner one
+        rollup.refresh_usage_rollup(store)
+
+    hooked(store, monkeypatch, {"queries/rollup_refresh_usage_hourly.sql": later_refresh})
+    assert rollup.refresh_usage_rollup(store) > 0
+    monkeypatch.undo()
+    for table in ROLLUP_TABLES + ("llm_rollup_hours",):
+        store.command(f"OPTIMIZE TABLE {table} FINAL")
+    assert fresh_hours(store, since, until) == whole_hours(since, until)
+    assert_correct(store, since, until)
