@@ -33,9 +33,11 @@ SELECT s.hour AS hour, s.part_rows AS source_rows, s.part_modified AS source_mod
 FROM signatures AS s
 LEFT JOIN
 (
-    SELECT hour, argMax(source_rows, refreshed_at) AS rolled_rows,
-           argMax(source_modified, refreshed_at) AS rolled_modified,
-           argMax(rollup_format, refreshed_at) AS rolled_format
+    -- the hour's latest entry; of one refresh, its record rather than its claim
+    -- (rollup_claim_hours.sql), so a refresh that claimed the hour and died leaves it stale
+    SELECT hour, argMax(source_rows, (refreshed_at, source_modified)) AS rolled_rows,
+           argMax(source_modified, (refreshed_at, source_modified)) AS rolled_modified,
+           argMax(rollup_format, (refreshed_at, source_modified)) AS rolled_format
     FROM llm_rollup_hours
     GROUP BY hour
 ) AS r ON r.hour = s.hour

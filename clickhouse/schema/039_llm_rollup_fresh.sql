@@ -31,15 +31,21 @@ FROM
             SELECT r.hour AS hour, r.latest_refresh AS latest_refresh
             FROM
             (
+                -- The hour's latest entry, whatever wrote it: a later refresh's rows replace
+                -- an earlier one's when the roll-up tables merge, so only the latest may be
+                -- read. A refresh's claim (written before its rows, modification time 0)
+                -- loses the tie to its own record and never matches any parts.
                 SELECT hour, max(refreshed_at) AS latest_refresh,
-                       argMax(source_rows, refreshed_at) AS rolled_rows,
-                       argMax(source_modified, refreshed_at) AS rolled_modified
+                       argMax(source_rows, (refreshed_at, source_modified)) AS rolled_rows,
+                       argMax(source_modified, (refreshed_at, source_modified))
+                           AS rolled_modified,
+                       argMax(rollup_format, (refreshed_at, source_modified)) AS rolled_format
                 FROM llm_rollup_hours
                 WHERE hour >= {since:DateTime64(6)}
                   AND hour + toIntervalHour(1) <= {until:DateTime64(6)}
-                  -- refreshes by this release's roll-up logic only (030_llm_rollup_hours.sql)
-                  AND rollup_format = 1
                 GROUP BY hour
+                -- written by this release's roll-up logic (030_llm_rollup_hours.sql)
+                HAVING rolled_format = 1
             ) AS r
             CROSS JOIN
             (

@@ -19,9 +19,12 @@ from llm_margin.clickhouse import read_sql
 from llm_margin.processor.reports.period import naive_utc
 
 HOURS_PER_INSERT = 48
-# Each refresh writes these in order; llm_rollup_hours last, so an hour is announced only
-# once all of its rows are stored.
+# Each refresh writes these in order: its claim on the hours first (so no reader trusts an
+# earlier refresh whose rows this one's may replace when the roll-up tables merge), the
+# roll-ups, then the record in llm_rollup_hours, so an hour is announced only once all of its
+# rows are stored.
 REFRESH_SQL = (
+    "queries/rollup_claim_hours.sql",
     "queries/rollup_refresh_usage_hourly.sql",
     "queries/rollup_refresh_task_fragments.sql",
     "queries/rollup_refresh_task_hourly.sql",

@@ -191,3 +191,69 @@ def test_refreshes_completing_out_of_order(store, monkeypatch):
         store.command(f"OPTIMIZE TABLE {table} FINAL")
     assert fresh_hours(store, since, until) == whole_hours(since, until)
     assert_correct(store, since, until)
+
+
+def test_a_later_refresh_in_progress_or_dead_does_not_void_an_earlier_one(store, monkeypatch):
+    """Refresh B started after refresh A (greater refreshed_at) and wrote its roll-up rows,
+    then died (or is still running) before recording its hours; A records its hours. A merge
+    of the roll-up tables (ReplacingMergeTree by refreshed_at) then replaces A's rows by B's,
+    so the rows of the refresh readers trust were gone: every report read zero for those
+    hours. Readers must not use an hour that a later refresh has begun writing."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    since, until = window(now)
+    store.insert_calls(calls(now, n=60))
+    baseline = answers(store, since, until)
+    t = now.replace(microsecond=0)
+    # A asks for its refreshed_at first (t), B after (t + 1 s); B runs inside A, between A's
+    # stale-hours query and its first write, and dies before recording.
+    pin_clock(monkeypatch, t, t + timedelta(seconds=1))
+
+    def refresh_b_dies():
+        hooked(store, monkeypatch, {"record": crash})
+        with pytest.raises(Crash):
+            rollup.refresh_usage_rollup(store)
+        hooked(store, monkeypatch, {})
+
+    hooked(store, monkeypatch, {"queries/rollup_refresh_usage_hourly.sql": refresh_b_dies})
+    assert rollup.refresh_usage_rollup(store) > 0
+    monkeypatch.undo()
+    for table in ROLLUP_TABLES + ("llm_rollup_hours",):
+        store.command(f"OPTIMIZE TABLE {table} FINAL")
+    assert answers(store, since, until) == baseline
+    assert_correct(store, since, until)
+    # The dead refresh's hours count as stale, so the next refresh makes them current again.
+    assert rollup.refresh_usage_rollup(store) > 0
+    assert fresh_hours(store, since, until) == whole_hours(since, until)
+    assert answers(store, since, until) == baseline
+
+
+def test_a_newer_releases_refresh_does_not_void_an_older_ones(store, monkeypatch):
+    """During a rolling upgrade two releases refresh one store. The newer release's refresh
+    (rollup_format 2, greater refreshed_at) replaces the older one's roll-up rows when the
+    tables merge; the older release must then not read the hour from its own, older refresh."""
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    since, until = window(now)
+    store.insert_calls(calls(now, n=60))
+    baseline = answers(store, since, until)
+    t = now.replace(microsecond=0)
+    pin_clock(monkeypatch, t, t + timedelta(seconds=1))
+    assert rollup.refresh_usage_rollup(store) > 0  # this release, at t
+    # The newer release's refresh at t + 1 s: the same rows, recorded as rollup_format 2 (and
+    # to it, format 1 hours are stale).
+    own = rollup.read_sql
+
+    def newer_release(name: str) -> str:
+        sql = own(name)
+        if name == "queries/rollup_record_hours.sql":
+            return sql.replace("\n       1\n", "\n       2\n")
+        return sql.replace("r.rolled_format != 1", "r.rolled_format != 2")
+
+    monkeypatch.setattr(rollup, "read_sql", newer_release)
+    assert rollup.refresh_usage_rollup(store) > 0
+    monkeypatch.undo()
+    recorded = "SELECT groupUniqArrayIf(rollup_format, source_rows > 0) FROM llm_rollup_hours"
+    assert sorted(store.query(recorded).rows[0][0]) == [1, 2]
+    for table in ROLLUP_TABLES:
+        store.command(f"OPTIMIZE TABLE {table} FINAL")
+    assert answers(store, since, until) == baseline
+    assert_correct(store, since, until)

@@ -8,8 +8,8 @@ from llm_margin.clickhouse import read_sql
 FILES = {
     "queries/rollup_record_hours.sql": r"\{refreshed_at:DateTime64\(6\)\},\s*(\d+)\s*$",
     "queries/rollup_stale_hours.sql": r"r\.rolled_format != (\d+)",
-    "schema/039_llm_rollup_fresh.sql": r"AND rollup_format = (\d+)",
-    "cluster/039_llm_rollup_fresh.sql": r"AND rollup_format = (\d+)",
+    "schema/039_llm_rollup_fresh.sql": r"HAVING rolled_format = (\d+)",
+    "cluster/039_llm_rollup_fresh.sql": r"HAVING rolled_format = (\d+)",
 }
 
 
