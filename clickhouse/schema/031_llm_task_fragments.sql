@@ -14,7 +14,8 @@ CREATE TABLE IF NOT EXISTS llm_task_fragments
     customer_id       LowCardinality(String),
     workspace_id      String,
     -- The task had calls in another hour when this hour was refreshed (either fragment of a
-    -- task spanning two hours carries it: the later refresh sees the earlier one).
+    -- task spanning two hours carries it: the later refresh sees the earlier one; of two at
+    -- once, queries/rollup_unflagged_hours.sql keeps an unflagged hour from being recorded).
     multi_hour        Bool,
     first_ts          DateTime64(6, 'UTC'),
     first_span        String,

@@ -30,6 +30,8 @@ REFRESH_SQL = (
     "queries/rollup_refresh_task_hourly.sql",
     "queries/rollup_record_hours.sql",
 )
+# Run before the record: hours to leave unrecorded (a concurrent refresh of a task's other hour).
+UNFLAGGED_SQL = "queries/rollup_unflagged_hours.sql"
 
 
 def refresh_usage_rollup(
@@ -74,9 +76,22 @@ def refresh_usage_rollup(
             "since": min(hours),
             "until": max(hours) + timedelta(hours=1),
         }
-        for sql in statements:
-            command(sql, {k: v for k, v in parameters.items() if "{" + k + ":" in sql})
+        *writes, record = statements
+        for sql in writes:
+            command(sql, _for(sql, parameters))
+        check = read_sql(UNFLAGGED_SQL)
+        unflagged = {_naive(row[0]) for row in query(check, _for(check, parameters)).rows}
+        keep = [i for i, hour in enumerate(hours) if hour not in unflagged]
+        if keep:
+            for name in ("hours", "source_rows", "source_modified"):
+                parameters[name] = [parameters[name][i] for i in keep]
+            command(record, _for(record, parameters))
     return len(stale)
+
+
+def _for(sql: str, parameters: dict[str, Any]) -> dict[str, Any]:
+    """The parameters the statement names."""
+    return {k: v for k, v in parameters.items() if "{" + k + ":" in sql}
 
 
 def _naive(value: Any) -> Any:

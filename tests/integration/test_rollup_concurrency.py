@@ -257,3 +257,53 @@ def test_a_newer_releases_refresh_does_not_void_an_older_ones(store, monkeypatch
         store.command(f"OPTIMIZE TABLE {table} FINAL")
     assert answers(store, since, until) == baseline
     assert_correct(store, since, until)
+
+
+def test_concurrent_refreshes_of_a_tasks_two_hours(store, monkeypatch):
+    """A task with calls in two hours, each hour refreshed by its own refresh at the same time
+    (two processors, or the report's window and the budget thread): each refresh's fragments
+    statement looks for the task in other hours before the other's fragments are stored, so
+    neither fragment was flagged multi_hour and both hours were current: the per-task views
+    counted one task as two. Simulated by hiding the first refresh's fragments part while the
+    second runs. A refresh now checks again after writing and leaves such an hour stale."""
+    base = datetime(2026, 6, 15, 10, 0)
+    rows = [
+        replace(extra_call(base + timedelta(minutes=20), "a"), task_id="split"),
+        replace(
+            extra_call(base + timedelta(hours=1, minutes=20), "b"),
+            task_id="split",
+            route="anthropic/claude",
+            attempt_kind="fallback",
+        ),
+        extra_call(base + timedelta(minutes=40), "c"),
+        extra_call(base + timedelta(hours=1, minutes=40), "d"),
+    ]
+    store.insert_calls(rows)
+    since, until = base, base + timedelta(hours=2)
+    baseline = answers(store, since, until)
+    store.command("SYSTEM STOP MERGES llm_task_fragments")
+    newest_part = (
+        "SELECT name FROM system.parts WHERE database = currentDatabase() "
+        "AND table = 'llm_task_fragments' AND active ORDER BY max_block_number DESC LIMIT 1"
+    )
+
+    def second_refresh_meanwhile():
+        part = store.query(newest_part).rows[0][0]  # the first refresh's fragments
+        store.command(f"ALTER TABLE llm_task_fragments DETACH PART '{part}'")
+        hooked(store, monkeypatch, {})
+        rollup.refresh_usage_rollup(store, since=until - timedelta(hours=1), until=until)
+        store.command(f"ALTER TABLE llm_task_fragments ATTACH PART '{part}'")
+
+    hooked(
+        store,
+        monkeypatch,
+        {"queries/rollup_refresh_task_hourly.sql": second_refresh_meanwhile},
+    )
+    assert rollup.refresh_usage_rollup(store, since=since, until=since + timedelta(hours=1))
+    monkeypatch.undo()
+    assert answers(store, since, until) == baseline
+    assert_correct(store, since, until)
+    # The next refresh makes both hours current, the task flagged.
+    rollup.refresh_usage_rollup(store)
+    assert fresh_hours(store, since, until) == 2
+    assert answers(store, since, until) == baseline
