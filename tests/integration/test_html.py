@@ -45,8 +45,18 @@ def chromium() -> str:
     return found
 
 
-@pytest.fixture
-def weekly_page(tmp_path):
+# Ids an attacker could put in baggage or span attributes: each would run script, add an
+# element or set an attribute if it reached the page as markup.
+PWN = "document.body.setAttribute('data-pwned','1')"
+HOSTILE_CUSTOMERS = (
+    f"</script><script>{PWN}</script>",
+    f'"><img src=x onerror="{PWN}">',
+    f"</text></svg><img src=x onerror={PWN}>",
+)
+HOSTILE_FEATURES = (f"<svg onload={PWN}>", "<!--", "chat")
+
+
+def write_weekly_page(tmp_path, customers, features, route="openai/gpt-4o"):
     data_dir = str(tmp_path / "data")
     store = Store.open(data_dir=data_dir)
     store_billing(store, *load_billing_file(BILLING))
@@ -57,10 +67,10 @@ def weekly_page(tmp_path):
             trace_id=f"{i:032x}",
             span_id=f"{i:016x}",
             task_id=f"task{i}",
-            customer_id=("acme", "globex", "hooli")[i % 3],
+            customer_id=customers[i % 3],
             plan=("pro", "enterprise", "starter")[i % 3],
-            feature=("chat", "summarize")[i % 2],
-            route="openai/gpt-4o",
+            feature=features[i % len(features)],
+            route=route,
             cost_usd=Decimal("0.37") * (i % 5 + 1),
             priced=True,
             version=1,
@@ -80,6 +90,11 @@ def weekly_page(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Top customers by AI cost" in result.stdout
     return page
+
+
+@pytest.fixture
+def weekly_page(tmp_path):
+    return write_weekly_page(tmp_path, ("acme", "globex", "hooli"), ("chat", "summarize"))
 
 
 def run_chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
@@ -164,3 +179,25 @@ def pixel_colours(png: bytes) -> dict[tuple[int, int, int], int]:
             counts[key] = counts.get(key, 0) + 1
         previous = line
     return counts
+
+
+def test_hostile_ids_stay_text_in_headless_chromium(tmp_path):
+    page = write_weekly_page(
+        tmp_path, HOSTILE_CUSTOMERS, HOSTILE_FEATURES, route=f"<img src=x onerror={PWN}>"
+    )
+    dom = run_chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    body = dom.stdout
+    # No script ran (it would have marked <body>), no element was injected: text nodes are
+    # serialised with < escaped, so a literal tag here is a real element.
+    assert not re.search(r"<body[^>]*data-pwned", body)
+    for tag in ("<script", "<img", "<iframe", "<svg onload"):
+        assert tag not in body, tag
+    assert "<!--" not in body
+    # The ids are on the page as text, where people read them.
+    assert "&lt;/script&gt;&lt;script&gt;" in body
+    assert "&lt;svg onload=" in body
+    # Every chart still drew.
+    for chart in ("chart-cost-revenue", "chart-margin-plan", "chart-daily-feature"):
+        match = re.search(rf'<svg id="{chart}".*?</svg>', body, re.S)
+        assert match and match.group(0).count('class="bar"') >= 3, chart
