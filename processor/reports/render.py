@@ -8,6 +8,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from llm_margin.processor.reports.terminal import display_width, pad, terminal_text
 from llm_margin.processor.reports.values import json_value
 
 FORMATS = ("table", "csv", "json")
@@ -53,28 +54,31 @@ def render(
 
 
 def _cell(value: Any) -> str:
-    return "-" if value is None or value == "" else str(value)
+    # The table goes to a terminal: untrusted text is shown, its control characters escaped.
+    return "-" if value is None or value == "" else terminal_text(str(value))
 
 
 def _table(rows, columns, footer, title) -> str:
     body = [[_cell(r.get(c)) for c in columns] for r in rows]
     foot = [_cell(footer.get(c)) for c in columns] if footer else None
-    widths = [len(c) for c in columns]
+    head = [terminal_text(c) for c in columns]
+    # Display columns, not characters: a CJK id takes two per character, a combining mark none.
+    widths = [display_width(c) for c in head]
     for line in body + ([foot] if foot else []):
-        widths = [max(w, len(v)) for w, v in zip(widths, line, strict=True)]
+        widths = [max(w, display_width(v)) for w, v in zip(widths, line, strict=True)]
 
     def fmt_line(values: Sequence[str]) -> str:
         cells = []
         for value, width, column in zip(values, widths, columns, strict=True):
             numeric = column not in ("customer_id", "plan", "status", "feature", "route")
-            cells.append(value.rjust(width) if numeric else value.ljust(width))
+            cells.append(pad(value, width, right=numeric))
         return "  ".join(cells).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
     out = []
     if title:
-        out.append(title)
-    out += [fmt_line(columns), rule] + [fmt_line(line) for line in body]
+        out.append(terminal_text(title))
+    out += [fmt_line(head), rule] + [fmt_line(line) for line in body]
     if foot:
         out += [rule, fmt_line(foot)]
     return "\n".join(out) + "\n"
