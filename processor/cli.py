@@ -9,6 +9,7 @@ import os
 import sys
 
 from llm_margin.processor.commands._common import CommandError
+from llm_margin.processor.reports.terminal import terminal_text
 
 # Order here is the order in --help.
 COMMAND_MODULES = ("serve", "demo", "report", "sql", "prices", "reprice", "export", "reconcile")
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"llm-margin {args.command}: interrupted", file=sys.stderr)
         return 130
     except CommandError as exc:
-        print(f"llm-margin {args.command}: {exc}", file=sys.stderr)
+        _error(args.command, str(exc))
         return 2
     except ModuleNotFoundError as exc:
         extra = missing_extra(exc.name or "")
@@ -110,12 +111,18 @@ def main(argv: list[str] | None = None) -> int:
         from llm_margin.processor.remote import RemoteError
 
         if isinstance(exc, RemoteError):
-            print(f"llm-margin {args.command}: {exc}", file=sys.stderr)
+            _error(args.command, str(exc))
         elif isinstance(exc, ClickHouseError):
-            print(f"llm-margin {args.command}: {query_error_message(exc)}", file=sys.stderr)
+            _error(args.command, query_error_message(exc))
         else:
             raise
         return 2
+
+
+def _error(command: str, message: str) -> None:
+    """The one error line on stderr. Messages quote ids, file contents and ClickHouse's words,
+    which quote stored values with raw escape characters: shown escaped, never acted on."""
+    print(terminal_text(f"llm-margin {command}: {message}"), file=sys.stderr)
 
 
 def _discard_stdout() -> None:

@@ -16,6 +16,7 @@ from llm_margin.processor.commands._common import (
 )
 from llm_margin.processor.reports.money import money_str
 from llm_margin.processor.reports.render import render
+from llm_margin.processor.reports.terminal import terminal_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -93,6 +94,11 @@ def _export_period(args: argparse.Namespace) -> tuple[str, tuple[datetime, datet
     return export.period_label(since, until), (since, until)
 
 
+def _warn(text: str) -> None:
+    # Warnings name customer ids (from the store) and Stripe ids (from the mapping file).
+    print(terminal_text(f"llm-margin export: {text}"), file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     from llm_margin.processor.reports import export
 
@@ -106,12 +112,11 @@ def run(args: argparse.Namespace) -> int:
         if not args.until or is_relative(args.since) or is_relative(args.until):
             # The period names the events' identifiers: one ending "now" (or 7d ago) is a new
             # period on every run, so a second run would bill the same calls again.
-            print(
-                "llm-margin export: a period relative to now (7d, 24h, or no --until) is a "
+            _warn(
+                "a period relative to now (7d, 24h, or no --until) is a "
                 "new period, with new identifiers, on every run: sending the events of two "
                 "runs bills their common calls twice; for billing use --period 2026-11, or "
-                "--since and --until as dates or times",
-                file=sys.stderr,
+                "--since and --until as dates or times"
             )
     label, bounds = _export_period(args)
     stripe_customers = None
@@ -124,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "stripe":
         warning = export.stripe_period_warning(bounds[1], now)
         if warning:
-            print(f"llm-margin export: {warning}", file=sys.stderr)
+            _warn(warning)
     reader = open_reader(args)
     try:
         lines = export.usage_lines(reader, label, markup, bounds)
@@ -149,43 +154,35 @@ def run(args: argparse.Namespace) -> int:
     )
     sys.stdout.write(text)
     if left_out["unpriced_calls"]:
-        print(
-            f"llm-margin export: {left_out['unpriced_calls']} calls of billed customers have no "
+        _warn(
+            f"{left_out['unpriced_calls']} calls of billed customers have no "
             "price and are billed at 0 (see `report unpriced`); export bills the as-charged "
-            "cost, which `reprice` does not rewrite",
-            file=sys.stderr,
+            "cost, which `reprice` does not rewrite"
         )
     if left_out["unmapped"]:
         named = ", ".join(
             f"{customer} ({money_str(amount)} USD)"
             for customer, amount in left_out["unmapped"].items()
         )
-        print(
-            f"llm-margin export: not billed, no Stripe customer id in {args.stripe_customers}: "
-            f"{named}",
-            file=sys.stderr,
-        )
+        _warn(f"not billed, no Stripe customer id in {args.stripe_customers}: {named}")
     not_stripe = left_out["not_stripe_ids"]
     if not_stripe and stripe_customers is None:
-        print(
-            f"llm-margin export: {len(not_stripe)} customer ids are not Stripe customer ids "
+        _warn(
+            f"{len(not_stripe)} customer ids are not Stripe customer ids "
             f"(cus_...), e.g. {min(not_stripe)}: Stripe will not find them; map them with "
-            "--stripe-customers FILE",
-            file=sys.stderr,
+            "--stripe-customers FILE"
         )
     elif not_stripe:
         # A mapped id is checked too: a swapped column or an internal id is never invoiced.
         customer = min(not_stripe)
-        print(
-            f"llm-margin export: {len(not_stripe)} Stripe ids in {args.stripe_customers} are not "
+        _warn(
+            f"{len(not_stripe)} Stripe ids in {args.stripe_customers} are not "
             f"Stripe customer ids (cus_...), e.g. {not_stripe[customer]} for {customer}: Stripe "
-            "will not find them",
-            file=sys.stderr,
+            "will not find them"
         )
     if left_out["unattributed_cost_usd"]:
-        print(
-            f"llm-margin export: {left_out['unattributed_cost_usd'].normalize():f} USD of "
-            "unattributed cost is not billed to anyone (see `report unpriced`)",
-            file=sys.stderr,
+        _warn(
+            f"{left_out['unattributed_cost_usd'].normalize():f} USD of "
+            "unattributed cost is not billed to anyone (see `report unpriced`)"
         )
     return 0

@@ -4,6 +4,8 @@ on, and columns line up by display width (wide CJK, combining marks)."""
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 from llm_margin.processor.reports.render import render
 from llm_margin.processor.reports.terminal import display_width, pad, terminal_text
@@ -89,3 +91,44 @@ def test_csv_and_json_keep_the_raw_value() -> None:
     rows = [{"customer_id": "a\x1bb"}]
     assert render(rows, ["customer_id"], "csv") == "customer_id\na\x1bb\n"
     assert '"a\\u001bb"' in render(rows, ["customer_id"], "json")
+
+
+# -- stderr lines ----------------------------------------------------------------------------
+
+
+def test_error_line_escapes_what_it_quotes(capsys, tmp_path) -> None:
+    from llm_margin.processor.cli import main
+
+    missing = tmp_path / "none\x1b[2J\rx\u202e"
+    assert main(["report", "customers", "--data-dir", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert err.endswith("none\\x1b[2J\\x0dx\\u202e\n"), err
+    assert err.count("\n") == 1
+
+
+def test_clickhouse_error_quoting_a_stored_value_is_escaped(capsys, monkeypatch) -> None:
+    # ClickHouse quotes the offending value with its ESC byte raw ("Cannot parse string
+    # 'a\x1b[2J' as UInt64"); a span's call id is stored as it came.
+    from clickhouse_connect.driver.exceptions import DatabaseError
+    from llm_margin.processor import cli
+
+    def fail(args) -> None:
+        raise DatabaseError("Code: 6. DB::Exception: Cannot parse string 'a\x1b[2J' as UInt64")
+
+    parser = cli.build_parser()
+    args = argparse.Namespace(command="sql", verbose=False, handler=fail)
+    monkeypatch.setattr(parser, "parse_args", lambda argv: args)
+    monkeypatch.setattr(cli, "build_parser", lambda: parser)
+    assert cli.main(["sql", "SELECT 1"]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "'a\\x1b[2J'" in err, err
+
+
+def test_export_warnings_escape_ids(capsys) -> None:
+    from llm_margin.processor.commands.export import _warn
+
+    _warn("e.g. cus_\x1b]8;;https://evil\x07pay\x1b]8;;\x07 for acme")
+    err = capsys.readouterr().err
+    assert err == (
+        "llm-margin export: e.g. cus_\\x1b]8;;https://evil\\x07pay\\x1b]8;;\\x07 for acme\n"
+    )
