@@ -17,6 +17,9 @@ docs/operations.md for which keys are file-only):
   environment variable ``LLM_MARGIN_AUTH_TOKEN``.
 - ``max_body_bytes``: largest accepted request, compressed or not. Default 16 MiB.
 - ``queue_max_records``: bound of the write queue; beyond it senders are told to retry.
+- ``max_concurrent_exports``: export requests each receiver decodes and holds until durable
+  at once; beyond it senders are told to retry (HTTP 429, gRPC RESOURCE_EXHAUSTED with
+  RetryInfo), never queued. Default 32, 1 to 1024.
 - ``ack_timeout_seconds``: how long a receiver waits for its batch to be stored.
 - ``billing_file``: plans and customers YAML (see ``billing.py``), loaded at start.
 - ``spool_dir``: where batches wait on disk while the store is unavailable. Default
@@ -47,6 +50,10 @@ from llm_margin.processor.cluster_schema import validate_cluster_name  # cluster
 
 # What clickhouse_url (and the commands' --clickhouse-url) may start with.
 CLICKHOUSE_URL_SCHEMES = ("http://", "https://", "clickhouse://", "chdb:")
+
+# Exports each receiver decodes and holds until durable at once; beyond it senders are told
+# to retry. A Collector's exporter sends 10 at once by default (sending_queue num_consumers).
+MAX_CONCURRENT_EXPORTS = 32
 
 
 class ConfigError(ValueError):
@@ -89,6 +96,7 @@ class ServeConfig:
     auth_token: str | None = None
     max_body_bytes: int = 16 * 1024 * 1024
     queue_max_records: int = 200_000
+    max_concurrent_exports: int = MAX_CONCURRENT_EXPORTS
     ack_timeout_seconds: float = 10.0
     billing_file: str | None = None
     spool_dir: str | None = None
@@ -129,6 +137,11 @@ class ServeConfig:
             )
         if not _is_int(self.queue_max_records) or self.queue_max_records < 1:
             raise ConfigError("queue_max_records must be a positive integer")
+        # Each slot is a thread and may hold a max_body_bytes request in memory.
+        if not _is_int(self.max_concurrent_exports) or not 1 <= self.max_concurrent_exports <= 1024:
+            raise ConfigError(
+                f"max_concurrent_exports must be 1 to 1024, got {self.max_concurrent_exports!r}"
+            )
         if not _is_number(self.ack_timeout_seconds) or self.ack_timeout_seconds <= 0:
             raise ConfigError("ack_timeout_seconds must be a positive number")
         if self.clickhouse_url and not self.clickhouse_url.startswith(CLICKHOUSE_URL_SCHEMES):

@@ -13,6 +13,8 @@ _HELP = {
     "rejected_requests": "Requests rejected (malformed, unauthenticated, too large).",
     "internal_errors": "HTTP requests answered 500 because handling them failed (a bug).",
     "queue_full_rejections": "Batches refused because the write queue was full.",
+    "concurrency_rejections": "Export requests refused because the receiver was already "
+    "handling max_concurrent_exports (HTTP 429, gRPC RESOURCE_EXHAUSTED); senders retry them.",
     "stored_calls": "Call rows written.",
     "stored_task_spans": "Task span rows written.",
     "unpriced_calls": "Call rows written without a price.",

@@ -79,6 +79,7 @@ class Processor:
             self.metrics,
             auth_token=config.auth_token,
             max_message_bytes=config.max_body_bytes,
+            max_concurrent_exports=config.max_concurrent_exports,
         )
         # --- budgets hook (issue 6): evaluator thread + GET /api/budget/decision ---
         from llm_margin.processor.budgets.config import load_budget_config
@@ -97,6 +98,7 @@ class Processor:
             self._read_query,
             auth_token=config.auth_token,
             max_body_bytes=config.max_body_bytes,
+            max_concurrent_exports=config.max_concurrent_exports,
             extra_get_routes=http_extra_routes,
             health=self.writer.health,
         )

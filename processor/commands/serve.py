@@ -27,6 +27,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--max-body-bytes", type=int, help="largest request (default 16 MiB)")
     parser.add_argument(
+        "--max-concurrent-exports",
+        type=int,
+        help="exports each receiver handles at once (default 32); beyond it senders retry",
+    )
+    parser.add_argument(
         "--queue-max-records",
         type=int,
         help="write queue bound in records (default 200000); beyond it senders retry",
@@ -88,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
                 "create_schema": args.create_schema,
                 "auth_token": args.auth_token,
                 "max_body_bytes": args.max_body_bytes,
+                "max_concurrent_exports": args.max_concurrent_exports,
                 "queue_max_records": args.queue_max_records,
                 "spool_dir": args.spool_dir,
                 "spool_max_bytes": args.spool_max_bytes,

@@ -6,30 +6,51 @@ exporters retry forever). Backpressure is UNAVAILABLE with a ``google.rpc.RetryI
 the standard ``grpc-status-details-bin`` trailer and in ``google.rpc.retryinfo-bin``, the key
 the OpenTelemetry Python exporter reads. Oversized messages are refused by grpcio itself with
 RESOURCE_EXHAUSTED (``grpc.max_receive_message_length``).
+
+Concurrency is bounded, and nothing queues: at most ``max_concurrent_exports`` exports are
+decoded and waiting for their batch to be durable at once. One more is refused at once with
+RESOURCE_EXHAUSTED and a RetryInfo (without RetryInfo, OTLP clients such as the Collector
+must not retry RESOURCE_EXHAUSTED, and would drop the data). Refusing takes a thread, so the
+pool has ``REFUSAL_WORKERS`` more threads than export slots, and grpcio's own
+``maximum_concurrent_rpcs`` caps the RPCs it holds at the pool's size: beyond that (refusals
+piling up faster than they are answered) grpcio refuses by itself, RESOURCE_EXHAUSTED without
+RetryInfo, instead of queueing without bound. Both kinds of refusal are counted in
+``concurrency_rejections``.
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent import futures
+from typing import Any
 
 import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from llm_margin.processor.auth import bearer_matches
+from llm_margin.processor.config import MAX_CONCURRENT_EXPORTS
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.receiver.decode import PayloadError, parse_protobuf
-from llm_margin.processor.receiver.ingest import Ingestor, IngestOutcome
+from llm_margin.processor.receiver.ingest import RETRY_AFTER_SECONDS, Ingestor, IngestOutcome
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+EXPORT_METHOD = f"/{SERVICE}/Export"
+# Pool threads beyond the export slots: they only answer "retry later", so a refusal never
+# waits behind exports that hold every slot (each may wait ack_timeout_seconds).
+REFUSAL_WORKERS = 8
+BUSY_MESSAGE = "too many concurrent exports; retry later"
 
 
-def retry_trailers(message: str, seconds: int) -> tuple[tuple[str, bytes], ...]:
-    """Trailing metadata telling a gRPC client to retry after ``seconds``."""
+def retry_trailers(
+    message: str, seconds: int, code: int = code_pb2.UNAVAILABLE
+) -> tuple[tuple[str, bytes], ...]:
+    """Trailing metadata telling a gRPC client to retry after ``seconds``; ``code`` (a
+    ``google.rpc.Code``) must be the status code the RPC is aborted with."""
     info = error_details_pb2.RetryInfo(retry_delay=Duration(seconds=seconds))
-    status = status_pb2.Status(code=code_pb2.UNAVAILABLE, message=message)
+    status = status_pb2.Status(code=code, message=message)
     status.details.add().Pack(info)
     return (
         ("grpc-status-details-bin", status.SerializeToString()),
@@ -38,10 +59,17 @@ def retry_trailers(message: str, seconds: int) -> tuple[tuple[str, bytes], ...]:
 
 
 class _TraceService:
-    def __init__(self, ingestor: Ingestor, metrics: Metrics, auth_token: str | None) -> None:
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        metrics: Metrics,
+        auth_token: str | None,
+        max_concurrent_exports: int,
+    ) -> None:
         self._ingestor = ingestor
         self._metrics = metrics
         self._auth_token = auth_token
+        self._slots = threading.BoundedSemaphore(max_concurrent_exports)
 
     def export(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         if self._auth_token is not None:
@@ -49,6 +77,18 @@ class _TraceService:
             if not bearer_matches(str(given), self._auth_token):
                 self._metrics.inc("rejected_requests")
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        if not self._slots.acquire(blocking=False):
+            self._metrics.inc("concurrency_rejections")
+            context.set_trailing_metadata(
+                retry_trailers(BUSY_MESSAGE, RETRY_AFTER_SECONDS, code_pb2.RESOURCE_EXHAUSTED)
+            )
+            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, BUSY_MESSAGE)
+        try:
+            return self._export(body, context)
+        finally:
+            self._slots.release()
+
+    def _export(self, body: bytes, context: grpc.ServicerContext) -> bytes:
         try:
             request = parse_protobuf(body)
         except PayloadError as exc:
@@ -67,6 +107,54 @@ class _TraceService:
         return response.SerializeToString()
 
 
+class _Pool(futures.ThreadPoolExecutor):
+    """The server's thread pool, counting the RPCs it holds (submitted, not yet finished)."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(max_workers=workers, thread_name_prefix="llm-margin-grpc")
+        self._held_lock = threading.Lock()
+        self.held = 0
+
+    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> futures.Future:
+        with self._held_lock:
+            self.held += 1
+        try:
+            future = super().submit(fn, *args, **kwargs)
+        except BaseException:
+            self._release(None)
+            raise
+        future.add_done_callback(self._release)
+        return future
+
+    def _release(self, _future: Any) -> None:
+        with self._held_lock:
+            self.held -= 1
+
+
+class _ExportHandler(grpc.GenericRpcHandler):
+    """Routes Export to the service and counts the RPCs grpcio refuses on its own.
+
+    grpcio asks its handlers for an RPC's method before it compares the RPCs it holds with
+    ``maximum_concurrent_rpcs`` (and tells nobody but the client when that refuses it). The
+    pool's count is never above grpcio's (an RPC leaves the pool's books a moment before
+    grpcio's), so an RPC counted here is always refused; one arriving in that moment may be
+    refused uncounted.
+    """
+
+    def __init__(self, handler: Any, pool: _Pool, limit: int, metrics: Metrics) -> None:
+        self._handler = handler
+        self._pool = pool
+        self._limit = limit
+        self._metrics = metrics
+
+    def service(self, handler_call_details: Any) -> Any:
+        if handler_call_details.method != EXPORT_METHOD:
+            return None
+        if self._pool.held >= self._limit:
+            self._metrics.inc("concurrency_rejections")
+        return self._handler
+
+
 class OtlpGrpcServer:
     def __init__(
         self,
@@ -77,10 +165,15 @@ class OtlpGrpcServer:
         *,
         auth_token: str | None = None,
         max_message_bytes: int = 16 * 1024 * 1024,
-        workers: int = 8,
+        max_concurrent_exports: int = MAX_CONCURRENT_EXPORTS,
     ) -> None:
+        # grpcio queues RPCs for a busy pool without bound; capped at the pool's size, none
+        # ever waits for a thread.
+        held_at_most = max_concurrent_exports + REFUSAL_WORKERS
+        pool = _Pool(held_at_most)
         self._server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llm-margin-grpc"),
+            pool,
+            maximum_concurrent_rpcs=held_at_most,
             options=[
                 ("grpc.max_receive_message_length", max_message_bytes),
                 # gRPC sets SO_REUSEPORT by default: a second processor on the same port would
@@ -88,12 +181,12 @@ class OtlpGrpcServer:
                 ("grpc.so_reuseport", 0),
             ],
         )
-        service = _TraceService(ingestor, metrics, auth_token)
+        service = _TraceService(ingestor, metrics, auth_token, max_concurrent_exports)
         handler = grpc.unary_unary_rpc_method_handler(
             service.export, request_deserializer=None, response_serializer=None
         )
         self._server.add_generic_rpc_handlers(
-            (grpc.method_handlers_generic_handler(SERVICE, {"Export": handler}),)
+            (_ExportHandler(handler, pool, held_at_most, metrics),)
         )
         try:
             self.port = self._server.add_insecure_port(f"{host}:{port}")

@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from llm_margin.processor.auth import bearer_matches
+from llm_margin.processor.config import MAX_CONCURRENT_EXPORTS
 from llm_margin.processor.http_server import (
     IDLE_TIMEOUT_SECONDS,
     BoundedHTTPServer,
@@ -43,9 +44,6 @@ ALLOWED_CONTENT_TYPES = {
     "/api/query": ("application/json",),
 }
 
-# Exports decoded at the same time; the gRPC receiver's equivalent is its worker pool.
-MAX_CONCURRENT_EXPORTS = 32
-
 QueryRunner = Callable[[str, dict[str, Any]], Any]
 # --- extra GET routes (budgets): path -> handler(query string) -> (status, JSON document) ---
 GetRoute = Callable[[str], tuple[int, Any]]
@@ -63,6 +61,7 @@ class OtlpHttpServer:
         *,
         auth_token: str | None = None,
         max_body_bytes: int = 16 * 1024 * 1024,
+        max_concurrent_exports: int = MAX_CONCURRENT_EXPORTS,
         extra_get_routes: dict[str, GetRoute] | None = None,
         health: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
@@ -72,6 +71,7 @@ class OtlpHttpServer:
             query_runner,
             auth_token,
             max_body_bytes,
+            max_concurrent_exports,
             extra_get_routes or {},
             health or (lambda: {"status": "ok"}),
         )
@@ -114,10 +114,11 @@ def _make_handler(
     query_runner: QueryRunner,
     auth_token: str | None,
     max_body_bytes: int,
+    max_concurrent_exports: int,
     extra_get_routes: dict[str, GetRoute],
     health: Callable[[], dict[str, Any]],
 ) -> type[BaseHTTPRequestHandler]:
-    in_flight = threading.BoundedSemaphore(MAX_CONCURRENT_EXPORTS)
+    in_flight = threading.BoundedSemaphore(max_concurrent_exports)
 
     class Handler(LoopbackHostCheck, BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -260,7 +261,7 @@ def _make_handler(
             # Bound the exports decoded at once (each holds its body and records in memory);
             # beyond it, senders are told to come back, as for a full queue.
             if not in_flight.acquire(blocking=False):
-                metrics.inc("rejected_requests")
+                metrics.inc("concurrency_rejections")
                 self._send_json(
                     HTTPStatus.TOO_MANY_REQUESTS,
                     {"code": 429, "message": "too many concurrent exports"},

@@ -367,11 +367,8 @@ def test_real_exporter_backs_off_and_delivers_after_queue_full(tmp_path, transpo
         proc.stop()
 
 
-def test_http_bounds_concurrent_exports(tmp_path, monkeypatch):
-    from llm_margin.processor.receiver import otlp_http
-
-    monkeypatch.setattr(otlp_http, "MAX_CONCURRENT_EXPORTS", 1)
-    proc = _processor(tmp_path)
+def test_http_bounds_concurrent_exports(tmp_path):
+    proc = _processor(tmp_path, max_concurrent_exports=1)
     try:
         release = threading.Event()
         original = proc.writer.submit
@@ -387,11 +384,96 @@ def test_http_bounds_concurrent_exports(tmp_path, monkeypatch):
         wait_until(lambda: proc.metrics.get("received_spans") == 2, message="first in flight")
         status, headers, _ = post(proc, make_request(10, 2).SerializeToString(), AUTH)
         assert status == 429 and headers["Retry-After"] == "1"
+        assert scraped(proc)["llm_margin_concurrency_rejections_total"] == 1
         release.set()
         first.join(10)
         assert post(proc, make_request(20, 2).SerializeToString(), AUTH)[0] == 200
         assert len(stored_span_ids(proc)) == 4
     finally:
+        proc.stop()
+
+
+def _retry_delay(error: grpc.RpcError) -> int:
+    """The RetryInfo delay an OTLP client reads, checked in both trailers it may look in."""
+    trailers = dict(error.trailing_metadata())
+    status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
+    assert status.code == error.code().value[0]
+    retry = error_details_pb2.RetryInfo()
+    assert status.details[0].Unpack(retry)
+    assert error_details_pb2.RetryInfo.FromString(trailers["google.rpc.retryinfo-bin"]) == retry
+    return retry.retry_delay.seconds
+
+
+def test_grpc_bounds_concurrent_exports_and_counts_refusals(tmp_path):
+    """Exports beyond max_concurrent_exports are refused at once, RESOURCE_EXHAUSTED with
+    RetryInfo (without it OTLP clients must not retry), and counted; none waits in a queue."""
+    proc = _processor(tmp_path, max_concurrent_exports=2)
+    try:
+        release = threading.Event()
+        original = proc.writer.submit
+
+        def slow_submit(*args, **kwargs):  # holds its export slot until released
+            release.wait(20)
+            return original(*args, **kwargs)
+
+        proc.writer.submit = slow_submit
+        metadata = (("authorization", f"Bearer {TOKEN}"),)
+        with grpc.insecure_channel(f"127.0.0.1:{proc.grpc.port}") as chan:
+            stub = trace_service_pb2_grpc.TraceServiceStub(chan)
+            held = [stub.Export.future(make_request(n * 10, 1), metadata=metadata) for n in (1, 2)]
+            wait_until(lambda: metric(proc, "received_spans") == 2, message="2 exports held")
+            refusals = []
+            for n in range(3, 6):
+                started = time.monotonic()
+                with pytest.raises(grpc.RpcError) as info:
+                    stub.Export(make_request(n * 10, 1), metadata=metadata, timeout=10)
+                refusals.append((info.value, time.monotonic() - started))
+            for error, seconds in refusals:
+                assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, error
+                assert _retry_delay(error) >= 1
+                assert seconds < 5  # refused at once, not queued behind the held exports
+            assert scraped(proc)["llm_margin_concurrency_rejections_total"] == 3
+            release.set()
+            for future in held:
+                future.result(timeout=20)
+            stub.Export(make_request(60, 1), metadata=metadata, timeout=20)  # slots freed
+        assert stored_span_ids(proc) == {f"{n:016x}" for n in (11, 21, 61)}
+    finally:
+        release.set()
+        proc.stop()
+
+
+def test_grpc_pool_refuses_beyond_its_size_and_counts_it(tmp_path, monkeypatch):
+    """The last resort: when even the refusal threads are busy, grpcio refuses the RPC
+    itself (it used to queue it without bound), and the refusal is counted too."""
+    from llm_margin.processor.receiver import otlp_grpc
+
+    monkeypatch.setattr(otlp_grpc, "REFUSAL_WORKERS", 0)  # pool = export slots
+    proc = _processor(tmp_path, max_concurrent_exports=1)
+    try:
+        release = threading.Event()
+        original = proc.writer.submit
+
+        def slow_submit(*args, **kwargs):
+            release.wait(20)
+            return original(*args, **kwargs)
+
+        proc.writer.submit = slow_submit
+        metadata = (("authorization", f"Bearer {TOKEN}"),)
+        with grpc.insecure_channel(f"127.0.0.1:{proc.grpc.port}") as chan:
+            stub = trace_service_pb2_grpc.TraceServiceStub(chan)
+            held = stub.Export.future(make_request(10, 1), metadata=metadata)
+            wait_until(lambda: metric(proc, "received_spans") == 1, message="export held")
+            with pytest.raises(grpc.RpcError) as info:
+                stub.Export(make_request(20, 1), metadata=metadata, timeout=5)
+            assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            assert metric(proc, "concurrency_rejections") == 1
+            release.set()
+            held.result(timeout=20)
+            stub.Export(make_request(30, 1), metadata=metadata, timeout=20)
+        assert stored_span_ids(proc) == {f"{n:016x}" for n in (11, 31)}
+    finally:
+        release.set()
         proc.stop()
 
 

@@ -16,6 +16,10 @@ from llm_margin.processor.schema_upgrade import add_column_statements, declared_
         ({"max_body_bytes": 10}, "max_body_bytes"),
         ({"max_body_bytes": 2**31}, "max_body_bytes"),  # past gRPC's int message limit
         ({"queue_max_records": 0}, "queue_max_records"),
+        ({"max_concurrent_exports": 0}, "max_concurrent_exports"),
+        ({"max_concurrent_exports": 1025}, "max_concurrent_exports"),
+        ({"max_concurrent_exports": True}, "max_concurrent_exports"),
+        ({"max_concurrent_exports": 2.5}, "max_concurrent_exports"),
         ({"spool_max_bytes": 100}, "spool_max_bytes"),
         ({"drain_seconds": 0}, "drain_seconds"),
         ({"clickhouse_http_port": -1}, "clickhouse_http_port"),
