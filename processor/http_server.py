@@ -14,10 +14,59 @@ import ipaddress
 import socket
 import threading
 from http.server import ThreadingHTTPServer
-from typing import Any
+from typing import Any, BinaryIO
 
 IDLE_TIMEOUT_SECONDS = 120
 MAX_CONNECTIONS = 256
+# A chunk-size line (with extensions) or trailer field longer than this is refused, and so is
+# a body with more trailer fields: reading them must not hold unbounded memory.
+MAX_CHUNK_LINE_BYTES = 4096
+MAX_TRAILER_FIELDS = 64
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
+
+
+class BodyError(ValueError):
+    """The request body cannot be read as framed (or is over the limit). ``status`` is the
+    HTTP answer; after it the connection must be closed, as where the next request starts
+    is unknown."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def read_chunked(rfile: BinaryIO, max_bytes: int) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body (RFC 9112 section 7.1) from ``rfile``, trailers
+    consumed; BodyError 413 past ``max_bytes``, 400 if malformed or cut short."""
+    body = bytearray()
+    while True:
+        line = _line(rfile)
+        size_text = line.split(b";", 1)[0].strip()
+        # int(x, 16) alone would take "0x1f", "-1", "+1" and "1_0".
+        if not size_text or not _HEX_DIGITS.issuperset(size_text):
+            raise BodyError(400, f"bad chunk size {size_text[:40]!r}")
+        size = int(size_text, 16)
+        if size == 0:
+            break
+        if len(body) + size > max_bytes:
+            raise BodyError(413, f"body exceeds {max_bytes} bytes")
+        data = rfile.read(size)
+        if len(data) < size:
+            raise BodyError(400, "chunked body cut short")
+        body += data
+        if _line(rfile).strip():
+            raise BodyError(400, "chunk data longer than its size")
+    for _ in range(MAX_TRAILER_FIELDS + 1):
+        if not _line(rfile).strip():
+            return bytes(body)
+    raise BodyError(400, "too many trailer fields")
+
+
+def _line(rfile: BinaryIO) -> bytes:
+    line = rfile.readline(MAX_CHUNK_LINE_BYTES + 1)
+    if not line.endswith(b"\n"):
+        raise BodyError(400, "chunked body cut short or line too long")
+    return line
 
 
 class BoundedHTTPServer(ThreadingHTTPServer):

@@ -8,19 +8,23 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from collections.abc import Callable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from google.rpc import code_pb2, status_pb2
 from llm_margin.processor.auth import bearer_matches
 from llm_margin.processor.config import MAX_CONCURRENT_EXPORTS
 from llm_margin.processor.http_server import (
     IDLE_TIMEOUT_SECONDS,
+    BodyError,
     BoundedHTTPServer,
     LoopbackHostCheck,
     is_loopback_host,
+    read_chunked,
 )
 from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.receiver.decode import (
@@ -39,9 +43,29 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 log = logging.getLogger(__name__)
 
+PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf")
 ALLOWED_CONTENT_TYPES = {
-    "/v1/traces": ("application/x-protobuf", "application/protobuf", "application/json"),
+    "/v1/traces": (*PROTOBUF_TYPES, "application/json"),
     "/api/query": ("application/json",),
+}
+POST_PATHS = frozenset(ALLOWED_CONTENT_TYPES)
+GET_PATHS = frozenset({"/healthz", "/metrics"})
+# int() would also take "+5", " 5", "5_0" and non-ASCII digits as a Content-Length.
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
+# The google.rpc.Code of an OTLP/HTTP error's Status body, as gRPC would say it.
+_RPC_CODES = {
+    400: code_pb2.INVALID_ARGUMENT,
+    401: code_pb2.UNAUTHENTICATED,
+    403: code_pb2.PERMISSION_DENIED,
+    404: code_pb2.NOT_FOUND,
+    405: code_pb2.UNIMPLEMENTED,
+    411: code_pb2.INVALID_ARGUMENT,
+    413: code_pb2.RESOURCE_EXHAUSTED,
+    415: code_pb2.INVALID_ARGUMENT,
+    429: code_pb2.RESOURCE_EXHAUSTED,
+    500: code_pb2.INTERNAL,
+    501: code_pb2.UNIMPLEMENTED,
+    503: code_pb2.UNAVAILABLE,
 }
 
 QueryRunner = Callable[[str, dict[str, Any]], Any]
@@ -119,6 +143,7 @@ def _make_handler(
     health: Callable[[], dict[str, Any]],
 ) -> type[BaseHTTPRequestHandler]:
     in_flight = threading.BoundedSemaphore(max_concurrent_exports)
+    get_paths = GET_PATHS | frozenset(extra_get_routes)
 
     class Handler(LoopbackHostCheck, BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -142,6 +167,8 @@ def _make_handler(
             self.send_header("Content-Length", str(len(body)))
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
+            if self.close_connection:  # tell the client not to send another request on it
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body)
 
@@ -158,26 +185,93 @@ def _make_handler(
             """The media type of the request body, lower case, without parameters."""
             return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
-        def _read_body(self) -> bytes | None:
+        def _body(self) -> bytes:
+            """The request body; BodyError if it cannot be read as framed, or is too large."""
+            coding = self.headers.get("Transfer-Encoding")
+            if coding is not None:
+                # It overrides Content-Length (RFC 9112 section 6.3); a request with both may
+                # be smuggling a second one past a proxy: answer it, then close.
+                if self.headers.get("Content-Length") is not None:
+                    self.close_connection = True
+                if coding.strip().lower() != "chunked":
+                    raise BodyError(501, f"unsupported Transfer-Encoding {coding[:40]!r}")
+                return read_chunked(self.rfile, max_body_bytes)
             length_header = self.headers.get("Content-Length")
             if length_header is None:
-                self._reject(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
-                return None
-            try:
-                length = int(length_header)
-            except ValueError:
-                self._reject(HTTPStatus.BAD_REQUEST, "bad Content-Length")
-                return None
-            if length < 0 or length > max_body_bytes:
-                self._reject(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large", close=True)
-                return None
-            return self.rfile.read(length)
+                raise BodyError(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
+            if not _CONTENT_LENGTH.fullmatch(length_header.strip()):
+                raise BodyError(HTTPStatus.BAD_REQUEST, "bad Content-Length")
+            length = int(length_header)
+            if length > max_body_bytes:
+                raise BodyError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
+            body = self.rfile.read(length)
+            if len(body) < length:
+                raise BodyError(HTTPStatus.BAD_REQUEST, "body cut short")
+            return body
 
-        def _reject(self, status: int, message: str, close: bool = False) -> None:
+        def _read_body(self) -> bytes | None:
+            """The body, or None once the request has been answered because it cannot be
+            read; then the connection closes (where the next request starts is unknown)."""
+            try:
+                return self._body()
+            except BodyError as exc:
+                self._reject(exc.status, str(exc), close=True)
+                return None
+
+        def _discard_body(self) -> None:
+            """Read and drop the body of a request answered without it, so the connection
+            can serve the next one: the answer must be the only one this request gets."""
+            if "Content-Length" not in self.headers and "Transfer-Encoding" not in self.headers:
+                return  # no body (RFC 9112 section 6.3)
+            try:
+                self._body()
+            except BodyError:
+                self.close_connection = True
+
+        def _reject(
+            self,
+            status: int,
+            message: str,
+            close: bool = False,
+            headers: dict[str, str] | None = None,
+        ) -> None:
             metrics.inc("rejected_requests")
             if close:
                 self.close_connection = True
-            self._send_json(status, {"code": int(status), "message": message})
+            self._send_status(status, message, headers)
+
+        def _send_status(
+            self, status: int, message: str, headers: dict[str, str] | None = None
+        ) -> None:
+            """An error answer: a google.rpc.Status, in protobuf to an OTLP protobuf request
+            (OTLP/HTTP answers in the request's encoding), else in JSON."""
+            if self._is_protobuf_export():
+                status_message = status_pb2.Status(
+                    code=_RPC_CODES.get(int(status), code_pb2.UNKNOWN), message=message
+                )
+                body = status_message.SerializeToString()
+                self._send(status, body, "application/x-protobuf", headers)
+            else:
+                self._send_json(status, {"code": int(status), "message": message}, headers)
+
+        def _is_protobuf_export(self) -> bool:
+            return self.path.split("?", 1)[0] == "/v1/traces" and (
+                self._content_type() in PROTOBUF_TYPES
+            )
+
+        def _not_here(self, path: str) -> None:
+            """404, or 405 naming the methods the path takes."""
+            allowed = [
+                m for m, paths in (("GET", get_paths), ("POST", POST_PATHS)) if path in paths
+            ]
+            if allowed:
+                self._reject(
+                    HTTPStatus.METHOD_NOT_ALLOWED,
+                    f"{self.command} not allowed; use {' or '.join(allowed)}",
+                    headers={"Allow": ", ".join(allowed)},
+                )
+            else:
+                self._reject(HTTPStatus.NOT_FOUND, "not found")
 
         def _answering(self, route: Callable[[], None]) -> None:
             """Run ``route`` so that a request is always answered: an exception it lets out
@@ -195,9 +289,9 @@ def _make_handler(
                 self.close_connection = True
                 if not self._response_started:
                     try:
-                        self._send_json(
+                        self._send_status(
                             HTTPStatus.INTERNAL_SERVER_ERROR,
-                            {"code": 500, "message": "internal error (see the processor's log)"},
+                            "internal error (see the processor's log)",
                         )
                     except OSError:
                         pass
@@ -209,7 +303,22 @@ def _make_handler(
         def do_POST(self) -> None:
             self._answering(self._post)
 
+        # Methods no route takes: 405 (not the standard library's 501 page). HEAD stays 501:
+        # its answer must have no body.
+        def do_PUT(self) -> None:
+            self._answering(self._other)
+
+        do_DELETE = do_PATCH = do_OPTIONS = do_PUT
+
+        def _other(self) -> None:
+            self._discard_body()
+            if self._authorised():
+                self._not_here(self.path.split("?", 1)[0])
+            else:
+                self._reject(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
+
         def _get(self) -> None:
+            self._discard_body()  # a GET may have one: unread, it would be taken for a request
             path = self.path.split("?", 1)[0]
             if path == "/healthz":
                 # 200 while accepting data, including while spooling (the body says so).
@@ -226,13 +335,12 @@ def _make_handler(
                     status, document = 500, {"code": 500, "message": str(exc)}
                 self._send_json(status, document)
             else:
-                self._reject(HTTPStatus.NOT_FOUND, "not found")
+                self._not_here(path)
 
         def _post(self) -> None:
             path = self.path.split("?", 1)[0]
             if not self._authorised():
-                # Drain the body so the connection stays usable for the next request.
-                self._read_body()
+                self._discard_body()
                 self._reject(HTTPStatus.UNAUTHORIZED, "missing or wrong bearer token")
                 return
             # OTLP/HTTP senders must name protobuf or JSON, and the CLI sends JSON: a web page
@@ -241,7 +349,7 @@ def _make_handler(
             if path in ALLOWED_CONTENT_TYPES and (
                 self._content_type() not in ALLOWED_CONTENT_TYPES[path]
             ):
-                self._read_body()
+                self._discard_body()
                 self._reject(
                     HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
                     f"Content-Type must be one of {', '.join(ALLOWED_CONTENT_TYPES[path])}",
@@ -251,8 +359,8 @@ def _make_handler(
             elif path == "/api/query":
                 self._query()
             else:
-                self._read_body()
-                self._reject(HTTPStatus.NOT_FOUND, "not found")
+                self._discard_body()
+                self._not_here(path)
 
         def _traces(self) -> None:
             body = self._read_body()
@@ -262,9 +370,9 @@ def _make_handler(
             # beyond it, senders are told to come back, as for a full queue.
             if not in_flight.acquire(blocking=False):
                 metrics.inc("concurrency_rejections")
-                self._send_json(
+                self._send_status(
                     HTTPStatus.TOO_MANY_REQUESTS,
-                    {"code": 429, "message": "too many concurrent exports"},
+                    "too many concurrent exports",
                     {"Retry-After": "1"},
                 )
                 return
@@ -292,10 +400,8 @@ def _make_handler(
                     if result.outcome is IngestOutcome.THROTTLED
                     else HTTPStatus.SERVICE_UNAVAILABLE
                 )
-                self._send_json(
-                    status,
-                    {"code": int(status), "message": result.message},
-                    {"Retry-After": str(result.retry_after_seconds)},
+                self._send_status(
+                    status, result.message, {"Retry-After": str(result.retry_after_seconds)}
                 )
                 return
             response = ExportTraceServiceResponse()

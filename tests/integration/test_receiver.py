@@ -14,7 +14,7 @@ import urllib.request
 import grpc
 import pytest
 from google.protobuf import json_format
-from google.rpc import error_details_pb2, status_pb2
+from google.rpc import code_pb2, error_details_pb2, status_pb2
 from llm_margin.processor.config import ServeConfig
 from llm_margin.processor.receiver.synthetic import make_request
 from llm_margin.processor.server import Processor
@@ -212,7 +212,10 @@ def test_http_unexpected_error_is_answered_500_and_counted(guarded, monkeypatch)
     monkeypatch.setattr(guarded.writer, "submit", broken)
     status, _, reply = post(guarded, make_request(600, 2).SerializeToString(), AUTH)
     assert status == 500, reply
-    assert json.loads(reply) == {"code": 500, "message": "internal error (see the processor's log)"}
+    # A google.rpc.Status in the request's encoding (OTLP/HTTP), here protobuf.
+    assert status_pb2.Status.FromString(reply) == status_pb2.Status(
+        code=code_pb2.INTERNAL, message="internal error (see the processor's log)"
+    )
     monkeypatch.undo()
     assert scraped(guarded)["llm_margin_internal_errors_total"] == 1
     assert post(guarded, make_request(600, 2).SerializeToString(), AUTH)[0] == 200

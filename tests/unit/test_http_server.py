@@ -139,3 +139,55 @@ def test_loopback_only_refuses_other_host_names():
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+# -- chunked request bodies (OTLP/HTTP senders that stream a body send one) --------------------
+@pytest.mark.parametrize(
+    ("wire", "body"),
+    [
+        (b"0\r\n\r\n", b""),
+        (b"3\r\nabc\r\n0\r\n\r\n", b"abc"),
+        (b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n", b"abcde"),
+        (b"A\r\n0123456789\r\n0\r\n\r\n", b"0123456789"),  # hex, either case
+        (b"3;ext=1\r\nabc\r\n0\r\n\r\n", b"abc"),  # chunk extensions ignored
+        (b"3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n", b"abc"),  # trailer fields consumed
+        (b"3\nabc\n0\n\n", b"abc"),  # bare LF line ends
+    ],
+)
+def test_read_chunked_reads_the_body_and_its_trailers(wire, body):
+    import io
+
+    from llm_margin.processor.http_server import read_chunked
+
+    stream = io.BytesIO(wire + b"NEXT")
+    assert read_chunked(stream, 10) == body
+    assert stream.read() == b"NEXT"  # nothing of the next request consumed
+
+
+@pytest.mark.parametrize(
+    ("wire", "status"),
+    [
+        (b"b\r\n01234567890\r\n0\r\n\r\n", 413),  # 11 bytes, limit 10
+        (b"6\r\nabcdef\r\n6\r\nabcdef\r\n0\r\n\r\n", 413),  # over the limit in total
+        (b"0x3\r\nabc\r\n0\r\n\r\n", 400),  # int(, 16) would take these
+        (b"-1\r\n\r\n", 400),
+        (b"+3\r\nabc\r\n0\r\n\r\n", 400),
+        (b"1_0\r\n", 400),
+        (b"\r\n", 400),  # no size
+        (b"zz\r\n", 400),
+        (b"5\r\nabc", 400),  # cut short
+        (b"3\r\nabcdef\r\n0\r\n\r\n", 400),  # more data than the size said
+        (b"3\r\nabc\r\n0\r\n", 400),  # no end of trailers
+        (b"3\r\nabc\r\n", 400),  # no last chunk
+        (b"3" + b"0" * 5000 + b"\r\n", 400),  # size line too long
+        (b"0\r\n" + b"X: 1\r\n" * 100 + b"\r\n", 400),  # too many trailer fields
+    ],
+)
+def test_read_chunked_refuses_malformed_or_oversized_bodies(wire, status):
+    import io
+
+    from llm_margin.processor.http_server import BodyError, read_chunked
+
+    with pytest.raises(BodyError) as info:
+        read_chunked(io.BytesIO(wire), 10)
+    assert info.value.status == status
