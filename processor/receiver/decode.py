@@ -19,26 +19,44 @@ class PayloadError(ValueError):
     """The body is not a valid OTLP trace export request (answered 400 / INVALID_ARGUMENT)."""
 
 
+class PayloadTooLargeError(ValueError):
+    """The body is over the configured limit (answered 413 / RESOURCE_EXHAUSTED)."""
+
+
+class UnsupportedEncodingError(PayloadError):
+    """A Content-Encoding the receiver does not decode (answered 415, RFC 9110 8.4.1)."""
+
+
 def decompress(body: bytes, content_encoding: str, max_bytes: int) -> bytes:
     encoding = (content_encoding or "").strip().lower()
     if encoding in ("", "identity"):
         return body
     if encoding not in ("gzip", "deflate"):
-        raise PayloadError(f"unsupported Content-Encoding {encoding!r}")
+        raise UnsupportedEncodingError(f"unsupported Content-Encoding {encoding!r}")
     # wbits 16+MAX_WBITS reads a gzip header, MAX_WBITS a zlib stream; max_length bounds memory
     # so a small "zip bomb" cannot expand past the limit.
     wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
-    try:
-        data = zlib.decompressobj(wbits).decompress(body, max_bytes + 1)
-    except zlib.error as exc:
-        raise PayloadError(f"cannot decompress body: {exc}") from exc
-    if len(data) > max_bytes:
-        raise PayloadTooLargeError(f"decompressed body exceeds {max_bytes} bytes")
-    return data
-
-
-class PayloadTooLargeError(ValueError):
-    """The body is over the configured limit (answered 413 / RESOURCE_EXHAUSTED)."""
+    data = bytearray()
+    rest = body
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        try:
+            data += inflater.decompress(rest, max_bytes + 1 - len(data))
+        except zlib.error as exc:
+            raise PayloadError(f"cannot decompress body: {exc}") from exc
+        if len(data) > max_bytes:
+            raise PayloadTooLargeError(f"decompressed body exceeds {max_bytes} bytes")
+        # Short of its end the stream was cut: what came out is part of a request, whose
+        # CRC was never checked, and could decode as a smaller, wrong one.
+        if not inflater.eof:
+            raise PayloadError("compressed body is cut short")
+        rest = inflater.unused_data
+        if not rest:
+            return bytes(data)
+        # A gzip body may be several members, one after another (RFC 1952 2.2): all of it
+        # is the body. After a zlib stream nothing may follow.
+        if encoding != "gzip":
+            raise PayloadError("data after the end of the compressed body")
 
 
 def parse_protobuf(data: bytes) -> ExportTraceServiceRequest:

@@ -30,6 +30,7 @@ from llm_margin.processor.metrics import Metrics
 from llm_margin.processor.receiver.decode import (
     PayloadError,
     PayloadTooLargeError,
+    UnsupportedEncodingError,
     decompress,
     parse_json,
     parse_protobuf,
@@ -388,6 +389,9 @@ def _make_handler(
                 request = parse_json(data) if is_json else parse_protobuf(data)
             except PayloadTooLargeError as exc:
                 self._reject(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(exc))
+                return
+            except UnsupportedEncodingError as exc:
+                self._reject(HTTPStatus.UNSUPPORTED_MEDIA_TYPE, str(exc))
                 return
             except PayloadError as exc:
                 self._reject(HTTPStatus.BAD_REQUEST, str(exc))

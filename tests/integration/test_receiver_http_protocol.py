@@ -186,3 +186,24 @@ def test_protobuf_backpressure_answer_is_a_status_with_retry_after(proc, monkeyp
     assert (status, answer_headers["retry-after"]) == (429, "1")
     assert answer_headers["content-type"] == "application/x-protobuf"
     assert status_pb2.Status.FromString(answer).code == code_pb2.RESOURCE_EXHAUSTED
+
+
+def test_gzip_members_cut_bodies_and_unknown_encodings(proc):
+    def post(body: bytes, encoding: str) -> int:
+        headers = {**PROTOBUF, **AUTH, "Content-Encoding": encoding}
+        headers["Content-Length"] = str(len(body))
+        [(status, _, _)] = exchange(proc, request("POST", "/v1/traces", headers, body))
+        return status
+
+    import gzip
+
+    whole = make_request(700, 4).SerializeToString()
+    # Cut before its CRC: every byte inflates, so it was stored as if whole (200).
+    assert post(gzip.compress(whole)[:-8], "gzip") == 400
+    assert post(b"\x28\xb5\x2f\xfd", "zstd") == 415  # a coding we do not decode (was 400)
+    assert not stored_span_ids(proc) & {f"{n:016x}" for n in range(701, 705)}
+    # Two gzip members are one body: the second was dropped without a word (200, 2 spans).
+    first, second = make_request(710, 2), make_request(720, 2)
+    both = gzip.compress(first.SerializeToString()) + gzip.compress(second.SerializeToString())
+    assert post(both, "gzip") == 200
+    assert {f"{n:016x}" for n in (711, 712, 721, 722)} <= stored_span_ids(proc)

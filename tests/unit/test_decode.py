@@ -13,6 +13,7 @@ from google.protobuf import json_format
 from llm_margin.processor.receiver.decode import (
     PayloadError,
     PayloadTooLargeError,
+    UnsupportedEncodingError,
     check_shape,
     decompress,
     parse_json,
@@ -38,13 +39,45 @@ def test_decompress_round_trips(encoding, encode):
     assert decompress(encode(data), encoding, LIMIT) == data
 
 
+_DATA = bytes(range(256)) * 64  # 16 KiB that does not compress to nothing
+
+
+@pytest.mark.parametrize(
+    ("body", "encoding", "expected"),
+    [
+        # Several gzip members are one body (RFC 1952), as `cat a.gz b.gz` or pigz writes it.
+        (gzip.compress(b"abc") + gzip.compress(b"def"), "gzip", b"abcdef"),
+        (gzip.compress(_DATA) * 3, "gzip", _DATA * 3),
+        (gzip.compress(b"") + gzip.compress(b"x"), "GZIP", b"x"),
+        (gzip.compress(b"\0" * LIMIT), "gzip", b"\0" * LIMIT),  # exactly the limit
+        (
+            gzip.compress(b"\0" * (LIMIT - 1)) + gzip.compress(b"\1"),
+            "gzip",
+            b"\0" * (LIMIT - 1) + b"\1",
+        ),
+    ],
+)
+def test_decompress_reads_every_gzip_member(body, encoding, expected):
+    assert decompress(body, encoding, LIMIT) == expected
+
+
 @pytest.mark.parametrize(
     ("body", "encoding", "error"),
     [
         (b"not gzip", "gzip", PayloadError),
-        (b"x", "br", PayloadError),
+        (b"x", "br", UnsupportedEncodingError),
+        (b"x", "zstd", UnsupportedEncodingError),
         (gzip.compress(b"\0" * (LIMIT + 1)), "gzip", PayloadTooLargeError),
         (zlib.compress(b"\0" * (LIMIT * 50)), "deflate", PayloadTooLargeError),
+        # Within the limit each, over it together.
+        (gzip.compress(b"\0" * LIMIT) + gzip.compress(b"\0"), "gzip", PayloadTooLargeError),
+        (gzip.compress(b"\0" * (LIMIT // 2 + 1)) * 2, "gzip", PayloadTooLargeError),
+        # Cut short: the part that inflates was taken for the whole body, CRC unchecked.
+        (gzip.compress(_DATA)[:-8], "gzip", PayloadError),
+        (gzip.compress(_DATA)[: len(gzip.compress(_DATA)) // 2], "gzip", PayloadError),
+        (zlib.compress(_DATA)[:-4], "deflate", PayloadError),
+        (gzip.compress(b"abc") + b"\0\0\0\0", "gzip", PayloadError),  # garbage after it
+        (zlib.compress(b"abc") + b"more", "deflate", PayloadError),
     ],
 )
 def test_decompress_refuses(body, encoding, error):
