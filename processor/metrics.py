@@ -11,7 +11,8 @@ _HELP = {
     "skipped_spans": "Non-LLM spans skipped.",
     "rejected_spans": "Spans rejected as invalid (reported via partial_success).",
     "rejected_requests": "Requests rejected (malformed, unauthenticated, too large).",
-    "internal_errors": "HTTP requests answered 500 because handling them failed (a bug).",
+    "internal_errors": "Requests answered HTTP 500 or gRPC INTERNAL because handling them "
+    "failed (a bug).",
     "queue_full_rejections": "Batches refused because the write queue was full.",
     "concurrency_rejections": "Export requests refused because the receiver was already "
     "handling max_concurrent_exports (HTTP 429, gRPC RESOURCE_EXHAUSTED); senders retry them.",

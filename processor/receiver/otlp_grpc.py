@@ -20,6 +20,7 @@ RetryInfo, instead of queueing without bound. Both kinds of refusal are counted 
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent import futures
 from typing import Any
@@ -35,6 +36,8 @@ from llm_margin.processor.receiver.ingest import RETRY_AFTER_SECONDS, Ingestor, 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
+
+log = logging.getLogger(__name__)
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 EXPORT_METHOD = f"/{SERVICE}/Export"
@@ -94,7 +97,12 @@ class _TraceService:
         except PayloadError as exc:
             self._metrics.inc("rejected_requests")
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        result = self._ingestor.ingest(request, body)
+        try:
+            result = self._ingestor.ingest(request, body)
+        except Exception:  # our bug: logged and counted, as the HTTP receiver's 500 is
+            log.exception("error handling an OTLP/gRPC export")
+            self._metrics.inc("internal_errors")
+            context.abort(grpc.StatusCode.INTERNAL, "internal error (see the processor's log)")
         if result.outcome is not IngestOutcome.STORED:
             context.set_trailing_metadata(
                 retry_trailers(result.message, result.retry_after_seconds)

@@ -309,6 +309,23 @@ def test_grpc_auth_garbage_and_partial_success(guarded, channel):
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
 
 
+def test_grpc_unexpected_error_is_internal_and_counted(guarded, channel, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    stub = trace_service_pb2_grpc.TraceServiceStub(channel)
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    monkeypatch.setattr(guarded.writer, "submit", broken)
+    with pytest.raises(grpc.RpcError) as info:
+        stub.Export(make_request(600, 2), metadata=metadata)
+    assert info.value.code() == grpc.StatusCode.INTERNAL  # was UNKNOWN, and not counted
+    assert info.value.details() == "internal error (see the processor's log)"
+    monkeypatch.undo()
+    assert scraped(guarded)["llm_margin_internal_errors_total"] == 1
+    stub.Export(make_request(600, 2), metadata=metadata)
+    assert len(stored_span_ids(guarded)) == 2
+
+
 def test_grpc_queue_full_is_unavailable_with_retry_info(tiny_queue):
     with grpc.insecure_channel(f"127.0.0.1:{tiny_queue.grpc.port}") as chan:
         stub = trace_service_pb2_grpc.TraceServiceStub(chan)
