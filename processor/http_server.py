@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import threading
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from typing import Any, BinaryIO
 
@@ -77,14 +78,24 @@ class BoundedHTTPServer(ThreadingHTTPServer):
     # Set by the owner: refuse requests whose Host is not a loopback name (LoopbackHostCheck).
     loopback_only = False
 
-    def __init__(self, *args: Any, max_connections: int = MAX_CONNECTIONS, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        max_connections: int = MAX_CONNECTIONS,
+        on_refused: Callable[[], None] | None = None,
+        **kwargs: Any,
+    ):
         self._slots = threading.BoundedSemaphore(max_connections)
         self.refused_connections = 0
+        # Called for each connection closed past the cap: the owner's metrics count it.
+        self._on_refused = on_refused
         super().__init__(*args, **kwargs)
 
     def process_request(self, request: socket.socket, client_address: Any) -> None:
         if not self._slots.acquire(blocking=False):
             self.refused_connections += 1
+            if self._on_refused is not None:
+                self._on_refused()
             self.shutdown_request(request)
             return
         try:

@@ -11,6 +11,8 @@ _HELP = {
     "skipped_spans": "Non-LLM spans skipped.",
     "rejected_spans": "Spans rejected as invalid (reported via partial_success).",
     "rejected_requests": "Requests rejected (malformed, unauthenticated, too large).",
+    "refused_connections": "OTLP/HTTP connections closed at once because the port already "
+    "had its maximum open (senders reconnect and resend).",
     "internal_errors": "Requests answered HTTP 500 or gRPC INTERNAL because handling them "
     "failed (a bug).",
     "queue_full_rejections": "Batches refused because the write queue was full.",

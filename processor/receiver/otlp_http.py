@@ -20,6 +20,7 @@ from llm_margin.processor.auth import bearer_matches
 from llm_margin.processor.config import MAX_CONCURRENT_EXPORTS
 from llm_margin.processor.http_server import (
     IDLE_TIMEOUT_SECONDS,
+    MAX_CONNECTIONS,
     BodyError,
     BoundedHTTPServer,
     LoopbackHostCheck,
@@ -89,6 +90,7 @@ class OtlpHttpServer:
         max_concurrent_exports: int = MAX_CONCURRENT_EXPORTS,
         extra_get_routes: dict[str, GetRoute] | None = None,
         health: Callable[[], dict[str, Any]] | None = None,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         handler = _make_handler(
             ingestor,
@@ -101,7 +103,12 @@ class OtlpHttpServer:
             health or (lambda: {"status": "ok"}),
         )
         try:
-            self._server = BoundedHTTPServer((host, port), handler)
+            self._server = BoundedHTTPServer(
+                (host, port),
+                handler,
+                max_connections=max_connections,
+                on_refused=lambda: metrics.inc("refused_connections"),
+            )
             self._server.loopback_only = auth_token is None and is_loopback_host(host)
         except OSError as exc:
             raise OSError(

@@ -11,6 +11,7 @@ import pytest
 from google.rpc import code_pb2, status_pb2
 from llm_margin.processor.receiver.synthetic import make_request
 
+from tests.conftest import wait_until
 from tests.integration.test_receiver import AUTH, TOKEN, _processor, stored_span_ids
 
 pytestmark = pytest.mark.integration
@@ -207,3 +208,25 @@ def test_gzip_members_cut_bodies_and_unknown_encodings(proc):
     both = gzip.compress(first.SerializeToString()) + gzip.compress(second.SerializeToString())
     assert post(both, "gzip") == 200
     assert {f"{n:016x}" for n in (711, 712, 721, 722)} <= stored_span_ids(proc)
+
+
+def test_connections_past_the_cap_are_counted_in_metrics(tmp_path):
+    """The port closes connections past its cap at once; /metrics must show it (the count
+    lived only on the server object)."""
+    from llm_margin.processor.metrics import Metrics
+    from llm_margin.processor.receiver.otlp_http import OtlpHttpServer
+
+    metrics = Metrics()
+    server = OtlpHttpServer("127.0.0.1", 0, None, metrics, None, max_connections=2)
+    server.start()
+    try:
+        idle = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(2)]
+        extra = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+        assert extra.recv(1) == b""  # closed at once
+        extra.close()
+        wait_until(lambda: metrics.get("refused_connections") == 1, timeout=5)
+        assert "llm_margin_refused_connections_total 1" in metrics.render()
+        for sock in idle:
+            sock.close()
+    finally:
+        server.stop()
