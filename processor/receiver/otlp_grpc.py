@@ -178,7 +178,7 @@ class OtlpGrpcServer:
         # grpcio queues RPCs for a busy pool without bound; capped at the pool's size, none
         # ever waits for a thread.
         held_at_most = max_concurrent_exports + REFUSAL_WORKERS
-        pool = _Pool(held_at_most)
+        pool = self._pool = _Pool(held_at_most)
         self._server = grpc.server(
             pool,
             maximum_concurrent_rpcs=held_at_most,
@@ -208,3 +208,4 @@ class OtlpGrpcServer:
 
     def stop(self, grace: float = 5.0) -> None:
         self._server.stop(grace).wait(grace + 1)
+        self._pool.shutdown(wait=False)  # grpcio leaves a pool it was given running
