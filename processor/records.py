@@ -57,6 +57,10 @@ class CallRecord:
     # OpenAI; file searches: OpenAI Responses). Last, like the audio counts (__setstate__).
     web_search_calls: int = 0
     file_search_calls: int = 0
+    # The part of cost_usd those searches account for (cost_usd - both: the tokens'). Stored
+    # so reconcile can match it with the provider exports' own search lines, exactly.
+    web_search_cost_usd: Decimal = Decimal(0)
+    file_search_cost_usd: Decimal = Decimal(0)
 
     def row(self) -> tuple:
         return _call_row(self)

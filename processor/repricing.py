@@ -26,6 +26,8 @@ RESTATEMENT_COLUMNS = (
     "restated_price_version",
     "restated_at",
     "version",
+    "restated_web_search_cost_usd",
+    "restated_file_search_cost_usd",
 )
 INSERT_CHUNK = 50_000
 
@@ -113,6 +115,8 @@ def reprice(
                 price.price_version,
                 now,
                 version,
+                price.web_search_cost_usd,
+                price.file_search_cost_usd,
             )
         )
         if len(pending) >= INSERT_CHUNK and not dry_run:

@@ -45,6 +45,10 @@ CREATE TABLE IF NOT EXISTS llm_calls_local ON CLUSTER '__CLUSTER__'
     -- Server-side tool calls billed per call beside the tokens (not part of any token count).
     web_search_calls      UInt32,
     file_search_calls     UInt32,
+    -- The part of cost_usd the searches account for (the rest is the tokens'): provider cost
+    -- exports bill searches on lines of their own, and reconcile compares like with like.
+    web_search_cost_usd   Decimal(38, 18),
+    file_search_cost_usd  Decimal(38, 18),
     inserted_at           DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)

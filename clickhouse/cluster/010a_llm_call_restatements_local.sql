@@ -15,7 +15,10 @@ CREATE TABLE IF NOT EXISTS llm_call_restatements_local ON CLUSTER '__CLUSTER__'
     restated_priced        Bool,
     restated_price_version LowCardinality(String),
     restated_at            DateTime64(6, 'UTC'),
-    version                UInt64
+    version                UInt64,
+    -- The searches' part of restated_cost_usd (llm_calls.web_search_cost_usd, ...).
+    restated_web_search_cost_usd  Decimal(38, 18),
+    restated_file_search_cost_usd Decimal(38, 18)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)
 PARTITION BY toYYYYMM(ts)

@@ -7,7 +7,7 @@ under different books can be told apart and ``reprice`` can restate them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
@@ -28,6 +28,9 @@ class Price:
     priced: bool
     price_version: str
     source: str = ""  # "overlay", "genai-prices" or "" when unpriced
+    # The part of cost_usd the web (file) searches account for; the rest is the tokens'.
+    web_search_cost_usd: Decimal = Decimal(0)
+    file_search_cost_usd: Decimal = Decimal(0)
 
 
 class PriceBook:
@@ -64,6 +67,29 @@ class PriceBook:
         service_tier: str,
     ) -> Price:
         names = tuple(model for model in models if model)
+        found = self._base(provider, names, usage, ts)
+        if found is None:
+            return Price(Decimal(0), False, "")
+        base, source = found
+        factor = self.overlay.multiplier(provider, names, service_tier, ts)
+        cost = (base * factor).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
+        # The searches' share: what they add to the price, under the same multiplier. Taken as
+        # a difference of two prices from the same entry, it holds for every price shape
+        # (overlay, linear or tiered genai-prices) and costs nothing for calls without searches.
+        shares = []
+        for kind in ("web_search_calls", "file_search_calls"):
+            share = Decimal(0)
+            if getattr(usage, kind):
+                without = self._base(provider, names, replace(usage, **{kind: 0}), ts)
+                assert without is not None  # fewer searches: the same entry prices it
+                share = ((base - without[0]) * factor).quantize(COST_QUANTUM, ROUND_HALF_EVEN)
+            shares.append(share)
+        return Price(cost, True, self.version, source, *shares)
+
+    def _base(
+        self, provider: str, names: tuple[str, ...], usage: Usage4, ts: datetime
+    ) -> tuple[Decimal, str] | None:
+        """The price of ``usage`` before multipliers and its source; None: unpriced."""
         # An overlay entry wins over genai-prices whichever of the call's names it matches:
         # providers answer with a dated snapshot (gpt-4o-mini-2024-07-18) that genai-prices
         # knows, while the overlay names the model the app asked for.
@@ -74,8 +100,8 @@ class PriceBook:
             entry = self.overlay.model_entry(provider, model, ts)
             if entry is not None:
                 if not entry.prices(usage.web_search_calls, usage.file_search_calls):
-                    return Price(Decimal(0), False, "")
-                base = entry.cost(
+                    return None
+                cost = entry.cost(
                     usage.input_tokens,
                     usage.output_tokens,
                     usage.cache_read_tokens,
@@ -83,22 +109,14 @@ class PriceBook:
                     usage.web_search_calls,
                     usage.file_search_calls,
                 )
-                source = "overlay"
-                break
-        else:
-            for model in names:
-                resolved = self._genai.resolve(provider, model, ts)
-                if resolved is not None:
-                    if not resolved.prices(usage):
-                        return Price(Decimal(0), False, "")
-                    base = resolved.cost(usage)
-                    source = "genai-prices"
-                    break
-            else:
-                return Price(Decimal(0), False, "")
-        factor = self.overlay.multiplier(provider, names, service_tier, ts)
-        cost = (base * factor).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
-        return Price(cost, True, self.version, source)
+                return cost, "overlay"
+        for model in names:
+            resolved = self._genai.resolve(provider, model, ts)
+            if resolved is not None:
+                if not resolved.prices(usage):
+                    return None
+                return resolved.cost(usage), "genai-prices"
+        return None
 
     def price(self, call: CallRecord) -> Price:
         return self.price_usage(
@@ -126,4 +144,6 @@ class PriceBook:
             price.priced,
             price.price_version,
         )
+        call.web_search_cost_usd = price.web_search_cost_usd
+        call.file_search_cost_usd = price.file_search_cost_usd
         return call

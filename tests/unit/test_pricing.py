@@ -418,3 +418,39 @@ def test_overlay_search_price_must_be_a_non_negative_number(value):
     text = f"models:\n  - model: m\n    input_per_mtok: 1\n    web_search_per_k: {value!r}\n"
     with pytest.raises(OverlayError, match="web_search_per_k"):
         parse_overlay(text)
+
+
+@pytest.mark.parametrize(
+    ("overlay", "model", "tier", "web_usd", "file_usd"),
+    [
+        # genai-prices, linear: $10 / $2.50 per 1,000
+        ("", "gpt-4o", "", Decimal("0.03"), Decimal("0.005")),
+        # a long-context call (genai-prices' slow path): the searches' share is the same
+        ("", "gpt-5.4", "", Decimal("0.03"), Decimal("0.005")),
+        # the overlay's own prices, then a batch multiplier on all of the price
+        (SEARCH_OVERLAY, "searcher", "", Decimal("0.0375"), Decimal("0.006")),
+        (SEARCH_OVERLAY + 'service_tiers:\n  batch: "0.5"\n', "searcher", "batch", None, None),
+    ],
+)
+def test_the_searches_share_of_the_cost_is_kept_apart(overlay, model, tier, web_usd, file_usd):
+    # reconcile compares it with the provider exports' search lines, the rest with the model's
+    book = PriceBook(parse_overlay(overlay) if overlay else None)
+    provider = "self-hosted" if model == "searcher" else "openai"
+    tokens = dict(provider=provider, request_model=model, output_tokens=300, service_tier=tier)
+    tokens["input_tokens"] = 300_000 if model == "gpt-5.4" else 2_000  # past its 272k tier
+    call = book.apply(_call(**tokens, web_search_calls=3, file_search_calls=2))
+    plain = book.apply(_call(**tokens))
+    if web_usd is None:  # halved with the rest of the price
+        web_usd, file_usd = Decimal("0.01875"), Decimal("0.003")
+    assert call.priced and (call.web_search_cost_usd, call.file_search_cost_usd) == (
+        web_usd,
+        file_usd,
+    )
+    # what is left is exactly the tokens' cost
+    assert call.cost_usd - call.web_search_cost_usd - call.file_search_cost_usd == plain.cost_usd
+    assert (plain.web_search_cost_usd, plain.file_search_cost_usd) == (0, 0)
+
+
+def test_an_unpriced_call_has_no_search_cost():
+    call = PriceBook().apply(_call(request_model="gpt-4.1-nano", web_search_calls=2))
+    assert (call.priced, call.web_search_cost_usd, call.file_search_cost_usd) == (False, 0, 0)
