@@ -2,6 +2,11 @@
 -- a difference from the provider's own cost export (reconcile). Besides the as-charged cost,
 -- the restated one (`llm-margin reprice`; as charged where no current restatement exists, the
 -- rule of queries/calls_restated.sql), so a model priced after the fact reconciles.
+-- Each call's cost is split into its parts (`part`): 'tokens' (cost_usd less its searches'
+-- share), and 'web_search' / 'file_search' (web_search_cost_usd, file_search_cost_usd, kept
+-- when the call was priced) for calls that made them. Provider exports bill searches on lines
+-- of their own, without a model: reconcile compares each part with its own lines. The parts
+-- of a call add up to its cost exactly.
 -- Parameters: since DateTime64(6), until DateTime64(6).
 WITH
     -- FINAL reads only the period's partitions (schema/038_llm_call_partitions.sql); none
@@ -14,35 +19,62 @@ SELECT
     toDate(c.ts) AS day,
     c.provider AS provider,
     if(c.response_model != '', c.response_model, c.request_model) AS model,
+    c.part AS part,
     count() AS calls,
     countIf(NOT c.priced) AS unpriced_calls,
     sumIf(c.input_tokens + c.output_tokens, NOT c.priced) AS unpriced_tokens,
     countIf(c.status != 'ok') AS failed_calls,
-    countIf(c.status != 'ok' AND c.input_tokens + c.output_tokens = 0)
+    countIf(c.status != 'ok' AND c.input_tokens + c.output_tokens = 0 AND c.part = 'tokens')
         AS failed_calls_without_usage,
     countIf(c.customer_id = '(unattributed)') AS unattributed_calls,
-    sumIf(c.cost_usd, c.customer_id = '(unattributed)') AS unattributed_cost_usd,
+    sumIf(c.part_cost_usd, c.customer_id = '(unattributed)') AS unattributed_cost_usd,
     sum(c.input_tokens) AS total_input_tokens,
     sum(c.output_tokens) AS total_output_tokens,
-    sum(c.cost_usd) AS stored_cost_usd,
-    sum(if(r.span_id != '', r.restated_cost_usd, c.cost_usd)) AS restated_cost_usd,
+    sum(c.searches) AS searches,
+    sum(c.part_cost_usd) AS stored_cost_usd,
+    sum(if(
+        r.span_id != '',
+        multiIf(
+            c.part = 'web_search', r.restated_web_search_cost_usd,
+            c.part = 'file_search', r.restated_file_search_cost_usd,
+            r.restated_cost_usd - r.restated_web_search_cost_usd - r.restated_file_search_cost_usd
+        ),
+        c.part_cost_usd
+    )) AS restated_cost_usd,
     countIf(NOT if(r.span_id != '', r.restated_priced, c.priced)) AS restated_unpriced_calls
 FROM
 (
     SELECT ts, customer_id, span_id, version, provider, request_model, response_model, priced,
-           status, input_tokens, output_tokens, cost_usd
+           status, input_tokens, output_tokens,
+           -- one row per part: the tokens always, each kind of search the call made
+           arrayJoin(arrayConcat(
+               ['tokens'],
+               if(web_search_calls > 0, ['web_search'], []),
+               if(file_search_calls > 0, ['file_search'], [])
+           )) AS part,
+           multiIf(
+               part = 'web_search', web_search_cost_usd,
+               part = 'file_search', file_search_cost_usd,
+               cost_usd - web_search_cost_usd - file_search_cost_usd
+           ) AS part_cost_usd,
+           multiIf(
+               part = 'web_search', toUInt64(web_search_calls),
+               part = 'file_search', toUInt64(file_search_calls),
+               toUInt64(0)
+           ) AS searches
     FROM llm_calls FINAL
     WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
       AND (empty(call_partitions) OR _partition_id IN call_partitions)
 ) AS c
 LEFT JOIN
 (
-    SELECT customer_id, span_id, call_version, restated_cost_usd, restated_priced
+    SELECT customer_id, span_id, call_version, restated_cost_usd, restated_priced,
+           restated_web_search_cost_usd, restated_file_search_cost_usd
     FROM llm_call_restatements FINAL
     WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
 ) AS r ON r.customer_id = c.customer_id AND r.span_id = c.span_id
     -- a restatement applies while its call row keeps the rank it restated (calls_restated.sql)
     AND bitShiftRight(r.call_version, 52) = bitShiftRight(c.version, 52)
-GROUP BY day, provider, model
-ORDER BY day ASC, provider ASC, model ASC
+GROUP BY day, provider, model, part
+ORDER BY day ASC, provider ASC, model ASC, part ASC
 SETTINGS join_use_nulls = 0

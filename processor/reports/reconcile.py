@@ -23,7 +23,9 @@ Model names are compared without their date suffix (``gpt-4o-2024-08-06`` = ``gp
 Anthropic's display names as API ids (``Claude Sonnet 4.5`` = ``claude-sonnet-4-5``).
 Each (day, model) gets the difference (provider - stored) and its likely explanation:
 unpriced calls, spend the processor never saw (unattributed), failed-but-billed calls, or a
-price mismatch.
+price mismatch. Searches are compared apart, by day and kind (``(web searches)``,
+``(file searches)``), with the exports' search lines, which name no model; a model's row holds
+the rest of its calls' cost, as its token lines do.
 """
 
 from __future__ import annotations
@@ -65,6 +67,15 @@ _VERSION = re.compile(r"\d+(\.\d+)?")
 # The model of an export row that names none (OpenAI without line items): the day is compared
 # with stored cost of every model that day.
 ALL_MODELS = "(all models)"
+# The searches of a day, one kind per row. Exports bill them on tool lines of their own that
+# name no model (OpenAI ``web search tool calls``, ``file search tool calls``; Anthropic
+# cost_type ``web_search``), so stored calls' search share (llm_calls.web_search_cost_usd,
+# file_search_cost_usd, the `part` of stored_cost_by_day_model.sql) is compared with those
+# lines by day, and only the rest of their cost with the model's token lines.
+WEB_SEARCHES = "(web searches)"
+FILE_SEARCHES = "(file searches)"
+SEARCHES = {"web_search": WEB_SEARCHES, "file_search": FILE_SEARCHES}
+_SEARCH_OVERLAY_FIELD = {WEB_SEARCHES: "web_search_per_k", FILE_SEARCHES: "file_search_per_k"}
 
 
 class ProviderUsageError(ValueError):
@@ -78,6 +89,21 @@ def normalise_model(name: str) -> str:
     if " " in name:  # a display name (Anthropic's Console export): to the API id's form
         name = _display_to_id(name.split())
     return _CLAUDE_DOT_ZERO.sub(r"\1", _DATE_SUFFIX.sub("", name))
+
+
+def search_line(model: str) -> str | None:
+    """WEB_SEARCHES or FILE_SEARCHES when an export's tool line (a name in parentheses, see
+    :func:`line_item_model`) bills searches of that kind, else None."""
+    if model in SEARCHES.values():
+        return model
+    if not model.startswith("("):
+        return None
+    name = model.strip("()").replace("_", " ").strip()
+    if name.startswith("web search"):  # OpenAI "web search tool calls", Anthropic web_search
+        return WEB_SEARCHES
+    if name.startswith("file search"):
+        return FILE_SEARCHES
+    return None
 
 
 def _display_to_id(words: list[str]) -> str:
@@ -341,6 +367,13 @@ def explain(
 
     After `llm-margin reprice`, the restated cost (``restated_cost_usd``) is what is compared:
     a model priced after the fact then matches, and the as-charged cost is named beside it."""
+    searches = model.strip("()") if model in SEARCHES.values() else ""
+    if stored is None and searches:
+        return (
+            f"unattributed: the provider billed {searches} of calls the processor never saw "
+            "(uninstrumented code, another app on the same key, lost spans, or a Chat "
+            "Completions search model, whose per-call search fee is not recorded)"
+        )
     if stored is None and model.startswith("(") and model != ALL_MODELS:
         return (
             "not a model's tokens: a tool or storage charge (web search, code execution, file "
@@ -370,7 +403,12 @@ def explain(
     if abs(difference) <= max(tolerance, rounding):
         return "; ".join(["match"] + notes)
     reasons = []
-    if unpriced and difference > 0:
+    if unpriced and difference > 0 and searches:
+        reasons.append(
+            f"unpriced: {unpriced} calls with {searches} stored without a price (give the "
+            f"model's overlay entry `{_SEARCH_OVERLAY_FIELD[model]}`, then `llm-margin reprice`)"
+        )
+    elif unpriced and difference > 0:
         reasons.append(
             f"unpriced: {unpriced} calls stored without a price "
             "(add the model to the price overlay, then `llm-margin reprice`)"
@@ -421,7 +459,15 @@ def reconcile(
     days = {day for day in export.days if day_overlaps(since, until, day)}
     if not days:
         raise ProviderUsageError(f"{path}: no usage rows in the period given by --since/--until")
-    billed = {key: cost for key, cost in billed.items() if key[0] in days}
+    # Search lines under one name per kind of search (what stored searches are compared with).
+    folded: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+    folded_rounding: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+    for (day, model), cost in billed.items():
+        if day in days:
+            key = (day, search_line(model) or model)
+            folded[key] += cost
+            folded_rounding[key] += rounding[(day, model)]
+    billed, rounding = dict(folded), dict(folded_rounding)
     first, last = min(days), max(days)
     since = datetime(first.year, first.month, first.day, tzinfo=timezone.utc)
     until = datetime(last.year, last.month, last.day, tzinfo=timezone.utc) + timedelta(days=1)
@@ -443,7 +489,13 @@ def reconcile(
         if row["provider"] and row["provider"] != provider:
             continue
         day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(str(row["day"]))
-        key = (day, ALL_MODELS if day in by_day else normalise_model(row["model"]))
+        part = row["part"]  # tokens, or a kind of search (stored_cost_by_day_model.sql)
+        if day in by_day:
+            key = (day, ALL_MODELS)
+        elif part == "tokens":
+            key = (day, normalise_model(row["model"]))
+        else:
+            key = (day, SEARCHES[part])
         entry = stored.setdefault(
             key,
             {
@@ -459,6 +511,8 @@ def reconcile(
         )
         entry["stored_cost_usd"] += Decimal(str(row["stored_cost_usd"]))
         entry["restated_cost_usd"] += Decimal(str(row["restated_cost_usd"]))
+        if part != "tokens" and key[1] == ALL_MODELS:
+            continue  # its call is counted with its tokens part; only its cost adds up here
         for name in (
             "calls",
             "unpriced_calls",

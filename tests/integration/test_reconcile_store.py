@@ -206,3 +206,113 @@ def test_calls_stored_under_an_alias_are_compared_with_its_snapshot(data_dir, tm
         ("gpt-3.5-turbo", 2, "0.2", "failed-but-billed"),
         ("claude-sonnet-4", 2, "0.25", "match"),
     ]
+
+
+def _priced_call(n: int, ts: datetime, model: str, **usage) -> CallRecord:
+    from llm_margin.processor.pricing import PriceBook
+
+    call = CallRecord(
+        ts=ts,
+        trace_id=f"{n:032x}",
+        span_id=f"{n:016x}",
+        customer_id="acme",
+        provider="openai",
+        request_model=model,
+        response_model=model,
+        version=1,
+        **usage,
+    )
+    return PriceBook().apply(call)
+
+
+# gpt-4o: $2.50 / $10 per million input / output tokens, web searches $10 and file searches
+# $2.50 per 1,000; gpt-4.1-nano has no search prices (its call with a search is unpriced).
+SEARCH_EXPORT = (
+    "start_time_iso,line_item,amount_value,amount_currency\n"
+    '2026-11-20T00:00:00+00:00,"gpt-4o-2024-08-06, input",0.0025,usd\n'
+    '2026-11-20T00:00:00+00:00,"gpt-4o-2024-08-06, output",0.001,usd\n'
+    '2026-11-20T00:00:00+00:00,"gpt-4.1-nano-2025-04-14, input",0.0001,usd\n'
+    "2026-11-20T00:00:00+00:00,web search tool calls,0.04,usd\n"
+    "2026-11-20T00:00:00+00:00,file search tool calls,0.005,usd\n"
+    '2026-11-21T00:00:00+00:00,"gpt-4o-2024-08-06, input",0.0025,usd\n'
+    "2026-11-21T00:00:00+00:00,web search tool calls,0.03,usd\n"
+)
+NANO_SEARCH_PRICE = """
+models:
+  - provider: openai
+    model: gpt-4.1-nano
+    input_per_mtok: "0.1"
+    web_search_per_k: "10"
+"""
+
+
+def test_searches_are_reconciled_with_the_exports_search_lines(tmp_path, capsys):
+    """Stored cost includes each call's searches, which the exports bill on tool lines of their
+    own: a day whose searches match reconciles with no difference (it used to show them as a
+    price mismatch of the model, and the tool lines as not a model's tokens); a search without
+    a price, or billed more than stored, is still explained; reprice restates the searches."""
+    data_dir = str(tmp_path / "data")
+    store = Store.open(data_dir=data_dir)
+    try:
+        store.insert_calls(
+            [
+                _priced_call(
+                    1,
+                    datetime(2026, 11, 20, 9),
+                    "gpt-4o",
+                    input_tokens=1000,
+                    output_tokens=100,
+                    web_search_calls=3,
+                    file_search_calls=2,
+                ),
+                _priced_call(
+                    2,
+                    datetime(2026, 11, 20, 10),
+                    "gpt-4.1-nano",
+                    input_tokens=1000,
+                    web_search_calls=1,
+                ),
+                _priced_call(
+                    3, datetime(2026, 11, 21, 9), "gpt-4o", input_tokens=1000, web_search_calls=2
+                ),
+            ]
+        )
+    finally:
+        store.close()
+    export = tmp_path / "costs.csv"
+    export.write_text(SEARCH_EXPORT)
+    argv = ["reconcile", "--provider-usage", str(export), "--data-dir", data_dir]
+
+    def compared() -> dict[tuple[str, str], tuple[str, str, str]]:
+        assert cli.main([*argv, "--format", "json", "--tolerance-usd", "0"]) == 0
+        return {
+            (r["day"], r["model"]): (r["stored_cost_usd"], r["difference_usd"], r["explanation"])
+            for r in json.loads(capsys.readouterr().out)
+        }
+
+    got = compared()
+    assert got[("2026-11-20", "gpt-4o")] == ("0.0035", "0", "match")
+    assert got[("2026-11-20", "(file searches)")] == ("0.005", "0", "match")
+    assert got[("2026-11-20", "(web searches)")][:2] == ("0.03", "0.01")
+    assert got[("2026-11-20", "(web searches)")][2].startswith(
+        "unpriced: 1 calls with web searches stored without a price"
+    )
+    assert got[("2026-11-20", "gpt-4.1-nano")][2].startswith("unpriced: 1 calls")
+    assert got[("2026-11-21", "gpt-4o")] == ("0.0025", "0", "match")
+    # billed 3 searches where the stored calls made 2: a real mismatch stays one
+    assert got[("2026-11-21", "(web searches)")][:2] == ("0.02", "0.01")
+    assert got[("2026-11-21", "(web searches)")][2].startswith(
+        "price mismatch: provider charged 50.00% more than stored"
+    )
+
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(NANO_SEARCH_PRICE)
+    reprice = ["reprice", "--data-dir", data_dir, "--price-overlay", str(overlay)]
+    assert cli.main([*reprice, "--since", "2026-11-20", "--until", "2026-11-22"]) == 0
+    capsys.readouterr()
+    got = compared()
+    # restated: the nano call's web search and its tokens now match their lines
+    for model in ("(web searches)", "gpt-4.1-nano"):
+        assert got[("2026-11-20", model)][2].startswith("match; restated by reprice"), model
+    assert got[("2026-11-20", "gpt-4o")] == ("0.0035", "0", "match")
+    assert got[("2026-11-20", "(file searches)")] == ("0.005", "0", "match")

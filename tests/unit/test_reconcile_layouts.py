@@ -175,11 +175,14 @@ class FakeReader:
         return self.rows
 
 
-def stored_row(day: date, model: str, cost: str, provider: str = "openai") -> dict[str, Any]:
+def stored_row(
+    day: date, model: str, cost: str, provider: str = "openai", part: str = "tokens", **facts: Any
+) -> dict[str, Any]:
     return {
         "day": day,
         "provider": provider,
         "model": model,
+        "part": part,
         "calls": 1,
         "unpriced_calls": 0,
         "failed_calls": 0,
@@ -188,6 +191,7 @@ def stored_row(day: date, model: str, cost: str, provider: str = "openai") -> di
         "stored_cost_usd": D(cost),
         "restated_cost_usd": D(cost),
         "restated_unpriced_calls": 0,
+        **facts,
     }
 
 
@@ -234,8 +238,12 @@ def test_unreadable_json_is_one_clear_error(tmp_path, text, message):
 
 
 def test_tool_charges_are_not_called_unseen_calls():
-    assert reconcile.explain(D("0.03"), None, D("0.01"), "(web search tool calls)").startswith(
+    assert reconcile.explain(D("0.03"), None, D("0.01"), "(vector storage)").startswith(
         "not a model's tokens"
+    )
+    # searches are recorded: billed ones no stored call made were not seen
+    assert reconcile.explain(D("0.03"), None, D("0.01"), reconcile.WEB_SEARCHES).startswith(
+        "unattributed: the provider billed web searches of calls the processor never saw"
     )
     assert reconcile.explain(D("1"), None, D("0.01"), "gpt-4.1").startswith("unattributed")
 
@@ -286,3 +294,107 @@ def test_cost_report_rounding_is_the_written_cents(tmp_path, cents, stored_cost,
     _, rows = reconcile.reconcile(reader, str(path), tolerance=D("0.001"))
     assert rows[0]["provider_cost_usd"] == D(cents) / 100
     assert rows[0]["explanation"].startswith(explanation)
+
+
+OPENAI_WITH_SEARCHES = (
+    "start_time_iso,line_item,amount_value,amount_currency\n"
+    '2026-11-20T00:00:00+00:00,"gpt-4o-2024-08-06, input",0.02,usd\n'
+    '2026-11-20T00:00:00+00:00,"gpt-4o-2024-08-06, output",0.01,usd\n'
+    '2026-11-20T00:00:00+00:00,"gpt-4o-mini-2024-07-18, input",0.004,usd\n'
+    "2026-11-20T00:00:00+00:00,web search tool calls,{web},usd\n"
+    "2026-11-20T00:00:00+00:00,file search tool calls,0.005,usd\n"
+    "2026-11-20T00:00:00+00:00,Vector storage,0.01,usd\n"
+)
+
+
+def _searches_day(web_stored: str = "0.03", **web_facts: Any) -> FakeReader:
+    """gpt-4o's calls made 3 web and 2 file searches (0.03 + 0.005 USD of their 0.065 USD),
+    gpt-4o-mini's 1 web search; the parts as stored_cost_by_day_model.sql returns them."""
+    return FakeReader(
+        [
+            stored_row(DAY, "gpt-4o-2024-08-06", "0.03"),
+            stored_row(DAY, "gpt-4o-2024-08-06", "0.005", part="file_search", searches=2),
+            stored_row(DAY, "gpt-4o-2024-08-06", web_stored, part="web_search", **web_facts),
+            stored_row(DAY, "gpt-4o-mini-2024-07-18", "0.004"),
+            stored_row(DAY, "gpt-4o-mini-2024-07-18", "0.01", part="web_search"),
+        ]
+    )
+
+
+def test_searches_are_compared_with_the_exports_search_lines(tmp_path):
+    # Stored cost includes the searches; the export bills them on tool lines without a model.
+    # Compared per model they were a price mismatch and the lines "not a model's tokens".
+    path = tmp_path / "costs.csv"
+    path.write_text(OPENAI_WITH_SEARCHES.format(web="0.04"))
+    _, rows = reconcile.reconcile(FakeReader(_searches_day().rows), str(path), D("0"))
+    got = {
+        r["model"]: (r["provider_cost_usd"], r["stored_cost_usd"], r["explanation"]) for r in rows
+    }
+    assert got == {
+        "gpt-4o": (D("0.03"), D("0.03"), "match"),
+        "gpt-4o-mini": (D("0.004"), D("0.004"), "match"),
+        "(web searches)": (D("0.04"), D("0.04"), "match"),  # both models' web searches
+        "(file searches)": (D("0.005"), D("0.005"), "match"),
+        "(vector storage)": (D("0.01"), D("0"), got["(vector storage)"][2]),
+    }
+    assert got["(vector storage)"][2].startswith("not a model's tokens")
+    assert all(r["difference_usd"] == 0 for r in rows if r["model"] != "(vector storage)")
+    assert next(r for r in rows if r["model"] == "(web searches)")["stored_calls"] == 2
+
+
+@pytest.mark.parametrize(
+    ("web_stored", "facts", "explanation"),
+    [
+        ("0.02", {}, "price mismatch: provider charged 33.33% more than stored"),
+        ("0.04", {}, "price mismatch: provider charged 20.00% less than stored"),
+        (
+            "0",
+            {"unpriced_calls": 1, "restated_unpriced_calls": 1},
+            "unpriced: 1 calls with web searches stored without a price (give the model's "
+            "overlay entry `web_search_per_k`, then `llm-margin reprice`)",
+        ),
+    ],
+)
+def test_a_search_difference_is_explained(tmp_path, web_stored, facts, explanation):
+    path = tmp_path / "costs.csv"
+    path.write_text(OPENAI_WITH_SEARCHES.format(web="0.04"))
+    _, rows = reconcile.reconcile(_searches_day(web_stored, **facts), str(path), D("0"))
+    web = next(r for r in rows if r["model"] == reconcile.WEB_SEARCHES)
+    assert web["explanation"].startswith(explanation)
+    assert web["difference_usd"] == D("0.04") - D(web_stored) - D("0.01")
+    # the models' token rows are unaffected by it
+    assert {r["explanation"] for r in rows if not r["model"].startswith("(")} == {"match"}
+
+
+def test_anthropic_web_search_cost_matches_stored_searches(tmp_path):
+    path = tmp_path / "cost_report.json"
+    path.write_text(
+        '{"has_more": false, "data": [{"starting_at": "2026-11-20T00:00:00Z", "results": ['
+        '{"amount": "45", "currency": "USD", "cost_type": "tokens",'
+        ' "model": "claude-sonnet-4-5-20250929", "token_type": "output_tokens"},'
+        '{"amount": "7", "currency": "USD", "cost_type": "web_search", "model": null}]}]}'
+    )
+    reader = FakeReader(
+        [
+            stored_row(DAY, "claude-sonnet-4-5-20250929", "0.45", "anthropic"),
+            stored_row(DAY, "claude-sonnet-4-5-20250929", "0.07", "anthropic", "web_search"),
+        ]
+    )
+    _, rows = reconcile.reconcile(reader, str(path), D("0"))
+    assert [(r["model"], r["difference_usd"], r["explanation"]) for r in rows] == [
+        ("(web searches)", D(0), "match"),
+        ("claude-sonnet-4-5", D(0), "match"),
+    ]
+
+
+def test_searches_count_in_a_day_compared_whole(tmp_path):
+    # an export without line items: the day's whole cost, searches included, calls once each
+    path = tmp_path / "export.csv"
+    path.write_text(
+        "start_time_iso,line_item,amount_value,amount_currency\n"
+        "2026-11-20T00:00:00+00:00,,0.079,usd\n"
+    )
+    _, rows = reconcile.reconcile(_searches_day(), str(path), D("0"))
+    assert [
+        (r["model"], r["stored_cost_usd"], r["stored_calls"], r["explanation"]) for r in rows
+    ] == [(reconcile.ALL_MODELS, D("0.079"), 2, "match")]
