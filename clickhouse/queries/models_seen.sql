@@ -1,5 +1,6 @@
--- Models seen in stored calls over [since, until), with call counts and tokens, for
--- `llm-margin prices check` (which asks the current price book about each).
+-- Models seen in stored calls over [since, until), with call counts, tokens and searches, for
+-- `llm-margin prices check` (which asks the current price book about each: the searches too,
+-- since a call whose searches have no price is stored unpriced).
 -- Parameters: since DateTime64(6), until DateTime64(6).
 WITH
     -- FINAL reads only the period's partitions (schema/038_llm_call_partitions.sql); none
@@ -16,6 +17,8 @@ SELECT
     countIf(NOT priced) AS unpriced_calls,
     sum(input_tokens) AS input_tokens,
     sum(output_tokens) AS output_tokens,
+    sum(web_search_calls) AS web_search_calls,
+    sum(file_search_calls) AS file_search_calls,
     max(ts) AS last_ts
 FROM llm_calls FINAL
 WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}

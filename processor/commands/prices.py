@@ -39,9 +39,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.set_defaults(handler=run_show)
     check = actions.add_parser(
         "check",
-        help="models in stored calls the price book cannot price (calls, tokens)",
+        help="models in stored calls the price book cannot price (calls, tokens, searches)",
         description="List the models of stored calls the price book cannot price, with their "
-        "calls and tokens; exit status 1 when there are any (for CI and cron).",
+        "calls, tokens and searches and the reason (no price for the model, or none for the "
+        "web or file searches its calls made); exit status 1 when there are any (for CI and "
+        "cron).",
     )
     add_read_options(check)
     check.add_argument("--price-overlay", help="price overlay YAML to apply")
@@ -87,7 +89,6 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_check(args: argparse.Namespace) -> int:
     from llm_margin.clickhouse import read_sql
-    from llm_margin.processor.pricing.genai import Usage4
     from llm_margin.processor.reports.render import render
 
     book = _book(args.price_overlay)
@@ -99,13 +100,8 @@ def run_check(args: argparse.Namespace) -> int:
         reader.close()
     rows = []
     for record in result.dicts():
-        price = book.price_usage(
-            record["provider"],
-            (record["response_model"], record["request_model"]),
-            Usage4(1000, 1000),
-            _as_datetime(record["last_ts"]),
-        )
-        if price.priced:
+        reason = _unpriced_reason(book, record)
+        if not reason:
             continue
         rows.append(
             {
@@ -114,7 +110,10 @@ def run_check(args: argparse.Namespace) -> int:
                 "calls": int(record["calls"]),
                 "input_tokens": int(record["input_tokens"]),
                 "output_tokens": int(record["output_tokens"]),
+                "web_search_calls": int(record["web_search_calls"]),
+                "file_search_calls": int(record["file_search_calls"]),
                 "stored_unpriced_calls": int(record["unpriced_calls"]),
+                "reason": reason,
             }
         )
     columns = [
@@ -123,10 +122,36 @@ def run_check(args: argparse.Namespace) -> int:
         "calls",
         "input_tokens",
         "output_tokens",
+        "web_search_calls",
+        "file_search_calls",
         "stored_unpriced_calls",
+        "reason",
     ]
     sys.stdout.write(render(rows, columns, args.format))
     return 1 if rows else 0
+
+
+def _unpriced_reason(book, record) -> str:
+    """Why the book cannot price a seen model's calls, or "" when it can: the model, or a kind
+    of search its calls made (a call with searches the price lacks is stored unpriced)."""
+    from llm_margin.processor.pricing.genai import Usage4
+
+    def priced(**searches: int) -> bool:
+        return book.price_usage(
+            record["provider"],
+            (record["response_model"], record["request_model"]),
+            Usage4(1000, 1000, **searches),
+            _as_datetime(record["last_ts"]),
+        ).priced
+
+    if not priced():
+        return "no price for the model"
+    missing = [
+        name
+        for name, kind in (("web search", "web_search_calls"), ("file search", "file_search_calls"))
+        if int(record[kind]) and not priced(**{kind: 1})
+    ]
+    return f"no {' or '.join(missing)} price" if missing else ""
 
 
 def _as_datetime(value) -> datetime:

@@ -93,7 +93,10 @@ def test_check_then_reprice_with_an_overlay(processor):
             "calls": 1,
             "input_tokens": 200_000,
             "output_tokens": 50_000,
+            "web_search_calls": 0,
+            "file_search_calls": 0,
             "stored_unpriced_calls": 1,
+            "reason": "no price for the model",
         }
     ]
     covered = cli(
@@ -201,3 +204,63 @@ def test_reprice_on_a_missing_data_dir_is_an_error(tmp_path):
     result = cli("reprice", "--data-dir", str(missing), *PERIOD)
     assert result.returncode == 2 and "no llm-margin data" in result.stderr
     assert not missing.exists()
+
+
+def test_check_lists_models_unpriced_only_for_their_searches(tmp_path):
+    """A model the book prices is still unpriced for calls whose searches it has no price for
+    (gpt-4.1-nano has no search prices, Anthropic models no file search price): `prices check`
+    lists it with the reason. It asked about tokens only, so such models were not listed."""
+    from llm_margin.processor.pricing import PriceBook
+    from llm_margin.processor.records import CallRecord
+    from llm_margin.processor.storage import Store
+
+    data_dir = str(tmp_path / "data")
+    calls = [
+        ("openai", "gpt-4.1-nano", {"web_search_calls": 2}),
+        ("openai", "gpt-4.1-nano", {}),
+        ("anthropic", "claude-sonnet-4-5", {"web_search_calls": 1, "file_search_calls": 3}),
+        ("openai", "gpt-4o", {"web_search_calls": 5, "file_search_calls": 1}),  # priced
+    ]
+    store = Store.open(data_dir=data_dir)
+    try:
+        store.insert_calls(
+            [
+                PriceBook().apply(
+                    CallRecord(
+                        ts=datetime(2026, 11, 20, n, tzinfo=timezone.utc),
+                        trace_id=f"{n:032x}",
+                        span_id=f"{n:016x}",
+                        provider=provider,
+                        request_model=model,
+                        input_tokens=1000,
+                        output_tokens=100,
+                        version=1,
+                        **searches,
+                    )
+                )
+                for n, (provider, model, searches) in enumerate(calls, 1)
+            ]
+        )
+    finally:
+        store.close()
+    check = ["prices", "check", "--data-dir", data_dir, "--format", "json", *PERIOD]
+    listed = cli(*check)
+    assert listed.returncode == 1, listed.stderr
+    got = {
+        r["model"]: (r["calls"], r["web_search_calls"], r["file_search_calls"],
+                     r["stored_unpriced_calls"], r["reason"])
+        for r in json.loads(listed.stdout)
+    }  # fmt: skip
+    assert got == {
+        "gpt-4.1-nano": (2, 2, 0, 1, "no web search price"),
+        "claude-sonnet-4-5": (1, 1, 3, 1, "no file search price"),
+    }
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text(
+        "models:\n"
+        "  - {provider: openai, model: gpt-4.1-nano, input_per_mtok: '0.1', web_search_per_k: 10}\n"
+        "  - {provider: anthropic, model: claude-sonnet-4-5, input_per_mtok: 3,\n"
+        "     output_per_mtok: 15, web_search_per_k: 10, file_search_per_k: '2.5'}\n"
+    )
+    covered = cli(*check, "--price-overlay", str(overlay))
+    assert (covered.returncode, json.loads(covered.stdout)) == (0, [])
