@@ -22,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Compares stored cost with the provider's own cost export by UTC day and model, "
             "and explains each difference (unpriced, unattributed, failed-but-billed, price "
-            "mismatch). Layouts: see docs/reports-budgets-billing.md."
+            "mismatch). Web and file searches, which the exports bill on tool lines without a "
+            "model, are compared by day with those lines, as (web searches) and (file "
+            "searches); a model's row holds the rest of its calls' cost. Layouts: see "
+            "docs/reports-budgets-billing.md."
         ),
     )
     parser.add_argument(
