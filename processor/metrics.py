@@ -42,6 +42,8 @@ _HELP = {
     "alert_webhook_failures": "Alert webhook posts that failed after their quick retries "
     "(the alert is kept and sent again).",
     "alert_webhook_dropped": "Undelivered alerts dropped because too many were waiting.",
+    "alert_webhook_rejected": "Alerts the webhook receiver refused for good (400, 413, 422), "
+    "dropped so the alerts after them are delivered.",
 }
 
 # Upper bounds (seconds) of the latency histograms' buckets.

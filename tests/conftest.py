@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from llm_margin.processor.storage import load_chdb_in_utc
@@ -138,7 +138,10 @@ def serve_process(tmp_path) -> Iterator[dict]:
 class WebhookReceiver:
     """A local webhook endpoint (POST, JSON bodies kept in ``bodies``) on ``port``."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(
+        self, port: int | None = None, refuse: Callable[[dict], int] | None = None
+    ) -> None:
+        """``refuse``: body -> an error status to answer it with (0: take it)."""
         from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
         self.bodies: list[dict] = []
@@ -146,8 +149,14 @@ class WebhookReceiver:
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                bodies.append(json.loads(body))
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                status = refuse(body) if refuse else 0
+                if status:
+                    self.send_response(status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                bodies.append(body)
                 reply_ok(self)
 
             def log_message(self, *args):

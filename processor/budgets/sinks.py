@@ -218,6 +218,13 @@ def _opener(watchdog: _Watchdog) -> urllib.request.OpenerDirector:
     return urllib.request.build_opener(HTTP, HTTPS, _NoRedirect)
 
 
+DELIVERED, REJECTED, KEPT = "delivered", "rejected", "kept"
+# Answers about the payload itself (Slack: 400 invalid_payload, too long): it will never be
+# taken, so it is dropped and counted. Answers about the endpoint or the moment (401/403/404
+# a wrong or revoked URL, 429, 5xx) keep the alert for the next round.
+PAYLOAD_REJECTED_STATUSES = frozenset({400, 413, 422})
+
+
 class WebhookSink:
     """POSTs each alert (Slack shape). An alert the receiver did not take (down, erroring) is
     kept, oldest first and bounded, and sent again before any newer one at the next round
@@ -282,22 +289,30 @@ class WebhookSink:
                     len(self._pending),
                 )
                 return
-            if not self._post(self._pending[0], deadline):
+            outcome = self._post(self._pending[0], deadline)
+            if outcome == KEPT:
                 return
-            self._pending.popleft()
+            self._pending.popleft()  # delivered, or refused for good: the next one may go
 
     def _count(self, name: str) -> None:
         if self._metrics is not None:
             self._metrics.inc(name)
 
-    def _post(self, body: bytes, deadline: float) -> bool:
+    def _post(self, body: bytes, deadline: float) -> str:
+        """DELIVERED, REJECTED (the receiver refused this payload for good) or KEPT."""
         delay = 0.2
         attempt = 0
         while True:
             attempt += 1
             reason, retry = self._post_once(body, deadline)
             if reason is None:
-                return True
+                return DELIVERED
+            if retry is None:
+                # Sending it again would get the same answer, and holding it first in the
+                # queue would hold back every alert after it until the queue overflows.
+                self._count("alert_webhook_rejected")
+                log.error("alert webhook: receiver refused an alert for good, dropped: %s", reason)
+                return REJECTED
             last = attempt >= self._attempts or not retry
             if not last and time.monotonic() + delay >= deadline:
                 last = True
@@ -309,12 +324,13 @@ class WebhookSink:
                     len(self._pending),
                     reason,
                 )
-                return False
+                return KEPT
             time.sleep(delay)
             delay *= 2
 
-    def _post_once(self, body: bytes, deadline: float) -> tuple[str | None, bool]:
-        """One POST within ``deadline``: (None, _) when taken, else (reason, worth retrying)."""
+    def _post_once(self, body: bytes, deadline: float) -> tuple[str | None, bool | None]:
+        """One POST within ``deadline``: (None, _) when taken, else (reason, worth retrying),
+        worth retrying None when the receiver refused this payload for good."""
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return "delivery deadline reached", False
@@ -339,6 +355,8 @@ class WebhookSink:
                         "not followed, point webhook_url at the final address",
                         False,
                     )
+                if exc.code in PAYLOAD_REJECTED_STATUSES:
+                    return f"HTTP {exc.code} {exc.reason}", None
                 return f"HTTP {exc.code} {exc.reason}", True
             except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
                 if watchdog.expired:

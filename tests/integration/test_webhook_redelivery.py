@@ -51,3 +51,39 @@ def test_pending_alerts_are_bounded_and_drops_counted():
     )  # fmt: skip
     sink.send([alert(1), alert(2), alert(3)], NOW)
     assert sink.pending == 2 and metrics.get("alert_webhook_dropped") == 1
+
+
+@pytest.mark.parametrize("status", [400, 413, 422])
+def test_an_alert_the_receiver_refuses_for_good_does_not_hold_back_the_rest(status):
+    """Slack answers 400 invalid_payload (413/422 likewise) to a payload it will never take:
+    sending it again gets the same answer, so it is dropped and counted, and the alerts after
+    it are delivered instead of waiting behind it until the queue overflows."""
+    metrics = Metrics()
+    receiver = WebhookReceiver(
+        refuse=lambda b: status if b["llm_margin"]["scope_id"] == "c1" else 0
+    )
+    try:
+        sink = WebhookSink(receiver.url, timeout=2, attempts=3, metrics=metrics)
+        sink.send([alert(1), alert(2)], NOW)
+        sink.send([alert(3)], NOW)
+        assert [b["llm_margin"]["scope_id"] for b in receiver.bodies] == ["c2", "c3"]
+        assert sink.pending == 0
+        assert metrics.get("alert_webhook_rejected") == 1
+        assert metrics.get("alert_webhook_failures") == 0
+    finally:
+        receiver.stop()
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 429, 500, 503])
+def test_an_alert_refused_for_the_endpoint_or_the_moment_is_kept(status):
+    """A wrong or revoked URL (401/403/404), rate limiting and server errors say nothing about
+    the alert: it is kept, first in line, for the next round."""
+    metrics = Metrics()
+    receiver = WebhookReceiver(refuse=lambda b: status)
+    try:
+        sink = WebhookSink(receiver.url, timeout=2, attempts=1, metrics=metrics)
+        sink.send([alert(1), alert(2)], NOW)
+        assert sink.pending == 2 and metrics.get("alert_webhook_rejected") == 0
+        assert metrics.get("alert_webhook_failures") == 1
+    finally:
+        receiver.stop()
