@@ -11,7 +11,9 @@ Tests steer the simulator per request with headers the SDKs forward via ``extra_
 
   - ``429:K`` / ``500:K`` / ``503:K`` (any 4xx/5xx status): the first K HTTP attempts of the
     logical request fail with that status; without ``:K`` every attempt fails. Attempts
-    are numbered statelessly by the SDK's ``x-stainless-retry-count`` header. Several
+    are numbered statelessly by the SDK's ``x-stainless-retry-count`` header (google-genai
+    sends none: give its requests an ``x-sim-request-id`` header, and the attempts of one id
+    are counted by the server). Several
     status directives form a sequence: ``429:1,500:1`` fails attempt 0 with 429, attempt 1
     with 500, then succeeds.
   - ``slow:MS``: wait MS milliseconds before answering (streams: before the first byte).

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import socket
 import threading
 import time
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from . import anthropic_api, faults, openai_api
+from . import anthropic_api, faults, gemini_api, openai_api
 from .tokens import SSE
 
 
@@ -144,11 +145,18 @@ class _Handler(BaseHTTPRequestHandler):
             parsed = None
         self.server.record(RecordedRequest(self.command, self.path, headers, body, parsed))
         anthropic = path.startswith("/v1/messages") or "anthropic-version" in headers
-        errors = anthropic_api.error_body if anthropic else openai_api.error_body
+        gemini = _GEMINI_PATH.match(path) is not None
+        errors = (
+            gemini_api.error_body
+            if gemini
+            else anthropic_api.error_body
+            if anthropic
+            else openai_api.error_body
+        )
         if path == "/healthz" and self.command in ("GET", "HEAD"):
             self._send_text(200, "ok")
             return
-        route = _ROUTES.get((self.command, path))
+        route = _gemini_route(self.command, path) if gemini else _ROUTES.get((self.command, path))
         if route is None:
             self._send_json(404, errors(404, f"Invalid URL ({self.command} {path})"))
             return
@@ -163,9 +171,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if plan.slow_ms:
             time.sleep(plan.slow_ms / 1000)
-        status = faults.status_for_attempt(
-            plan, faults.attempt_number(headers.get("x-stainless-retry-count"))
-        )
+        status = faults.status_for_attempt(plan, self._attempt(headers))
         if status is not None:
             retry = {"retry-after": "0", "retry-after-ms": "1"}
             self._send_json(status, errors(status), retry)
@@ -178,6 +184,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self._abort()
         else:
             self._send_json(200, result)
+
+    def _attempt(self, headers: dict[str, str]) -> int:
+        """The 0-based attempt of this logical request: the openai/anthropic SDKs number their
+        retries (``x-stainless-retry-count``); google-genai does not, so a request carrying
+        ``x-sim-request-id`` is numbered by the earlier requests recorded with the same id."""
+        if "x-stainless-retry-count" in headers or "x-sim-request-id" not in headers:
+            return faults.attempt_number(headers.get("x-stainless-retry-count"))
+        same = headers["x-sim-request-id"]
+        with self.server.lock:
+            seen = sum(r.headers.get("x-sim-request-id") == same for r in self.server.recorded)
+        return seen - 1  # this request is recorded already
 
     def _send_text(self, status: int, text: str) -> None:
         payload = text.encode()
@@ -195,6 +212,25 @@ _ROUTES = {
     ("POST", "/v1/embeddings"): lambda body, _ov, _invalid: openai_api.embeddings(body),
     ("POST", "/v1/messages"): anthropic_api.message,
 }
+
+# google-genai's Gemini API paths: ``v1`` (its default) or ``v1beta``, then the model's method.
+_GEMINI_PATH = re.compile(r"/v1(?:beta)?/models/([^/:]+):([A-Za-z]+)\Z")
+
+
+def _gemini_route(command: str, path: str) -> Any:
+    """``POST /v1[beta]/models/{model}:{method}``: the handler with the model bound, or None."""
+    match = _GEMINI_PATH.match(path)
+    if command != "POST" or match is None:
+        return None
+    model, method = match.groups()
+    if method in ("generateContent", "streamGenerateContent"):
+        stream = method == "streamGenerateContent"
+        return lambda body, ov, invalid: gemini_api.generate_content(
+            model, body, ov, invalid, stream
+        )
+    if method == "batchEmbedContents":
+        return lambda body, _ov, _invalid: gemini_api.batch_embed_contents(model, body)
+    return None
 
 
 class _Server(ThreadingHTTPServer):
@@ -240,6 +276,8 @@ class Simulator:
         self.base_url = f"http://{host}:{port}"
         self.openai_base_url = self.base_url + "/v1"
         self.anthropic_base_url = self.base_url
+        # google-genai: ``http_options={"base_url": ...}`` (it adds ``/v1/models/...``)
+        self.gemini_base_url = self.base_url
 
     @property
     def port(self) -> int:

@@ -1,0 +1,102 @@
+"""The simulator's Gemini API (simulator/gemini_api.py) against the real google-genai SDK."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from google import genai
+from google.genai import errors, types
+from llm_margin.simulator import start_simulator
+
+MODEL = "gemini-2.5-flash"
+PROMPT = "hello world"  # ceil(11/4) + 3 = 6 input tokens
+OUTPUT = 20 + 6 % 17
+
+
+@pytest.fixture
+def sim():
+    simulator = start_simulator()
+    try:
+        yield simulator
+    finally:
+        simulator.stop()
+
+
+def client(sim, **headers: str) -> genai.Client:
+    options = types.HttpOptions(base_url=sim.gemini_base_url, headers=headers or None)
+    return genai.Client(api_key="test-key", http_options=options)
+
+
+def test_generate_content_usage_and_shape(sim):
+    headers = {"x-sim-reasoning": "5", "x-sim-cache-read": "4", "x-sim-cache-write": "9"}
+    c = client(sim, **headers)  # kept: a Client closes its connections when collected
+    r = c.models.generate_content(model=MODEL, contents=PROMPT)
+    u = r.usage_metadata
+    # the prompt count includes the cached part; thinking is apart from the visible answer
+    assert (u.prompt_token_count, u.cached_content_token_count) == (6 + 4, 4)
+    assert (u.candidates_token_count, u.thoughts_token_count) == (OUTPUT - 5, 5)
+    assert u.total_token_count == 10 + OUTPUT
+    assert len(r.text.split()) == OUTPUT - 5
+    assert r.model_version == MODEL and r.response_id.startswith("sim")
+    assert r.candidates[0].finish_reason == types.FinishReason.STOP
+    assert sim.requests[-1].path == f"/v1/models/{MODEL}:generateContent"
+
+
+def test_stream_last_event_has_the_final_usage(sim):
+    c = client(sim, **{"x-sim-output-tokens": "3"})
+    stream = c.models.generate_content_stream(
+        model=MODEL, contents=[PROMPT], config={"system_instruction": "be brief"}
+    )
+    chunks = list(stream)
+    assert [c.text for c in chunks] == ["alpha", " bravo", " charlie"]
+    assert [c.usage_metadata.candidates_token_count for c in chunks] == [1, 2, 3]
+    assert chunks[-1].candidates[0].finish_reason == types.FinishReason.STOP
+    assert chunks[-1].usage_metadata.prompt_token_count == 6 + (3 + 2)  # system: one message
+
+
+def test_json_output_max_tokens_and_function_calls(sim):
+    c = client(sim)
+    r = c.models.generate_content(
+        model=MODEL,
+        contents=PROMPT,
+        config={"response_mime_type": "application/json", "max_output_tokens": 3},
+    )
+    assert json.loads(r.text) == {"answer": "alpha bravo charlie"}
+    assert r.candidates[0].finish_reason == types.FinishReason.MAX_TOKENS
+
+    def weather(city: str) -> str:
+        """The weather in a city."""
+        return "sunny"
+
+    # automatic function calling: a function call, then a text answer to its result
+    r = c.models.generate_content(
+        model=MODEL, contents="weather?", config=types.GenerateContentConfig(tools=[weather])
+    )
+    assert r.text and len(sim.requests) == 3
+    assert "functionResponse" in json.dumps(sim.requests[-1].json)
+
+
+def test_embeddings(sim):
+    c = client(sim)
+    r = c.models.embed_content(model="gemini-embedding-001", contents=["abcdefgh", "x"])
+    assert [len(e.values) for e in r.embeddings] == [8, 8]
+    assert r.usage_metadata.prompt_token_count == 2 + 1
+
+
+def test_errors_and_attempts_counted_by_request_id(sim):
+    c = client(sim)
+    with pytest.raises(errors.ClientError) as info:
+        c.models.generate_content(
+            model=MODEL,
+            contents=PROMPT,
+            config={"http_options": {"headers": {"x-sim-fault": "429"}}},
+        )
+    assert info.value.code == 429 and info.value.status == "RESOURCE_EXHAUSTED"
+    # google-genai numbers no attempts: the simulator counts those of one x-sim-request-id
+    retry = types.HttpRetryOptions(attempts=3, initial_delay=0.001, max_delay=0.01, jitter=0)
+    headers = {"x-sim-fault": "503:1,500:1", "x-sim-request-id": "one"}
+    options = {"headers": headers, "retry_options": retry}
+    r = c.models.generate_content(model=MODEL, contents=PROMPT, config={"http_options": options})
+    assert r.usage_metadata.prompt_token_count == 6
+    assert len([q for q in sim.requests if q.headers.get("x-sim-request-id") == "one"]) == 3
