@@ -53,8 +53,9 @@ class Tracing:
 
 @pytest.fixture
 def tracing() -> Iterator[Tracing]:
-    """Both llm-margin instrumentors on an in-memory TracerProvider; undone afterwards."""
+    """The llm-margin instrumentors on an in-memory TracerProvider; undone afterwards."""
     from llm_margin.instrumentation.anthropic import AnthropicInstrumentor
+    from llm_margin.instrumentation.google_genai import GoogleGenAIInstrumentor
     from llm_margin.instrumentation.openai import OpenAIInstrumentor
 
     reset_config()
@@ -62,11 +63,13 @@ def tracing() -> Iterator[Tracing]:
     EXPORTER.clear()
     OpenAIInstrumentor().instrument(tracer_provider=PROVIDER)
     AnthropicInstrumentor().instrument(tracer_provider=PROVIDER)
+    GoogleGenAIInstrumentor().instrument(tracer_provider=PROVIDER)
     try:
         yield Tracing(PROVIDER, EXPORTER)
     finally:
         OpenAIInstrumentor().uninstrument()
         AnthropicInstrumentor().uninstrument()
+        GoogleGenAIInstrumentor().uninstrument()
         EXPORTER.clear()
         reset_config()
         _common.reset_server_cache()

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import context as otel_context
@@ -206,6 +207,24 @@ def server_info(instance: Any, default: str) -> tuple[str | None, int | None, st
     return info
 
 
+def url_server_info(base_url: str, default: str) -> tuple[str | None, int | None, str]:
+    """(host, port, provider) of a base URL string (SDKs that keep the URL as text)."""
+    key = (base_url, default)
+    info = _server_cache.get(key)
+    if info is None:
+        parts = urlsplit(base_url)
+        host = parts.hostname
+        try:
+            port = parts.port or (80 if parts.scheme == "http" else 443)
+        except ValueError:  # a port that is not a number
+            port = None
+        info = (host, port, provider_for_host(host, port, default, get_config().provider_hosts))
+        if len(_server_cache) > 256:
+            _server_cache.clear()
+        _server_cache[key] = info
+    return info
+
+
 def reset_server_cache() -> None:
     global _last_server
     _server_cache.clear()
@@ -262,6 +281,12 @@ class Endpoint:
     output_text: Callable[[Any], Any] | None = None
     # characters of a response's answer: its output estimate when it carries no usage
     output_chars: Callable[[Any], int] | None = None
+    # (host, port, provider) of the client behind the SDK resource, for SDKs whose client
+    # does not keep an httpx-style ``_client._base_url`` (default: ``server_info``)
+    server: Callable[[Any], tuple[str | None, int | None, str]] | None = None
+    # The SDK method returns a generator that sends its request when first iterated
+    # (google-genai): each step of the stream then runs in the call's context.
+    lazy_stream: bool = False
 
 
 # The call being made in this context (by our wrapper), for the HTTP hooks.
@@ -441,13 +466,13 @@ class LLMCall:
             self._end_quietly()
 
     def _stream_proxy(self, result: Any, is_async: bool) -> Any:
-        from ._streams import AsyncStreamProxy, SyncStreamProxy
+        from ._streams import AsyncStreamProxy, LazySyncStreamProxy, SyncStreamProxy
 
         kind = type(result)
         if is_async and hasattr(kind, "__anext__"):
             proxy_cls = AsyncStreamProxy
         elif not is_async and hasattr(kind, "__next__"):
-            proxy_cls = SyncStreamProxy
+            proxy_cls = LazySyncStreamProxy if self.endpoint.lazy_stream else SyncStreamProxy
         else:
             return None  # a raw response wrapper: finished like a plain result
         accumulator = self.endpoint.accumulator(self.facts)  # type: ignore[misc]
@@ -653,7 +678,10 @@ def start_call(
         facts = endpoint.request_facts(kwargs)
         if endpoint.prepare is not None:
             kwargs, facts = endpoint.prepare(kwargs, facts)
-        host, port, provider = server_info(instance, endpoint.provider)
+        if endpoint.server is None:
+            host, port, provider = server_info(instance, endpoint.provider)
+        else:
+            host, port, provider = endpoint.server(instance)
         operation, model = facts.operation, facts.model
         route = f"{provider}/{model}"
         task_state, attempt, kind = begin_attempt(route)
@@ -685,7 +713,7 @@ def start_call(
             A.INSTRUMENTATION: INSTRUMENTATION_NAME,
         }
         if get_config().capture_content:
-            content = kwargs.get("messages", kwargs.get("input"))
+            content = kwargs.get("messages", kwargs.get("input", kwargs.get("contents")))
             if content is not None:
                 ours[A.GEN_AI_INPUT_MESSAGES] = _dump(content)
         copied = copied_attributes(parent_ctx)
@@ -788,7 +816,7 @@ def async_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     return wrapper
 
 
-# --- HTTP hooks (shared by both SDKs: they send through httpx2) --------------------------------
+# --- HTTP hooks (shared by the SDKs: openai, anthropic and google-genai send through httpx2) ---
 def _observe_request(call: LLMCall, args: Any, kwargs: Any) -> None:
     try:
         call.http_attempts += 1
@@ -800,6 +828,14 @@ def _observe_request(call: LLMCall, args: Any, kwargs: Any) -> None:
         record_internal_error("http_hook")
 
 
+def _is_provider_sdk_request(headers: Any) -> bool:
+    """Whether a request comes from a provider SDK we instrument: openai's and anthropic's
+    carry ``x-stainless-lang``, google-genai's ``x-goog-api-client: google-genai-sdk/...``."""
+    return "x-stainless-lang" in headers or "google-genai-sdk" in headers.get(
+        "x-goog-api-client", ""
+    )
+
+
 def _private_sdk_request(args: Any, kwargs: Any) -> Any | None:
     """For a provider SDK's request made outside a call we record (Anthropic beta Messages,
     model listing, files, ...): drop a ``baggage`` header the SDK's own propagation added, and
@@ -808,7 +844,7 @@ def _private_sdk_request(args: Any, kwargs: Any) -> Any | None:
     try:
         request = args[0] if args else kwargs.get("request")
         headers = getattr(request, "headers", None)
-        if headers is None or "x-stainless-lang" not in headers:  # not openai's or anthropic's
+        if headers is None or not _is_provider_sdk_request(headers):
             return None
         if "baggage" in headers:
             del headers["baggage"]

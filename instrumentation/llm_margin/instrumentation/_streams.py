@@ -103,6 +103,20 @@ class SyncStreamProxy(_StreamProxyBase):
             self._self_end(None, exhausted=False)
 
 
+class LazySyncStreamProxy(SyncStreamProxy):
+    """Around a generator that sends its request when first iterated (google-genai's
+    ``generate_content_stream``): each step runs in the call's context, so the HTTP attempt is
+    counted and sent without baggage, as for a request sent inside the SDK method."""
+
+    def __next__(self) -> Any:
+        call = self._self_call
+        tokens = call.enter()
+        try:
+            return super().__next__()
+        finally:
+            call.exit(tokens)
+
+
 class AsyncStreamProxy(_StreamProxyBase):
     """Around an SDK ``AsyncStream`` (async iterator, async context manager, ``close()``)."""
 

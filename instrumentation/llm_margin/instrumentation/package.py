@@ -2,3 +2,4 @@
 
 _instruments_openai = ("openai >= 3.0",)
 _instruments_anthropic = ("anthropic >= 2.0",)
+_instruments_google_genai = ("google-genai >= 3.0",)

@@ -1,0 +1,267 @@
+"""Pure functions reading the google-genai SDK's ``generate_content`` and ``embed_content``
+requests and responses (Gemini API and Vertex AI alike).
+
+``usage_metadata`` (SDK models, or the raw camelCase JSON of a body) maps as genai-prices reads
+Gemini usage: input is ``prompt_token_count`` (the whole prompt, cached content included) plus
+``tool_use_prompt_token_count``; output is ``candidates_token_count`` plus
+``thoughts_token_count`` (thinking is billed as output), the thoughts also being the reasoning
+count; ``cached_content_token_count`` is the cache read. The API's JSON leaves zero counts out,
+so once the prompt count is known an absent output count is a zero, not a missing one.
+A stream's usage is its last chunk's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._types import (
+    RequestFacts,
+    ResponseFacts,
+    UsageTokens,
+    as_int,
+    estimate_tokens,
+    get,
+    given,
+    is_json,
+)
+
+_CAMEL: dict[str, str] = {}
+
+
+def _get(obj: Any, name: str) -> Any:
+    """``obj.name`` for an SDK model, or the snake_case or camelCase key of a JSON dict."""
+    value = get(obj, name)
+    if value is None and isinstance(obj, Mapping):
+        camel = _CAMEL.get(name)
+        if camel is None:
+            head, *rest = name.split("_")
+            camel = _CAMEL[name] = head + "".join(word.title() for word in rest)
+        value = obj.get(camel)
+    return value
+
+
+def model_name(value: Any) -> str | None:
+    """The bare model id: ``models/gemini-2.5-flash`` and Vertex resource names
+    (``projects/.../publishers/google/models/gemini-2.5-flash``) name ``gemini-2.5-flash``,
+    the id genai-prices knows."""
+    if not isinstance(value, str) or not value:
+        return None
+    _, _, tail = value.rpartition("models/")
+    return tail or None
+
+
+def contents_chars(value: Any, _depth: int = 0) -> int:
+    """Characters of text in ``contents`` (a string, Parts, Contents, their dicts, lists)."""
+    if _depth > 6 or value is None:
+        return 0
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, (list, tuple)):
+        return sum(contents_chars(item, _depth + 1) for item in value)
+    parts = _get(value, "parts")
+    if parts is not None:
+        return contents_chars(parts, _depth + 1)
+    text = _get(value, "text")
+    return len(text) if isinstance(text, str) else 0
+
+
+def _json_asked(config: Any) -> bool:
+    if not given(config):
+        return False
+    return _get(config, "response_mime_type") == "application/json" or any(
+        given(_get(config, name)) for name in ("response_schema", "response_json_schema")
+    )
+
+
+def generate_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
+    """Facts of one ``generate_content`` request."""
+    return RequestFacts(
+        operation="generate_content",
+        model=model_name(kwargs.get("model")) or "unknown",
+        json_content=_json_asked(kwargs.get("config")),
+    )
+
+
+def generate_stream_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
+    """Facts of one ``generate_content_stream`` request."""
+    return generate_request_facts(kwargs)._replace(stream=True)
+
+
+def embed_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
+    return RequestFacts(operation="embeddings", model=model_name(kwargs.get("model")) or "unknown")
+
+
+def generate_prompt_chars(kwargs: Mapping[str, Any]) -> int:
+    config = kwargs.get("config")
+    system = _get(config, "system_instruction") if given(config) else None
+    return contents_chars(kwargs.get("contents")) + contents_chars(system)
+
+
+def embed_prompt_chars(kwargs: Mapping[str, Any]) -> int:
+    # Vertex's embedding calls name one ``content`` or ``batch_contents`` instead
+    return sum(contents_chars(kwargs.get(k)) for k in ("contents", "content", "batch_contents"))
+
+
+def _modality_tokens(details: Any, modality: str) -> int | None:
+    """The count of one modality in a ``*_tokens_details`` list (None when absent or zero:
+    a text-only call prices the same without it)."""
+    if not isinstance(details, (list, tuple)):
+        return None
+    total = 0
+    for item in details:
+        kind = _get(item, "modality")
+        if getattr(kind, "value", kind) == modality:
+            total += as_int(_get(item, "token_count")) or 0
+    return total or None
+
+
+def generate_usage(usage: Any) -> UsageTokens | None:
+    """``usage_metadata`` of a GenerateContentResponse (or of a stream's last chunk)."""
+    if usage is None:
+        return None
+    prompt = as_int(_get(usage, "prompt_token_count"))
+    tool_prompt = as_int(_get(usage, "tool_use_prompt_token_count"))
+    candidates = as_int(_get(usage, "candidates_token_count"))
+    thoughts = as_int(_get(usage, "thoughts_token_count"))
+    total_input = None if prompt is None else prompt + (tool_prompt or 0)
+    output = None
+    if total_input is not None or candidates is not None or thoughts is not None:
+        output = (candidates or 0) + (thoughts or 0)
+    return UsageTokens(
+        input_tokens=total_input,
+        output_tokens=output,
+        cache_read_tokens=as_int(_get(usage, "cached_content_token_count")),
+        reasoning_tokens=thoughts,
+        input_audio_tokens=_modality_tokens(_get(usage, "prompt_tokens_details"), "AUDIO"),
+        output_audio_tokens=_modality_tokens(_get(usage, "candidates_tokens_details"), "AUDIO"),
+    )
+
+
+def embed_usage(usage: Any) -> UsageTokens | None:
+    """``usage_metadata`` of an EmbedContentResponse: input only."""
+    prompt = as_int(_get(usage, "prompt_token_count"))
+    return None if prompt is None else UsageTokens(input_tokens=prompt, output_tokens=0)
+
+
+def _answer_parts(response: Any) -> list[Any]:
+    """The parts of the first candidate (the one ``response.text`` reads)."""
+    candidates = _get(response, "candidates")
+    if not isinstance(candidates, (list, tuple)) or not candidates:
+        return []
+    parts = _get(_get(candidates[0], "content"), "parts")
+    return list(parts) if isinstance(parts, (list, tuple)) else []
+
+
+def _answer_text(parts: list[Any]) -> str:
+    return "".join(
+        text
+        for part in parts
+        if not _get(part, "thought") and isinstance(text := _get(part, "text"), str)
+    )
+
+
+def _finish_reasons(response: Any) -> tuple[str, ...]:
+    reasons = []
+    for candidate in _get(response, "candidates") or ():
+        reason = _get(candidate, "finish_reason")
+        reason = getattr(reason, "value", reason)
+        if isinstance(reason, str) and reason:
+            reasons.append(reason.lower())
+    return tuple(reasons)
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def generate_response_facts(response: Any, request: RequestFacts) -> ResponseFacts:
+    """Facts of a GenerateContentResponse."""
+    invalid = False
+    if request.json_content:
+        text = _answer_text(_answer_parts(response))
+        invalid = bool(text) and not is_json(text)
+    return ResponseFacts(
+        model=model_name(_get(response, "model_version")),
+        response_id=_str(_get(response, "response_id")),
+        usage=generate_usage(_get(response, "usage_metadata")),
+        invalid_output=invalid,
+        finish_reasons=_finish_reasons(response),
+    )
+
+
+def embed_response_facts(response: Any, request: RequestFacts) -> ResponseFacts:
+    return ResponseFacts(usage=embed_usage(_get(response, "usage_metadata")))
+
+
+def _part_chars(part: Any) -> int:
+    text = _get(part, "text")
+    if isinstance(text, str):
+        return len(text)
+    call = _get(part, "function_call")
+    args = _get(call, "args") if call is not None else None
+    return len(str(args)) if args else 0
+
+
+def response_output_chars(response: Any) -> int:
+    """Characters of the answer (text, thoughts, function-call arguments): the output estimate
+    when the response carried no usage."""
+    return sum(_part_chars(part) for part in _answer_parts(response))
+
+
+def output_text(response: Any) -> list[str]:
+    return [t for p in _answer_parts(response) if isinstance(t := _get(p, "text"), str) and t]
+
+
+class GenerateStreamAccumulator:
+    """Follows a ``generate_content_stream``: the last usage seen (each chunk carries the usage
+    so far; the last one, with the finish reason, is the call's), the text for estimates and
+    the JSON check."""
+
+    __slots__ = ("request", "model", "response_id", "usage", "chars", "chunks", "reasons",
+                 "texts")  # fmt: skip
+
+    def __init__(self, request: RequestFacts) -> None:
+        self.request = request
+        self.model: str | None = None
+        self.response_id: str | None = None
+        self.usage: Any = None
+        self.chars = 0
+        self.chunks = 0
+        self.reasons: tuple[str, ...] = ()
+        self.texts: list[str] | None = [] if request.json_content else None
+
+    def add(self, chunk: Any) -> bool:
+        usage = _get(chunk, "usage_metadata")
+        if usage is not None:
+            self.usage = usage
+        self.model = model_name(_get(chunk, "model_version")) or self.model
+        self.response_id = _str(_get(chunk, "response_id")) or self.response_id
+        reasons = _finish_reasons(chunk)
+        if reasons:
+            self.reasons = reasons
+        parts = _answer_parts(chunk)
+        chars = sum(_part_chars(part) for part in parts)
+        if chars:
+            self.chars += chars
+            self.chunks += 1
+        if self.texts is not None:
+            self.texts.append(_answer_text(parts))
+        return False  # never hides a chunk
+
+    def usage_complete(self) -> bool:
+        """The stream's last chunk (the one with a finish reason) was seen."""
+        return bool(self.reasons)
+
+    def facts(self) -> ResponseFacts:
+        text = "".join(self.texts or ())
+        return ResponseFacts(
+            model=self.model,
+            response_id=self.response_id,
+            usage=generate_usage(self.usage),
+            invalid_output=bool(text) and not is_json(text),
+            finish_reasons=self.reasons,
+        )
+
+    def estimated_output_tokens(self) -> int:
+        return max(estimate_tokens(self.chars), self.chunks)

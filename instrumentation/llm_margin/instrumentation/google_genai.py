@@ -1,0 +1,137 @@
+"""Google Gen AI SDK instrumentation (google-genai >= 3, Gemini API and Vertex AI): one CLIENT
+span per ``generate_content`` / ``embed_content`` request, priced by the llm-margin processor.
+
+Usage
+-----
+Automatic, under the launcher (entry point ``llm_margin_google_genai``)::
+
+    opentelemetry-instrument python app.py
+
+or by hand, after setting up an SDK ``TracerProvider``::
+
+    from llm_margin.instrumentation.google_genai import GoogleGenAIInstrumentor
+    GoogleGenAIInstrumentor().instrument()         # tracer_provider=... optional
+
+Instrumented: ``client.models.generate_content``, ``generate_content_stream`` and
+``embed_content``, and the same under ``client.aio.models``; chat sessions
+(``client.chats.create(...).send_message`` / ``send_message_stream``, sync and async) go
+through them. One public call may send several billed requests: automatic function calling
+(Python functions given as tools) asks the model again with each function's result, and
+automatic continuation follows continuation tokens. So the SDK's one-request methods
+(``Models._generate_content``, ``_generate_content_stream``, ``_embed_content``) are the ones
+wrapped: one span per request, each priced from its own ``usage_metadata``.
+
+Provider: ``gcp.gemini`` (``gcp.vertex_ai`` for a Vertex AI client), or what the base URL's
+host names (``LLM_MARGIN_PROVIDER_HOSTS``). Usage: see ``_google_genai_extract``. SDK retries
+(``HttpRetryOptions``, off by default) are counted from the HTTP attempts of the SDK's httpx2
+client; requests the SDK sends through aiohttp (installed, async client) or google-auth's
+``requests`` session (Vertex AI without an API key) are not counted as attempts.
+
+Configuration: see ``llm_margin.config``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from ..span_processor import install_span_processor
+from . import _google_genai_extract as X
+from ._common import (
+    Endpoint,
+    acquire_http_hooks,
+    async_wrapper,
+    record_internal_error,
+    release_http_hooks,
+    set_tracer_provider,
+    sync_wrapper,
+    unwrap_all,
+    url_server_info,
+    wrap_all,
+)
+from .package import _instruments_google_genai
+
+PROVIDER = "gcp.gemini"
+VERTEX_PROVIDER = "gcp.vertex_ai"
+
+
+def server(instance: Any) -> tuple[str | None, int | None, str]:
+    """(host, port, provider) of the ``BaseApiClient`` behind a ``Models`` resource."""
+    api_client = getattr(instance, "_api_client", None)
+    default = VERTEX_PROVIDER if getattr(api_client, "vertexai", False) else PROVIDER
+    base_url = getattr(getattr(api_client, "_http_options", None), "base_url", None)
+    if not isinstance(base_url, str) or not base_url:
+        return None, None, default
+    return url_server_info(base_url, default)
+
+
+GENERATE = Endpoint(
+    provider=PROVIDER,
+    request_facts=X.generate_request_facts,
+    prompt_chars=X.generate_prompt_chars,
+    response_facts=X.generate_response_facts,
+    output_text=X.output_text,
+    output_chars=X.response_output_chars,
+    server=server,
+)
+GENERATE_STREAM = Endpoint(
+    provider=PROVIDER,
+    request_facts=X.generate_stream_request_facts,
+    prompt_chars=X.generate_prompt_chars,
+    response_facts=X.generate_response_facts,
+    accumulator=X.GenerateStreamAccumulator,
+    output_text=X.output_text,
+    output_chars=X.response_output_chars,
+    server=server,
+    lazy_stream=True,  # sync: a generator; async: the request is sent when it is awaited
+)
+EMBED = Endpoint(
+    provider=PROVIDER,
+    request_facts=X.embed_request_facts,
+    prompt_chars=X.embed_prompt_chars,
+    response_facts=X.embed_response_facts,
+    server=server,
+)
+
+_MODELS_MODULE = "google.genai.models"
+
+
+def _targets() -> list[tuple[str, str, Any]]:
+    return [
+        (_MODELS_MODULE, "Models._generate_content", sync_wrapper(GENERATE)),
+        (_MODELS_MODULE, "Models._generate_content_stream", sync_wrapper(GENERATE_STREAM)),
+        (_MODELS_MODULE, "Models._embed_content", sync_wrapper(EMBED)),
+        (_MODELS_MODULE, "AsyncModels._generate_content", async_wrapper(GENERATE)),
+        (_MODELS_MODULE, "AsyncModels._generate_content_stream", async_wrapper(GENERATE_STREAM)),
+        (_MODELS_MODULE, "AsyncModels._embed_content", async_wrapper(EMBED)),
+    ]
+
+
+class GoogleGenAIInstrumentor(BaseInstrumentor):
+    """Instruments the google-genai SDK. ``instrument(tracer_provider=...)``,
+    ``uninstrument()``."""
+
+    _wrapped: list[tuple[str, str]] = []
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return _instruments_google_genai
+
+    def _instrument(self, **kwargs: Any) -> None:
+        try:
+            tracer_provider = kwargs.get("tracer_provider")
+            set_tracer_provider(tracer_provider)
+            install_span_processor(tracer_provider)
+            acquire_http_hooks()
+            self._wrapped = wrap_all(_targets())
+        except Exception:
+            record_internal_error("google_genai_instrument")
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        try:
+            unwrap_all(self._wrapped)
+            self._wrapped = []
+            release_http_hooks()
+        except Exception:
+            record_internal_error("google_genai_uninstrument")

@@ -1,0 +1,258 @@
+"""Table-driven tests of the google-genai extract functions (_google_genai_extract.py)."""
+
+from __future__ import annotations
+
+import pytest
+from google.genai import types
+from llm_margin.instrumentation import _google_genai_extract as GX
+from llm_margin.instrumentation._types import RequestFacts, UsageTokens, usage_complete
+
+GEN = RequestFacts(operation="generate_content", model="m")
+GEN_JSON = RequestFacts(operation="generate_content", model="m", json_content=True)
+
+
+@pytest.mark.parametrize(
+    ("usage", "expected"),
+    [
+        (None, None),
+        ({}, UsageTokens()),  # no counts at all: missing usage, estimated
+        (
+            {"prompt_token_count": 10, "candidates_token_count": 5, "total_token_count": 15},
+            UsageTokens(10, 5),
+        ),
+        (  # thinking is billed as output (and is the reasoning count); cache read is a part
+            {
+                "prompt_token_count": 1000,
+                "candidates_token_count": 40,
+                "thoughts_token_count": 60,
+                "cached_content_token_count": 800,
+            },
+            UsageTokens(1000, 100, cache_read_tokens=800, reasoning_tokens=60),
+        ),
+        (  # tool-use prompt tokens are input beside the prompt
+            {
+                "prompt_token_count": 10,
+                "candidates_token_count": 2,
+                "tool_use_prompt_token_count": 7,
+            },
+            UsageTokens(17, 2),
+        ),
+        ({"prompt_token_count": 9}, UsageTokens(9, 0)),  # the API leaves zero counts out
+        ({"candidates_token_count": 4}, UsageTokens(None, 4)),  # no prompt count: estimated
+        (  # raw JSON bodies are camelCase
+            {"promptTokenCount": 12, "candidatesTokenCount": 3, "thoughtsTokenCount": 1},
+            UsageTokens(12, 4, reasoning_tokens=1),
+        ),
+        (  # audio parts of the input and output, priced apart from text
+            {
+                "prompt_token_count": 500,
+                "candidates_token_count": 30,
+                "prompt_tokens_details": [
+                    {"modality": "TEXT", "token_count": 100},
+                    {"modality": "AUDIO", "token_count": 400},
+                ],
+                "candidates_tokens_details": [{"modality": "AUDIO", "token_count": 30}],
+            },
+            UsageTokens(500, 30, input_audio_tokens=400, output_audio_tokens=30),
+        ),
+        (  # garbage counts are unknown, never an exception
+            {"prompt_token_count": "x", "candidates_token_count": -1, "prompt_tokens_details": 3},
+            UsageTokens(),
+        ),
+        (  # the SDK's own model
+            types.GenerateContentResponseUsageMetadata(
+                prompt_token_count=20,
+                candidates_token_count=5,
+                thoughts_token_count=2,
+                prompt_tokens_details=[types.ModalityTokenCount(modality="TEXT", token_count=20)],
+            ),
+            UsageTokens(20, 7, reasoning_tokens=2),
+        ),
+    ],
+)
+def test_generate_usage(usage, expected):
+    assert GX.generate_usage(usage) == expected
+
+
+@pytest.mark.parametrize(
+    ("usage", "complete"),
+    [
+        (None, False),
+        ({}, False),
+        ({"prompt_token_count": 3}, True),
+        ({"thoughts_token_count": 3}, False),
+    ],
+)
+def test_generate_usage_complete(usage, complete):
+    assert usage_complete(GX.generate_usage(usage)) is complete
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("gemini-2.5-flash", "gemini-2.5-flash"),
+        ("models/gemini-2.5-flash", "gemini-2.5-flash"),
+        ("projects/p/locations/l/publishers/google/models/gemini-2.5-pro", "gemini-2.5-pro"),
+        ("tunedModels/123", "tunedModels/123"),
+        ("models/", None),
+        ("", None),
+        (None, None),
+        (42, None),
+    ],
+)
+def test_model_name(value, expected):
+    assert GX.model_name(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "facts"),
+    [
+        (
+            {"model": "models/gemini-2.5-flash", "contents": "hi"},
+            GEN._replace(model="gemini-2.5-flash"),
+        ),
+        ({"contents": "hi"}, GEN._replace(model="unknown")),
+        ({"model": "m", "config": {"response_mime_type": "application/json"}}, GEN_JSON),
+        ({"model": "m", "config": types.GenerateContentConfig(response_json_schema={})}, GEN_JSON),
+        ({"model": "m", "config": types.GenerateContentConfig(temperature=0.1)}, GEN),
+        ({"model": "m", "config": {"responseMimeType": "application/json"}}, GEN_JSON),
+        ({"model": "m", "config": None}, GEN),
+    ],
+)
+def test_generate_request_facts(kwargs, facts):
+    assert GX.generate_request_facts(kwargs) == facts
+    assert GX.generate_stream_request_facts(kwargs) == facts._replace(stream=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "chars"),
+    [
+        ({"contents": "abcd"}, 4),
+        ({"contents": ["ab", "cd"]}, 4),
+        ({"contents": [{"role": "user", "parts": [{"text": "abc"}, {"inline_data": {}}]}]}, 3),
+        ({"contents": [types.Content(role="user", parts=[types.Part(text="abcdef")])]}, 6),
+        ({"contents": "ab", "config": {"system_instruction": "xyz"}}, 5),
+        ({"contents": "ab", "config": types.GenerateContentConfig(system_instruction="xy")}, 4),
+        ({"contents": 12}, 0),
+        ({}, 0),
+    ],
+)
+def test_generate_prompt_chars(kwargs, chars):
+    assert GX.generate_prompt_chars(kwargs) == chars
+
+
+def _response(parts, reason="STOP", usage=None, **fields):
+    return {
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finish_reason": reason}],
+        "usage_metadata": usage,
+        **fields,
+    }
+
+
+@pytest.mark.parametrize(
+    ("response", "request_facts", "invalid", "reasons"),
+    [
+        (_response([{"text": "hi"}]), GEN, False, ("stop",)),
+        (_response([{"text": '{"a": 1}'}]), GEN_JSON, False, ("stop",)),
+        (_response([{"text": '{"a": '}], "MAX_TOKENS"), GEN_JSON, True, ("max_tokens",)),
+        # a thought summary is not the JSON answer
+        (
+            _response([{"text": "thinking", "thought": True}, {"text": "[]"}]),
+            GEN_JSON,
+            False,
+            ("stop",),
+        ),
+        (_response([{"function_call": {"name": "f", "args": {}}}]), GEN_JSON, False, ("stop",)),
+        ({"candidates": None}, GEN_JSON, False, ()),
+        ({}, GEN, False, ()),
+    ],
+)
+def test_generate_response_facts(response, request_facts, invalid, reasons):
+    facts = GX.generate_response_facts(response, request_facts)
+    assert (facts.invalid_output, facts.finish_reasons) == (invalid, reasons)
+
+
+def test_generate_response_facts_of_the_sdk_model():
+    response = types.GenerateContentResponse(
+        model_version="models/gemini-2.5-flash",
+        response_id="r1",
+        candidates=[
+            types.Candidate(
+                content=types.Content(parts=[types.Part(text="ok")]), finish_reason="SAFETY"
+            )
+        ],
+        usage_metadata=types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=3, candidates_token_count=1
+        ),
+    )
+    facts = GX.generate_response_facts(response, GEN)
+    assert (facts.model, facts.response_id, facts.usage) == (
+        "gemini-2.5-flash",
+        "r1",
+        UsageTokens(3, 1),
+    )
+    assert facts.finish_reasons == ("safety",)
+    assert GX.response_output_chars(response) == 2 and GX.output_text(response) == ["ok"]
+
+
+@pytest.mark.parametrize(
+    ("response", "chars"),
+    [
+        (_response([{"text": "abcd"}, {"text": "ef", "thought": True}]), 6),
+        (_response([{"function_call": {"name": "f", "args": {"k": "v"}}}]), len(str({"k": "v"}))),
+        ({"candidates": [{}]}, 0),
+        (None, 0),
+    ],
+)
+def test_response_output_chars(response, chars):
+    assert GX.response_output_chars(response) == chars
+
+
+@pytest.mark.parametrize(
+    ("response", "usage"),
+    [
+        ({"usage_metadata": {"prompt_token_count": 5, "total_token_count": 5}}, UsageTokens(5, 0)),
+        ({"usageMetadata": {"promptTokenCount": 2}}, UsageTokens(2, 0)),
+        ({"usage_metadata": None}, None),
+        ({}, None),
+    ],
+)
+def test_embed_usage(response, usage):
+    assert GX.embed_response_facts(response, GEN).usage == usage
+
+
+def test_embed_prompt_chars_and_facts():
+    assert GX.embed_prompt_chars({"contents": ["ab", "cde"]}) == 5
+    assert GX.embed_prompt_chars({"content": {"parts": [{"text": "abc"}]}}) == 3
+    facts = GX.embed_request_facts({"model": "models/gemini-embedding-001"})
+    assert (facts.operation, facts.model) == ("embeddings", "gemini-embedding-001")
+
+
+def test_stream_accumulator_takes_the_last_usage():
+    acc = GX.GenerateStreamAccumulator(GEN_JSON)
+    acc.add(
+        _response(
+            [{"text": '{"a": '}], None, {"prompt_token_count": 9, "candidates_token_count": 1}
+        )
+    )
+    assert not acc.usage_complete()
+    acc.add({"candidates": [], "usage_metadata": None})  # a chunk without usage keeps the last
+    last_usage = {"prompt_token_count": 9, "candidates_token_count": 2, "thoughts_token_count": 4}
+    acc.add(_response([{"text": "1}"}], "STOP", last_usage, model_version="gemini-2.5-flash"))
+    assert acc.usage_complete()
+    facts = acc.facts()
+    assert facts.usage == UsageTokens(9, 6, reasoning_tokens=4)
+    assert (facts.model, facts.finish_reasons, facts.invalid_output) == (
+        "gemini-2.5-flash",
+        ("stop",),
+        False,
+    )
+    assert acc.estimated_output_tokens() == 2  # 8 characters in 2 chunks
+
+
+def test_stream_accumulator_odd_chunks_never_raise():
+    acc = GX.GenerateStreamAccumulator(GEN_JSON)
+    for chunk in (None, 3, "x", {"candidates": "nope"}, {"candidates": [None]}):
+        assert acc.add(chunk) is False
+    assert not acc.usage_complete() and acc.facts().usage is None
+    assert acc.estimated_output_tokens() == 0
