@@ -1,5 +1,5 @@
 """Budget enforcement in the app: the provider wrappers ask the budget service before the SDK
-sends (real openai and anthropic SDKs against the simulator; a real HTTP decision service on
+sends (real openai, anthropic and google-genai SDKs against the simulator; a real HTTP decision service on
 loopback answering as the processor's /api/budget/decision does)."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import anthropic
 import openai
 import pytest
+from google import genai
 from instr_fixtures import customer_baggage, sim, tracing  # noqa: F401
 from llm_margin import attributes as A
 from llm_margin import budget
@@ -58,7 +59,11 @@ def decisions():
         budget.BudgetSettings(
             url=f"http://127.0.0.1:{server.server_address[1]}",
             ttl_seconds=0,
-            degrade_models={"gpt-4o": "gpt-4o-mini", "claude-sonnet-4-5": "claude-haiku-4-5"},
+            degrade_models={
+                "gpt-4o": "gpt-4o-mini",
+                "claude-sonnet-4-5": "claude-haiku-4-5",
+                "gemini-2.5-pro": "gemini-2.5-flash",
+            },
         )
     )
     try:
@@ -102,6 +107,24 @@ def test_anthropic_async_degrades(tracing, sim, decisions):  # noqa: F811
 
     asyncio.run(call())
     assert _models_sent(sim) == ["claude-haiku-4-5"]
+
+
+def test_gemini_degrades_and_blocks_plain_streamed_and_async(tracing, sim, decisions):  # noqa: F811
+    import asyncio
+
+    client = genai.Client(api_key="test-key", http_options={"base_url": sim.gemini_base_url})
+    with customer_baggage(customer__id="acme"):
+        client.models.generate_content(model="gemini-2.5-pro", contents="hello")
+        list(client.models.generate_content_stream(model="gemini-2.5-pro", contents="hello"))
+    with customer_baggage(customer__id="hooli"):
+        with pytest.raises(budget.BudgetExceeded):
+            client.models.generate_content(model="gemini-2.5-pro", contents="hello")
+        with pytest.raises(budget.BudgetExceeded):
+            asyncio.run(client.aio.models.generate_content(model="gemini-2.5-pro", contents="hi"))
+    sent = [r.path.rsplit("/", 1)[1].split(":")[0] for r in sim.requests]
+    assert sent == ["gemini-2.5-flash", "gemini-2.5-flash"]  # hooli's calls never left the app
+    spans = tracing.calls()
+    assert [s.attributes[A.GEN_AI_REQUEST_MODEL] for s in spans] == ["gemini-2.5-flash"] * 2
 
 
 def test_without_a_customer_or_when_off_nothing_is_asked(tracing, sim, decisions):  # noqa: F811
