@@ -256,3 +256,28 @@ def test_stream_accumulator_odd_chunks_never_raise():
         assert acc.add(chunk) is False
     assert not acc.usage_complete() and acc.facts().usage is None
     assert acc.estimated_output_tokens() == 0
+
+
+@pytest.mark.parametrize(
+    ("client_kwargs", "expected"),
+    [
+        ({"api_key": "k"}, ("generativelanguage.googleapis.com", 443, "gcp.gemini")),
+        (
+            {"vertexai": True, "api_key": "k"},
+            ("aiplatform.googleapis.com", 443, "gcp.vertex_ai"),
+        ),
+        (  # elsewhere (a proxy, the simulator): still the SDK's provider
+            {"api_key": "k", "http_options": {"base_url": "http://127.0.0.1:8080"}},
+            ("127.0.0.1", 8080, "gcp.gemini"),
+        ),
+    ],
+)
+def test_server_names_the_provider(client_kwargs, expected):
+    from google import genai
+    from llm_margin.instrumentation import _common
+    from llm_margin.instrumentation.google_genai import server
+
+    _common.reset_server_cache()
+    client = genai.Client(**client_kwargs)
+    assert server(client.models) == server(client.aio.models) == expected
+    assert server(object()) == (None, None, "gcp.gemini")
