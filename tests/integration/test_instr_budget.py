@@ -119,6 +119,8 @@ def test_gemini_degrades_and_blocks_plain_streamed_and_async(tracing, sim, decis
     with customer_baggage(customer__id="hooli"):
         with pytest.raises(budget.BudgetExceeded):
             client.models.generate_content(model="gemini-2.5-pro", contents="hello")
+        with pytest.raises(budget.BudgetExceeded):  # raised through the SDK's stream loop
+            list(client.models.generate_content_stream(model="gemini-2.5-pro", contents="hi"))
         with pytest.raises(budget.BudgetExceeded):
             asyncio.run(client.aio.models.generate_content(model="gemini-2.5-pro", contents="hi"))
     sent = [r.path.rsplit("/", 1)[1].split(":")[0] for r in sim.requests]
