@@ -77,6 +77,12 @@ class Spool:
                 self._segments.append(Segment(path, size, records))
                 self._bytes += size
                 self._next_seq = max(self._next_seq, seq + 1)
+        # Numbers already used in bad/ too: a segment set aside later must not replace one.
+        bad = os.path.join(self.directory, "bad")
+        if os.path.isdir(bad):
+            for name in os.listdir(bad):
+                if name.endswith(SEGMENT_SUFFIX):
+                    self._next_seq = max(self._next_seq, _parse_name(name)[0] + 1)
 
     @property
     def bytes(self) -> int:
@@ -105,13 +111,7 @@ class Spool:
             self._next_seq += 1
             name = f"{seq:016d}-{records}{SEGMENT_SUFFIX}"
             path = os.path.join(self.directory, name)
-            tmp = path + ".tmp"
-            with open(tmp, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-            _fsync_dir(self.directory)
+            _write_durably(path, data)
             segment = Segment(path, len(data), records)
             self._segments.append(segment)
             self._bytes += segment.size
@@ -157,6 +157,18 @@ class Spool:
         except FileNotFoundError:
             pass
 
+    def set_aside(self, payload: Any, records: int) -> str:
+        """Write records the store refuses (not a whole segment) to ``bad/``, for inspection.
+        Outside the byte bound: they are no longer waiting to be stored."""
+        bad = os.path.join(self.directory, "bad")
+        os.makedirs(bad, exist_ok=True)
+        with self._lock:
+            seq = self._next_seq
+            self._next_seq += 1
+        path = os.path.join(bad, f"{seq:016d}-{records}{SEGMENT_SUFFIX}")
+        _write_durably(path, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        return path
+
     def quarantine(self, segment: Segment) -> str:
         """Move a segment the store keeps refusing to ``bad/`` (kept for inspection)."""
         bad = os.path.join(self.directory, "bad")
@@ -176,6 +188,25 @@ def _parse_name(name: str) -> tuple[int, int]:
     stem = name[: -len(SEGMENT_SUFFIX)]
     seq, _, records = stem.partition("-")
     return int(seq), int(records or 0)
+
+
+def _write_durably(path: str, data: bytes) -> None:
+    """Temporary name, fsync, rename, directory fsync: a crash leaves all of it or a .tmp."""
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # A failed write (disk full) would otherwise leave bytes the bound does not count.
+        try:
+            os.remove(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_dir(os.path.dirname(path))
 
 
 def _fsync_dir(directory: str) -> None:
