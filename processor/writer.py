@@ -202,14 +202,18 @@ class BatchWriter:
                 self._insert_rows(calls, task_spans)
             except Exception as exc:
                 self._metrics.inc("write_errors")
-                self._store_failed(exc)
-                error = exc if self._spool is None else self._to_spool(calls, task_spans)
-            else:
-                # Stored: acknowledged once the linker has linked their tasks.
-                with self._link_cond:
-                    self._to_link.append((tickets, _task_ids(calls, task_spans)))
-                    self._link_cond.notify()
-                return
+                refused = self._insert_isolating(calls, task_spans)
+                if refused is None:
+                    self._store_failed(exc)
+                    error = exc if self._spool is None else self._to_spool(calls, task_spans)
+                    self._acknowledge(tickets, error)
+                    return
+                tickets = self._refuse(tickets, refused, exc)
+            # Stored: acknowledged once the linker has linked their tasks.
+            with self._link_cond:
+                self._to_link.append((tickets, _task_ids(calls, task_spans)))
+                self._link_cond.notify()
+            return
         self._acknowledge(tickets, error)
 
     def _acknowledge(self, tickets: list[Ticket], error: BaseException | None) -> None:
@@ -233,6 +237,73 @@ class BatchWriter:
         self._metrics.inc("stored_task_spans", len(task_spans))
         self._metrics.inc("unpriced_calls", sum(1 for c in calls if not c.priced))
         self._retry_delay = RETRY_MIN_SECONDS
+
+    def _insert_isolating(
+        self, calls: list[CallRecord], task_spans: list[TaskSpanRecord]
+    ) -> tuple[list[CallRecord], list[TaskSpanRecord]] | None:
+        """After an insert of these records failed: insert them again in halves, down to single
+        records, so a record the store refuses (a value it cannot hold that the checks on the
+        way in missed) does not take the rest with it; a batch merges several exports. The
+        records refused on their own, or None when the store took none of them or stopped
+        answering: an outage, not the records' fault."""
+        records: list[CallRecord | TaskSpanRecord] = [*calls, *task_spans]
+        if len(records) < 2 or not self._store.ping():
+            return None
+        refused: list[CallRecord | TaskSpanRecord] = []
+        stored_any = False
+        # A store that answers but refuses every insert (disk, permissions) fails each part:
+        # give up after this many failures in a row instead of trying every record alone.
+        budget = 4 * len(records).bit_length() + 8
+        failures = 0
+        half = len(records) // 2
+        parts = [records[half:], records[:half]]
+        while parts:
+            part = parts.pop()
+            try:
+                self._insert_rows(*_split(part))
+            except Exception:
+                self._metrics.inc("write_errors")
+                failures += 1
+                if failures > budget:
+                    return None
+                if len(part) > 1:
+                    half = len(part) // 2
+                    parts += [part[half:], part[:half]]  # oldest first
+                elif self._store.ping():
+                    refused.extend(part)
+                else:
+                    return None
+            else:
+                stored_any = True
+                failures = 0
+        return _split(refused) if stored_any else None
+
+    def _refuse(
+        self,
+        tickets: list[Ticket],
+        refused: tuple[list[CallRecord], list[TaskSpanRecord]],
+        exc: BaseException,
+    ) -> list[Ticket]:
+        """Set aside records the store refuses (counted, kept in the spool's ``bad/``); the
+        tickets still to acknowledge. Without a spool to keep them, the tickets holding them
+        fail instead and the rest go on."""
+        count = len(refused[0]) + len(refused[1])
+        if count == 0:
+            return tickets
+        if self._spool is not None:
+            try:
+                path = self._spool.set_aside(batch_payload(*refused), count)
+            except OSError as write_error:
+                exc = write_error
+            else:
+                self._metrics.inc("dropped_records", count)
+                log.error("%d records the store refuses set aside in %s: %s", count, path, exc)
+                return tickets
+        bad = {id(r) for part in refused for r in part}
+        failed = [t for t in tickets if any(id(r) in bad for r in (*t.calls, *t.task_spans))]
+        self._acknowledge(failed, exc)
+        failed_ids = {id(t) for t in failed}
+        return [t for t in tickets if id(t) not in failed_ids]
 
     # -- linker --------------------------------------------------------------------------------
     def _run_linker(self) -> None:
@@ -304,18 +375,33 @@ class BatchWriter:
                 if not self._store.ping():
                     self._store_failed(exc)
                     return
-                if len(group) > 1:
-                    one_at_a_time = True  # find the segment the store refuses
+                refused = self._insert_isolating(calls, task_spans)
+                if refused is None:
+                    if len(group) > 1:
+                        one_at_a_time = True  # find the segment the store refuses
+                        continue
+                    if not self._next_segment_goes_in():
+                        # The store answers queries but takes no inserts (disk, permissions,
+                        # a broken part): a store failure, not this segment's fault.
+                        self._store_failed(exc)
+                        return
+                    # The store takes the next segment but none of this one: it would block
+                    # the spool forever. Set it aside for inspection and count it.
+                    self._set_aside(group[0][0], exc)
                     continue
-                if not self._next_segment_goes_in():
-                    # The store answers queries but takes no inserts (disk, permissions,
-                    # a broken part): a store failure, not this segment's fault.
-                    self._store_failed(exc)
+                try:
+                    # Linked before the refused records are set aside: a failure here
+                    # replays the group next round, and sets nothing aside twice.
+                    self._store.link_tasks(_task_ids(calls, task_spans))
+                    count = len(refused[0]) + len(refused[1])
+                    if count:
+                        path = self._spool.set_aside(batch_payload(*refused), count)
+                        self._metrics.inc("dropped_records", count)
+                        log.error("%d spooled records set aside in %s: %s", count, path, exc)
+                except Exception as later:
+                    self._metrics.inc("write_errors")
+                    self._store_failed(later)
                     return
-                # The store takes the next segment but refuses this one: it would block the
-                # spool forever. Set it aside for inspection and count it.
-                self._set_aside(group[0][0], exc)
-                continue
             for segment, _ in group:
                 self._spool.remove(segment)
                 self._metrics.inc("replayed_records", segment.records)
@@ -372,6 +458,13 @@ class BatchWriter:
                 "writer did not drain within %.1fs; unacknowledged batches are retried", timeout
             )
         return drained
+
+
+def _split(
+    records: Sequence[CallRecord | TaskSpanRecord],
+) -> tuple[list[CallRecord], list[TaskSpanRecord]]:
+    calls = [r for r in records if isinstance(r, CallRecord)]
+    return calls, [r for r in records if not isinstance(r, CallRecord)]
 
 
 def _task_ids(calls: Sequence[CallRecord], task_spans: Sequence[TaskSpanRecord]) -> set[str]:

@@ -133,7 +133,7 @@ def test_a_segment_the_store_refuses_is_set_aside_and_counted(store, tmp_path):
         store.down = True
         assert writer.submit(calls(0, 2)).wait(10)
         assert writer.submit(calls(2, 2)).wait(10)
-        store.poison = {"s00000"}
+        store.poison = {"s00000", "s00001"}  # every record of the first segment
         store.down = False
         wait_until(lambda: len(spool) == 0, timeout=20, message="spool drained")
         assert stored(store) == ["s00002", "s00003"]
@@ -141,6 +141,79 @@ def test_a_segment_the_store_refuses_is_set_aside_and_counted(store, tmp_path):
         assert len(os.listdir(os.path.join(spool.directory, "bad"))) == 1
     finally:
         writer.shutdown(5)
+
+
+def bad_records(spool: Spool) -> list[str]:
+    """Span ids of the calls set aside in the spool's bad/ directory."""
+    import pickle
+
+    bad = os.path.join(spool.directory, "bad")
+    out = []
+    for name in sorted(os.listdir(bad)):
+        with open(os.path.join(bad, name), "rb") as handle:
+            out += [c.span_id for c in pickle.load(handle)[0]]
+    return out
+
+
+def test_one_record_the_store_refuses_does_not_take_its_batch_with_it(store, tmp_path):
+    """Several exports share one insert: one row the store refuses used to send the whole
+    insert to the spool, report the store as down, and then set aside every export in it
+    (acknowledged rows dropped) once a later batch went in."""
+    spool = Spool(str(tmp_path / "spool"), 10 * 1024 * 1024)
+    writer, metrics = make_writer(store, spool)
+    writer._linger = 0.2  # the three exports below go in one insert
+    try:
+        store.poison = {"s00007"}
+        tickets = [writer.submit(calls(n * 5, 5)) for n in range(3)]
+        assert all(t.wait(10) for t in tickets)
+        assert stored(store) == [f"s{n:05d}" for n in range(15) if n != 7]
+        assert _tasks(store) == {"task": 14}  # linked before the acknowledgement
+        assert metrics.get("dropped_records") == 1 and bad_records(spool) == ["s00007"]
+        assert len(spool) == 0 and writer.health()["status"] == "ok"
+        assert writer.submit(calls(15, 1)).wait(10)  # straight to the store, not the spool
+        assert metrics.get("spooled_records") == 0 and len(stored(store)) == 15
+    finally:
+        writer.shutdown(5)
+
+
+def test_one_spooled_record_the_store_refuses_does_not_take_its_segment(store, tmp_path):
+    spool = Spool(str(tmp_path / "spool"), 10 * 1024 * 1024)
+    writer, metrics = make_writer(store, spool)
+    try:
+        store.down = True
+        assert writer.submit(calls(0, 4)).wait(10)
+        assert writer.submit(calls(4, 2)).wait(10)
+        store.poison = {"s00001"}
+        store.down = False  # both segments replay in one insert, which the store refuses
+        wait_until(lambda: len(spool) == 0, timeout=20, message="spool drained")
+        assert stored(store) == [f"s{n:05d}" for n in range(6) if n != 1]
+        assert _tasks(store) == {"task": 5}
+        assert metrics.get("dropped_records") == 1 and bad_records(spool) == ["s00001"]
+        assert metrics.get("replayed_records") == 6
+    finally:
+        writer.shutdown(5)
+
+
+def test_a_store_refusing_every_insert_is_an_outage_found_in_few_tries(store, tmp_path):
+    spool = Spool(str(tmp_path / "spool"), 10 * 1024 * 1024)
+    writer, metrics = make_writer(store, spool)
+    try:
+        store.poison = {f"s{n:05d}" for n in range(1000)}  # answers, takes nothing
+        assert writer.submit(calls(0, 1000)).wait(10)  # spooled, not set aside
+        assert len(spool) == 1 and metrics.get("dropped_records") == 0
+        assert metrics.get("write_errors") <= 60  # not one insert per record
+    finally:
+        writer.shutdown(5)
+
+
+def test_set_aside_segments_are_never_overwritten_after_a_restart(tmp_path):
+    directory = str(tmp_path / "spool")
+    earlier = Spool(directory, 10 * 1024 * 1024)
+    earlier.quarantine(earlier.append((calls(0, 1), []), 1))
+    spool = Spool(directory, 10 * 1024 * 1024)  # restarted: nothing left but bad/
+    spool.quarantine(spool.append((calls(1, 1), []), 1))
+    spool.set_aside((calls(2, 1), []), 1)
+    assert bad_records(spool) == ["s00000", "s00001", "s00002"]
 
 
 def test_a_store_that_answers_but_takes_no_inserts_keeps_the_spool(store, tmp_path):
