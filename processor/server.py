@@ -54,7 +54,11 @@ class Processor:
         self.store.task_finalize_seconds = float(config.task_finalize_seconds)
         self.task_finalizer = TaskFinalizer(self.store, config.task_finalize_seconds)
         # --- end linking ---
-        self.spool = Spool(config.resolved_spool_dir, config.spool_max_bytes)
+        try:
+            self.spool = Spool(config.resolved_spool_dir, config.spool_max_bytes)
+        except Exception:
+            self.store.close()
+            raise
         self.writer = BatchWriter(
             self.store,
             self.metrics,
@@ -154,6 +158,7 @@ class Processor:
             remove_state(self.config.data_dir)
         if drained:  # a writer stuck in an insert holds the store; exiting releases it
             self.store.close()
+            self.spool.close()
 
 
 def tune_garbage_collector() -> None:

@@ -15,6 +15,7 @@ and the receivers answer "retry later" (nothing is acknowledged that is not on d
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pickle
 import threading
@@ -23,6 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 SEGMENT_SUFFIX = ".spool"
+LOCK_NAME = ".lock"
+
+
+class SpoolInUseError(OSError):
+    """Another process holds the spool directory."""
 
 
 class SpoolFullError(RuntimeError):
@@ -57,6 +63,7 @@ class Spool:
                 f"spool directory {self.directory} is writable by other users; "
                 "make it private (chmod 700)"
             )
+        self._lock_fd: int | None = _lock_directory(self.directory)
         self._lock = threading.Lock()
         self._segments: list[Segment] = []
         self._bytes = 0
@@ -182,6 +189,31 @@ class Spool:
         except FileNotFoundError:  # removed by hand: nothing left to keep
             pass
         return target
+
+    def close(self) -> None:
+        """Release the directory (segments stay for the next run)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+
+def _lock_directory(directory: str) -> int:
+    """Hold the directory for this process's lifetime: two processors on one spool (server
+    mode's default ``./llm-margin-spool``, one config for two replicas) would number segments
+    alike and replace each other's acknowledged batches."""
+    fd = os.open(os.path.join(directory, LOCK_NAME), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        holder = os.read(fd, 32).decode(errors="replace").strip()
+        os.close(fd)
+        by = f" (pid {holder})" if holder.isdigit() else ""
+        raise SpoolInUseError(
+            f"the spool directory {directory} is in use by another process{by}"
+        ) from exc
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
 
 
 def _parse_name(name: str) -> tuple[int, int]:

@@ -4,6 +4,7 @@ start and the kernel would split exports between two stores)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 
@@ -14,13 +15,15 @@ from tests.conftest import bin_path, free_port
 pytestmark = pytest.mark.integration
 
 
-def serve(data_dir, grpc_port: int, http_port: int) -> subprocess.CompletedProcess:
+def serve(
+    data_dir, grpc_port: int, http_port: int, *extra: str, timeout: float = 120
+) -> subprocess.CompletedProcess:
     ports = ("--otlp-grpc-port", str(grpc_port), "--otlp-http-port", str(http_port))
     return subprocess.run(
-        [bin_path("llm-margin"), "serve", "--data-dir", str(data_dir), *ports],
+        [bin_path("llm-margin"), "serve", "--data-dir", str(data_dir), *ports, *extra],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
     )
 
 
@@ -50,3 +53,16 @@ def test_http_port_in_use_is_refused(tmp_path):
 def test_data_dir_of_a_running_serve_is_refused(serve_process):
     result = serve(serve_process["data_dir"], free_port(), free_port())
     assert_one_line_error(result, "is in use by another process")
+
+
+def test_spool_dir_of_a_running_serve_is_refused(serve_process, tmp_path):
+    """Two processors on one spool (one config for two replicas) numbered segments alike and
+    replaced each other's acknowledged batches."""
+    spool_dir = os.path.join(serve_process["data_dir"], "spool")
+    pid = serve_process["process"].pid
+    result = serve(
+        tmp_path / "second", free_port(), free_port(), "--spool-dir", spool_dir, timeout=60
+    )
+    assert_one_line_error(
+        result, f"spool directory {spool_dir} is in use by another process (pid {pid})"
+    )
