@@ -6,6 +6,7 @@ import gc
 import logging
 import signal
 import threading
+import time
 from typing import Any
 
 from llm_margin.processor.billing import load_billing_file, store_billing
@@ -145,15 +146,18 @@ class Processor:
         self._stopped.set()
         if drain_seconds is None:
             drain_seconds = self.config.drain_seconds
+        # One deadline for the whole drain: the gRPC grace used to come on top of it, so a
+        # stuck store kept the process up to 6 s past drain_seconds (init systems escalate).
+        deadline = time.monotonic() + drain_seconds
         # Stop accepting first: in-flight requests finish (their batches drain below) and
         # exporters retry against the next instance.
-        self.grpc.stop(grace=min(5.0, drain_seconds))
+        self.grpc.stop(grace=min(5.0, drain_seconds / 2))
         self.http.stop()
         if self.clickhouse_http is not None:
             self.clickhouse_http.stop()
         self.budgets.stop()  # budgets hook (issue 6)
         self.task_finalizer.stop()  # linking (issue 4)
-        drained = self.writer.shutdown(drain_seconds)
+        drained = self.writer.shutdown(max(0.0, deadline - time.monotonic()))
         if not self.config.clickhouse_url:
             remove_state(self.config.data_dir)
         if drained:  # a writer stuck in an insert holds the store; exiting releases it

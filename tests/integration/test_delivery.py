@@ -256,3 +256,40 @@ def test_store_down_spools_and_replays_in_server_mode(tmp_path, cleanup):
     assert front.metrics()["llm_margin_spool_bytes"] == 0
     assert not any(name.endswith(".spool") for name in os.listdir(spool_dir))
     assert_exactly_once(store, spans)
+
+
+def test_stop_with_a_stuck_store_ends_within_drain_seconds(tmp_path):
+    """The gRPC grace for in-flight exports came on top of drain_seconds (2 s here: 4.5 s)."""
+    from llm_margin.processor.config import ServeConfig
+    from llm_margin.processor.server import Processor
+
+    processor = Processor(
+        ServeConfig(data_dir=str(tmp_path), otlp_grpc_port=0, otlp_http_port=0, drain_seconds=2)
+    )
+    processor.start()
+    release, entered = threading.Event(), threading.Event()
+    real_insert = processor.store.insert_calls
+
+    def stuck_insert(calls):
+        entered.set()
+        release.wait(30)
+        real_insert(calls)
+
+    processor.store.insert_calls = stuck_insert
+    exporter = OTLPSpanExporter(
+        endpoint=f"127.0.0.1:{processor.grpc.port}", insecure=True, timeout=3
+    )
+    results: list = []
+    sender = threading.Thread(target=lambda: results.append(exporter.export(llm_spans(5))))
+    sender.start()
+    try:
+        assert entered.wait(20)  # the export is in hand, waiting on its batch
+        started = time.monotonic()
+        processor.stop()
+        assert time.monotonic() - started < 2 + 0.5
+    finally:
+        release.set()
+        sender.join(30)
+        exporter.shutdown()
+        processor.store.close()
+    assert results != [SpanExportResult.SUCCESS]  # never acknowledged: the exporter resends
