@@ -1,7 +1,7 @@
--- Spend per customer and per workspace in [since, until) (the budget evaluator's daily hard
--- cap: since = start of the UTC day). Spend: the hourly roll-up where current, llm_calls
--- elsewhere (see customer_margin.sql), so the evaluator's read every interval does not grow
--- with the day's calls.
+-- Spend per customer and per (customer, workspace) in [since, until) (the budget evaluator's
+-- daily hard cap: since = start of the UTC day). Spend: the hourly roll-up where current,
+-- llm_calls elsewhere (see customer_margin.sql), so the evaluator's read every interval does
+-- not grow with the day's calls.
 -- Parameters: since DateTime64(6), until DateTime64(6).
 WITH
     -- Roll-up freshness (schema/039_llm_rollup_fresh.sql): the first contiguous run of whole
@@ -72,7 +72,7 @@ SELECT 'customer' AS scope, customer_id AS scope_id, customer_id,
 FROM spend
 GROUP BY customer_id
 UNION ALL
-SELECT 'workspace', workspace_id, any(customer_id), sum(spent_usd), sum(calls)
+-- A workspace is its customer's: apps name workspaces "default" or "main" for every customer.
+SELECT 'workspace', workspace_id, customer_id, spent_usd, calls
 FROM spend
 WHERE workspace_id != ''
-GROUP BY workspace_id

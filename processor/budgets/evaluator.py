@@ -185,8 +185,9 @@ class BudgetEvaluator:
         """Key -> version of the alerts recorded in llm_alerts for these periods."""
         result = self._reader.query(read_sql("alerts_fired.sql"), {"periods": sorted(periods)})
         return {
-            (period, rule, scope, scope_id, Decimal(str(pct))): version
-            for period, rule, scope, scope_id, pct, version in result.rows
+            (period, rule, scope, key_id, Decimal(str(pct))): version
+            for period, rule, scope, scope_id, customer_id, pct, version in result.rows
+            for key_id in thresholds.fired_scope_ids(scope, scope_id, customer_id)
         }
 
     def _load_fired(self, periods: set[str]) -> None:

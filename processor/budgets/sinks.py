@@ -18,7 +18,7 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from llm_margin.processor.budgets.thresholds import Alert
+from llm_margin.processor.budgets.thresholds import Alert, split_workspace_scope_id
 
 log = logging.getLogger("llm_margin.budgets")
 
@@ -114,6 +114,10 @@ def slack_payload(alert: Alert, fired_at: datetime) -> dict[str, Any]:
     icon = _ICON.get(alert.severity, "")
     e = slack_escape
     message, severity = e(alert.message), e(alert.severity)
+    scope = f"{e(alert.scope)} `{e(alert.scope_id)}`"
+    if alert.scope == "workspace":  # scope_id is customer/workspace: say which is which
+        customer, workspace = split_workspace_scope_id(alert.scope_id)
+        scope = f"workspace `{e(workspace)}` · customer `{e(customer)}`"
     return {
         "text": f"{icon} llm-margin {severity}: {message}".strip(),
         "blocks": [
@@ -129,8 +133,7 @@ def slack_payload(alert: Alert, fired_at: datetime) -> dict[str, Any]:
                 "elements": [
                     {
                         "type": "mrkdwn",
-                        "text": f"{e(alert.scope)} `{e(alert.scope_id)}` · "
-                        f"period {e(alert.period)} · "
+                        "text": f"{scope} · period {e(alert.period)} · "
                         f"threshold {alert.threshold_pct.normalize():f}%",
                     }
                 ],

@@ -23,7 +23,7 @@ class Alert:
     rule: str  # allowance_used | allowance_projected | allowance_cap | daily_spend | runaway_task
     severity: str  # warning | critical
     scope: str  # customer | workspace | plan | task
-    scope_id: str
+    scope_id: str  # a workspace's: workspace_scope_id(customer, workspace)
     customer_id: str
     period: str  # 2026-11 for monthly rules, 2026-11-22 for daily ones
     threshold_pct: Decimal
@@ -84,6 +84,47 @@ def day_period(now: datetime) -> str:
     return f"{now:%Y-%m-%d}"
 
 
+def workspace_scope_id(customer_id: str, workspace_id: str) -> str:
+    """A workspace's identity in alert keys, ``llm_alerts.scope_id`` and the decision table:
+    ``acme/default``. Apps name workspaces "default" or "main" for every customer, so the
+    workspace id alone would let one customer's cap block, or its alert silence, another's.
+    ``%`` and ``/`` in the customer id are escaped: the first ``/`` splits the two, so no two
+    (customer, workspace) pairs share an id."""
+    return f"{_escape(customer_id)}/{workspace_id}"
+
+
+def split_workspace_scope_id(scope_id: str) -> tuple[str, str]:
+    """(customer, workspace) of a ``workspace_scope_id``."""
+    customer, _, workspace = scope_id.partition("/")
+    return customer.replace("%2F", "/").replace("%25", "%"), workspace
+
+
+def _escape(customer_id: str) -> str:
+    return customer_id.replace("%", "%25").replace("/", "%2F")
+
+
+def fired_scope_ids(scope: str, scope_id: str, customer_id: str) -> tuple[str, ...]:
+    """The scope ids a recorded alert counts as fired for. A workspace alert recorded before
+    workspaces were keyed by customer names the workspace alone (its customer in
+    ``customer_id``): it still counts for that customer's workspace, so it does not fire again
+    after the upgrade. Read both ways, a row can also match a workspace of the same customer
+    named ``<customer>/<workspace>`` beside ``<workspace>``: that alert is then not sent again
+    in the row's period, never sent twice."""
+    if scope != "workspace":
+        return (scope_id,)
+    old = workspace_scope_id(customer_id, scope_id)
+    if scope_id.startswith(_escape(customer_id) + "/"):
+        return (scope_id, old)
+    return (old,)
+
+
+def _scope_id(row: dict[str, Any]) -> str:
+    """The row's scope id in alerts and decisions (a workspace's includes its customer)."""
+    if row["scope"] == "workspace":
+        return workspace_scope_id(row["customer_id"], row["scope_id"])
+    return row["scope_id"]
+
+
 def _pct_of(limit: Decimal, pct: Decimal) -> Decimal:
     return limit * pct / Decimal(100)
 
@@ -118,7 +159,7 @@ def allowance_alerts(
                         "allowance_used",
                         "warning",
                         row["scope"],
-                        row["scope_id"],
+                        _scope_id(row),
                         row["customer_id"],
                         period,
                         pct,
@@ -140,7 +181,7 @@ def allowance_alerts(
                         "allowance_projected",
                         "warning",
                         row["scope"],
-                        row["scope_id"],
+                        _scope_id(row),
                         row["customer_id"],
                         period,
                         pct,
@@ -157,7 +198,7 @@ def allowance_alerts(
                     "allowance_cap",
                     "critical",
                     row["scope"],
-                    row["scope_id"],
+                    _scope_id(row),
                     row["customer_id"],
                     period,
                     rules.block_at_pct,
@@ -174,7 +215,7 @@ def allowance_alerts(
 def daily_cap_alerts(
     rows: list[dict[str, Any]], config: BudgetConfig, now: datetime
 ) -> list[Alert]:
-    """Hard cap: one customer's (or workspace's) spend in the current UTC day."""
+    """Hard cap: one customer's (or one customer's workspace's) spend in the current UTC day."""
     alerts = []
     for row in rows:
         if row["scope"] == "customer":
@@ -188,14 +229,14 @@ def daily_cap_alerts(
                 "daily_spend",
                 "critical",
                 row["scope"],
-                row["scope_id"],
+                _scope_id(row),
                 row["customer_id"],
                 day_period(now),
                 Decimal(100),
                 row["spent_usd"],
                 cap,
                 f"{counted(row['calls'], 'call')} today",
-                f"{row['scope']} {row['scope_id']} spent {row['spent_usd'].normalize():f} USD "
+                f"{_who(row)} spent {row['spent_usd'].normalize():f} USD "
                 f"today, over its daily cap of {cap.normalize():f} USD",
             )
         )
@@ -265,7 +306,8 @@ def blocked_tasks(alerts: list[Alert]) -> dict[str, dict[str, str]]:
 def decisions(
     usage_rows: list[dict[str, Any]], daily_rows: list[dict[str, Any]], config: BudgetConfig
 ) -> dict[tuple[str, str], Decision]:
-    """Decision per ("customer", id) and per ("workspace", id): allow, degrade or block."""
+    """Decision per ("customer", id) and per ("workspace", workspace_scope_id(customer,
+    workspace)): allow, degrade or block."""
     out: dict[tuple[str, str], Decision] = {}
     for row in usage_rows:
         if row["scope"] not in ("customer", "workspace"):
@@ -286,7 +328,7 @@ def decisions(
                 reasons.append(
                     f"allowance used {pct_str(row['used_pct'])}% >= {pct_str(rules.degrade_at_pct)}%"
                 )
-        out[(row["scope"], row["scope_id"])] = Decision(
+        out[(row["scope"], _scope_id(row))] = Decision(
             row["customer_id"], action, tuple(reasons), spent, allowance, row["used_pct"]
         )
     for alert in daily_cap_alerts(daily_rows, config, datetime.now()):
@@ -311,7 +353,9 @@ def lookup(
         d
         for d in (
             table.get(("customer", customer_id)),
-            table.get(("workspace", workspace_id)) if workspace_id else None,
+            table.get(("workspace", workspace_scope_id(customer_id, workspace_id)))
+            if workspace_id
+            else None,
         )
         if d
     ]

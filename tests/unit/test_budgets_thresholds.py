@@ -152,6 +152,43 @@ def test_workspace_decision_is_the_stricter():
     assert T.lookup(table, "acme", "ws").action == T.BLOCK
 
 
+def test_same_workspace_id_of_two_customers_is_two_workspaces():
+    rows = [
+        {"scope": "workspace", "scope_id": "default", "customer_id": c, "spent_usd": D(s),
+         "calls": 1}
+        for c, s in (("acme", "9"), ("globex", "1"))
+    ]  # fmt: skip
+    config = BudgetConfig(workspace_daily_spend_usd=D(5))
+    (cap,) = T.daily_cap_alerts(rows, config, NOW)
+    assert (cap.customer_id, cap.scope_id) == ("acme", "acme/default")
+    assert cap.message.startswith("workspace default (customer acme) spent 9 USD today")
+    table = T.decisions([], rows, config)
+    assert T.lookup(table, "acme", "default").action == T.BLOCK
+    assert T.lookup(table, "globex", "default").action == T.ALLOW
+
+
+@pytest.mark.parametrize(
+    ("customer", "workspace"),
+    [("acme", "default"), ("a/b", "c"), ("a", "b/c"), ("50%", "x"), ("a%2Fb", "c"), ("", "w")],
+)
+def test_workspace_scope_id_is_one_to_one(customer, workspace):
+    # it splits back into the pair it was made of: no two pairs make the same id
+    scope_id = T.workspace_scope_id(customer, workspace)
+    assert T.split_workspace_scope_id(scope_id) == (customer, workspace)
+
+
+def test_alert_recorded_before_workspaces_had_a_customer_counts_for_its_customer():
+    # an older release stored the workspace id alone; the customer is in customer_id
+    assert T.fired_scope_ids("workspace", "default", "acme") == ("acme/default",)
+    # a row of this release (also read the old way: a workspace named "acme/default")
+    assert T.fired_scope_ids("workspace", "acme/default", "acme") == (
+        "acme/default",
+        "acme/acme/default",
+    )
+    assert T.fired_scope_ids("customer", "acme", "acme") == ("acme",)
+    assert T.fired_scope_ids("task", "t1", "acme") == ("t1",)
+
+
 def test_alert_key_ignores_decimal_scale():
     a = T.Alert("r", "warning", "customer", "x", "x", "2026-11", D("50"), D(1), D(2), "", "")
     b = T.Alert("r", "warning", "customer", "x", "x", "2026-11", D("50.0000"), D(1), D(2), "", "")

@@ -12,6 +12,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -125,6 +126,15 @@ def test_plain_ids_read_as_before():
     assert payload["blocks"][1]["elements"][0]["text"] == (
         "customer `acme` · period 2026-11-22 · threshold 100%"
     )
+
+
+def test_slack_context_names_a_workspace_and_its_customer():
+    workspace = replace(alert("<!here>/default"), scope="workspace")
+    payload = slack_payload(workspace, NOW)
+    assert payload["blocks"][1]["elements"][0]["text"] == (
+        "workspace `default` · customer `&lt;!here&gt;` · period 2026-11-22 · threshold 100%"
+    )
+    assert payload["llm_margin"]["scope_id"] == "<!here>/default"
 
 
 # -- receivers that never finish answering ---------------------------------------------------
