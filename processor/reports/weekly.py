@@ -137,6 +137,8 @@ SECTION_COLUMNS: dict[str, tuple[str, ...]] = {
     "near_budget": (
         "scope",
         "scope_id",
+        # a workspace id alone may be any customer's ("default")
+        "customer_id",
         "allowance_usd",
         "spent_usd",
         "used_pct",

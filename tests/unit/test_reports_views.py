@@ -101,3 +101,20 @@ def test_render_output_ends_with_a_newline(fmt):
 
     for rows in ([], [{"a": 1}]):
         assert render(rows, ["a"], fmt).endswith("\n")
+
+
+def test_near_budget_table_names_the_workspaces_customer():
+    """Workspace ids are per customer ("default" may be anyone's): the weekly table says whose."""
+    from llm_margin.processor.reports.render import render
+
+    rows = weekly.section_wire(
+        "near_budget",
+        [
+            {"scope": "workspace", "scope_id": "default", "customer_id": "acme",
+             "allowance_usd": D(10), "spent_usd": D(6), "used_pct": D(60), "projected_pct": D(90)},
+            {"scope": "workspace", "scope_id": "default", "customer_id": "globex",
+             "allowance_usd": D(10), "spent_usd": D(8), "used_pct": D(80), "projected_pct": D(95)},
+        ],
+    )  # fmt: skip
+    table = render(rows, weekly.SECTION_COLUMNS["near_budget"], "table")
+    assert "acme" in table and "globex" in table
