@@ -70,3 +70,27 @@ def test_every_exposed_metric_is_documented_and_every_documented_one_exposed():
     named |= {f"llm_margin{m}" for m in re.findall(r"`(_[a-z_]+_(?:total|bytes))`", text)}
     assert named - exposed == set(), "documented but not exposed"
     assert exposed - named == set(), "exposed but not documented"
+
+
+def test_deployment_cluster_table_names_every_cluster_table_and_view():
+    """docs/deployment.md's cluster table names every table and view `clickhouse/cluster/` creates
+    (a `_local` table goes with its Distributed one)."""
+    created = set()
+    for path in (ROOT / "clickhouse" / "cluster").glob("*.sql"):
+        created |= set(
+            re.findall(
+                r"CREATE (?:OR REPLACE )?(?:TABLE|(?:MATERIALIZED )?VIEW) (?:IF NOT EXISTS )?"
+                r"(?:\S+\.)?(\w+)",
+                path.read_text(),
+            )
+        )
+    text = (ROOT / "docs" / "deployment.md").read_text()
+    section = text.split("### ClickHouse cluster", 1)[1].split("\n### ", 1)[0]
+    named = set()
+    for line in section.splitlines():
+        if line.startswith("| `"):
+            named |= set(re.findall(r"`(\w+)`", line.split("|")[1]))
+            named |= set(re.findall(r"view `(\w+)`", line))
+    expected = {name.removesuffix("_local") for name in created}
+    assert expected - named == set(), "created on a cluster but not in docs/deployment.md"
+    assert named - expected == set(), "in docs/deployment.md but not created on a cluster"
