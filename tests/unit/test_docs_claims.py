@@ -94,3 +94,21 @@ def test_deployment_cluster_table_names_every_cluster_table_and_view():
     expected = {name.removesuffix("_local") for name in created}
     assert expected - named == set(), "created on a cluster but not in docs/deployment.md"
     assert named - expected == set(), "in docs/deployment.md but not created on a cluster"
+
+
+def test_every_flag_shown_after_a_command_in_the_docs_is_that_commands():
+    """`llm-margin <command> ... --flag` in the manuals (code and inline, continuation lines
+    joined) uses only flags that command (or one of its subcommands) takes."""
+    commands = _subcommands(build_parser())
+    wrong = []
+    for path in [*DOCS, ROOT / "instrumentation" / "README_SECTION.md"]:
+        text = re.sub(r"\\\n\s*", " ", path.read_text())
+        for match in re.finditer(r"llm-margin (?:-v )?(\w+)([^\n`]*)", text):
+            name, rest = match.groups()
+            if name not in commands:
+                continue
+            shown = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", rest)) - {"--help"}
+            unknown = shown - _flags(commands[name])
+            if unknown:
+                wrong.append((path.name, name, sorted(unknown)))
+    assert wrong == []
