@@ -11,11 +11,12 @@ Concurrency is bounded, and nothing queues: at most ``max_concurrent_exports`` e
 decoded and waiting for their batch to be durable at once. One more is refused at once with
 RESOURCE_EXHAUSTED and a RetryInfo (without RetryInfo, OTLP clients such as the Collector
 must not retry RESOURCE_EXHAUSTED, and would drop the data). Refusing takes a thread, so the
-pool has ``REFUSAL_WORKERS`` more threads than export slots, and grpcio's own
-``maximum_concurrent_rpcs`` caps the RPCs it holds at the pool's size: beyond that (refusals
-piling up faster than they are answered) grpcio refuses by itself, RESOURCE_EXHAUSTED without
-RetryInfo, instead of queueing without bound. Both kinds of refusal are counted in
-``concurrency_rejections``.
+pool has ``REFUSAL_WORKERS`` more threads than export slots. grpcio's own
+``maximum_concurrent_rpcs`` caps the RPCs it holds (receiving, waiting for a thread, running)
+at the pool's size plus ``WAITING_RPCS``: a burst of RPCs waits briefly for a refusal thread
+(each answers in microseconds) and is still told to retry. Only beyond that cap grpcio refuses
+by itself, RESOURCE_EXHAUSTED without RetryInfo (which senders do not retry), instead of
+queueing without bound. Both kinds of refusal are counted in ``concurrency_rejections``.
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ EXPORT_METHOD = f"/{SERVICE}/Export"
 # Pool threads beyond the export slots: they only answer "retry later", so a refusal never
 # waits behind exports that hold every slot (each may wait ack_timeout_seconds).
 REFUSAL_WORKERS = 8
+# RPCs grpcio may hold beyond its threads: a burst (or slow uploads, which count from their
+# first byte) waits for a refusal thread and gets RetryInfo, rather than grpcio's own refusal,
+# which has none and makes senders drop the data. Bounds memory: each holds one message.
+WAITING_RPCS = 128
 BUSY_MESSAGE = "too many concurrent exports; retry later"
 
 
@@ -175,10 +180,11 @@ class OtlpGrpcServer:
         max_message_bytes: int = 16 * 1024 * 1024,
         max_concurrent_exports: int = MAX_CONCURRENT_EXPORTS,
     ) -> None:
-        # grpcio queues RPCs for a busy pool without bound; capped at the pool's size, none
-        # ever waits for a thread.
-        held_at_most = max_concurrent_exports + REFUSAL_WORKERS
-        pool = self._pool = _Pool(held_at_most)
+        # grpcio queues RPCs for a busy pool without bound unless capped; exports never hold
+        # the refusal threads, so what waits for a thread waits microseconds.
+        threads = max_concurrent_exports + REFUSAL_WORKERS
+        pool = self._pool = _Pool(threads)
+        held_at_most = threads + WAITING_RPCS
         self._server = grpc.server(
             pool,
             maximum_concurrent_rpcs=held_at_most,

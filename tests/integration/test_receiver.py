@@ -463,12 +463,53 @@ def test_grpc_bounds_concurrent_exports_and_counts_refusals(tmp_path):
         proc.stop()
 
 
+def test_a_burst_of_exports_beyond_the_slots_is_told_to_retry(tmp_path, monkeypatch):
+    """More refusals at once than refusal threads: they wait microseconds for one and still
+    get RetryInfo. grpcio's own refusal (no RetryInfo) would make a Collector drop the data."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from llm_margin.processor.receiver import otlp_grpc
+
+    monkeypatch.setattr(otlp_grpc, "REFUSAL_WORKERS", 1)
+    proc = _processor(tmp_path, max_concurrent_exports=1)
+    try:
+        release = threading.Event()
+        original = proc.writer.submit
+
+        def slow_submit(*args, **kwargs):
+            release.wait(20)
+            return original(*args, **kwargs)
+
+        proc.writer.submit = slow_submit
+        metadata = (("authorization", f"Bearer {TOKEN}"),)
+        with grpc.insecure_channel(f"127.0.0.1:{proc.grpc.port}") as chan:
+            stub = trace_service_pb2_grpc.TraceServiceStub(chan)
+            held = stub.Export.future(make_request(10, 1), metadata=metadata)
+            wait_until(lambda: metric(proc, "received_spans") == 1, message="export held")
+
+            def export(n: int) -> grpc.RpcError:
+                with pytest.raises(grpc.RpcError) as info:
+                    stub.Export(make_request(n, 1), metadata=metadata, timeout=10)
+                return info.value
+
+            with ThreadPoolExecutor(24) as senders:
+                errors = list(senders.map(export, range(100, 124)))
+            assert [e.code() for e in errors] == [grpc.StatusCode.RESOURCE_EXHAUSTED] * 24
+            assert all(_retry_delay(e) >= 1 for e in errors)
+            release.set()
+            held.result(timeout=20)
+    finally:
+        release.set()
+        proc.stop()
+
+
 def test_grpc_pool_refuses_beyond_its_size_and_counts_it(tmp_path, monkeypatch):
     """The last resort: when even the refusal threads are busy, grpcio refuses the RPC
     itself (it used to queue it without bound), and the refusal is counted too."""
     from llm_margin.processor.receiver import otlp_grpc
 
     monkeypatch.setattr(otlp_grpc, "REFUSAL_WORKERS", 0)  # pool = export slots
+    monkeypatch.setattr(otlp_grpc, "WAITING_RPCS", 0)  # and nothing may wait for a thread
     proc = _processor(tmp_path, max_concurrent_exports=1)
     try:
         release = threading.Event()
