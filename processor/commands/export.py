@@ -166,9 +166,12 @@ def run(args: argparse.Namespace) -> int:
         )
         _warn(f"not billed, no Stripe customer id in {args.stripe_customers}: {named}")
     not_stripe = left_out["not_stripe_ids"]
+    ids, are, stripe_ids = ("ids", "are", "Stripe customer ids")
+    if len(not_stripe) == 1:
+        ids, are, stripe_ids = ("id", "is", "a Stripe customer id")
     if not_stripe and stripe_customers is None:
         _warn(
-            f"{len(not_stripe)} customer ids are not Stripe customer ids "
+            f"{len(not_stripe)} customer {ids} {are} not {stripe_ids} "
             f"(cus_...), e.g. {min(not_stripe)}: Stripe will not find them; map them with "
             "--stripe-customers FILE"
         )
@@ -176,9 +179,8 @@ def run(args: argparse.Namespace) -> int:
         # A mapped id is checked too: a swapped column or an internal id is never invoiced.
         customer = min(not_stripe)
         _warn(
-            f"{len(not_stripe)} Stripe ids in {args.stripe_customers} are not "
-            f"Stripe customer ids (cus_...), e.g. {not_stripe[customer]} for {customer}: Stripe "
-            "will not find them"
+            f"{len(not_stripe)} Stripe {ids} in {args.stripe_customers} {are} not {stripe_ids} "
+            f"(cus_...), e.g. {not_stripe[customer]} for {customer}: Stripe will not find them"
         )
     if left_out["unattributed_cost_usd"]:
         _warn(

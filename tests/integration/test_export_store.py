@@ -112,7 +112,7 @@ def test_stripe_ids_that_stripe_cannot_find_are_named_mapped_or_not(data_dir, ca
     out, err = run(capsys, *stripe, "--stripe-customers", str(mapping))
     sent = {json.loads(x)["payload"]["stripe_customer_id"] for x in out.splitlines()}
     assert sent == {"acme_prod", "cus_G"}
-    assert f"1 Stripe ids in {mapping} are not Stripe customer ids (cus_...), e.g. acme_prod" in err
+    assert f"1 Stripe id in {mapping} is not a Stripe customer id (cus_...), e.g. acme_prod" in err
     assert "initech" in err and "not billed, no Stripe customer id" in err
     mapping.write_text("customer_id,stripe_customer_id\nacme,cus_A\nglobex,cus_G\n")
     _, err = run(capsys, *stripe, "--stripe-customers", str(mapping))
