@@ -25,7 +25,7 @@ HOSTILE = (
 )
 PAGE_TAGS = {
     "html", "head", "meta", "title", "style", "body", "h1", "h2", "p", "div", "b", "svg",
-    "text", "rect", "line", "table", "thead", "tbody", "tr", "th", "td",
+    "text", "rect", "line", "table", "thead", "tbody", "tr", "th", "td", "desc",
 }  # fmt: skip
 
 
