@@ -190,9 +190,7 @@ def margin_by_plan_chart(rows: list[dict[str, Any]]) -> str:
                     f'stroke="#333" stroke-dasharray="4 3"><title>target {escape(str(target))}%'
                     "</title></line>"
                 )
-            # Above a positive bar, below a negative one (not on the zero line it hangs from).
-            label = f"{row['margin_pct']}%"
-            label_y = y1 - 4 if value >= 0 else y2 + 12
+            label, label_y = f"{row['margin_pct']}%", y1 - 4
         parts.append(
             f'<text x="{x + w / 2:.1f}" y="{label_y:.1f}" text-anchor="middle" class="small">'
             f"{escape(label)}</text>"

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from decimal import Decimal
-from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -21,58 +20,7 @@ from llm_margin.processor.reports.html import (
     render_html,
 )
 
-
-class Chart(HTMLParser):
-    """Marks, texts (with their tooltips), <title> and <desc> of the charts in some HTML."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__(convert_charrefs=True)
-        self.marks: list[dict[str, str]] = []
-        self.texts: list[str] = []
-        self.tooltips: list[str] = []
-        self.svg_titles: list[str] = []
-        self.descs: list[str] = []
-        self.notes: list[str] = []
-        self._stack: list[str] = []
-        self._parent: list[str] = []
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        values = {k: v or "" for k, v in attrs}
-        if "data-value" in values:
-            self.marks.append({**values, "tag": tag})
-        if tag == "p" and "note" in values.get("class", ""):
-            self.notes.append("")
-        self._parent.append(self._stack[-1] if self._stack else "")
-        self._stack.append(tag)
-
-    def handle_endtag(self, tag: str) -> None:
-        if self._stack:
-            self._stack.pop()
-            self._parent.pop()
-
-    def handle_data(self, data: str) -> None:
-        if not self._stack:
-            return
-        tag, parent = self._stack[-1], self._parent[-1]
-        if tag == "text":
-            self.texts.append(data)
-        elif tag == "title" and parent == "svg":
-            self.svg_titles.append(data)
-        elif tag == "title":
-            self.tooltips.append(data)
-        elif tag == "desc":
-            self.descs.append(data)
-        elif tag == "p" and self.notes:
-            self.notes[-1] += data
-
-    def values(self, tag: str = "rect") -> list[tuple[str, str, str]]:
-        return [
-            (m["data-series"], m["data-label"], m["data-value"])
-            for m in self.marks
-            if m["tag"] == tag
-        ]
+from tests.chart_marks import Chart
 
 
 def customer(cid: str, cost: str, revenue: str, calls: int = 1) -> dict[str, Any]:
@@ -258,6 +206,7 @@ def test_daily_bars_every_day_exact_and_stacks_add_up() -> None:
     # The axis top is the exact peak; no float digits anywhere.
     assert "1.23456789" in chart.texts
     assert not any("0000000" in t for t in chart.texts + chart.tooltips + chart.descs)
+    assert "2026-11-08 search: 0.000001 USD" in chart.tooltips
     # The partial first and last days say so.
     assert any("2026-11-01: total 0.3 USD, partial day from 10:30 UTC" in t for t in chart.tooltips)
     assert any(
