@@ -7,11 +7,14 @@ after `make system-deps` (scripts/install-system-deps.sh installs the Debian pac
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
+import socket
 import struct
 import subprocess
+import threading
 import zlib
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -35,6 +38,7 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+CHROMIUM = (b".google.com", b".googleapis.com", b".gstatic.com", b".gvt1.com")
 BILLING = os.path.join(os.path.dirname(__file__), "..", "..", "demo", "billing.yaml")
 
 
@@ -136,6 +140,52 @@ def test_charts_draw_in_headless_chromium(weekly_page, tmp_path):
     # Cost red, revenue blue, healthy-margin green: the bars were painted.
     for rgb in ((0xE1, 0x57, 0x59), (0x4E, 0x79, 0xA7), (0x59, 0xA1, 0x4F)):
         assert colours.get(rgb, 0) > 200, (rgb, sorted(colours.items(), key=lambda x: -x[1])[:5])
+
+
+def test_page_draws_with_networking_disabled(weekly_page, tmp_path):
+    """Opens offline: every host resolves to nothing and every request goes through a proxy
+    that records it and answers nothing; the page still draws and asked the proxy nothing."""
+    asked: list[bytes] = []
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+        proxy.settimeout(0.2)
+        stop = threading.Event()
+
+        def record() -> None:
+            while not stop.is_set():
+                try:
+                    conn, _ = proxy.accept()
+                except OSError:
+                    continue
+                with conn:
+                    conn.settimeout(1)
+                    with contextlib.suppress(OSError):
+                        asked.append(conn.recv(256))
+
+        thread = threading.Thread(target=record, daemon=True)
+        thread.start()
+        port = proxy.getsockname()[1]
+        dom = run_chromium(
+            tmp_path,
+            f"--proxy-server=http://127.0.0.1:{port}",
+            "--proxy-bypass-list=<-loopback>",
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--dump-dom",
+            weekly_page.as_uri(),
+        )
+        stop.set()
+        thread.join(timeout=5)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    # Chromium's own background calls (clock, updates) are its, not the page's.
+    hosts = [re.search(rb"\r\nHost: ([^\r:]+)", a) for a in asked]
+    from_page = [
+        a for a, h in zip(asked, hosts, strict=True) if not (h and h.group(1).endswith(CHROMIUM))
+    ]
+    assert from_page == []
+    for chart in ("chart-cost-revenue", "chart-margin-plan", "chart-daily-feature"):
+        match = re.search(rf'<svg id="{chart}".*?</svg>', dom.stdout, re.S)
+        assert match and match.group(0).count('class="bar"') >= 3, chart
 
 
 def pixel_colours(png: bytes) -> dict[tuple[int, int, int], int]:
