@@ -1,5 +1,7 @@
 -- Tasks that look like runaway loops in [since, until): at least {max_attempts} calls, or at
--- least {max_cost_usd} of cost.
+-- least {max_cost_usd} of cost. A task's customer (workspace, feature) is that of its first
+-- call carrying one, as in llm_tasks: calls from a process that lost the baggage are stored
+-- (unattributed), and the task must still be blocked for its customer.
 -- Parameters: since DateTime64(6), until DateTime64(6), max_attempts UInt32,
 -- max_cost_usd Decimal(38, 18).
 WITH
@@ -15,22 +17,24 @@ WITH
     dateDiff('second', {since:DateTime64(6)}, {until:DateTime64(6)}) > 604800 AS long_period,
     calls AS
     (
-        SELECT task_id, customer_id, workspace_id, feature, cost_usd
+        SELECT ts, task_id, customer_id AS call_customer, workspace_id AS call_workspace,
+               feature AS call_feature, cost_usd
         FROM llm_calls
         WHERE NOT long_period AND ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
         ORDER BY version DESC
         LIMIT 1 BY customer_id, span_id
         UNION ALL
-        SELECT task_id, customer_id, workspace_id, feature, cost_usd
+        SELECT ts, task_id, customer_id AS call_customer, workspace_id AS call_workspace,
+               feature AS call_feature, cost_usd
         FROM llm_calls FINAL
         WHERE long_period AND (empty(call_partitions) OR _partition_id IN call_partitions)
           AND ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
     )
 SELECT
     task_id,
-    any(customer_id) AS customer_id,
-    any(workspace_id) AS workspace_id,
-    any(feature) AS feature,
+    argMin(call_customer, (call_customer = '(unattributed)', ts)) AS customer_id,
+    argMin(call_workspace, (call_customer = '(unattributed)', ts)) AS workspace_id,
+    argMin(call_feature, (call_feature = '', ts)) AS feature,
     count() AS calls,
     sum(cost_usd) AS cost_usd
 FROM calls

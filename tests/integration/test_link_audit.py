@@ -133,3 +133,37 @@ def test_late_call_of_a_finalised_rootless_task_is_counted(store):
         "SELECT calls, retries, cost_usd FROM llm_tasks FINAL WHERE task_id = 't-late'"
     ).rows
     assert row == [(2, 1, Decimal("0.000369"))]
+
+
+@pytest.mark.parametrize("days", [1, 9])  # the LIMIT BY and the FINAL branch
+def test_runaway_task_is_blocked_for_its_customer_when_a_worker_lost_the_baggage(store, days):
+    # An agent loop whose tool worker lost the customer's baggage: most of its calls are stored
+    # (unattributed). The budget hard cap must still list the task under its customer, whose
+    # decision the app reads; it was listed under whichever customer a call happened to give.
+    from llm_margin.processor.budgets import thresholds
+    from llm_margin.processor.budgets.config import BudgetConfig
+    from llm_margin.processor.reports.views import run_sql
+
+    customers = ["acme", *["(unattributed)"] * 4, "acme"]
+    store.insert_calls(
+        [
+            _call(n, "t-loop", c, "openai/gpt-4o", "ok", timedelta(seconds=n), 10.0)
+            for n, c in enumerate(customers, 1)
+        ]
+    )
+    rows = run_sql(
+        store,
+        "queries/runaway_tasks.sql",
+        {
+            "since": HOUR - timedelta(days=days),
+            "until": HOUR + timedelta(hours=1),
+            "max_attempts": 5,
+            "max_cost_usd": Decimal(100),
+        },
+    )
+    assert [(r["task_id"], r["customer_id"], r["workspace_id"], r["calls"]) for r in rows] == [
+        ("t-loop", "acme", "ws_1", 6)
+    ]
+    config = BudgetConfig(max_attempts_per_task=5)
+    blocked = thresholds.blocked_tasks(thresholds.runaway_alerts(rows, config, HOUR))
+    assert list(blocked) == ["acme"] and list(blocked["acme"]) == ["t-loop"]
