@@ -504,10 +504,9 @@ def report_routes(rows: list[dict]) -> dict[str, dict]:
 def naive_runaway(rows: list[dict], since: datetime, until: datetime, loops: int) -> dict:
     out: dict[tuple, dict] = {}
     for calls in _task_groups(_in(rows, since, until)).values():
-        customers = {(c["customer_id"], c["workspace_id"] or "(none)") for c in calls}
-        if len(customers) > 1:
-            return {}  # ambiguous (the query takes any of them): not compared
-        key = customers.pop()
+        # The task's customer, as in llm_tasks: its first call carrying one.
+        owner = min(calls, key=lambda c: (c["customer_id"] == UNATTRIBUTED, c["ts"]))
+        key = (owner["customer_id"], owner["workspace_id"] or "(none)")
         acc = out.setdefault(
             key,
             {

@@ -58,7 +58,11 @@ WITH
             SELECT g.1, g.2, g.3, g.4, g.5, g.6
             FROM
             (
-                SELECT any(customer_id) AS task_customer, any(workspace_id) AS task_workspace,
+                -- The task's customer, as in llm_tasks: its first call carrying one (a
+                -- process that lost the baggage stores its calls (unattributed)).
+                SELECT argMin(customer_id, (customer_id = '(unattributed)', at)) AS task_customer,
+                       argMin(workspace_id, (customer_id = '(unattributed)', at))
+                           AS task_workspace,
                        sum(calls) AS task_calls, sum(cost_usd) AS task_cost,
                        sum(failed_cost_usd) AS task_failed_cost,
                        -- The task's fragments as the roll-up counted them, to take back out.
@@ -66,8 +70,8 @@ WITH
                                      -failed_cost_usd), is_fragment) AS fragments
                 FROM
                 (
-                    SELECT task_key, customer_id, workspace_id, calls, cost_usd,
-                           failed_cost_usd, true AS is_fragment
+                    SELECT task_key, customer_id, workspace_id, first_ts AS at, calls,
+                           cost_usd, failed_cost_usd, true AS is_fragment
                     FROM llm_task_fragments
                     -- Tasks to merge: tasks with calls outside the run (read from llm_calls) and
                     -- tasks whose calls span hours (one fragment per hour; a refresh flags at
@@ -91,11 +95,11 @@ WITH
                     WHERE refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
                     UNION ALL
                     -- Raw calls outside the run, each once (its newest version).
-                    SELECT sipHash64(task_id), customer_id, workspace_id, 1, cost_usd,
+                    SELECT sipHash64(task_id), customer_id, workspace_id, ts, 1, cost_usd,
                            if(status != 'ok', cost_usd, 0), false
                     FROM
                     (
-                        SELECT task_id, customer_id, workspace_id, status, cost_usd
+                        SELECT task_id, customer_id, workspace_id, ts, status, cost_usd
                         FROM llm_calls
                         WHERE NOT raw_is_long
                           AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
@@ -103,7 +107,7 @@ WITH
                         ORDER BY version DESC
                         LIMIT 1 BY customer_id, span_id
                         UNION ALL
-                        SELECT task_id, customer_id, workspace_id, status, cost_usd
+                        SELECT task_id, customer_id, workspace_id, ts, status, cost_usd
                         FROM llm_calls FINAL
                         WHERE raw_is_long AND _partition_id IN raw_partitions
                           AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)

@@ -167,3 +167,24 @@ def test_runaway_task_is_blocked_for_its_customer_when_a_worker_lost_the_baggage
     config = BudgetConfig(max_attempts_per_task=5)
     blocked = thresholds.blocked_tasks(thresholds.runaway_alerts(rows, config, HOUR))
     assert list(blocked) == ["acme"] and list(blocked["acme"]) == ["t-loop"]
+
+
+@pytest.mark.parametrize("first", ["acme", "(unattributed)"])
+def test_runaway_report_puts_a_task_under_its_customer(store, first):
+    # A loop whose worker lost the customer's baggage: `report runaway` counted the task under
+    # whichever customer one call gave (raw and roll-up could differ); now under llm_tasks'.
+    other = "(unattributed)" if first == "acme" else "acme"
+    customers = [first, other, "(unattributed)"]
+    store.insert_calls(
+        [
+            _call(n, "t-loop", c, "openai/gpt-4o", "ok", timedelta(minutes=n), 10.0)
+            for n, c in enumerate(customers, 1)
+        ]
+    )
+    store.link_tasks(["t-loop"])
+    since, until = HOUR - timedelta(hours=1), HOUR + timedelta(hours=2)
+    raw = view_rows(store, VIEWS["runaway"], since, until)
+    assert refresh_usage_rollup(store) > 0
+    rolled = view_rows(store, VIEWS["runaway"], since, until)
+    for rows in (raw, rolled):
+        assert [(r["customer_id"], r["tasks"], r["calls"]) for r in rows] == [("acme", 1, 3)]
