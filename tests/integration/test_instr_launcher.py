@@ -85,3 +85,65 @@ def test_entry_point_loads_under_the_launcher(sim, tmp_path):  # noqa: F811
     # and nothing of the customer went to the provider, even with httpx2 instrumentation loaded
     for request in sim.requests:
         assert "baggage" not in {k.lower() for k in request.headers}
+
+
+THREAD_APP = textwrap.dedent(
+    """
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    import openai
+    from opentelemetry import context
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+
+    import llm_margin
+
+    context.attach(W3CBaggagePropagator().extract({"baggage": "customer.id=acme,plan=pro"}))
+    client = openai.OpenAI(base_url=sys.argv[1], api_key="sk-test")
+
+    def ask():
+        client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+
+    with llm_margin.task("fan-out"), ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(ask) for _ in range(2)]:
+            future.result()
+    """
+)
+
+
+@pytest.mark.integration
+def test_calls_in_thread_pool_workers_keep_the_customer_and_the_task(sim, tmp_path):  # noqa: F811
+    """A plain ThreadPoolExecutor does not carry contextvars into its workers. Under the
+    launcher, the threading instrumentation (installed with llm-margin) carries the OpenTelemetry
+    context, so the worker's call has the customer's baggage and the task's id: it is the
+    customer's, in its task, not '(unattributed)' in a task of its own."""
+    app = tmp_path / "app.py"
+    app.write_text(THREAD_APP)
+    launcher = os.path.join(os.path.dirname(sys.executable), "opentelemetry-instrument")
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+        "OTEL_SERVICE_NAME": "thread-check",
+        "OTEL_BSP_SCHEDULE_DELAY": "50",
+    }
+    result = subprocess.run(
+        [launcher, sys.executable, str(app), sim.openai_base_url],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    ours = [
+        s
+        for s in _spans(result.stdout)
+        if s["attributes"].get("llm_margin.instrumentation") == "llm_margin"
+    ]
+    calls = [s for s in ours if "llm_margin.call_id" in s["attributes"]]
+    tasks = [s for s in ours if s["attributes"].get("llm_margin.task.root")]
+    assert len(calls) == 2 and len(tasks) == 1, result.stdout[-3000:]
+    for call in calls:
+        assert call["attributes"].get("customer.id") == "acme"
+        assert call["attributes"].get("task.id") == tasks[0]["attributes"]["task.id"]
