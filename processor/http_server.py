@@ -36,9 +36,13 @@ class BodyError(ValueError):
         self.status = status
 
 
-def read_chunked(rfile: BinaryIO, max_bytes: int) -> bytes:
+def read_chunked(
+    rfile: BinaryIO, max_bytes: int, reserve: Callable[[int], None] | None = None
+) -> bytes:
     """A ``Transfer-Encoding: chunked`` body (RFC 9112 section 7.1) from ``rfile``, trailers
-    consumed; BodyError 413 past ``max_bytes``, 400 if malformed or cut short."""
+    consumed; BodyError 413 past ``max_bytes``, 400 if malformed or cut short.
+    ``reserve(size)`` is called before each chunk is read (a memory budget); what it raises
+    is let out."""
     body = bytearray()
     while True:
         line = _line(rfile)
@@ -51,6 +55,8 @@ def read_chunked(rfile: BinaryIO, max_bytes: int) -> bytes:
             break
         if len(body) + size > max_bytes:
             raise BodyError(413, f"body exceeds {max_bytes} bytes")
+        if reserve is not None:
+            reserve(size)
         data = rfile.read(size)
         if len(data) < size:
             raise BodyError(400, "chunked body cut short")

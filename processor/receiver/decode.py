@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from google.protobuf import json_format
@@ -13,6 +14,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 # OTLP/JSON carries these ids as hex; protobuf's JSON mapping expects base64.
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+# Inflate at most this much between two reservations of a memory budget.
+INFLATE_STEP = 1024 * 1024
 
 
 class PayloadError(ValueError):
@@ -27,7 +30,15 @@ class UnsupportedEncodingError(PayloadError):
     """A Content-Encoding the receiver does not decode (answered 415, RFC 9110 8.4.1)."""
 
 
-def decompress(body: bytes, content_encoding: str, max_bytes: int) -> bytes:
+def decompress(
+    body: bytes,
+    content_encoding: str,
+    max_bytes: int,
+    reserve: Callable[[int], None] | None = None,
+) -> bytes:
+    """The body inflated. ``reserve(n)`` is called before up to ``n`` more bytes are inflated
+    (in steps of ``INFLATE_STEP``, at most ``max_bytes`` in all), so a memory budget counts
+    the inflated bytes as they come; whatever it raises is let out."""
     encoding = (content_encoding or "").strip().lower()
     if encoding in ("", "identity"):
         return body
@@ -37,15 +48,29 @@ def decompress(body: bytes, content_encoding: str, max_bytes: int) -> bytes:
     # so a small "zip bomb" cannot expand past the limit.
     wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
     data = bytearray()
+    reserved = 0
     rest = body
     while True:
         inflater = zlib.decompressobj(wbits)
-        try:
-            data += inflater.decompress(rest, max_bytes + 1 - len(data))
-        except zlib.error as exc:
-            raise PayloadError(f"cannot decompress body: {exc}") from exc
-        if len(data) > max_bytes:
-            raise PayloadTooLargeError(f"decompressed body exceeds {max_bytes} bytes")
+        pending = rest
+        while True:
+            room = max_bytes - len(data)
+            step = min(INFLATE_STEP, room)
+            if reserve is not None and len(data) + step > reserved:
+                reserve(len(data) + step - reserved)
+                reserved = len(data) + step
+            # One byte past the limit, unreserved, tells a body over it (refused at once).
+            limit = step if step < room else room + 1
+            try:
+                chunk = inflater.decompress(pending, limit)
+            except zlib.error as exc:
+                raise PayloadError(f"cannot decompress body: {exc}") from exc
+            data += chunk
+            if len(data) > max_bytes:
+                raise PayloadTooLargeError(f"decompressed body exceeds {max_bytes} bytes")
+            pending = inflater.unconsumed_tail
+            if inflater.eof or (not pending and len(chunk) < limit):
+                break
         # Short of its end the stream was cut: what came out is part of a request, whose
         # CRC was never checked, and could decode as a smaller, wrong one.
         if not inflater.eof:
