@@ -16,6 +16,11 @@ docs/operations.md for which keys are file-only):
 - ``auth_token``: bearer token required on every endpoint but /healthz. Also from the
   environment variable ``LLM_MARGIN_AUTH_TOKEN``.
 - ``max_body_bytes``: largest accepted request, compressed or not. Default 16 MiB.
+- ``max_inflight_body_bytes``: request bodies each receiver holds in memory at once, inflated
+  bytes included. OTLP/HTTP reserves each body from it before reading it and answers 429 with
+  Retry-After when it cannot; gRPC derives from it how many RPCs grpcio may hold (at least
+  the export slots and refusal threads plus a few). Default 256 MiB, at least twice
+  ``max_body_bytes`` (a compressed body and what it inflates to are held together).
 - ``queue_max_records``: bound of the write queue; beyond it senders are told to retry.
 - ``max_concurrent_exports``: export requests each receiver decodes and holds until durable
   at once; beyond it senders are told to retry (HTTP 429, gRPC RESOURCE_EXHAUSTED with
@@ -54,6 +59,8 @@ CLICKHOUSE_URL_SCHEMES = ("http://", "https://", "clickhouse://", "chdb:")
 # Exports each receiver decodes and holds until durable at once; beyond it senders are told
 # to retry. A Collector's exporter sends 10 at once by default (sending_queue num_consumers).
 MAX_CONCURRENT_EXPORTS = 32
+# Request bodies each receiver holds in memory at once; beyond it senders are told to retry.
+MAX_INFLIGHT_BODY_BYTES = 256 * 1024 * 1024
 
 
 class ConfigError(ValueError):
@@ -97,6 +104,7 @@ class ServeConfig:
     max_body_bytes: int = 16 * 1024 * 1024
     queue_max_records: int = 200_000
     max_concurrent_exports: int = MAX_CONCURRENT_EXPORTS
+    max_inflight_body_bytes: int = MAX_INFLIGHT_BODY_BYTES
     ack_timeout_seconds: float = 10.0
     billing_file: str | None = None
     spool_dir: str | None = None
@@ -141,6 +149,16 @@ class ServeConfig:
         if not _is_int(self.max_concurrent_exports) or not 1 <= self.max_concurrent_exports <= 1024:
             raise ConfigError(
                 f"max_concurrent_exports must be 1 to 1024, got {self.max_concurrent_exports!r}"
+            )
+        # Below twice max_body_bytes a large compressed request (its body and what it inflates
+        # to) could never fit, and would be answered "retry" forever.
+        if (
+            not _is_int(self.max_inflight_body_bytes)
+            or self.max_inflight_body_bytes < 2 * self.max_body_bytes
+        ):
+            raise ConfigError(
+                "max_inflight_body_bytes must be an integer at least twice max_body_bytes "
+                f"({2 * self.max_body_bytes}), got {self.max_inflight_body_bytes!r}"
             )
         if not _is_number(self.ack_timeout_seconds) or self.ack_timeout_seconds <= 0:
             raise ConfigError("ack_timeout_seconds must be a positive number")

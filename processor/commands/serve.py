@@ -32,6 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="exports each receiver handles at once (default 32); beyond it senders retry",
     )
     parser.add_argument(
+        "--max-inflight-body-bytes",
+        type=int,
+        help="request bodies each receiver holds in memory at once (default 256 MiB, at least "
+        "2 x --max-body-bytes); beyond it senders retry",
+    )
+    parser.add_argument(
         "--queue-max-records",
         type=int,
         help="write queue bound in records (default 200000); beyond it senders retry",
@@ -94,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
                 "auth_token": args.auth_token,
                 "max_body_bytes": args.max_body_bytes,
                 "max_concurrent_exports": args.max_concurrent_exports,
+                "max_inflight_body_bytes": args.max_inflight_body_bytes,
                 "queue_max_records": args.queue_max_records,
                 "spool_dir": args.spool_dir,
                 "spool_max_bytes": args.spool_max_bytes,

@@ -20,6 +20,12 @@ from llm_margin.processor.schema_upgrade import add_column_statements, declared_
         ({"max_concurrent_exports": 1025}, "max_concurrent_exports"),
         ({"max_concurrent_exports": True}, "max_concurrent_exports"),
         ({"max_concurrent_exports": 2.5}, "max_concurrent_exports"),
+        # A compressed body and what it inflates to are held together: below twice
+        # max_body_bytes a large one could never fit, and would be told to retry forever.
+        ({"max_inflight_body_bytes": 2 * 16 * 1024 * 1024 - 1}, "max_inflight_body_bytes"),
+        ({"max_body_bytes": 1024, "max_inflight_body_bytes": 2047}, "at least twice"),
+        ({"max_inflight_body_bytes": True}, "max_inflight_body_bytes"),
+        ({"max_inflight_body_bytes": 1.0e9}, "max_inflight_body_bytes"),
         ({"spool_max_bytes": 100}, "spool_max_bytes"),
         ({"drain_seconds": 0}, "drain_seconds"),
         ({"clickhouse_http_port": -1}, "clickhouse_http_port"),
@@ -61,6 +67,12 @@ from llm_margin.processor.schema_upgrade import add_column_statements, declared_
 def test_invalid_values_fail_fast_with_the_field_named(overrides, message):
     with pytest.raises(ConfigError, match=message):
         ServeConfig(**overrides).validate()
+
+
+def test_max_inflight_body_bytes_defaults_to_256_mib_and_takes_twice_max_body_bytes():
+    assert ServeConfig().validate().max_inflight_body_bytes == 256 * 1024 * 1024
+    config = ServeConfig(max_body_bytes=1024, max_inflight_body_bytes=2048).validate()
+    assert config.max_inflight_body_bytes == 2048
 
 
 def test_config_file_not_utf8_is_a_config_error(tmp_path):
