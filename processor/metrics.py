@@ -18,6 +18,8 @@ _HELP = {
     "queue_full_rejections": "Batches refused because the write queue was full.",
     "concurrency_rejections": "Export requests refused because the receiver was already "
     "handling max_concurrent_exports (HTTP 429, gRPC RESOURCE_EXHAUSTED); senders retry them.",
+    "inflight_bytes_rejections": "OTLP/HTTP requests answered 429 because the request "
+    "bodies in memory were at max_inflight_body_bytes; senders retry them.",
     "stored_calls": "Call rows written.",
     "stored_task_spans": "Task span rows written.",
     "unpriced_calls": "Call rows written without a price.",

@@ -17,6 +17,11 @@ at the pool's size plus ``WAITING_RPCS``: a burst of RPCs waits briefly for a re
 (each answers in microseconds) and is still told to retry. Only beyond that cap grpcio refuses
 by itself, RESOURCE_EXHAUSTED without RetryInfo (which senders do not retry), instead of
 queueing without bound. Both kinds of refusal are counted in ``concurrency_rejections``.
+
+Each held RPC may hold a message of ``max_message_bytes``, received before our handler runs,
+so the cap is also what bounds memory: ``max_inflight_body_bytes`` sizes the waiting room
+(``body_budget.grpc_rpc_cap``), down to a floor of the pool plus ``MIN_WAITING_RPCS``. Worst
+case: ``cap × max_message_bytes``.
 """
 
 from __future__ import annotations
@@ -30,8 +35,9 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from llm_margin.processor.auth import bearer_matches
-from llm_margin.processor.config import MAX_CONCURRENT_EXPORTS
+from llm_margin.processor.config import MAX_CONCURRENT_EXPORTS, MAX_INFLIGHT_BODY_BYTES
 from llm_margin.processor.metrics import Metrics
+from llm_margin.processor.receiver.body_budget import grpc_rpc_cap
 from llm_margin.processor.receiver.decode import PayloadError, parse_protobuf
 from llm_margin.processor.receiver.ingest import RETRY_AFTER_SECONDS, Ingestor, IngestOutcome
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -47,7 +53,8 @@ EXPORT_METHOD = f"/{SERVICE}/Export"
 REFUSAL_WORKERS = 8
 # RPCs grpcio may hold beyond its threads: a burst (or slow uploads, which count from their
 # first byte) waits for a refusal thread and gets RetryInfo, rather than grpcio's own refusal,
-# which has none and makes senders drop the data. Bounds memory: each holds one message.
+# which has none and makes senders drop the data. Each holds one message: fewer when
+# max_inflight_body_bytes cannot hold this many (grpc_rpc_cap).
 WAITING_RPCS = 128
 BUSY_MESSAGE = "too many concurrent exports; retry later"
 
@@ -179,12 +186,15 @@ class OtlpGrpcServer:
         auth_token: str | None = None,
         max_message_bytes: int = 16 * 1024 * 1024,
         max_concurrent_exports: int = MAX_CONCURRENT_EXPORTS,
+        max_inflight_body_bytes: int = MAX_INFLIGHT_BODY_BYTES,
     ) -> None:
         # grpcio queues RPCs for a busy pool without bound unless capped; exports never hold
         # the refusal threads, so what waits for a thread waits microseconds.
         threads = max_concurrent_exports + REFUSAL_WORKERS
         pool = self._pool = _Pool(threads)
-        held_at_most = threads + WAITING_RPCS
+        held_at_most = self.max_rpcs = grpc_rpc_cap(
+            max_inflight_body_bytes, max_message_bytes, threads, WAITING_RPCS
+        )
         self._server = grpc.server(
             pool,
             maximum_concurrent_rpcs=held_at_most,

@@ -17,7 +17,7 @@ from typing import Any
 
 from google.rpc import code_pb2, status_pb2
 from llm_margin.processor.auth import bearer_matches
-from llm_margin.processor.config import MAX_CONCURRENT_EXPORTS
+from llm_margin.processor.config import MAX_CONCURRENT_EXPORTS, MAX_INFLIGHT_BODY_BYTES
 from llm_margin.processor.http_server import (
     IDLE_TIMEOUT_SECONDS,
     MAX_CONNECTIONS,
@@ -28,6 +28,7 @@ from llm_margin.processor.http_server import (
     read_chunked,
 )
 from llm_margin.processor.metrics import Metrics
+from llm_margin.processor.receiver.body_budget import BudgetExhaustedError, ByteBudget
 from llm_margin.processor.receiver.decode import (
     PayloadError,
     PayloadTooLargeError,
@@ -36,7 +37,7 @@ from llm_margin.processor.receiver.decode import (
     parse_json,
     parse_protobuf,
 )
-from llm_margin.processor.receiver.ingest import Ingestor, IngestOutcome
+from llm_margin.processor.receiver.ingest import RETRY_AFTER_SECONDS, Ingestor, IngestOutcome
 from llm_margin.processor.reports.values import json_value
 from llm_margin.processor.wire import TYPED_ENCODING, encode_rows, json_default
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -91,7 +92,10 @@ class OtlpHttpServer:
         extra_get_routes: dict[str, GetRoute] | None = None,
         health: Callable[[], dict[str, Any]] | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        max_inflight_body_bytes: int = MAX_INFLIGHT_BODY_BYTES,
     ) -> None:
+        # Shared by every connection: what their bodies hold in memory at once.
+        self.body_budget = ByteBudget(max_inflight_body_bytes)
         handler = _make_handler(
             ingestor,
             metrics,
@@ -101,6 +105,7 @@ class OtlpHttpServer:
             max_concurrent_exports,
             extra_get_routes or {},
             health or (lambda: {"status": "ok"}),
+            self.body_budget,
         )
         try:
             self._server = BoundedHTTPServer(
@@ -149,6 +154,7 @@ def _make_handler(
     max_concurrent_exports: int,
     extra_get_routes: dict[str, GetRoute],
     health: Callable[[], dict[str, Any]],
+    body_budget: ByteBudget,
 ) -> type[BaseHTTPRequestHandler]:
     in_flight = threading.BoundedSemaphore(max_concurrent_exports)
     get_paths = GET_PATHS | frozenset(extra_get_routes)
@@ -203,7 +209,7 @@ def _make_handler(
                     self.close_connection = True
                 if coding.strip().lower() != "chunked":
                     raise BodyError(501, f"unsupported Transfer-Encoding {coding[:40]!r}")
-                return read_chunked(self.rfile, max_body_bytes)
+                return read_chunked(self.rfile, max_body_bytes, self._reservation.grow)
             length_header = self.headers.get("Content-Length")
             if length_header is None:
                 raise BodyError(HTTPStatus.LENGTH_REQUIRED, "Content-Length required")
@@ -212,6 +218,7 @@ def _make_handler(
             length = int(length_header)
             if length > max_body_bytes:
                 raise BodyError(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "body too large")
+            self._reservation.grow(length)  # before reading: the bytes are then held
             body = self.rfile.read(length)
             if len(body) < length:
                 raise BodyError(HTTPStatus.BAD_REQUEST, "body cut short")
@@ -225,6 +232,17 @@ def _make_handler(
             except BodyError as exc:
                 self._reject(exc.status, str(exc), close=True)
                 return None
+            except BudgetExhaustedError as exc:
+                self.close_connection = True  # the body is left unread
+                self._busy(str(exc))
+                return None
+
+        def _busy(self, message: str) -> None:
+            """Too many request bodies in memory: retry later (as for a full queue)."""
+            metrics.inc("inflight_bytes_rejections")
+            self._send_status(
+                HTTPStatus.TOO_MANY_REQUESTS, message, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+            )
 
         def _discard_body(self) -> None:
             """Read and drop the body of a request answered without it, so the connection
@@ -233,7 +251,7 @@ def _make_handler(
                 return  # no body (RFC 9112 section 6.3)
             try:
                 self._body()
-            except BodyError:
+            except (BodyError, BudgetExhaustedError):
                 self.close_connection = True
 
         def _reject(
@@ -286,6 +304,8 @@ def _make_handler(
             (our bug) is logged, counted and answered 500 instead of dropping the connection,
             which an exporter would take for a transient failure and resend forever."""
             self._response_started = False
+            # What this request's body holds of the shared budget, released on every path.
+            self._reservation = body_budget.reservation()
             try:
                 route()
             except ConnectionError:  # the client went away: nobody to answer
@@ -303,6 +323,8 @@ def _make_handler(
                         )
                     except OSError:
                         pass
+            finally:
+                self._reservation.close()
 
         # -- routes ----------------------------------------------------------------------------
         def do_GET(self) -> None:
@@ -392,8 +414,16 @@ def _make_handler(
         def _export(self, body: bytes) -> None:
             is_json = self._content_type() == "application/json"
             try:
-                data = decompress(body, self.headers.get("Content-Encoding", ""), max_body_bytes)
+                data = decompress(
+                    body,
+                    self.headers.get("Content-Encoding", ""),
+                    max_body_bytes,
+                    self._reservation.grow,  # the inflated bytes are held too
+                )
                 request = parse_json(data) if is_json else parse_protobuf(data)
+            except BudgetExhaustedError as exc:
+                self._busy(str(exc))  # the body was read whole: the connection stays usable
+                return
             except PayloadTooLargeError as exc:
                 self._reject(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, str(exc))
                 return

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import socket
 import threading
 import time
 import urllib.error
@@ -409,6 +410,74 @@ def test_http_bounds_concurrent_exports(tmp_path):
         first.join(10)
         assert post(proc, make_request(20, 2).SerializeToString(), AUTH)[0] == 200
         assert len(stored_span_ids(proc)) == 4
+    finally:
+        proc.stop()
+
+
+def _held_request(proc, body: bytes) -> socket.socket:
+    """A POST whose headers are sent and body held back: its Content-Length is reserved."""
+    sock = socket.create_connection(("127.0.0.1", proc.http.port), timeout=10)
+    sock.sendall(
+        b"POST /v1/traces HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/x-protobuf\r\n"
+        + f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+    )
+    return sock
+
+
+def _finish(sock: socket.socket, body: bytes) -> bytes:
+    """Send the held body; the status line of the answer."""
+    with sock:
+        sock.sendall(body)
+        return sock.makefile("rb").readline()
+
+
+def test_http_bounds_the_request_bodies_in_memory(tmp_path):
+    """Bodies are reserved from max_inflight_body_bytes before they are read: with two held
+    mid-upload, a third that does not fit is answered 429 + Retry-After at once (its body
+    never read), counted; once they finish, the budget is whole again. A gzip body counts what
+    it inflates to as well."""
+    proc = _processor(tmp_path, max_body_bytes=1200, max_inflight_body_bytes=2400)
+    try:
+        bodies = [make_request(n * 10, 2).SerializeToString() for n in (1, 2, 3)]
+        assert all(900 < len(b) <= 1200 for b in bodies)
+        held = [_held_request(proc, body) for body in bodies[:2]]
+        budget = proc.http.body_budget
+        wait_until(lambda: budget.in_use == len(bodies[0]) + len(bodies[1]), message="held")
+        started = time.monotonic()
+        status, headers, _ = post(proc, bodies[2], AUTH)
+        assert status == 429 and headers["Retry-After"] == "1"
+        assert time.monotonic() - started < 5  # at once, not after the held ones
+        assert scraped(proc)["llm_margin_inflight_bytes_rejections_total"] == 1
+        # A small gzip body fits, but what it inflates to (reserved as it inflates) does not.
+        gzipped = gzip.compress(bodies[2])
+        assert len(gzipped) + len(bodies[0]) + len(bodies[1]) <= 2400
+        status, headers, _ = post(proc, gzipped, {**AUTH, "Content-Encoding": "gzip"})
+        assert status == 429 and headers["Retry-After"] == "1"
+        assert metric(proc, "inflight_bytes_rejections") == 2
+        assert [_finish(sock, body) for sock, body in zip(held, bodies, strict=False)] == [
+            b"HTTP/1.1 200 OK\r\n"
+        ] * 2
+        wait_until(lambda: budget.in_use == 0, message="released")
+        assert post(proc, gzipped, {**AUTH, "Content-Encoding": "gzip"})[0] == 200
+        assert budget.in_use == 0
+        assert stored_span_ids(proc) == {f"{n:016x}" for n in (11, 12, 21, 22, 31, 32)}
+    finally:
+        proc.stop()
+
+
+def test_http_releases_the_budget_on_refusals_and_cut_uploads(tmp_path):
+    proc = _processor(tmp_path, max_body_bytes=1024, max_inflight_body_bytes=2048)
+    try:
+        budget = proc.http.body_budget
+        assert post(proc, b"garbage", AUTH)[0] == 400
+        assert post(proc, b"x" * 2000, AUTH)[0] == 413
+        json_type = {"Content-Type": "application/json"}
+        assert post(proc, b"[]", {**AUTH, **json_type}, path="/api/query")[0] == 400
+        sock = _held_request(proc, b"x" * 1000)
+        wait_until(lambda: budget.in_use == 1000, message="held")
+        sock.close()  # the upload is cut: its reservation goes with it
+        wait_until(lambda: budget.in_use == 0, message="released")
     finally:
         proc.stop()
 
