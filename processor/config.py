@@ -19,8 +19,9 @@ docs/operations.md for which keys are file-only):
 - ``max_inflight_body_bytes``: request bodies each receiver holds in memory at once, inflated
   bytes included. OTLP/HTTP reserves each body from it before reading it and answers 429 with
   Retry-After when it cannot; gRPC derives from it how many RPCs grpcio may hold (at least
-  the export slots and refusal threads plus a few). Default 256 MiB, at least twice
-  ``max_body_bytes`` (a compressed body and what it inflates to are held together).
+  the export slots and refusal threads plus a few). Default 256 MiB, or twice
+  ``max_body_bytes`` when that is more; at least twice ``max_body_bytes`` (a compressed body
+  and what it inflates to are held together).
 - ``queue_max_records``: bound of the write queue; beyond it senders are told to retry.
 - ``max_concurrent_exports``: export requests each receiver decodes and holds until durable
   at once; beyond it senders are told to retry (HTTP 429, gRPC RESOURCE_EXHAUSTED with
@@ -104,7 +105,8 @@ class ServeConfig:
     max_body_bytes: int = 16 * 1024 * 1024
     queue_max_records: int = 200_000
     max_concurrent_exports: int = MAX_CONCURRENT_EXPORTS
-    max_inflight_body_bytes: int = MAX_INFLIGHT_BODY_BYTES
+    # None: MAX_INFLIGHT_BODY_BYTES, or twice max_body_bytes when that is more (validate()).
+    max_inflight_body_bytes: int | None = None
     ack_timeout_seconds: float = 10.0
     billing_file: str | None = None
     spool_dir: str | None = None
@@ -150,6 +152,9 @@ class ServeConfig:
             raise ConfigError(
                 f"max_concurrent_exports must be 1 to 1024, got {self.max_concurrent_exports!r}"
             )
+        # Not given: a larger max_body_bytes raises the default rather than refusing to start.
+        if self.max_inflight_body_bytes is None:
+            self.max_inflight_body_bytes = max(MAX_INFLIGHT_BODY_BYTES, 2 * self.max_body_bytes)
         # Below twice max_body_bytes a large compressed request (its body and what it inflates
         # to) could never fit, and would be answered "retry" forever.
         if (

@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--max-inflight-body-bytes",
         type=int,
-        help="request bodies each receiver holds in memory at once (default 256 MiB, at least "
-        "2 x --max-body-bytes); beyond it senders retry",
+        help="request bodies each receiver holds in memory at once (default 256 MiB or "
+        "2 x --max-body-bytes, whichever is more); beyond it senders retry",
     )
     parser.add_argument(
         "--queue-max-records",

@@ -189,3 +189,8 @@ def test_the_demo_billing_file_is_accepted():
 
     path = resources.files("llm_margin.demo") / "billing.yaml"
     assert load_serve_config(None, {"billing_file": str(path)}).billing_file == str(path)
+
+
+def test_a_large_max_body_bytes_raises_the_default_body_budget_instead_of_failing():
+    config = ServeConfig(max_body_bytes=512 * 1024 * 1024).validate()
+    assert config.max_inflight_body_bytes == 1024 * 1024 * 1024
