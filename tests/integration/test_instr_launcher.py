@@ -50,10 +50,11 @@ def _spans(stdout: str) -> list[dict]:
         index = end
 
 
-@pytest.mark.integration
-def test_entry_point_loads_under_the_launcher(sim, tmp_path):  # noqa: F811
+def _run_under_launcher(source: str, tmp_path, base_url: str) -> tuple[list[dict], str]:
+    """Our spans (console exporter) from ``source`` run by opentelemetry-instrument, and its
+    stdout for failure messages."""
     app = tmp_path / "app.py"
-    app.write_text(APP)
+    app.write_text(source)
     launcher = os.path.join(os.path.dirname(sys.executable), "opentelemetry-instrument")
     env = {
         **os.environ,
@@ -64,7 +65,7 @@ def test_entry_point_loads_under_the_launcher(sim, tmp_path):  # noqa: F811
         "OTEL_BSP_SCHEDULE_DELAY": "50",
     }
     result = subprocess.run(
-        [launcher, sys.executable, str(app), sim.openai_base_url],
+        [launcher, sys.executable, str(app), base_url],
         env=env,
         capture_output=True,
         text=True,
@@ -73,9 +74,15 @@ def test_entry_point_loads_under_the_launcher(sim, tmp_path):  # noqa: F811
     assert result.returncode == 0, result.stderr[-3000:]
     spans = _spans(result.stdout)
     ours = [s for s in spans if s["attributes"].get("llm_margin.instrumentation") == "llm_margin"]
+    return ours, result.stdout
+
+
+@pytest.mark.integration
+def test_entry_point_loads_under_the_launcher(sim, tmp_path):  # noqa: F811
+    ours, stdout = _run_under_launcher(APP, tmp_path, sim.openai_base_url)
     calls = [s for s in ours if "llm_margin.call_id" in s["attributes"]]
     tasks = [s for s in ours if s["attributes"].get("llm_margin.task.root")]
-    assert len(calls) == 1 and len(tasks) == 1, result.stdout[-3000:]
+    assert len(calls) == 1 and len(tasks) == 1, stdout[-3000:]
     attrs = calls[0]["attributes"]
     assert attrs["customer.id"] == "acme" and attrs["plan"] == "pro"
     assert "secret" not in attrs
@@ -117,33 +124,10 @@ def test_calls_in_thread_pool_workers_keep_the_customer_and_the_task(sim, tmp_pa
     launcher, the threading instrumentation (installed with llm-margin) carries the OpenTelemetry
     context, so the worker's call has the customer's baggage and the task's id: it is the
     customer's, in its task, not '(unattributed)' in a task of its own."""
-    app = tmp_path / "app.py"
-    app.write_text(THREAD_APP)
-    launcher = os.path.join(os.path.dirname(sys.executable), "opentelemetry-instrument")
-    env = {
-        **os.environ,
-        "OTEL_TRACES_EXPORTER": "console",
-        "OTEL_METRICS_EXPORTER": "none",
-        "OTEL_LOGS_EXPORTER": "none",
-        "OTEL_SERVICE_NAME": "thread-check",
-        "OTEL_BSP_SCHEDULE_DELAY": "50",
-    }
-    result = subprocess.run(
-        [launcher, sys.executable, str(app), sim.openai_base_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    ours = [
-        s
-        for s in _spans(result.stdout)
-        if s["attributes"].get("llm_margin.instrumentation") == "llm_margin"
-    ]
+    ours, stdout = _run_under_launcher(THREAD_APP, tmp_path, sim.openai_base_url)
     calls = [s for s in ours if "llm_margin.call_id" in s["attributes"]]
     tasks = [s for s in ours if s["attributes"].get("llm_margin.task.root")]
-    assert len(calls) == 2 and len(tasks) == 1, result.stdout[-3000:]
+    assert len(calls) == 2 and len(tasks) == 1, stdout[-3000:]
     for call in calls:
         assert call["attributes"].get("customer.id") == "acme"
         assert call["attributes"].get("task.id") == tasks[0]["attributes"]["task.id"]

@@ -41,25 +41,18 @@ from collections.abc import Collection
 from functools import partial
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-
 from ..config import get_config
-from ..span_processor import install_span_processor
 from . import _anthropic_extract as X
 from ._common import (
     CURRENT_CALL,
     Endpoint,
-    acquire_http_hooks,
     apply_budget,
     async_wrapper,
     record_internal_error,
-    release_http_hooks,
-    set_tracer_provider,
     start_call,
     sync_wrapper,
-    unwrap_all,
-    wrap_all,
 )
+from ._instrumentor import ProviderInstrumentor
 from ._types import get
 from .package import _instruments_anthropic
 
@@ -194,28 +187,11 @@ def _targets() -> list[tuple[str, str, Any]]:
     ]
 
 
-class AnthropicInstrumentor(BaseInstrumentor):
+class AnthropicInstrumentor(ProviderInstrumentor):
     """Instruments the Anthropic SDK. ``instrument(tracer_provider=...)``, ``uninstrument()``."""
 
-    _wrapped: list[tuple[str, str]] = []
+    provider = "anthropic"
+    targets = staticmethod(_targets)
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments_anthropic
-
-    def _instrument(self, **kwargs: Any) -> None:
-        try:
-            tracer_provider = kwargs.get("tracer_provider")
-            set_tracer_provider(tracer_provider)
-            install_span_processor(tracer_provider)
-            acquire_http_hooks()
-            self._wrapped = wrap_all(_targets())
-        except Exception:
-            record_internal_error("anthropic_instrument")
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        try:
-            unwrap_all(self._wrapped)
-            self._wrapped = []
-            release_http_hooks()
-        except Exception:
-            record_internal_error("anthropic_uninstrument")

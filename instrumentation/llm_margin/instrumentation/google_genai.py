@@ -35,22 +35,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-
-from ..span_processor import install_span_processor
 from . import _google_genai_extract as X
 from ._common import (
     Endpoint,
-    acquire_http_hooks,
     async_wrapper,
-    record_internal_error,
-    release_http_hooks,
-    set_tracer_provider,
     sync_wrapper,
-    unwrap_all,
     url_server_info,
-    wrap_all,
 )
+from ._instrumentor import ProviderInstrumentor
 from .package import _instruments_google_genai
 
 PROVIDER = "gcp.gemini"
@@ -109,29 +101,12 @@ def _targets() -> list[tuple[str, str, Any]]:
     ]
 
 
-class GoogleGenAIInstrumentor(BaseInstrumentor):
+class GoogleGenAIInstrumentor(ProviderInstrumentor):
     """Instruments the google-genai SDK. ``instrument(tracer_provider=...)``,
     ``uninstrument()``."""
 
-    _wrapped: list[tuple[str, str]] = []
+    provider = "google_genai"
+    targets = staticmethod(_targets)
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments_google_genai
-
-    def _instrument(self, **kwargs: Any) -> None:
-        try:
-            tracer_provider = kwargs.get("tracer_provider")
-            set_tracer_provider(tracer_provider)
-            install_span_processor(tracer_provider)
-            acquire_http_hooks()
-            self._wrapped = wrap_all(_targets())
-        except Exception:
-            record_internal_error("google_genai_instrument")
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        try:
-            unwrap_all(self._wrapped)
-            self._wrapped = []
-            release_http_hooks()
-        except Exception:
-            record_internal_error("google_genai_uninstrument")

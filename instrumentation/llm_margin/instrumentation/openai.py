@@ -38,22 +38,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-
 from ..config import get_config
-from ..span_processor import install_span_processor
 from . import _openai_extract as X
 from ._common import (
     Endpoint,
-    acquire_http_hooks,
     async_wrapper,
-    record_internal_error,
-    release_http_hooks,
-    set_tracer_provider,
     sync_wrapper,
-    unwrap_all,
-    wrap_all,
 )
+from ._instrumentor import ProviderInstrumentor
 from ._types import RequestFacts, get
 from .package import _instruments_openai
 
@@ -129,28 +121,11 @@ def _targets() -> list[tuple[str, str, Any]]:
     ]
 
 
-class OpenAIInstrumentor(BaseInstrumentor):
+class OpenAIInstrumentor(ProviderInstrumentor):
     """Instruments the OpenAI SDK. ``instrument(tracer_provider=...)``, ``uninstrument()``."""
 
-    _wrapped: list[tuple[str, str]] = []
+    provider = "openai"
+    targets = staticmethod(_targets)
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return _instruments_openai
-
-    def _instrument(self, **kwargs: Any) -> None:
-        try:
-            tracer_provider = kwargs.get("tracer_provider")
-            set_tracer_provider(tracer_provider)
-            install_span_processor(tracer_provider)
-            acquire_http_hooks()
-            self._wrapped = wrap_all(_targets())
-        except Exception:
-            record_internal_error("openai_instrument")
-
-    def _uninstrument(self, **kwargs: Any) -> None:
-        try:
-            unwrap_all(self._wrapped)
-            self._wrapped = []
-            release_http_hooks()
-        except Exception:
-            record_internal_error("openai_uninstrument")
