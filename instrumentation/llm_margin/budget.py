@@ -249,20 +249,32 @@ def enforcement() -> BudgetClient | None:
 
 
 # --- hook for the provider instrumentation (one call before the SDK sends) ---------------------
+def _asking(
+    customer_id: str | None, workspace_id: str | None
+) -> tuple[BudgetClient, str, str, str] | None:
+    """The client and (customer, workspace, task) to ask about; None when there is nothing to
+    ask (enforcement off, or a request with no customer)."""
+    client = _current()
+    if client is None:
+        return None
+    customer = customer_id or baggage.get_baggage("customer.id")
+    if not customer:
+        return None
+    workspace = workspace_id or baggage.get_baggage("workspace.id") or ""
+    task = baggage.get_baggage("task.id") or ""
+    return client, str(customer), str(workspace), str(task)
+
+
 def before_provider_call(
     model: str, customer_id: str | None = None, workspace_id: str | None = None
 ) -> str:
     """Model to call for this request; raises BudgetExceeded over a hard cap. No-op when
     enforcement is off or the request has no customer."""
-    client = _current()
-    if client is None:
+    asking = _asking(customer_id, workspace_id)
+    if asking is None:
         return model
-    customer = customer_id or baggage.get_baggage("customer.id")
-    if not customer:
-        return model
-    workspace = workspace_id or baggage.get_baggage("workspace.id") or ""
-    task = baggage.get_baggage("task.id") or ""
-    return client.choose_model(model, str(customer), str(workspace), str(task))
+    client, customer, workspace, task = asking
+    return client.choose_model(model, customer, workspace, task)
 
 
 async def before_provider_call_async(
@@ -270,12 +282,8 @@ async def before_provider_call_async(
 ) -> str:
     """``before_provider_call`` for async SDK methods (the event loop is not blocked while the
     processor is asked)."""
-    client = _current()
-    if client is None:
+    asking = _asking(customer_id, workspace_id)
+    if asking is None:
         return model
-    customer = customer_id or baggage.get_baggage("customer.id")
-    if not customer:
-        return model
-    workspace = workspace_id or baggage.get_baggage("workspace.id") or ""
-    task = baggage.get_baggage("task.id") or ""
-    return await client.choose_model_async(model, str(customer), str(workspace), str(task))
+    client, customer, workspace, task = asking
+    return await client.choose_model_async(model, customer, workspace, task)
