@@ -126,6 +126,14 @@ class ServeConfig:
             return "./llm-margin-spool"
         return os.path.join(self.data_dir, "spool")
 
+    def inflight_body_bytes(self) -> int:
+        """``max_inflight_body_bytes``, or its default when not given: a larger
+        ``max_body_bytes`` raises the default rather than refusing to start. (A config built
+        in code need not have been validated.)"""
+        if self.max_inflight_body_bytes is not None:
+            return self.max_inflight_body_bytes
+        return max(MAX_INFLIGHT_BODY_BYTES, 2 * self.max_body_bytes)
+
     def validate(self) -> ServeConfig:
         for name in _TEXT_FIELDS + _OPTIONAL_TEXT_FIELDS:
             value = getattr(self, name)
@@ -152,9 +160,8 @@ class ServeConfig:
             raise ConfigError(
                 f"max_concurrent_exports must be 1 to 1024, got {self.max_concurrent_exports!r}"
             )
-        # Not given: a larger max_body_bytes raises the default rather than refusing to start.
         if self.max_inflight_body_bytes is None:
-            self.max_inflight_body_bytes = max(MAX_INFLIGHT_BODY_BYTES, 2 * self.max_body_bytes)
+            self.max_inflight_body_bytes = self.inflight_body_bytes()
         # Below twice max_body_bytes a large compressed request (its body and what it inflates
         # to) could never fit, and would be answered "retry" forever.
         if (

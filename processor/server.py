@@ -85,7 +85,7 @@ class Processor:
             auth_token=config.auth_token,
             max_message_bytes=config.max_body_bytes,
             max_concurrent_exports=config.max_concurrent_exports,
-            max_inflight_body_bytes=config.max_inflight_body_bytes,
+            max_inflight_body_bytes=config.inflight_body_bytes(),
         )
         # --- budgets hook (issue 6): evaluator thread + GET /api/budget/decision ---
         from llm_margin.processor.budgets.config import load_budget_config
@@ -105,7 +105,7 @@ class Processor:
             auth_token=config.auth_token,
             max_body_bytes=config.max_body_bytes,
             max_concurrent_exports=config.max_concurrent_exports,
-            max_inflight_body_bytes=config.max_inflight_body_bytes,
+            max_inflight_body_bytes=config.inflight_body_bytes(),
             extra_get_routes=http_extra_routes,
             health=self.writer.health,
         )

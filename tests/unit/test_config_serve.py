@@ -194,3 +194,9 @@ def test_the_demo_billing_file_is_accepted():
 def test_a_large_max_body_bytes_raises_the_default_body_budget_instead_of_failing():
     config = ServeConfig(max_body_bytes=512 * 1024 * 1024).validate()
     assert config.max_inflight_body_bytes == 1024 * 1024 * 1024
+
+
+def test_an_unvalidated_config_still_has_a_body_budget():
+    """Processor(ServeConfig(...)) built in code, without validate(), still starts."""
+    assert ServeConfig().inflight_body_bytes() == 256 * 1024 * 1024
+    assert ServeConfig(max_body_bytes=300 * 1024 * 1024).inflight_body_bytes() == 600 * 1024 * 1024
