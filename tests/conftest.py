@@ -87,6 +87,22 @@ def launcher_env(
     }
 
 
+def run_instrumented_app(source: str, tmp_path, service: str, processor, *args: str) -> None:
+    """``source`` written to an app file and run under `opentelemetry-instrument` with ``args``,
+    exporting over OTLP/gRPC to the in-process ``processor``; only llm-margin's own
+    instrumentation loaded (no httpx attempt spans). Fails on a non-zero exit."""
+    app = tmp_path / "app.py"
+    app.write_text(source)
+    env = launcher_env(
+        service,
+        f"http://127.0.0.1:{processor.grpc.port}",
+        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai,anthropic,httpx,httpx2",
+    )
+    command = [bin_path("opentelemetry-instrument"), sys.executable, str(app), *args]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
 def bin_path(name: str) -> str:
     """A console script installed beside the running Python (the project's venv)."""
     return os.path.join(os.path.dirname(sys.executable), name)

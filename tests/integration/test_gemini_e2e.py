@@ -5,14 +5,12 @@ own rate)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from decimal import Decimal
 
 import genai_prices
 import pytest
-from conftest import bin_path, launcher_env, wait_until
+from conftest import run_instrumented_app, wait_until
 from instr_fixtures import sim  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -59,16 +57,7 @@ EXPECTED = {  # request model -> (output, reasoning, cache read, stream)
 
 
 def test_gemini_calls_stored_and_priced_exactly(processor, sim, tmp_path):  # noqa: F811
-    app = tmp_path / "app.py"
-    app.write_text(APP)
-    env = launcher_env(
-        "gemini",
-        f"http://127.0.0.1:{processor.grpc.port}",
-        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai,anthropic,httpx,httpx2",
-    )
-    command = [bin_path("opentelemetry-instrument"), sys.executable, str(app), sim.gemini_base_url]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_instrumented_app(APP, tmp_path, "gemini", processor, sim.gemini_base_url)
 
     def calls() -> list[dict]:
         rows = processor.store.query(

@@ -3,12 +3,10 @@ styles and task shapes a real app uses (raw responses, a task on a generator, ne
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 
 import pytest
-from conftest import bin_path, launcher_env, wait_until
+from conftest import run_instrumented_app, wait_until
 from instr_fixtures import sim  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -50,21 +48,7 @@ APP = textwrap.dedent(
 
 
 def test_call_styles_and_task_shapes_stored_right(processor, sim, tmp_path):  # noqa: F811
-    app = tmp_path / "app.py"
-    app.write_text(APP)
-    env = launcher_env(
-        "call-styles",
-        f"http://127.0.0.1:{processor.grpc.port}",
-        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai,anthropic,httpx,httpx2",
-    )
-    result = subprocess.run(
-        [bin_path("opentelemetry-instrument"), sys.executable, str(app), sim.openai_base_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    run_instrumented_app(APP, tmp_path, "call-styles", processor, sim.openai_base_url)
 
     def calls() -> list[dict]:
         rows = processor.store.query(

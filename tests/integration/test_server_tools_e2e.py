@@ -4,14 +4,12 @@ unpriced when the price book has no price for them."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import textwrap
 from decimal import Decimal
 
 import genai_prices
 import pytest
-from conftest import bin_path, launcher_env, wait_until
+from conftest import run_instrumented_app, wait_until
 from instr_fixtures import sim  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -60,22 +58,9 @@ EXPECTED = {  # request model -> (web searches, file searches, stream)
 
 
 def test_search_calls_are_stored_and_priced_exactly(processor, sim, tmp_path):  # noqa: F811
-    app = tmp_path / "app.py"
-    app.write_text(APP)
-    env = launcher_env(
-        "server-tools",
-        f"http://127.0.0.1:{processor.grpc.port}",
-        OTEL_PYTHON_DISABLED_INSTRUMENTATIONS="openai,anthropic,httpx,httpx2",
+    run_instrumented_app(
+        APP, tmp_path, "server-tools", processor, sim.openai_base_url, sim.anthropic_base_url
     )
-    command = [bin_path("opentelemetry-instrument"), sys.executable, str(app)]
-    result = subprocess.run(
-        [*command, sim.openai_base_url, sim.anthropic_base_url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
 
     def calls() -> list[dict]:
         rows = processor.store.query(

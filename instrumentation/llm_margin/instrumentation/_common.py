@@ -730,15 +730,21 @@ def start_call(
 
 
 # --- budget enforcement (off unless configured: llm_margin.budget) -----------------------------
+def _enforced_model(kwargs: dict[str, Any]) -> str | None:
+    """The request's model when budgets are enforced and it names one, else None."""
+    if budget.enforcement() is None:
+        return None
+    model = kwargs.get("model")
+    return model if isinstance(model, str) else None
+
+
 def apply_budget(kwargs: dict[str, Any]) -> dict[str, Any]:
     """The request's arguments with the model the customer's budget decision allows (a cheaper
     one over a soft cap); raises ``BudgetExceeded`` over a hard cap, before the provider is
     called. Any other failure of ours lets the call through unchanged (counted)."""
     try:
-        if budget.enforcement() is None:
-            return kwargs
-        model = kwargs.get("model")
-        if not isinstance(model, str):
+        model = _enforced_model(kwargs)
+        if model is None:
             return kwargs
         chosen = budget.before_provider_call(model)
     except budget.BudgetExceeded:
@@ -753,10 +759,8 @@ async def apply_budget_async(kwargs: dict[str, Any]) -> dict[str, Any]:
     """``apply_budget`` for async SDK methods: a decision not cached is awaited on a worker
     thread, so an app's other requests are not stalled while the processor answers."""
     try:
-        if budget.enforcement() is None:
-            return kwargs
-        model = kwargs.get("model")
-        if not isinstance(model, str):
+        model = _enforced_model(kwargs)
+        if model is None:
             return kwargs
         chosen = await budget.before_provider_call_async(model)
     except budget.BudgetExceeded:
