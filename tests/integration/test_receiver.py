@@ -388,17 +388,24 @@ def test_real_exporter_backs_off_and_delivers_after_queue_full(tmp_path, transpo
         proc.stop()
 
 
+def _hold_exports(proc: Processor) -> threading.Event:
+    """Each export keeps its slot (its batch is not handed to the writer) until the returned
+    event is set."""
+    release = threading.Event()
+    original = proc.writer.submit
+
+    def slow_submit(*args, **kwargs):
+        release.wait(20)
+        return original(*args, **kwargs)
+
+    proc.writer.submit = slow_submit
+    return release
+
+
 def test_http_bounds_concurrent_exports(tmp_path):
     proc = _processor(tmp_path, max_concurrent_exports=1)
     try:
-        release = threading.Event()
-        original = proc.writer.submit
-
-        def slow_submit(*args, **kwargs):  # holds the one export slot until released
-            release.wait(10)
-            return original(*args, **kwargs)
-
-        proc.writer.submit = slow_submit
+        release = _hold_exports(proc)
         body = make_request(0, 2).SerializeToString()
         first = threading.Thread(target=post, args=(proc, body, AUTH))
         first.start()
@@ -499,14 +506,7 @@ def test_grpc_bounds_concurrent_exports_and_counts_refusals(tmp_path):
     RetryInfo (without it OTLP clients must not retry), and counted; none waits in a queue."""
     proc = _processor(tmp_path, max_concurrent_exports=2)
     try:
-        release = threading.Event()
-        original = proc.writer.submit
-
-        def slow_submit(*args, **kwargs):  # holds its export slot until released
-            release.wait(20)
-            return original(*args, **kwargs)
-
-        proc.writer.submit = slow_submit
+        release = _hold_exports(proc)
         metadata = (("authorization", f"Bearer {TOKEN}"),)
         with grpc.insecure_channel(f"127.0.0.1:{proc.grpc.port}") as chan:
             stub = trace_service_pb2_grpc.TraceServiceStub(chan)
@@ -543,14 +543,7 @@ def test_a_burst_of_exports_beyond_the_slots_is_told_to_retry(tmp_path, monkeypa
     monkeypatch.setattr(otlp_grpc, "REFUSAL_WORKERS", 1)
     proc = _processor(tmp_path, max_concurrent_exports=1)
     try:
-        release = threading.Event()
-        original = proc.writer.submit
-
-        def slow_submit(*args, **kwargs):
-            release.wait(20)
-            return original(*args, **kwargs)
-
-        proc.writer.submit = slow_submit
+        release = _hold_exports(proc)
         metadata = (("authorization", f"Bearer {TOKEN}"),)
         with grpc.insecure_channel(f"127.0.0.1:{proc.grpc.port}") as chan:
             stub = trace_service_pb2_grpc.TraceServiceStub(chan)
@@ -582,14 +575,7 @@ def test_grpc_pool_refuses_beyond_its_size_and_counts_it(tmp_path, monkeypatch):
     monkeypatch.setattr(otlp_grpc, "WAITING_RPCS", 0)  # and nothing may wait for a thread
     proc = _processor(tmp_path, max_concurrent_exports=1)
     try:
-        release = threading.Event()
-        original = proc.writer.submit
-
-        def slow_submit(*args, **kwargs):
-            release.wait(20)
-            return original(*args, **kwargs)
-
-        proc.writer.submit = slow_submit
+        release = _hold_exports(proc)
         metadata = (("authorization", f"Bearer {TOKEN}"),)
         with grpc.insecure_channel(f"127.0.0.1:{proc.grpc.port}") as chan:
             stub = trace_service_pb2_grpc.TraceServiceStub(chan)
