@@ -109,6 +109,44 @@ def bin_path(name: str) -> str:
 
 
 @contextlib.contextmanager
+def store_with_billing(tmp_path, billing_yaml: str) -> Iterator:
+    """An embedded store under ``tmp_path`` with the plans and customers of ``billing_yaml``."""
+    from llm_margin.processor.billing import parse_billing, store_billing
+    from llm_margin.processor.storage import Store
+
+    store = Store.open(data_dir=str(tmp_path / "data"))
+    try:
+        store_billing(store, *parse_billing(billing_yaml))
+        yield store
+    finally:
+        store.close()
+
+
+@contextlib.contextmanager
+def budget_processor_with(tmp_path, billing_yaml: str) -> Iterator:
+    """An in-process processor on free loopback ports whose billing file is ``billing_yaml``,
+    yielded once its first budget round is done (decisions are 503 before); stopped on exit."""
+    from llm_margin.processor.config import ServeConfig
+    from llm_margin.processor.server import Processor
+
+    billing = tmp_path / "billing.yaml"
+    billing.write_text(billing_yaml)
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"),
+        otlp_grpc_port=free_port(),
+        otlp_http_port=free_port(),
+        billing_file=str(billing),
+    ).validate()
+    proc = Processor(config)
+    proc.start()
+    try:
+        wait_until(lambda: proc.budgets.decision("-")["evaluated_at"], message="evaluated")
+        yield proc
+    finally:
+        proc.stop()
+
+
+@contextlib.contextmanager
 def running_serve(data_dir: str, *options: str) -> Iterator[subprocess.Popen]:
     """`llm-margin serve --data-dir DATA_DIR OPTIONS...` as a real subprocess, ready (its first
     line printed) when entered; SIGTERM (then SIGKILL) on exit."""

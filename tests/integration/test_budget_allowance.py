@@ -7,12 +7,12 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
-from llm_margin.processor.billing import parse_billing, store_billing
 from llm_margin.processor.budgets.config import BudgetConfig
 from llm_margin.processor.budgets.evaluator import BudgetEvaluator
 from llm_margin.processor.records import CallRecord
 from llm_margin.processor.reports.views import run_sql
-from llm_margin.processor.storage import Store
+
+from tests.conftest import store_with_billing
 
 pytestmark = pytest.mark.integration
 
@@ -49,12 +49,8 @@ def call(i: int, customer: str, cost: str) -> CallRecord:
 
 @pytest.fixture
 def store(tmp_path):
-    store = Store.open(data_dir=str(tmp_path / "data"))
-    store_billing(store, *parse_billing(BILLING))
-    try:
+    with store_with_billing(tmp_path, BILLING) as store:
         yield store
-    finally:
-        store.close()
 
 
 def test_allowance_per_customer_from_price_custom_price_and_target_margin(store):

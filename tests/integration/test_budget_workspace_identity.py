@@ -14,18 +14,16 @@ from decimal import Decimal
 
 import genai_prices
 import pytest
-from llm_margin.processor.billing import parse_billing, store_billing
 from llm_margin.processor.budgets import thresholds
 from llm_margin.processor.budgets.config import BudgetConfig
 from llm_margin.processor.budgets.evaluator import BudgetEvaluator
 from llm_margin.processor.budgets.sinks import TableSink
 from llm_margin.processor.records import CallRecord
-from llm_margin.processor.storage import Store
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from tests.conftest import free_port, wait_until
+from tests.conftest import budget_processor_with, store_with_billing, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -71,12 +69,8 @@ def call(i: int, customer: str, cost: str, workspace: str = "default") -> CallRe
 
 @pytest.fixture
 def store(tmp_path):
-    store = Store.open(data_dir=str(tmp_path / "data"))
-    store_billing(store, *parse_billing(BILLING))
-    try:
+    with store_with_billing(tmp_path, BILLING) as store:
         yield store
-    finally:
-        store.close()
 
 
 def workspace_alerts(alerts) -> set[tuple]:
@@ -196,11 +190,8 @@ def test_alerts_recorded_before_the_upgrade_do_not_fire_again(store):
 
 @pytest.fixture
 def processor(tmp_path):
-    from llm_margin.processor.config import ServeConfig
-    from llm_margin.processor.server import Processor
-
-    billing = tmp_path / "billing.yaml"
-    billing.write_text(
+    with budget_processor_with(
+        tmp_path,
         """
 plans:
   pro: {monthly_price_usd: "1000", included_ai_usd: "1000"}
@@ -210,21 +201,9 @@ customers:
 budgets:
   interval_seconds: 3600   # the test drives evaluation itself
   workspace_daily_spend_usd: "5"
-"""
-    )
-    config = ServeConfig(
-        data_dir=str(tmp_path / "data"),
-        otlp_grpc_port=free_port(),
-        otlp_http_port=free_port(),
-        billing_file=str(billing),
-    ).validate()
-    proc = Processor(config)
-    proc.start()
-    try:
-        wait_until(lambda: proc.budgets.decision("-")["evaluated_at"], message="evaluated")
+""",
+    ) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def spend(proc, customer: str, input_tokens: int, sent: list[int]) -> None:

@@ -19,7 +19,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from tests.conftest import WebhookReceiver, free_port, wait_until
+from tests.conftest import WebhookReceiver, budget_processor_with, free_port, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -38,11 +38,8 @@ def webhook():
 
 @pytest.fixture
 def budget_processor(tmp_path, webhook):
-    from llm_margin.processor.config import ServeConfig
-    from llm_margin.processor.server import Processor
-
-    billing = tmp_path / "billing.yaml"
-    billing.write_text(
+    with budget_processor_with(
+        tmp_path,
         f"""
 plans:
   pro: {{monthly_price_usd: "99", target_gross_margin_pct: 80}}
@@ -56,22 +53,9 @@ budgets:
   daily_spend_usd: "{DAILY_CAP}"
   max_attempts_per_task: 4
   webhook_url: {webhook[0]}
-"""
-    )
-    config = ServeConfig(
-        data_dir=str(tmp_path / "data"),
-        otlp_grpc_port=free_port(),
-        otlp_http_port=free_port(),
-        billing_file=str(billing),
-    ).validate()
-    proc = Processor(config)
-    proc.start()
-    try:
-        # decisions are served once the first round is done (503 before)
-        wait_until(lambda: proc.budgets.decision("-")["evaluated_at"], message="evaluated")
+""",
+    ) as proc:
         yield proc
-    finally:
-        proc.stop()
 
 
 def cost_of(input_tokens: int) -> Decimal:
