@@ -286,7 +286,7 @@ def test_stop_with_a_stuck_store_ends_within_drain_seconds(tmp_path):
         assert entered.wait(20)  # the export is in hand, waiting on its batch
         started = time.monotonic()
         processor.stop()
-        assert time.monotonic() - started < 2 + 0.5
+        assert time.monotonic() - started < 2 + 1.5  # 4.5 s with the bug; slack for loaded CI
     finally:
         release.set()
         sender.join(30)
