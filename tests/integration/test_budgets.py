@@ -332,7 +332,7 @@ def test_no_decision_when_rounds_stopped_succeeding(tmp_path, monkeypatch):
     from llm_margin.processor.budgets.config import BudgetConfig
     from llm_margin.processor.storage import Store
 
-    monkeypatch.setattr(ev, "STALE_GRACE_SECONDS", 0)
+    monkeypatch.setattr(ev, "STALE_GRACE_SECONDS", 30)  # a loaded machine's pause stays fresh
     monkeypatch.setattr(ev, "FIRST_ROUND_WAIT_SECONDS", 0)
     store = Store.open(data_dir=str(tmp_path / "data"))
     try:
@@ -340,6 +340,7 @@ def test_no_decision_when_rounds_stopped_succeeding(tmp_path, monkeypatch):
         assert evaluator.http_decision("customer_id=acme")[0] == 503
         evaluator.evaluate()
         assert evaluator.http_decision("customer_id=acme")[0] == 200
+        monkeypatch.setattr(ev, "STALE_GRACE_SECONDS", 0)
         time.sleep(0.4)  # more than 3 intervals without a round
         assert evaluator.http_decision("customer_id=acme")[0] == 503
     finally:
