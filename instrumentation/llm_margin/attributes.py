@@ -60,6 +60,9 @@ OUTPUT_AUDIO_TOKENS = "llm_margin.usage.audio.output_tokens"
 # items) and file searches (OpenAI Responses file_search_call items).
 WEB_SEARCH_CALLS = "llm_margin.usage.web_search.calls"
 FILE_SEARCH_CALLS = "llm_margin.usage.file_search.calls"
+# The provider's inference speed mode: "standard" or "fast" (Anthropic fast mode, billed at a
+# premium per-token price). The response's value when it reports one, else the request's.
+SPEED = "llm_margin.speed"
 # Marks a "stream started" record: the processor stores it as an estimate that the final
 # span (same call id) replaces.
 CALL_ID = "llm_margin.call_id"
