@@ -83,6 +83,8 @@ SERVICE_TIER_KEYS = (
     "anthropic.request.service_tier",
     "gen_ai.openai.request.service_tier",
 )
+# The inference speed mode (Anthropic fast mode is priced apart): ours only.
+SPEED_KEYS = (A.SPEED,)
 # Retries the SDK made inside one call: ours, then the HTTP semantic convention anthropic's
 # native spans record.
 SDK_RETRY_KEYS = (A.SDK_RETRIES, "http.request.resend_count")
@@ -221,6 +223,7 @@ _OTHER_GROUPS = (
     RESPONSE_MODEL_KEYS,
     OPERATION_KEYS,
     SERVICE_TIER_KEYS,
+    SPEED_KEYS,
 )
 _GROUPS = _TOKEN_GROUPS_BEFORE_TS + _TOKEN_GROUPS_AFTER_TS + _TEXT_GROUPS + _OTHER_GROUPS
 _N_GROUPS = len(_GROUPS)
@@ -412,7 +415,7 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
         attempt_kind,
         source,
     ) = ["" if value is None else clean_value(value, 256) for value in values[_X0:_O0]]
-    provider, request_model, response_model, operation, service_tier = values[_O0:]
+    provider, request_model, response_model, operation, service_tier, speed = values[_O0:]
     # Model and provider names are shown in reports too: no control characters (a model name
     # with terminal escapes or a newline would redraw a terminal or break a CSV row). Not cut:
     # an oversized one rejects the span (receiver/limits.py), as before.
@@ -492,6 +495,7 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
         output_audio_tokens=min(output_audio, output_tokens),
         web_search_calls=web_searches,
         file_search_calls=file_searches,
+        speed="" if speed is None else clean_value(speed, 64).lower(),
     )
 
 

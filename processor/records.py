@@ -61,6 +61,9 @@ class CallRecord:
     # so reconcile can match it with the provider exports' own search lines, exactly.
     web_search_cost_usd: Decimal = Decimal(0)
     file_search_cost_usd: Decimal = Decimal(0)
+    # The inference speed mode ("fast": Anthropic fast mode, a premium per-token price; ""
+    # when the span does not say). Last, like the counts above (__setstate__).
+    speed: str = ""
 
     def row(self) -> tuple:
         return _call_row(self)

@@ -93,6 +93,7 @@ def reprice(
             ),
             ts,
             record["service_tier"],
+            record["speed"],
         )
         charged = Decimal(record["cost_usd"])
         summary.calls += 1

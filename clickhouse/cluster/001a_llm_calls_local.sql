@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS llm_calls_local ON CLUSTER '__CLUSTER__'
     -- exports bill searches on lines of their own, and reconcile compares like with like.
     web_search_cost_usd   Decimal(38, 18),
     file_search_cost_usd  Decimal(38, 18),
+    -- The inference speed mode: "fast" (Anthropic fast mode, priced at its own premium
+    -- price), "standard", or '' when the span does not say.
+    speed                 LowCardinality(String),
     inserted_at           DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)

@@ -25,13 +25,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show = actions.add_parser(
         "show",
         help="what the price book says for a model",
-        description="The prices the price book applies to a model at a time (--at): per request "
-        "and per million input, output and cache tokens, their source (genai-prices or your "
-        "overlay) and the price version stored with each call.",
+        description="The prices the price book applies to a model at a time (--at), for calls "
+        "at a service tier or speed mode (--service-tier, --speed): per request and per "
+        "million input, output and cache tokens, their source (genai-prices or your overlay) "
+        "and the price version stored with each call.",
     )
     show.add_argument("model", help="model name as your calls report it, e.g. gpt-4o-mini")
     show.add_argument("--provider", default="", help="provider (openai, anthropic, ...)")
     show.add_argument("--at", help="price at this date/time (UTC; default now)")
+    show.add_argument(
+        "--service-tier",
+        default="",
+        help="price of calls at this service tier (flex, priority, ...; default: standard)",
+    )
+    show.add_argument(
+        "--speed", default="", help="price of calls at this speed mode (fast; default: standard)"
+    )
     show.add_argument("--price-overlay", help="price overlay YAML to apply")
     show.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="default table"
@@ -42,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="models in stored calls the price book cannot price (calls, tokens, searches)",
         description="List the models of stored calls the price book cannot price, with their "
         "calls, tokens and searches and the reason (no price for the model, or none for the "
-        "web or file searches its calls made); exit status 1 when there are any (for CI and "
+        "web or file searches its calls made or the speed mode they ran at, such as Anthropic "
+        "fast mode); exit status 1 when there are any (for CI and "
         "cron).",
     )
     add_read_options(check)
@@ -75,12 +85,24 @@ def run_show(args: argparse.Namespace) -> int:
     from llm_margin.processor.pricing.explain import explain_model
     from llm_margin.processor.reports.render import render
 
-    rows = explain_model(_book(args.price_overlay), args.provider, args.model, _at(args.at))
+    rows = explain_model(
+        _book(args.price_overlay),
+        args.provider,
+        args.model,
+        _at(args.at),
+        args.service_tier,
+        args.speed,
+    )
     if not rows:
         raise CommandError(
             f"the price book has no price for model {args.model!r}"
             + (f" of provider {args.provider!r}" if args.provider else "")
-            + "; add it to a price overlay (see `prices check`)"
+            + (
+                f" at speed {args.speed!r}; give the speed a multiplier under `speeds:` in a "
+                "price overlay"
+                if args.speed
+                else "; add it to a price overlay (see `prices check`)"
+            )
         )
     columns = list(rows[0])
     sys.stdout.write(render(rows, columns, args.format))
@@ -132,26 +154,29 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _unpriced_reason(book, record) -> str:
-    """Why the book cannot price a seen model's calls, or "" when it can: the model, or a kind
-    of search its calls made (a call with searches the price lacks is stored unpriced)."""
+    """Why the book cannot price a seen model's calls, or "" when it can: the model, a kind
+    of search its calls made, or a speed mode they ran at (a call with searches or a speed
+    mode the price lacks is stored unpriced)."""
     from llm_margin.processor.pricing.genai import Usage4
 
-    def priced(**searches: int) -> bool:
+    def priced(speed: str = "", **searches: int) -> bool:
         return book.price_usage(
             record["provider"],
             (record["response_model"], record["request_model"]),
             Usage4(1000, 1000, **searches),
             _as_datetime(record["last_ts"]),
+            speed=speed,
         ).priced
 
     if not priced():
         return "no price for the model"
     missing = [
-        name
+        f"{name} price"
         for name, kind in (("web search", "web_search_calls"), ("file search", "file_search_calls"))
         if int(record[kind]) and not priced(**{kind: 1})
     ]
-    return f"no {' or '.join(missing)} price" if missing else ""
+    missing += [f"{speed}-mode price" for speed in record["speeds"] if not priced(speed)]
+    return f"no {' or '.join(missing)}" if missing else ""
 
 
 def _as_datetime(value) -> datetime:

@@ -14,8 +14,16 @@ _PROBE = 1000  # tokens per probe, below every long-context tier
 _SCALE = 1_000_000 // _PROBE
 
 
-def explain_model(book: PriceBook, provider: str, model: str, at: datetime) -> list[dict[str, Any]]:
-    """Per-million-token prices (after overlay multipliers) measured from the book itself.
+def explain_model(
+    book: PriceBook,
+    provider: str,
+    model: str,
+    at: datetime,
+    service_tier: str = "",
+    speed: str = "",
+) -> list[dict[str, Any]]:
+    """Per-million-token prices (after overlay multipliers) measured from the book itself,
+    for calls at ``service_tier`` and ``speed`` (the standard price when not given).
 
     Each price is measured from the book (a thousand tokens of that kind, scaled to a
     million), so what is shown is what calls are charged, overlay and genai-prices alike, below
@@ -28,18 +36,22 @@ def explain_model(book: PriceBook, provider: str, model: str, at: datetime) -> l
         "cache_read": Usage4(_PROBE, cache_read_tokens=_PROBE),
         "cache_write": Usage4(_PROBE, cache_write_tokens=_PROBE),
     }
-    base = book.price_usage(provider, (model,), Usage4(), at)
+    base = book.price_usage(provider, (model,), Usage4(), at, service_tier, speed)
     if not base.priced:
         return []
     row: dict[str, Any] = {
         "provider": provider or "(any)",
         "model": model,
         "at": at.isoformat(timespec="seconds"),
-        "source": base.source,
-        "per_request_usd": base.cost_usd,
     }
+    if service_tier:
+        row["service_tier"] = service_tier
+    if speed:
+        row["speed"] = speed
+    row.update(source=base.source, per_request_usd=base.cost_usd)
     for name, usage in probes.items():
-        price = book.price_usage(provider, (model,), usage, at).cost_usd - base.cost_usd
+        priced = book.price_usage(provider, (model,), usage, at, service_tier, speed)
+        price = priced.cost_usd - base.cost_usd
         row[f"{name}_per_mtok_usd"] = price * _SCALE
     row["price_version"] = base.price_version
     return [{k: (money_str(v) if isinstance(v, Decimal) else v) for k, v in row.items()}]

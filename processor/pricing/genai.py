@@ -7,6 +7,10 @@ long-context tiers, so the coefficients are measured once from genai-prices itse
 usages) and checked against it on a sample usage before use. Tiered prices above their
 threshold, and anything the check rejects, go through genai-prices unchanged.
 
+A call's request modes select genai-prices' price variants (its ``price_context``): the
+service tier (OpenAI and Gemini flex / priority) and the speed (Anthropic fast mode). Each
+(model, time, modes) is resolved once, like a model alone.
+
 Only the bundled data snapshot is used; ``UpdatePrices`` (network) is never started.
 """
 
@@ -25,6 +29,9 @@ VERSION = f"genai-prices-{genai_prices.__version__}"
 
 # Our canonical provider names -> genai-prices provider ids, where they differ.
 PROVIDER_IDS = {"x-ai": "x-ai", "azure": "azure", "aws": "aws", "google": "google"}
+
+# A call's request modes as sorted (price-context key, value) pairs: hashable, for the memo.
+PriceModes = tuple[tuple[str, str], ...]
 
 _PROBE = 1000  # tokens per probe: small enough to stay below every long-context tier
 _CHECK_USAGE = {
@@ -85,6 +92,9 @@ class Resolved:
     # it has no price for at 0, which would understate a call that made searches.
     web_search_priced: bool = True
     file_search_priced: bool = True
+    # The request modes (price-context keys: service_tier, speed) a genai-prices variant of
+    # this model priced; the others were priced at the standard price.
+    variant_keys: frozenset[str] = frozenset()
 
     def prices(self, usage: Usage4) -> bool:
         """Whether this price covers all of ``usage`` (each search kind it counts)."""
@@ -170,17 +180,22 @@ class GenaiPrices:
         self._lock = threading.Lock()
         self._max = max_entries
 
-    def resolve(self, provider: str, model: str, ts: datetime) -> Resolved | None:
-        """The price of ``model`` at ``ts``, or None when genai-prices does not know it."""
+    def resolve(
+        self, provider: str, model: str, ts: datetime, modes: PriceModes = ()
+    ) -> Resolved | None:
+        """The price of ``model`` at ``ts`` for a call with these request ``modes`` (sorted
+        (key, value) pairs such as ``(("service_tier", "priority"),)``), or None when
+        genai-prices does not know the model."""
         pair = (provider, model)
         timed = self._timed.get(pair)
         # Models whose price changes over time (dated changes, time-of-day) are resolved per
         # minute; the rest once.
-        key = (provider, model, int(ts.timestamp()) // 60 if timed or timed is None else 0)
+        minute = int(ts.timestamp()) // 60 if timed or timed is None else 0
+        key = (provider, model, minute, modes)
         found = self._cache.get(key, _MISSING)
         if found is not _MISSING:
             return found
-        resolved = self._lookup(provider, model, ts)
+        resolved = self._lookup(provider, model, ts, modes)
         with self._lock:
             # Both memos grow with every distinct model name, which spans choose: bounded.
             if len(self._cache) >= self._max:
@@ -189,12 +204,12 @@ class GenaiPrices:
                 self._timed.clear()
             if timed is None and resolved is not None:
                 info = self._model_info(provider, model)
-                self._timed[pair] = isinstance(info.prices, list) if info else False
+                self._timed[pair] = _timed(info) if info else False
                 if not self._timed[pair]:
-                    key = (provider, model, 0)
+                    key = (provider, model, 0, modes)
             elif timed is None:
                 self._timed[pair] = False
-                key = (provider, model, 0)
+                key = (provider, model, 0, modes)
             self._cache[key] = resolved
         return resolved
 
@@ -206,14 +221,17 @@ class GenaiPrices:
         except LookupError:
             return None
 
-    def _lookup(self, provider: str, model: str, ts: datetime) -> Resolved | None:
+    def _lookup(
+        self, provider: str, model: str, ts: datetime, modes: PriceModes
+    ) -> Resolved | None:
         try:
             found_provider, info = self._snapshot.find_provider_model(
                 model, None, PROVIDER_IDS.get(provider, provider) or None, None
             )
         except LookupError:
             return None
-        model_price = info.get_prices(ts)
+        context = dict(modes)
+        model_price = info.get_prices(ts, context or None)
         try:
             base, coefficients, threshold = _linear(model_price)
         except (ValueError, ArithmeticError):  # a price our probes cannot take: slow path
@@ -227,7 +245,30 @@ class GenaiPrices:
             threshold,
             getattr(model_price, "web_searches_kcount", None) is not None,
             getattr(model_price, "storage_searches_kcount", None) is not None,
+            _variant_keys(info, ts, context),
         )
+
+
+def _variant_keys(info: object, ts: datetime, context: dict[str, str]) -> frozenset[str]:
+    """The ``context`` keys a variant of the model, in effect at ``ts``, matched (what
+    ``get_prices`` applied)."""
+    if not context:
+        return frozenset()
+    return frozenset(
+        key
+        for variant in getattr(info, "price_variants", None) or ()
+        if variant.constraint is None or variant.constraint.active(ts)
+        if all(context.get(k) == v for k, v in variant.when.items())
+        for key in variant.when
+    )
+
+
+def _timed(info: object) -> bool:
+    """Whether the model's price depends on the time: dated prices, or a variant with a time
+    constraint."""
+    return isinstance(info.prices, list) or any(
+        variant.constraint is not None for variant in getattr(info, "price_variants", None) or ()
+    )
 
 
 _MISSING = object()

@@ -20,9 +20,11 @@ Format (every section optional; prices in USD, per million tokens unless named p
         percent: "15"
         effective_from: 2026-11-01
     service_tiers:             # multiplier by the call's service tier (batch, flex, priority)
-      batch: "0.5"
+      batch: "0.5"             # for models genai-prices has no price of that tier for
       flex: "0.5"
       priority: "1.75"
+    speeds:                    # multiplier by the call's speed mode (Anthropic fast mode)
+      fast: "6"                # for models genai-prices has no fast-mode price for
     off_peak:                  # multiplier inside a daily UTC window (may wrap past midnight)
       - provider: deepseek
         start: "16:30"
@@ -39,6 +41,13 @@ that made web (file) searches: the call is stored unpriced, as for an unknown mo
 than with its searches at 0. Discounts of several matching entries do not stack: the most specific (model
 named, exactly before a glob, then provider named), then the latest ``effective_from`` that
 has started, applies.
+
+A call's service tier or speed mode that genai-prices prices for its model (OpenAI and Gemini
+flex / priority, Anthropic fast mode) is charged that price, and ``service_tiers`` / ``speeds``
+do not apply to it; they multiply the standard price where genai-prices has none (overlay
+models too). A call at a speed other than standard with neither price is stored unpriced:
+fast mode costs several times the standard price, and pricing it as standard would
+understate it without saying so.
 """
 
 from __future__ import annotations
@@ -146,6 +155,7 @@ class Overlay:
     service_tiers: Mapping[str, Decimal] = field(default_factory=dict)
     off_peak: tuple[OffPeak, ...] = ()
     digest: str = ""  # content hash, part of price_version
+    speeds: Mapping[str, Decimal] = field(default_factory=dict)
 
     def model_entry(self, provider: str, model: str, ts: datetime) -> ModelPriceEntry | None:
         best: tuple | None = None
@@ -246,11 +256,11 @@ def parse_overlay(raw: bytes | str, source: str = "overlay") -> Overlay:
         raise OverlayError(f"{source} is not valid YAML: {exc}") from exc
     if not isinstance(document, dict):
         raise OverlayError(f"{source} must be a mapping")
-    unknown = sorted(set(document) - {"models", "discounts", "service_tiers", "off_peak"})
+    unknown = sorted(set(document) - {"models", "discounts", "service_tiers", "speeds", "off_peak"})
     if unknown:
         raise OverlayError(
             f"{source}: unknown sections {unknown}; known: discounts, models, off_peak, "
-            "service_tiers"
+            "service_tiers, speeds"
         )
     models = tuple(
         _model(item, f"{source}: models[{i}]")
@@ -264,15 +274,22 @@ def parse_overlay(raw: bytes | str, source: str = "overlay") -> Overlay:
         _off_peak(item, f"{source}: off_peak[{i}]")
         for i, item in enumerate(_list(document, "off_peak", source))
     )
-    tiers_raw = document.get("service_tiers") or {}
-    if not isinstance(tiers_raw, dict):
-        raise OverlayError(f"{source}: service_tiers must map a tier name to a multiplier")
-    tiers = {
-        str(name).lower(): _money(value, f"{source}: service_tiers.{name}")
-        for name, value in tiers_raw.items()
-    }
+    tiers = _multipliers(document, "service_tiers", "a tier name", source)
+    speeds = _multipliers(document, "speeds", "a speed mode", source)
     digest = hashlib.sha256(data).hexdigest()[:12]
-    return Overlay(models, discounts, tiers, windows, digest)
+    return Overlay(models, discounts, tiers, windows, digest, speeds)
+
+
+def _multipliers(
+    document: Mapping[str, Any], section: str, what: str, source: str
+) -> dict[str, Decimal]:
+    raw = document.get(section) or {}
+    if not isinstance(raw, dict):
+        raise OverlayError(f"{source}: {section} must map {what} to a multiplier")
+    return {
+        str(name).lower(): _money(value, f"{source}: {section}.{name}")
+        for name, value in raw.items()
+    }
 
 
 def _list(document: Mapping[str, Any], key: str, source: str) -> list:

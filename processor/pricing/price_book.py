@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 
 from llm_margin.processor.pricing.genai import VERSION as GENAI_VERSION
-from llm_margin.processor.pricing.genai import GenaiPrices, Usage4
+from llm_margin.processor.pricing.genai import GenaiPrices, PriceModes, Usage4
 from llm_margin.processor.pricing.overlay import Overlay, load_overlay
 from llm_margin.processor.records import CallRecord
 
@@ -20,6 +20,20 @@ COST_QUANTUM = Decimal("1e-18")  # the scale of llm_calls.cost_usd (Decimal(38, 
 # Enough digits for every cost Decimal(38, 18) holds, computed exactly: the default 28 digits
 # failed (InvalidOperation, no message) on costs from $1e10 and rounded long products twice.
 _MONEY = Context(prec=60)
+
+
+# Speeds priced at the standard price ("" when the call did not say).
+_STANDARD_SPEEDS = frozenset({"", "standard"})
+
+
+def price_modes(service_tier: str, speed: str) -> PriceModes:
+    """The genai-prices price context of a call's request modes, as sorted pairs."""
+    modes = []
+    if service_tier:
+        modes.append(("service_tier", service_tier.lower()))
+    if speed and speed not in _STANDARD_SPEEDS:
+        modes.append(("speed", speed))
+    return tuple(modes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,11 +66,13 @@ class PriceBook:
         usage: Usage4,
         ts: datetime,
         service_tier: str = "",
+        speed: str = "",
     ) -> Price:
         """Price one call's usage: the first of ``models`` (response, then request) the overlay
-        has an entry for, else the first genai-prices knows."""
+        has an entry for, else the first genai-prices knows; at the price of the call's
+        service tier and speed mode where genai-prices has one (see overlay.py)."""
         with localcontext(_MONEY):
-            return self._price_usage(provider, models, usage, ts, service_tier)
+            return self._price_usage(provider, models, usage, ts, service_tier, speed.lower())
 
     def _price_usage(
         self,
@@ -65,13 +81,23 @@ class PriceBook:
         usage: Usage4,
         ts: datetime,
         service_tier: str,
+        speed: str,
     ) -> Price:
         names = tuple(model for model in models if model)
-        found = self._base(provider, names, usage, ts)
+        modes = price_modes(service_tier, speed)
+        found = self._base(provider, names, usage, ts, modes)
         if found is None:
             return Price(Decimal(0), False, "")
-        base, source = found
-        factor = self.overlay.multiplier(provider, names, service_tier, ts)
+        base, source, priced_modes = found
+        # A mode genai-prices priced is in ``base``: the overlay's multiplier for it would
+        # count it twice.
+        tier = "" if "service_tier" in priced_modes else service_tier
+        factor = self.overlay.multiplier(provider, names, tier, ts)
+        if speed not in _STANDARD_SPEEDS and "speed" not in priced_modes:
+            speed_factor = self.overlay.speeds.get(speed)
+            if speed_factor is None:  # a premium mode with no price: unpriced, not understated
+                return Price(Decimal(0), False, "")
+            factor *= speed_factor
         cost = (base * factor).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
         # The searches' share: what they add to the price, under the same multiplier. Taken as
         # a difference of two prices from the same entry, it holds for every price shape
@@ -80,16 +106,17 @@ class PriceBook:
         for kind in ("web_search_calls", "file_search_calls"):
             share = Decimal(0)
             if getattr(usage, kind):
-                without = self._base(provider, names, replace(usage, **{kind: 0}), ts)
+                without = self._base(provider, names, replace(usage, **{kind: 0}), ts, modes)
                 assert without is not None  # fewer searches: the same entry prices it
                 share = ((base - without[0]) * factor).quantize(COST_QUANTUM, ROUND_HALF_EVEN)
             shares.append(share)
         return Price(cost, True, self.version, source, *shares)
 
     def _base(
-        self, provider: str, names: tuple[str, ...], usage: Usage4, ts: datetime
-    ) -> tuple[Decimal, str] | None:
-        """The price of ``usage`` before multipliers and its source; None: unpriced."""
+        self, provider: str, names: tuple[str, ...], usage: Usage4, ts: datetime, modes: PriceModes
+    ) -> tuple[Decimal, str, frozenset[str]] | None:
+        """The price of ``usage`` before multipliers, its source and the request modes it
+        includes (genai-prices variants); None: unpriced."""
         # An overlay entry wins over genai-prices whichever of the call's names it matches:
         # providers answer with a dated snapshot (gpt-4o-mini-2024-07-18) that genai-prices
         # knows, while the overlay names the model the app asked for.
@@ -109,13 +136,13 @@ class PriceBook:
                     usage.web_search_calls,
                     usage.file_search_calls,
                 )
-                return cost, "overlay"
+                return cost, "overlay", frozenset()
         for model in names:
-            resolved = self._genai.resolve(provider, model, ts)
+            resolved = self._genai.resolve(provider, model, ts, modes)
             if resolved is not None:
                 if not resolved.prices(usage):
                     return None
-                return resolved.cost(usage), "genai-prices"
+                return resolved.cost(usage), "genai-prices", resolved.variant_keys
         return None
 
     def price(self, call: CallRecord) -> Price:
@@ -135,6 +162,7 @@ class PriceBook:
             ),
             call.ts,
             call.service_tier,
+            call.speed,
         )
 
     def apply(self, call: CallRecord) -> CallRecord:

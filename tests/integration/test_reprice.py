@@ -264,3 +264,68 @@ def test_check_lists_models_unpriced_only_for_their_searches(tmp_path):
     )
     covered = cli(*check, "--price-overlay", str(overlay))
     assert (covered.returncode, json.loads(covered.stdout)) == (0, [])
+
+
+def test_fast_mode_calls_without_a_fast_price_are_listed_then_repriced(tmp_path):
+    """Anthropic fast mode costs several times the standard price. A fast call of a model
+    genai-prices has no fast price for is stored unpriced, `prices check` says why, and once
+    the overlay gives fast mode a multiplier `reprice` prices it at standard x that."""
+    from llm_margin.processor.pricing import PriceBook
+    from llm_margin.processor.records import CallRecord
+    from llm_margin.processor.storage import Store
+
+    data_dir = str(tmp_path / "data")
+    calls = [
+        ("claude-sonnet-4-5", "fast"),  # no fast price: unpriced
+        ("claude-sonnet-4-5", "standard"),
+        ("claude-opus-4-8", "fast"),  # genai-prices' own fast price
+    ]
+    store = Store.open(data_dir=data_dir)
+    try:
+        store.insert_calls(
+            [
+                PriceBook().apply(
+                    CallRecord(
+                        ts=datetime(2026, 11, 20, n, tzinfo=timezone.utc),
+                        trace_id=f"{n:032x}",
+                        span_id=f"{n:016x}",
+                        provider="anthropic",
+                        request_model=model,
+                        input_tokens=1000,
+                        output_tokens=100,
+                        version=1,
+                        speed=speed,
+                    )
+                )
+                for n, (model, speed) in enumerate(calls, 1)
+            ]
+        )
+    finally:
+        store.close()
+    check = ["prices", "check", "--data-dir", data_dir, "--format", "json", *PERIOD]
+    listed = cli(*check)
+    assert listed.returncode == 1, listed.stderr
+    got = [
+        (r["model"], r["calls"], r["stored_unpriced_calls"], r["reason"])
+        for r in json.loads(listed.stdout)
+    ]
+    assert got == [("claude-sonnet-4-5", 2, 1, "no fast-mode price")]
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("speeds:\n  fast: 6\n")
+    covered = cli(*check, "--price-overlay", str(overlay))
+    assert (covered.returncode, json.loads(covered.stdout)) == (0, [])
+    done = cli(
+        "reprice", "--data-dir", data_dir, "--format", "json", "--price-overlay", str(overlay),
+        *PERIOD,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    [summary] = json.loads(done.stdout)
+    assert (summary["calls"], summary["newly_priced"], summary["still_unpriced"]) == (3, 1, 0)
+    standard = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=1000, output_tokens=100),
+        "claude-sonnet-4-5",
+        provider_id="anthropic",
+        genai_request_timestamp=datetime(2026, 11, 20, tzinfo=timezone.utc),
+    ).total_price
+    # the standard call and opus' fast call are restated unchanged; sonnet's fast one at 6x
+    assert Decimal(summary["restated_usd"]) - Decimal(summary["charged_usd"]) == standard * 6

@@ -223,6 +223,46 @@ def test_audio_tokens_are_kept_and_priced_apart_from_text(input_audio, output_au
 
 
 @pytest.mark.parametrize(
+    ("extra", "tier", "speed", "context"),
+    [
+        ({"llm_margin.speed": "fast"}, "", "fast", {"speed": "fast"}),
+        ({"llm_margin.speed": "FAST"}, "", "fast", {"speed": "fast"}),
+        ({"llm_margin.speed": "standard"}, "", "standard", None),
+        ({}, "", "", None),
+        (
+            {"openai.response.service_tier": "standard", "llm_margin.speed": "fast"},
+            "standard",
+            "fast",
+            {"speed": "fast"},
+        ),
+    ],
+)
+def test_speed_mode_is_kept_and_priced(extra, tier, speed, context):
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "anthropic",
+        "gen_ai.request.model": "claude-opus-4-8",
+        "gen_ai.usage.input_tokens": 1000,
+        "gen_ai.usage.output_tokens": 400,
+        **extra,
+    }
+    span = make_span(1, attributes)
+    call = call_from_span(span, attributes_to_dict(span.attributes))
+    assert (call.service_tier, call.speed) == (tier, speed)
+    # the pipeline reads only READ_KEYS: the speed must be among them
+    assert call_from_span(span, read_attributes(span.attributes)) == call
+    PriceBook().apply(call)
+    oracle = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=1000, output_tokens=400),
+        "claude-opus-4-8",
+        provider_id="anthropic",
+        genai_request_timestamp=call.ts,
+        price_context=context,
+    ).total_price
+    assert call.priced and call.cost_usd == Decimal(oracle).quantize(Decimal("1e-18"))
+
+
+@pytest.mark.parametrize(
     ("provider", "model", "web", "files"),
     [("openai", "gpt-4o", 3, 2), ("anthropic", "claude-sonnet-4-5", 4, 0)],
 )

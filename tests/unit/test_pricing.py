@@ -173,8 +173,76 @@ def test_most_specific_discount_wins_and_tiers_multiply(book):
     assert book.apply(_call(**usage)).cost_usd == (plain * Decimal("0.75")).quantize(Q)
     batch = book.apply(_call(service_tier="batch", **usage)).cost_usd
     assert batch == (plain * Decimal("0.5") * Decimal("0.75")).quantize(Q)
+    # genai-prices has a priority price for gpt-4o: that, not the overlay's 2x on top of it
     priority = book.apply(_call(service_tier="Priority", **usage)).cost_usd
-    assert priority == (plain * 2 * Decimal("0.75")).quantize(Q)
+    oracle = _oracle("openai", "gpt-4o", usage, {"service_tier": "priority"})
+    assert priority == (oracle * Decimal("0.75")).quantize(Q) and oracle != plain
+    # ... and none for Anthropic's priority tier: the overlay's multiplier of the standard price
+    claude = dict(usage, provider="anthropic", request_model="claude-sonnet-4-5")
+    standard = book.apply(_call(**claude)).cost_usd
+    assert book.apply(_call(service_tier="priority", **claude)).cost_usd == standard * 2
+
+
+def _oracle(provider: str, model: str, usage: dict, context: dict | None = None) -> Decimal:
+    tokens = {k: v for k, v in usage.items() if k.endswith("_tokens")}
+    return genai_prices.calc_price(
+        genai_prices.Usage(**tokens),
+        model,
+        provider_id=provider,
+        genai_request_timestamp=TS,
+        price_context=context,
+    ).total_price
+
+
+# (provider, model, service tier, speed, genai-prices price context it is priced at)
+REQUEST_MODES = [
+    ("openai", "gpt-5", "flex", "", {"service_tier": "flex"}),
+    ("openai", "gpt-5", "priority", "", {"service_tier": "priority"}),
+    ("openai", "gpt-5", "default", "", None),
+    ("openai", "gpt-5", "auto", "", None),  # a tier with no price of its own: standard
+    ("openai", "o3", "FLEX", "", {"service_tier": "flex"}),  # tiers are matched lowercased
+    ("anthropic", "claude-opus-4-8", "standard", "fast", {"speed": "fast"}),
+    ("anthropic", "claude-opus-4-8", "", "FAST", {"speed": "fast"}),
+    ("anthropic", "claude-opus-4-8", "", "standard", None),
+    ("anthropic", "claude-opus-4-8", "", "", None),
+]
+
+
+@pytest.mark.parametrize(("provider", "model", "tier", "speed", "context"), REQUEST_MODES)
+def test_service_tiers_and_speed_modes_are_priced_at_their_own_genai_prices(
+    provider, model, tier, speed, context
+):
+    usage = dict(input_tokens=120_000, cache_read_tokens=20_000, output_tokens=3_000)
+    call = PriceBook().apply(
+        _call(provider=provider, request_model=model, service_tier=tier, speed=speed, **usage)
+    )
+    assert call.priced and call.cost_usd == _oracle(provider, model, usage, context)
+    if context:  # a premium or discounted price, not the standard one
+        assert call.cost_usd != _oracle(provider, model, usage)
+
+
+def test_a_speed_mode_without_a_price_is_unpriced_unless_the_overlay_multiplies_it():
+    fast = dict(provider="anthropic", request_model="claude-sonnet-4-5", speed="fast")
+    usage = dict(input_tokens=10_000, output_tokens=2_000)
+    call = PriceBook().apply(_call(**fast, **usage))
+    assert (call.priced, call.cost_usd, call.price_version) == (False, Decimal(0), "")
+    overlay = PriceBook(parse_overlay("speeds:\n  fast: '6'\nservice_tiers:\n  priority: 2\n"))
+    standard = overlay.apply(_call(**dict(fast, speed=""), **usage)).cost_usd
+    assert overlay.apply(_call(**fast, **usage)).cost_usd == standard * 6
+    both = overlay.apply(_call(**fast, service_tier="priority", **usage)).cost_usd
+    assert both == standard * 12
+    # a model genai-prices has a fast price for: that price, the overlay's 6x not applied
+    opus = dict(fast, request_model="claude-opus-4-8")
+    assert overlay.apply(_call(**opus, **usage)).cost_usd == _oracle(
+        "anthropic", "claude-opus-4-8", usage, {"speed": "fast"}
+    )
+
+
+def test_overlay_speeds_are_validated():
+    with pytest.raises(OverlayError, match="speeds.fast"):
+        parse_overlay("speeds:\n  fast: -1\n")
+    with pytest.raises(OverlayError, match="speeds must map"):
+        parse_overlay("speeds: [fast]\n")
 
 
 @pytest.mark.parametrize(
@@ -454,3 +522,19 @@ def test_the_searches_share_of_the_cost_is_kept_apart(overlay, model, tier, web_
 def test_an_unpriced_call_has_no_search_cost():
     call = PriceBook().apply(_call(request_model="gpt-4.1-nano", web_search_calls=2))
     assert (call.priced, call.web_search_cost_usd, call.file_search_cost_usd) == (False, 0, 0)
+
+
+def test_explain_shows_the_price_of_a_service_tier_and_a_speed_mode():
+    book = PriceBook()
+    [standard] = explain_model(book, "openai", "gpt-5", TS)
+    [priority] = explain_model(book, "openai", "gpt-5", TS, service_tier="priority")
+    assert (standard["input_per_mtok_usd"], standard["output_per_mtok_usd"]) == ("1.25", "10")
+    assert (priority["input_per_mtok_usd"], priority["output_per_mtok_usd"]) == ("2.5", "20")
+    assert priority["service_tier"] == "priority" and "service_tier" not in standard
+    [fast] = explain_model(book, "anthropic", "claude-opus-4-8", TS, speed="fast")
+    assert (fast["speed"], fast["input_per_mtok_usd"], fast["output_per_mtok_usd"]) == (
+        "fast",
+        "10",
+        "50",
+    )
+    assert explain_model(book, "anthropic", "claude-sonnet-4-5", TS, speed="fast") == []

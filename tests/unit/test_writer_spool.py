@@ -384,3 +384,15 @@ def test_a_call_spooled_before_the_search_columns_replays_with_no_searches():
     assert restored.input_tokens == 9
     assert (restored.web_search_calls, restored.file_search_calls) == (0, 0)
     assert len(restored.row()) == len(CALL_COLUMNS)
+
+
+def test_a_call_spooled_before_the_speed_column_replays_at_no_speed():
+    from llm_margin.processor.records import CALL_COLUMNS
+
+    call = CallRecord(ts=datetime.now(timezone.utc), trace_id="t", span_id="s", input_tokens=9)
+    none, slots = call.__getstate__()
+    del slots["speed"]  # what the release before it pickled
+    restored = CallRecord.__new__(CallRecord)
+    restored.__setstate__((none, slots))
+    assert (restored.input_tokens, restored.speed) == (9, "")
+    assert len(restored.row()) == len(CALL_COLUMNS)
