@@ -65,6 +65,13 @@ def _chat_usage(plan: Plan) -> dict[str, Any]:
     }
 
 
+def served_tier(body: dict[str, Any]) -> str:
+    """The tier the API answers with: the one asked for (flex, priority, scale), else default
+    (auto and no tier are served at the default tier)."""
+    tier = body.get("service_tier")
+    return tier if isinstance(tier, str) and tier not in ("", "auto") else "default"
+
+
 def chat_completion(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
     """A ChatCompletion body, or the chunk events when ``stream`` is true."""
     limit = tokens.output_limit(body, "max_completion_tokens", "max_tokens")
@@ -77,7 +84,7 @@ def chat_completion(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> 
         "id": _new_id("chatcmpl-sim"),
         "created": int(time.time()),
         "model": str(body.get("model", "")),
-        "service_tier": "default",
+        "service_tier": served_tier(body),
         "system_fingerprint": "fp_simulator",
     }
     call_id = _new_id("call_")
@@ -183,7 +190,7 @@ def response(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
         "parallel_tool_calls": body.get("parallel_tool_calls", True),
         "previous_response_id": body.get("previous_response_id"),
         "reasoning": body.get("reasoning") or {"effort": None, "summary": None},
-        "service_tier": "default",
+        "service_tier": served_tier(body),
         "store": body.get("store", True),
         "temperature": body.get("temperature", 1.0),
         "text": body.get("text") or {"format": {"type": "text"}},
