@@ -5,6 +5,8 @@ total (``input_tokens + cache_read_input_tokens + cache_creation_input_tokens``)
 providers mean the same thing. Cache writes are split into 5-minute and 1-hour buckets when the
 response carries ``usage.cache_creation``. Web searches (``usage.server_tool_use``), billed per
 search beside the tokens, are counted; web fetches are not billed beyond their tokens.
+Fast mode (``speed="fast"``, billed at a premium per token) is read from ``usage.speed``, else
+from the request.
 """
 
 from __future__ import annotations
@@ -25,6 +27,14 @@ from ._types import (
     text_chars,
 )
 
+# The speed modes the API knows; anything else is ignored, never recorded.
+_SPEEDS = {"fast": "fast", "standard": "standard"}
+
+
+def speed_mode(value: Any) -> str | None:
+    """``"fast"`` or ``"standard"`` for a request's ``speed`` or a usage's ``speed``, else None."""
+    return _SPEEDS.get(value) if isinstance(value, str) else None
+
 
 def messages_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
     """Facts of ``messages.create`` / ``.stream`` / ``.parse``."""
@@ -41,6 +51,7 @@ def messages_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
         json_content=bool(json_content),
         tools=given(kwargs.get("tools")) and bool(kwargs.get("tools")),
         service_tier=tier if isinstance(tier, str) else None,
+        speed=speed_mode(kwargs.get("speed")),
     )
 
 
@@ -93,14 +104,16 @@ def content_invalid(content: Any, request: RequestFacts) -> bool:
 def message_facts(message: Any, request: RequestFacts) -> ResponseFacts:
     """Facts of a ``Message`` (or ``ParsedMessage``)."""
     reason = get(message, "stop_reason")
-    tier = get(get(message, "usage"), "service_tier")
+    usage = get(message, "usage")
+    tier = get(usage, "service_tier")
     return ResponseFacts(
         model=_str(get(message, "model")),
         response_id=_str(get(message, "id")),
-        usage=messages_usage(get(message, "usage")),
+        usage=messages_usage(usage),
         invalid_output=request.expects_json and content_invalid(get(message, "content"), request),
         finish_reasons=(reason,) if isinstance(reason, str) else (),
         service_tier=tier if isinstance(tier, str) else None,
+        speed=speed_mode(get(usage, "speed")),
     )
 
 
@@ -142,7 +155,7 @@ class MessageStreamAccumulator:
 
     __slots__ = ("request", "model", "response_id", "usage", "cache_split", "thinking",
                  "chars", "chunks", "reasons", "texts", "tool_inputs", "saw_delta", "stopped",
-                 "service_tier", "server_tools")  # fmt: skip
+                 "service_tier", "server_tools", "speed")  # fmt: skip
 
     def __init__(self, request: RequestFacts) -> None:
         self.request = request
@@ -160,6 +173,7 @@ class MessageStreamAccumulator:
         self.stopped = False
         self.service_tier: str | None = None
         self.server_tools: Any = None
+        self.speed: str | None = None
 
     def _merge_usage(self, usage: Any) -> None:
         for name in _USAGE_FIELDS:
@@ -179,6 +193,10 @@ class MessageStreamAccumulator:
         tier = get(usage, "service_tier")  # in message_start's usage, as in a Message's
         if isinstance(tier, str) and tier:
             self.service_tier = tier
+        # message_start's usage has it like a Message's; a later message_delta's, if any, wins
+        ran_at = speed_mode(get(usage, "speed"))
+        if ran_at is not None:
+            self.speed = ran_at
 
     def add(self, event: Any) -> bool:
         kind = get(event, "type")
@@ -250,6 +268,7 @@ class MessageStreamAccumulator:
             invalid_output=self.invalid_output(),
             finish_reasons=tuple(self.reasons),
             service_tier=self.service_tier,
+            speed=self.speed,
         )
 
     def estimated_output_tokens(self) -> int:

@@ -546,6 +546,7 @@ class LLMCall:
                         response_id=facts.response_id,
                         usage=usage,
                         finish_reasons=facts.finish_reasons,
+                        speed=facts.speed,  # a broken stream is billed at the speed it ran
                     ),
                     complete_usage=False,
                     output_estimate=accumulator.estimated_output_tokens(),
@@ -586,6 +587,8 @@ class LLMCall:
             attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(facts.finish_reasons)
         if facts.service_tier:
             attributes[A.GEN_AI_RESPONSE_SERVICE_TIER] = facts.service_tier
+        if facts.speed:  # the speed billed, over the one asked for (set at the start)
+            attributes[A.SPEED] = facts.speed
         usage = facts.usage
         if complete_usage and usage_complete(usage):
             attributes.update(usage.attributes())
@@ -712,6 +715,8 @@ def start_call(
             A.ATTEMPT_KIND: kind,
             A.INSTRUMENTATION: INSTRUMENTATION_NAME,
         }
+        if facts.speed:
+            ours[A.SPEED] = facts.speed
         if get_config().capture_content:
             content = kwargs.get("messages", kwargs.get("input", kwargs.get("contents")))
             if content is not None:

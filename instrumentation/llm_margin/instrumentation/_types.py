@@ -69,6 +69,8 @@ class RequestFacts(NamedTuple):
     # Tools were given: any tool-call arguments must parse as JSON.
     tools: bool = False
     service_tier: str | None = None
+    # The inference speed mode asked for: "fast" | "standard" (Anthropic fast mode).
+    speed: str | None = None
     # True when we added stream_options.include_usage: the usage chunk is then hidden.
     usage_chunk_added: bool = False
 
@@ -86,6 +88,8 @@ class ResponseFacts(NamedTuple):
     invalid_output: bool = False
     finish_reasons: tuple[str, ...] = ()
     service_tier: str | None = None
+    # The speed mode the provider reports it ran at (it bills that one, not the one asked for).
+    speed: str | None = None
     # The provider answered but reports the call failed (a Responses API ``status: failed``).
     error_type: str | None = None
 
