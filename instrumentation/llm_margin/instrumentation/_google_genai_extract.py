@@ -8,11 +8,18 @@ Gemini usage: input is ``prompt_token_count`` (the whole prompt, cached content 
 count; ``cached_content_token_count`` is the cache read. The API's JSON leaves zero counts out,
 so once the prompt count is known an absent output count is a zero, not a missing one.
 A stream's usage is its last chunk's.
+
+The service tier (``flex`` at a discount, ``priority`` at a premium) is asked for with
+``config.service_tier``. The tier served, which is the one billed (priority is downgraded to
+standard when over its limit), is ``usage_metadata.service_tier``, else the
+``x-gemini-service-tier`` response header: google-genai 3.6 drops the usage field when it
+parses a response but keeps the headers (``sdk_http_response``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import Enum
 from typing import Any
 
 from ._types import (
@@ -74,12 +81,51 @@ def _json_asked(config: Any) -> bool:
     )
 
 
+def service_tier(value: Any) -> str | None:
+    """A tier as a lowercase name (``flex``, ``standard``, ``priority``): a ``ServiceTier``,
+    a dict config's string, the header's, or an enum name (``FLEX``, ``SERVICE_TIER_FLEX``).
+    None for ``unspecified`` (the default, standard: it says nothing) and for anything else."""
+    if isinstance(value, Enum):
+        value = value.value
+    if not isinstance(value, str) or len(value) > 40:
+        return None
+    tier = value.strip().lower().removeprefix("service_tier_")
+    return tier if tier and tier != "unspecified" else None
+
+
+_TIER_HEADER = "x-gemini-service-tier"
+
+
+def _header(headers: Any, name: str) -> Any:
+    """A response header by its lowercase name: httpx2 lowercases the keys, aiohttp and
+    requests keep the server's spelling."""
+    if not isinstance(headers, Mapping):
+        return None
+    value = headers.get(name)
+    if value is None:
+        for key, item in headers.items():
+            if isinstance(key, str) and key.lower() == name:
+                return item
+    return value
+
+
+def served_tier(usage: Any, http_response: Any) -> str | None:
+    """The tier a response was served (and billed) at, from its ``usage_metadata`` or else
+    from the headers of its ``sdk_http_response``."""
+    tier = service_tier(_get(usage, "service_tier"))
+    if tier is None and http_response is not None:
+        tier = service_tier(_header(_get(http_response, "headers"), _TIER_HEADER))
+    return tier
+
+
 def generate_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
     """Facts of one ``generate_content`` request."""
+    config = kwargs.get("config")
     return RequestFacts(
         operation="generate_content",
         model=model_name(kwargs.get("model")) or "unknown",
-        json_content=_json_asked(kwargs.get("config")),
+        json_content=_json_asked(config),
+        service_tier=service_tier(_get(config, "service_tier")) if given(config) else None,
     )
 
 
@@ -181,12 +227,14 @@ def generate_response_facts(response: Any, request: RequestFacts) -> ResponseFac
     if request.json_content:
         text = _answer_text(_answer_parts(response))
         invalid = bool(text) and not is_json(text)
+    usage = _get(response, "usage_metadata")
     return ResponseFacts(
         model=model_name(_get(response, "model_version")),
         response_id=_str(_get(response, "response_id")),
-        usage=generate_usage(_get(response, "usage_metadata")),
+        usage=generate_usage(usage),
         invalid_output=invalid,
         finish_reasons=_finish_reasons(response),
+        service_tier=served_tier(usage, _get(response, "sdk_http_response")),
     )
 
 
@@ -219,7 +267,7 @@ class GenerateStreamAccumulator:
     the JSON check."""
 
     __slots__ = ("request", "model", "response_id", "usage", "chars", "chunks", "reasons",
-                 "texts")  # fmt: skip
+                 "texts", "http_response")  # fmt: skip
 
     def __init__(self, request: RequestFacts) -> None:
         self.request = request
@@ -230,11 +278,16 @@ class GenerateStreamAccumulator:
         self.chunks = 0
         self.reasons: tuple[str, ...] = ()
         self.texts: list[str] | None = [] if request.json_content else None
+        self.http_response: Any = None
 
     def add(self, chunk: Any) -> bool:
         usage = _get(chunk, "usage_metadata")
         if usage is not None:
             self.usage = usage
+        # read at the end only (the tier header is the same on every chunk of the response)
+        http_response = _get(chunk, "sdk_http_response")
+        if http_response is not None:
+            self.http_response = http_response
         self.model = model_name(_get(chunk, "model_version")) or self.model
         self.response_id = _str(_get(chunk, "response_id")) or self.response_id
         reasons = _finish_reasons(chunk)
@@ -261,6 +314,7 @@ class GenerateStreamAccumulator:
             usage=generate_usage(self.usage),
             invalid_output=bool(text) and not is_json(text),
             finish_reasons=self.reasons,
+            service_tier=served_tier(self.usage, self.http_response),
         )
 
     def estimated_output_tokens(self) -> int:
