@@ -3,6 +3,8 @@
 Like the real API, ``input_tokens`` excludes cache reads and writes, which are reported in
 their own fields; streams follow Anthropic's event order (message_start with input and cache
 usage, content block events, message_delta with the final output_tokens, message_stop).
+A request's ``speed`` (fast mode) is answered as ``usage.speed``, in message_start's usage and
+message_delta's alike.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ def _wants_json(body: dict[str, Any]) -> bool:
     return isinstance(fmt, dict) and bool(fmt) and fmt.get("type") != "text"
 
 
-def _usage(plan: Plan, ov: Overrides, output_tokens: int) -> dict[str, Any]:
+def _usage(plan: Plan, ov: Overrides, output_tokens: int, speed: Any = None) -> dict[str, Any]:
     usage: dict[str, Any] = {
         "input_tokens": plan.fresh_input,
         "cache_creation_input_tokens": ov.cache_write + ov.cache_write_1h,
@@ -57,6 +59,8 @@ def _usage(plan: Plan, ov: Overrides, output_tokens: int) -> dict[str, Any]:
         usage["output_tokens_details"] = {"thinking_tokens": plan.reasoning}
     if ov.web_searches:
         usage["server_tool_use"] = _server_tool_use(ov.web_searches)
+    if speed is not None:  # only when asked for: answers without it keep their old shape
+        usage["speed"] = speed
     return usage
 
 
@@ -67,6 +71,7 @@ def _server_tool_use(web_searches: int) -> dict[str, int]:
 def message(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
     """A Message body, or the Messages stream events when ``stream`` is true."""
     plan = make_plan(_input_tokens(body), tokens.output_limit(body, "max_tokens"), ov)
+    speed = body.get("speed")
     tool = _tool_name(body)
     parts = content_pieces(plan.visible, tool is not None or _wants_json(body), invalid_json)
     text = "".join(parts)
@@ -86,11 +91,11 @@ def message(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
         "content": [block],
         "stop_reason": stop,
         "stop_sequence": None,
-        "usage": _usage(plan, ov, plan.output),
+        "usage": _usage(plan, ov, plan.output, speed),
     }
     if not body.get("stream"):
         return msg
-    start = {**msg, "content": [], "stop_reason": None, "usage": _usage(plan, ov, 1)}
+    start = {**msg, "content": [], "stop_reason": None, "usage": _usage(plan, ov, 1, speed)}
     if ov.web_searches:  # cumulative, like output_tokens: none yet at the start
         start["usage"]["server_tool_use"] = _server_tool_use(0)
     events = [SSE("message_start", {"type": "message_start", "message": start})]
@@ -120,6 +125,8 @@ def message(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
     delta["usage"] = {"output_tokens": plan.output}
     if ov.web_searches:
         delta["usage"]["server_tool_use"] = _server_tool_use(ov.web_searches)
+    if speed is not None:
+        delta["usage"]["speed"] = speed
     events.append(SSE("message_delta", delta))
     events.append(SSE("message_stop", {"type": "message_stop"}))
     return events

@@ -7,7 +7,9 @@ Usage follows the real API: ``promptTokenCount`` is the whole prompt, cached con
 ``thoughtsTokenCount`` the thinking, billed as output beside it. Zero counts are left out, as
 the API's JSON does. There is no cache write in a generate call (a cache is created apart), so
 ``x-sim-cache-write`` headers are ignored here. Streams send one word per event, each carrying
-the usage so far; the last event has the ``finishReason`` and the final usage.
+the usage so far; the last event has the ``finishReason`` and the final usage. A request's
+``serviceTier`` (google-genai sends ``config.service_tier`` top-level, lowercase) is answered
+as the real API does: the ``x-gemini-service-tier`` header, and ``usageMetadata.serviceTier``.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def _function_name(body: dict[str, Any]) -> str | None:
     return None
 
 
-def _usage(plan: Plan, visible: int) -> dict[str, Any]:
+def _usage(plan: Plan, visible: int, tier: Any = None) -> dict[str, Any]:
     prompt = plan.fresh_input + plan.cache_read
     usage: dict[str, Any] = {"promptTokenCount": prompt}
     if visible:
@@ -72,7 +74,15 @@ def _usage(plan: Plan, visible: int) -> dict[str, Any]:
         usage["thoughtsTokenCount"] = plan.reasoning
     usage["totalTokenCount"] = prompt + visible + plan.reasoning
     usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": prompt}]
+    if tier is not None:  # only when asked for: answers without it keep their old shape
+        usage["serviceTier"] = tier
     return usage
+
+
+def response_headers(body: Any) -> dict[str, str]:
+    """The headers of a generateContent answer: the tier served, when one was asked for."""
+    tier = body.get("serviceTier") if isinstance(body, dict) else None
+    return {"x-gemini-service-tier": str(tier)} if tier is not None else {}
 
 
 def generate_content(
@@ -89,6 +99,7 @@ def generate_content(
     parts = content_pieces(plan.visible, as_json, invalid_json)
     finish = "MAX_TOKENS" if plan.capped else "STOP"
     head = {"modelVersion": model, "responseId": f"sim{uuid.uuid4().hex[:20]}"}
+    tier = body.get("serviceTier")
 
     def candidate(content_parts: list[dict[str, Any]], reason: str | None) -> dict[str, Any]:
         out: dict[str, Any] = {"content": {"role": "model", "parts": content_parts}, "index": 0}
@@ -100,22 +111,22 @@ def generate_content(
         answer = {"answer": " ".join(tokens.words(plan.visible))}
         call = [{"functionCall": {"name": function, "args": answer}}]
         reply = {**head, "candidates": [candidate(call, finish)]}
-        reply["usageMetadata"] = _usage(plan, plan.visible)
+        reply["usageMetadata"] = _usage(plan, plan.visible, tier)
         return [SSE(None, reply, True)] if stream else reply
     if not stream:
         reply = {**head, "candidates": [candidate([{"text": "".join(parts)}], finish)]}
-        reply["usageMetadata"] = _usage(plan, plan.visible)
+        reply["usageMetadata"] = _usage(plan, plan.visible, tier)
         return reply
     events = []
     for index, piece in enumerate(parts):
         last = index == len(parts) - 1
         chunk = {**head, "candidates": [candidate([{"text": piece}], finish if last else None)]}
         # the usage so far (one token per word); the last event's is the call's
-        chunk["usageMetadata"] = _usage(plan, plan.visible if last else index + 1)
+        chunk["usageMetadata"] = _usage(plan, plan.visible if last else index + 1, tier)
         events.append(SSE(None, chunk, True))
     if not parts:  # nothing visible: one closing event with the usage
         reply = {**head, "candidates": [candidate([{"text": ""}], finish)]}
-        reply["usageMetadata"] = _usage(plan, 0)
+        reply["usageMetadata"] = _usage(plan, 0, tier)
         events.append(SSE(None, reply))
     return events
 

@@ -94,11 +94,15 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(payload)
 
-    def _send_stream(self, events: list[SSE], plan: faults.Faults) -> None:
+    def _send_stream(
+        self, events: list[SSE], plan: faults.Faults, extra: dict[str, str] | None = None
+    ) -> None:
         self.send_response(200)
         self.send_header("content-type", "text/event-stream; charset=utf-8")
         self.send_header("cache-control", "no-cache")
         self.send_header("transfer-encoding", "chunked")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         sent_content = 0
         for index, event in enumerate(events):
@@ -177,13 +181,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(status, errors(status), retry)
             return
         result = route(parsed, overrides, plan.invalid_json)
+        extra = gemini_api.response_headers(parsed) if gemini else None
         if isinstance(result, list):
             try:
-                self._send_stream(result, plan)
+                self._send_stream(result, plan, extra)
             except _StreamCut:
                 self._abort()
         else:
-            self._send_json(200, result)
+            self._send_json(200, result, extra)
 
     def _attempt(self, headers: dict[str, str]) -> int:
         """The 0-based attempt of this logical request: the openai/anthropic SDKs number their

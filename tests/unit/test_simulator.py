@@ -429,6 +429,17 @@ def test_anthropic_stream(claude):
     assert final.usage.output_tokens == USER_OUTPUT
 
 
+def test_anthropic_speed_echoed_in_usage_only_when_asked(claude):
+    m = claude.messages.create(model=CLAUDE, max_tokens=100, messages=USER, speed="fast")
+    assert m.usage.speed == "fast"
+    with claude.messages.stream(model=CLAUDE, max_tokens=100, messages=USER, speed="fast") as s:
+        events = list(s)
+    start = next(e for e in events if e.type == "message_start")
+    delta = next(e for e in events if e.type == "message_delta")
+    assert start.message.usage.speed == "fast" and delta.usage.speed == "fast"
+    assert claude.messages.create(model=CLAUDE, max_tokens=100, messages=USER).usage.speed is None
+
+
 def test_anthropic_stream_cut_and_errors(claude, sim):
     # The anthropic SDK lets httpx2's incomplete-chunked-read error through unwrapped.
     with pytest.raises((anthropic.APIConnectionError, httpx2.RemoteProtocolError)):

@@ -55,6 +55,23 @@ def test_stream_last_event_has_the_final_usage(sim):
     assert chunks[-1].usage_metadata.prompt_token_count == 6 + (3 + 2)  # system: one message
 
 
+def test_service_tier_answered_in_the_header_and_usage_only_when_asked(sim):
+    c = client(sim)
+    config = {"service_tier": "flex"}
+    r = c.models.generate_content(model=MODEL, contents=PROMPT, config=config)
+    assert sim.requests[-1].json["serviceTier"] == "flex"  # top-level, as google-genai sends it
+    assert r.sdk_http_response.headers["x-gemini-service-tier"] == "flex"
+    raw = c.models.generate_content(
+        model=MODEL, contents=PROMPT, config={**config, "should_return_http_response": True}
+    )
+    assert json.loads(raw.sdk_http_response.body)["usageMetadata"]["serviceTier"] == "flex"
+    chunks = list(c.models.generate_content_stream(model=MODEL, contents=PROMPT, config=config))
+    assert chunks[-1].sdk_http_response.headers["x-gemini-service-tier"] == "flex"
+    plain = c.models.generate_content(model=MODEL, contents=PROMPT)
+    assert "x-gemini-service-tier" not in plain.sdk_http_response.headers
+    assert "serviceTier" not in sim.requests[-1].json
+
+
 def test_json_output_max_tokens_and_function_calls(sim):
     c = client(sim)
     r = c.models.generate_content(
