@@ -293,3 +293,50 @@ def test_web_searches_recorded_created_and_streamed(tracing, client):  # noqa: F
     assert streamed.attributes[A.USAGE_SOURCE] == "provider"
     assert A.WEB_SEARCH_CALLS not in plain.attributes
     assert all(A.FILE_SEARCH_CALLS not in s.attributes for s in (created, streamed, plain))
+
+
+# Fast mode: "fast" / "standard" as usage.speed reports it (the simulator echoes the request's
+# speed), nothing for a call without one or with a speed the API does not know.
+SPEEDS = [("fast", "fast"), ("standard", "standard"), (None, None), ("turbo", None)]
+
+
+@pytest.mark.parametrize(("speed", "expected"), SPEEDS)
+def test_speed_recorded_sync_async_and_streamed(tracing, client, aclient, speed, expected):  # noqa: F811
+    kw = {"model": "claude-opus-4-6", "max_tokens": 10, "messages": MESSAGES}
+    if speed is not None:
+        kw["speed"] = speed
+    client.messages.create(**kw)
+    for _ in client.messages.create(stream=True, **kw):
+        pass
+    with client.messages.stream(**kw) as stream:
+        stream.until_done()
+    client.beta.messages.create(**kw)
+    with client.beta.messages.stream(**kw) as stream:
+        stream.until_done()
+
+    async def main():
+        await aclient.messages.create(**kw)
+        async for _ in await aclient.messages.create(stream=True, **kw):
+            pass
+        async with aclient.beta.messages.stream(**kw) as s:
+            await s.get_final_message()
+
+    asyncio.run(main())
+    calls = tracing.calls()
+    assert len(calls) == 8
+    assert [c.attributes.get(A.SPEED) for c in calls] == [expected] * 8
+    assert all(c.attributes[A.CALL_STATUS] == "ok" for c in calls)
+
+
+def test_speed_the_response_reports_wins_over_the_request(tracing, client):  # noqa: F811
+    # the body asks for fast mode (extra_body wins over the keyword): the response says fast
+    kw = {"model": "claude-opus-4-6", "max_tokens": 10, "messages": MESSAGES}
+    kw |= {"speed": "standard", "extra_body": {"speed": "fast"}}
+    message = client.messages.create(**kw)
+    for _ in client.messages.create(stream=True, **kw):
+        pass
+    assert message.usage.speed == "fast"
+    assert [c.attributes[A.SPEED] for c in tracing.calls()] == ["fast", "fast"]
+    # the stream-started record has the request's (the speed asked for, an estimate)
+    (provisional,) = tracing.provisional()
+    assert provisional.attributes[A.SPEED] == "standard"

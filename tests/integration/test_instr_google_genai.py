@@ -191,3 +191,36 @@ def test_no_baggage_reaches_google(httpx2_instrumented, client, sim):  # noqa: F
         assert SECRET_CUSTOMER not in repr(request.headers)
     for span in httpx2_instrumented.calls():
         assert span.attributes[A.CUSTOMER_ID] == SECRET_CUSTOMER
+
+
+@pytest.mark.parametrize(
+    ("config", "tier"),
+    [
+        ({"service_tier": "flex"}, "flex"),
+        (types.GenerateContentConfig(service_tier=types.ServiceTier.PRIORITY), "priority"),
+        ({"service_tier": "STANDARD"}, "standard"),
+        ({}, None),
+    ],
+)
+def test_service_tier_recorded_plain_and_streamed(tracing, client, sim, config, tier):  # noqa: F811
+    client.models.generate_content(model=MODEL, contents=PROMPT, config=config)
+    list(client.models.generate_content_stream(model=MODEL, contents=PROMPT, config=config))
+
+    async def run():
+        await client.aio.models.generate_content(model=MODEL, contents=PROMPT, config=config)
+        stream = await client.aio.models.generate_content_stream(
+            model=MODEL, contents=PROMPT, config=config
+        )
+        async for _ in stream:
+            pass
+
+    asyncio.run(run())
+    assert [r.json.get("serviceTier") for r in sim.requests] == [tier] * 4
+    calls = tracing.calls()
+    assert len(calls) == 4
+    for span in calls:
+        a = span.attributes
+        # asked for (the request's config), and served (what the response reports)
+        assert a.get(A.GEN_AI_REQUEST_SERVICE_TIER) == tier
+        assert a.get(A.GEN_AI_RESPONSE_SERVICE_TIER) == tier
+        assert a[A.CALL_STATUS] == "ok" and a[A.USAGE_SOURCE] == "provider"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from anthropic import omit
 from anthropic.types import Usage as AnthropicUsage
 from llm_margin.instrumentation import _anthropic_extract as AX
 from llm_margin.instrumentation import _openai_extract as OX
@@ -607,6 +608,91 @@ def test_anthropic_stream_web_searches_come_from_the_final_delta():
     acc.add({"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": delta_usage})
     assert acc.facts().usage == UsageTokens(10, 9, web_search_calls=2)
     assert acc.facts().usage.attributes()["llm_margin.usage.web_search.calls"] == 2
+
+
+# Anthropic fast mode: only the API's two speeds are recorded, anything else is ignored.
+_SPEED_VALUES = [
+    ("fast", "fast"),
+    ("standard", "standard"),
+    (None, None),
+    ("FAST", None),
+    ("turbo", None),
+    ("", None),
+    (1, None),
+    (True, None),
+    (["fast"], None),
+    ({"speed": "fast"}, None),
+    (omit, None),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), _SPEED_VALUES)
+def test_anthropic_speed_mode(value, expected):
+    assert AX.speed_mode(value) == expected
+
+
+def test_anthropic_speed_asked_and_reported():
+    """Each value of the table as a request's ``speed`` and as a Message's ``usage.speed``."""
+    values = [value for value, _ in _SPEED_VALUES]
+    asked = [AX.messages_request_facts({"model": "c", "speed": v}).speed for v in values]
+    usages = [{"input_tokens": 3, "output_tokens": 1, "speed": v} for v in values]
+    reported = [AX.message_facts({"id": "m", "usage": u}, CHAT).speed for u in usages]
+    expected = [speed for _, speed in _SPEED_VALUES]
+    assert asked == expected
+    assert reported == expected
+    assert AX.messages_request_facts({"model": "c"}).speed is None
+
+
+def test_anthropic_message_speed_shapes():
+    shapes = [
+        ({"usage": AnthropicUsage(input_tokens=3, output_tokens=1, speed="fast")}, "fast"),
+        ({"usage": AnthropicUsage(input_tokens=3, output_tokens=1, speed="standard")}, "standard"),
+        ({"usage": AnthropicUsage(input_tokens=3, output_tokens=1)}, None),
+        ({"usage": {"input_tokens": 3, "output_tokens": 1}}, None),
+        ({"usage": None}, None),
+        ({"usage": "fast"}, None),
+        ({}, None),
+        (None, None),
+    ]
+    assert [AX.message_facts(m, CHAT).speed for m, _ in shapes] == [s for _, s in shapes]
+
+
+def _speed_stream(start_speed, delta_speed):
+    """Message events whose message_start / message_delta usage say these speeds (None: no
+    ``speed`` key)."""
+    start = {"input_tokens": 10, "output_tokens": 1}
+    delta = {"output_tokens": 5}
+    if start_speed is not None:
+        start["speed"] = start_speed
+    if delta_speed is not None:
+        delta["speed"] = delta_speed
+    return [
+        {"type": "message_start", "message": {"id": "m", "model": "claude", "usage": start}},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": delta},
+        {"type": "message_stop"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("start_speed", "delta_speed", "expected"),
+    [
+        ("fast", None, "fast"),  # message_start's usage, like a Message's
+        (None, "fast", "fast"),  # message_delta's
+        ("standard", None, "standard"),
+        ("fast", "fast", "fast"),
+        ("fast", "standard", "standard"),  # the final value wins
+        ("standard", "fast", "fast"),
+        ("fast", "turbo", "fast"),  # garbage does not override a speed seen
+        ("fast", 7, "fast"),
+        (["fast"], "standard", "standard"),
+    ],
+)
+def test_anthropic_stream_speed(start_speed, delta_speed, expected):
+    acc = AX.MessageStreamAccumulator(RequestFacts("chat", "claude", stream=True))
+    for event in _speed_stream(start_speed, delta_speed):
+        acc.add(event)
+    assert acc.usage_complete()
+    assert acc.facts().speed == expected
 
 
 @pytest.mark.parametrize(

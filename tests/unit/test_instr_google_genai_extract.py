@@ -258,6 +258,116 @@ def test_stream_accumulator_odd_chunks_never_raise():
     assert acc.estimated_output_tokens() == 0
 
 
+# --- the service tier ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (types.ServiceTier.FLEX, "flex"),
+        (types.ServiceTier.PRIORITY, "priority"),
+        (types.ServiceTier.STANDARD, "standard"),
+        (types.ServiceTier.UNSPECIFIED, None),  # the default: says nothing
+        ("flex", "flex"),
+        ("PRIORITY", "priority"),  # the SDK takes enum names too
+        ("SERVICE_TIER_FLEX", "flex"),  # the API's older spelling
+        ("", None),
+        (None, None),
+        (3, None),
+        (b"flex", None),
+        (["flex"], None),
+        ("x" * 100, None),
+    ],
+)
+def test_service_tier(value, expected):
+    assert GX.service_tier(value) == expected
+
+
+def test_generate_request_service_tier():
+    configs = [
+        ({"service_tier": "flex"}, "flex"),
+        ({"service_tier": "FLEX"}, "flex"),
+        ({"serviceTier": "priority"}, "priority"),
+        (types.GenerateContentConfig(service_tier=types.ServiceTier.PRIORITY), "priority"),
+        (types.GenerateContentConfig(service_tier="standard"), "standard"),
+        (types.GenerateContentConfig(temperature=0.1), None),
+        ({"service_tier": 2}, None),
+        ({}, None),
+        (None, None),
+        ("flex", None),  # not a config
+    ]
+    for stream in (False, True):
+        read = GX.generate_stream_request_facts if stream else GX.generate_request_facts
+        got = [read({"model": "m", "contents": "hi", "config": c}).service_tier for c, _ in configs]
+        assert got == [tier for _, tier in configs]
+
+
+def _served(usage_tier=None, headers=None):
+    """An SDK response as google-genai 3.6 parses it: ``usage_metadata`` has no tier (the SDK
+    drops it), the headers are kept."""
+    response = types.GenerateContentResponse(
+        usage_metadata=types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=3, candidates_token_count=1
+        ),
+        sdk_http_response=types.HttpResponse(headers=headers),
+    )
+    if usage_tier is not None:  # an SDK that parses it
+        object.__setattr__(response.usage_metadata, "service_tier", usage_tier)
+    return response
+
+
+def test_generate_response_service_tier():
+    responses = [
+        (_served(headers={"x-gemini-service-tier": "flex"}), "flex"),
+        (_served(headers={"X-Gemini-Service-Tier": "PRIORITY"}), "priority"),  # aiohttp's keys
+        (_served(headers={"x-gemini-service-tier": "standard"}), "standard"),  # downgraded
+        (_served(headers={"content-type": "application/json"}), None),
+        (_served(), None),
+        (_served(types.ServiceTier.FLEX, {"x-gemini-service-tier": "standard"}), "flex"),
+        (_served(types.ServiceTier.UNSPECIFIED, {"x-gemini-service-tier": "flex"}), "flex"),
+        # the raw JSON body (an answer priced after the SDK raised)
+        ({"usageMetadata": {"promptTokenCount": 3, "serviceTier": "priority"}}, "priority"),
+        ({"usage_metadata": {"prompt_token_count": 3, "service_tier": "FLEX"}}, "flex"),
+        ({"usageMetadata": {"promptTokenCount": 3}}, None),
+        ({"usageMetadata": {"serviceTier": 5}, "sdk_http_response": {"headers": 7}}, None),
+        ({"sdk_http_response": {"headers": {"x-gemini-service-tier": None}}}, None),
+        ({}, None),
+    ]
+    got = [GX.generate_response_facts(response, GEN).service_tier for response, _ in responses]
+    assert got == [tier for _, tier in responses]
+
+
+def _tier_chunk(text, reason=None, usage_tier=None, header_tier=None):
+    usage = {"prompt_token_count": 3, "candidates_token_count": 1}
+    if usage_tier is not None:
+        usage["service_tier"] = usage_tier
+    chunk = _response([{"text": text}], reason, usage)
+    if header_tier is not None:
+        chunk["sdk_http_response"] = {"headers": {"x-gemini-service-tier": header_tier}}
+    return chunk
+
+
+@pytest.mark.parametrize(
+    ("chunks", "tier"),
+    [
+        ([_tier_chunk("a", None, "flex"), _tier_chunk("b", "STOP", "flex")], "flex"),
+        # the last chunk's usage wins
+        ([_tier_chunk("a", None, "priority"), _tier_chunk("b", "STOP", "standard")], "standard"),
+        # no tier in the usage: the response's header
+        (
+            [_tier_chunk("a", None, None, "priority"), _tier_chunk("b", "STOP", None, "priority")],
+            "priority",
+        ),
+        ([_tier_chunk("a", None, None, "flex"), _tier_chunk("b", "STOP")], "flex"),
+        # odd chunks: no usage tier, the header seen is kept
+        ([_tier_chunk("a", None, None, "flex"), {"usage_metadata": "odd"}, None, 3], "flex"),
+    ],
+)
+def test_stream_service_tier(chunks, tier):
+    acc = GX.GenerateStreamAccumulator(GEN._replace(stream=True))
+    for chunk in chunks:
+        acc.add(chunk)
+    assert acc.facts().service_tier == tier
+
+
 @pytest.mark.parametrize(
     ("client_kwargs", "expected"),
     [
