@@ -300,31 +300,68 @@ def test_web_searches_recorded_created_and_streamed(tracing, client):  # noqa: F
 SPEEDS = [("fast", "fast"), ("standard", "standard"), (None, None), ("turbo", None)]
 
 
-@pytest.mark.parametrize(("speed", "expected"), SPEEDS)
-def test_speed_recorded_sync_async_and_streamed(tracing, client, aclient, speed, expected):  # noqa: F811
-    kw = {"model": "claude-opus-4-6", "max_tokens": 10, "messages": MESSAGES}
-    if speed is not None:
-        kw["speed"] = speed
+def _create(client, aclient, kw):
     client.messages.create(**kw)
+
+
+def _create_stream(client, aclient, kw):
     for _ in client.messages.create(stream=True, **kw):
         pass
+
+
+def _stream_helper(client, aclient, kw):
     with client.messages.stream(**kw) as stream:
         stream.until_done()
+
+
+def _beta_create(client, aclient, kw):
     client.beta.messages.create(**kw)
+
+
+def _beta_stream_helper(client, aclient, kw):
     with client.beta.messages.stream(**kw) as stream:
         stream.until_done()
 
+
+def _async_create(client, aclient, kw):
+    asyncio.run(aclient.messages.create(**kw))
+
+
+def _async_create_stream(client, aclient, kw):
     async def main():
-        await aclient.messages.create(**kw)
         async for _ in await aclient.messages.create(stream=True, **kw):
             pass
-        async with aclient.beta.messages.stream(**kw) as s:
-            await s.get_final_message()
 
     asyncio.run(main())
+
+
+def _async_beta_stream_helper(client, aclient, kw):
+    async def main():
+        async with aclient.beta.messages.stream(**kw) as stream:
+            await stream.get_final_message()
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        _create,
+        _create_stream,
+        _stream_helper,
+        _beta_create,
+        _beta_stream_helper,
+        _async_create,
+        _async_create_stream,
+        _async_beta_stream_helper,
+    ],
+)
+def test_speed_recorded_sync_async_and_streamed(tracing, client, aclient, call):  # noqa: F811
+    for speed, _ in SPEEDS:
+        kw = {"model": "claude-opus-4-6", "max_tokens": 10, "messages": MESSAGES}
+        call(client, aclient, kw if speed is None else {**kw, "speed": speed})
     calls = tracing.calls()
-    assert len(calls) == 8
-    assert [c.attributes.get(A.SPEED) for c in calls] == [expected] * 8
+    assert [c.attributes.get(A.SPEED) for c in calls] == [expected for _, expected in SPEEDS]
     assert all(c.attributes[A.CALL_STATUS] == "ok" for c in calls)
 
 
