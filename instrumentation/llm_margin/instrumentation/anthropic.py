@@ -21,7 +21,9 @@ Usage tokens: ``gen_ai.usage.input_tokens`` is the TOTAL input (``input_tokens``
 reported apart, and the 5-minute / 1-hour cache writes
 (``llm_margin.usage.cache_write_5m.input_tokens`` / ``..._1h...``) when the response splits them.
 Thinking tokens are reported as reasoning tokens. Streams take usage from ``message_start`` and
-``message_delta``.
+``message_delta``. Fast mode (billed at a premium per token): ``llm_margin.speed`` is ``fast`` or
+``standard`` as the response's ``usage.speed`` says (a stream's last), else as the request's
+``speed`` asked; left out for a call without one (any other value is ignored).
 
 Anthropic's own spans: anthropic 2.x emits an ``anthropic.messages.create`` span per call (unless
 ``ANTHROPIC_OPEN_TELEMETRY=false``) and propagates trace context itself. One call must have one

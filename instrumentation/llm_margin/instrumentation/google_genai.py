@@ -22,7 +22,11 @@ automatic continuation follows continuation tokens. So the SDK's one-request met
 wrapped: one span per request, each priced from its own ``usage_metadata``.
 
 Provider: ``gcp.gemini`` (``gcp.vertex_ai`` for a Vertex AI client), or what the base URL's
-host names (``LLM_MARGIN_PROVIDER_HOSTS``). Usage: see ``_google_genai_extract``. SDK retries
+host names (``LLM_MARGIN_PROVIDER_HOSTS``). Usage: see ``_google_genai_extract``. Service tier
+(lowercase: ``flex``, ``standard``, ``priority``): ``config.service_tier`` as
+``openai.request.service_tier``, the tier served (priority over its limit runs at standard) as
+``openai.response.service_tier``, from ``usage_metadata.service_tier`` or else the
+``x-gemini-service-tier`` response header. SDK retries
 (``HttpRetryOptions``, off by default) are counted from the HTTP attempts of the SDK's httpx2
 client; requests the SDK sends through aiohttp (installed, async client) or google-auth's
 ``requests`` session (Vertex AI without an API key) are not counted as attempts.
