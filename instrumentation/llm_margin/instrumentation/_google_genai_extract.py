@@ -109,10 +109,20 @@ def _header(headers: Any, name: str) -> Any:
     return value
 
 
+def _usage_tier(usage: Any) -> Any:
+    """``service_tier`` of a JSON dict's usage, or of an SDK model's fields. Read from the
+    model's ``__dict__``: google-genai 3.6's usage has no such field, and asking pydantic for a
+    missing attribute raises inside, 3 µs per response."""
+    if isinstance(usage, Mapping):
+        return _get(usage, "service_tier")
+    fields = getattr(usage, "__dict__", None)
+    return fields.get("service_tier") if isinstance(fields, dict) else None
+
+
 def served_tier(usage: Any, http_response: Any) -> str | None:
     """The tier a response was served (and billed) at, from its ``usage_metadata`` or else
     from the headers of its ``sdk_http_response``."""
-    tier = service_tier(_get(usage, "service_tier"))
+    tier = service_tier(_usage_tier(usage))
     if tier is None and http_response is not None:
         tier = service_tier(_header(_get(http_response, "headers"), _TIER_HEADER))
     return tier
