@@ -28,7 +28,7 @@ def alert(n: int) -> Alert:
 def test_alerts_wait_for_the_receiver_and_arrive_in_order():
     port = free_port()
     metrics = Metrics()
-    sink = WebhookSink(f"http://127.0.0.1:{port}/hook", timeout=1, attempts=1, metrics=metrics)
+    sink = WebhookSink(f"http://127.0.0.1:{port}/hook", timeout=5, attempts=1, metrics=metrics)
     sink.send([alert(1), alert(2)], NOW)  # nobody listening
     sink.send([alert(3)], NOW)
     assert sink.pending == 3 and metrics.get("alert_webhook_failures") == 2
@@ -46,7 +46,7 @@ def test_alerts_wait_for_the_receiver_and_arrive_in_order():
 def test_pending_alerts_are_bounded_and_drops_counted():
     metrics = Metrics()
     sink = WebhookSink(
-        f"http://127.0.0.1:{free_port()}/hook", timeout=1, attempts=1, metrics=metrics,
+        f"http://127.0.0.1:{free_port()}/hook", timeout=5, attempts=1, metrics=metrics,
         max_pending=2,
     )  # fmt: skip
     sink.send([alert(1), alert(2), alert(3)], NOW)
@@ -63,7 +63,7 @@ def test_an_alert_the_receiver_refuses_for_good_does_not_hold_back_the_rest(stat
         refuse=lambda b: status if b["llm_margin"]["scope_id"] == "c1" else 0
     )
     try:
-        sink = WebhookSink(receiver.url, timeout=2, attempts=3, metrics=metrics)
+        sink = WebhookSink(receiver.url, timeout=5, attempts=3, metrics=metrics)
         sink.send([alert(1), alert(2)], NOW)
         sink.send([alert(3)], NOW)
         assert [b["llm_margin"]["scope_id"] for b in receiver.bodies] == ["c2", "c3"]
@@ -81,7 +81,7 @@ def test_an_alert_refused_for_the_endpoint_or_the_moment_is_kept(status):
     metrics = Metrics()
     receiver = WebhookReceiver(refuse=lambda b: status)
     try:
-        sink = WebhookSink(receiver.url, timeout=2, attempts=1, metrics=metrics)
+        sink = WebhookSink(receiver.url, timeout=5, attempts=1, metrics=metrics)
         sink.send([alert(1), alert(2)], NOW)
         assert sink.pending == 2 and metrics.get("alert_webhook_rejected") == 0
         assert metrics.get("alert_webhook_failures") == 1
