@@ -70,6 +70,21 @@ def wait_until(predicate, timeout: float = 20.0, interval: float = 0.1, message:
     raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
 
 
+def calls_by_model(processor, count: int) -> dict[str, dict]:
+    """The ``count`` calls llm-margin's instrumentation recorded with provider usage, once the
+    in-process ``processor`` has stored them all, by request model."""
+
+    def stored() -> list[dict]:
+        rows = processor.store.query(
+            "SELECT * FROM llm_calls FINAL WHERE source = 'llm_margin' AND usage_source = "
+            "'provider'"
+        ).dicts()
+        return rows if len(rows) == count else []
+
+    rows = wait_until(stored, message=f"{count} calls stored")
+    return {row["request_model"]: row for row in rows}
+
+
 def launcher_env(
     service: str, endpoint: str, protocol: str = "grpc", **extra: str
 ) -> dict[str, str]:

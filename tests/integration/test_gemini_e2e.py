@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import genai_prices
 import pytest
-from conftest import run_instrumented_app, wait_until
+from conftest import calls_by_model, run_instrumented_app
 from instr_fixtures import sim  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -59,14 +59,7 @@ EXPECTED = {  # request model -> (output, reasoning, cache read, stream)
 def test_gemini_calls_stored_and_priced_exactly(processor, sim, tmp_path):  # noqa: F811
     run_instrumented_app(APP, tmp_path, "gemini", processor, sim.gemini_base_url)
 
-    def calls() -> list[dict]:
-        rows = processor.store.query(
-            "SELECT * FROM llm_calls FINAL WHERE source = 'llm_margin' AND usage_source = "
-            "'provider'"
-        ).dicts()
-        return rows if len(rows) == len(EXPECTED) else []
-
-    rows = {row["request_model"]: row for row in wait_until(calls, message="3 calls stored")}
+    rows = calls_by_model(processor, len(EXPECTED))
     assert set(rows) == set(EXPECTED)
     prompt_tokens = 11 + 3  # 43 characters: ceil(43 / 4) + 3
     for model, (output, reasoning, cache_read, stream) in EXPECTED.items():

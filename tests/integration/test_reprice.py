@@ -206,21 +206,13 @@ def test_reprice_on_a_missing_data_dir_is_an_error(tmp_path):
     assert not missing.exists()
 
 
-def test_check_lists_models_unpriced_only_for_their_searches(tmp_path):
-    """A model the book prices is still unpriced for calls whose searches it has no price for
-    (gpt-4.1-nano has no search prices, Anthropic models no file search price): `prices check`
-    lists it with the reason. It asked about tokens only, so such models were not listed."""
+def store_priced_calls(data_dir: str, calls: list[tuple[str, str, dict]]) -> None:
+    """One call of 1,000 input and 100 output tokens per (provider, model, other fields),
+    an hour apart on 2026-11-20, priced by the default book and stored under ``data_dir``."""
     from llm_margin.processor.pricing import PriceBook
     from llm_margin.processor.records import CallRecord
     from llm_margin.processor.storage import Store
 
-    data_dir = str(tmp_path / "data")
-    calls = [
-        ("openai", "gpt-4.1-nano", {"web_search_calls": 2}),
-        ("openai", "gpt-4.1-nano", {}),
-        ("anthropic", "claude-sonnet-4-5", {"web_search_calls": 1, "file_search_calls": 3}),
-        ("openai", "gpt-4o", {"web_search_calls": 5, "file_search_calls": 1}),  # priced
-    ]
     store = Store.open(data_dir=data_dir)
     try:
         store.insert_calls(
@@ -235,14 +227,30 @@ def test_check_lists_models_unpriced_only_for_their_searches(tmp_path):
                         input_tokens=1000,
                         output_tokens=100,
                         version=1,
-                        **searches,
+                        **fields,
                     )
                 )
-                for n, (provider, model, searches) in enumerate(calls, 1)
+                for n, (provider, model, fields) in enumerate(calls, 1)
             ]
         )
     finally:
         store.close()
+
+
+def test_check_lists_models_unpriced_only_for_their_searches(tmp_path):
+    """A model the book prices is still unpriced for calls whose searches it has no price for
+    (gpt-4.1-nano has no search prices, Anthropic models no file search price): `prices check`
+    lists it with the reason. It asked about tokens only, so such models were not listed."""
+    data_dir = str(tmp_path / "data")
+    store_priced_calls(
+        data_dir,
+        [
+            ("openai", "gpt-4.1-nano", {"web_search_calls": 2}),
+            ("openai", "gpt-4.1-nano", {}),
+            ("anthropic", "claude-sonnet-4-5", {"web_search_calls": 1, "file_search_calls": 3}),
+            ("openai", "gpt-4o", {"web_search_calls": 5, "file_search_calls": 1}),  # priced
+        ],
+    )
     check = ["prices", "check", "--data-dir", data_dir, "--format", "json", *PERIOD]
     listed = cli(*check)
     assert listed.returncode == 1, listed.stderr
@@ -270,38 +278,15 @@ def test_fast_mode_calls_without_a_fast_price_are_listed_then_repriced(tmp_path)
     """Anthropic fast mode costs several times the standard price. A fast call of a model
     genai-prices has no fast price for is stored unpriced, `prices check` says why, and once
     the overlay gives fast mode a multiplier `reprice` prices it at standard x that."""
-    from llm_margin.processor.pricing import PriceBook
-    from llm_margin.processor.records import CallRecord
-    from llm_margin.processor.storage import Store
-
     data_dir = str(tmp_path / "data")
-    calls = [
-        ("claude-sonnet-4-5", "fast"),  # no fast price: unpriced
-        ("claude-sonnet-4-5", "standard"),
-        ("claude-opus-4-8", "fast"),  # genai-prices' own fast price
-    ]
-    store = Store.open(data_dir=data_dir)
-    try:
-        store.insert_calls(
-            [
-                PriceBook().apply(
-                    CallRecord(
-                        ts=datetime(2026, 11, 20, n, tzinfo=timezone.utc),
-                        trace_id=f"{n:032x}",
-                        span_id=f"{n:016x}",
-                        provider="anthropic",
-                        request_model=model,
-                        input_tokens=1000,
-                        output_tokens=100,
-                        version=1,
-                        speed=speed,
-                    )
-                )
-                for n, (model, speed) in enumerate(calls, 1)
-            ]
-        )
-    finally:
-        store.close()
+    store_priced_calls(
+        data_dir,
+        [
+            ("anthropic", "claude-sonnet-4-5", {"speed": "fast"}),  # no fast price: unpriced
+            ("anthropic", "claude-sonnet-4-5", {"speed": "standard"}),
+            ("anthropic", "claude-opus-4-8", {"speed": "fast"}),  # genai-prices' fast price
+        ],
+    )
     check = ["prices", "check", "--data-dir", data_dir, "--format", "json", *PERIOD]
     listed = cli(*check)
     assert listed.returncode == 1, listed.stderr

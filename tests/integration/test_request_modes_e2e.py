@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import genai_prices
 import pytest
-from conftest import run_instrumented_app, wait_until
+from conftest import calls_by_model, run_instrumented_app
 from instr_fixtures import sim  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -97,15 +97,7 @@ def test_calls_at_a_service_tier_are_charged_that_tiers_price(processor, sim, tm
         sim.gemini_base_url,
     )
 
-    def calls() -> list[dict]:
-        rows = processor.store.query(
-            "SELECT * FROM llm_calls FINAL WHERE source = 'llm_margin' AND usage_source = "
-            "'provider'"
-        ).dicts()
-        return rows if len(rows) == len(EXPECTED) else []
-
-    stored = wait_until(calls, message=f"{len(EXPECTED)} calls stored")
-    rows = {row["request_model"]: row for row in stored}
+    rows = calls_by_model(processor, len(EXPECTED))
     assert set(rows) == set(EXPECTED)
     for model, (tier, speed, context) in EXPECTED.items():
         row = rows[model]

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import genai_prices
 import pytest
-from conftest import run_instrumented_app, wait_until
+from conftest import calls_by_model, run_instrumented_app
 from instr_fixtures import sim  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -62,14 +62,7 @@ def test_search_calls_are_stored_and_priced_exactly(processor, sim, tmp_path):  
         APP, tmp_path, "server-tools", processor, sim.openai_base_url, sim.anthropic_base_url
     )
 
-    def calls() -> list[dict]:
-        rows = processor.store.query(
-            "SELECT * FROM llm_calls FINAL WHERE source = 'llm_margin' AND usage_source = "
-            "'provider'"
-        ).dicts()
-        return rows if len(rows) == len(EXPECTED) else []
-
-    rows = {row["request_model"]: row for row in wait_until(calls, message="5 calls stored")}
+    rows = calls_by_model(processor, len(EXPECTED))
     assert set(rows) == set(EXPECTED)
     for model, (web, files, stream) in EXPECTED.items():
         row = rows[model]
