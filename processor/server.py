@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import signal
 import threading
 import time
@@ -25,6 +26,8 @@ from llm_margin.processor.writer import BatchWriter
 log = logging.getLogger(__name__)
 
 READ_ONLY_SETTINGS = "readonly"
+# Alerts waiting for the webhook, kept across restarts (in the spool directory).
+WEBHOOK_STATE_FILE = "webhook-pending.json"
 
 
 class Processor:
@@ -92,7 +95,11 @@ class Processor:
         from llm_margin.processor.budgets.evaluator import DECISION_PATH, BudgetEvaluator
 
         self.budgets = BudgetEvaluator(
-            self.store, load_budget_config(config.billing_file), metrics=self.metrics
+            self.store,
+            load_budget_config(config.billing_file),
+            metrics=self.metrics,
+            # in the spool directory: durable, private (0700) and locked to this processor
+            webhook_state_file=os.path.join(config.resolved_spool_dir, WEBHOOK_STATE_FILE),
         )
         http_extra_routes = {DECISION_PATH: self.budgets.http_decision}
         # --- end budgets hook ---

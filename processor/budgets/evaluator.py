@@ -47,6 +47,7 @@ class BudgetEvaluator:
         *,
         metrics: Any = None,
         sinks: list[Sink] | None = None,
+        webhook_state_file: str | None = None,
     ) -> None:
         self._store = store
         # Reads go to the store's read-only clients: on the main client they held the lock the
@@ -59,7 +60,12 @@ class BudgetEvaluator:
             sinks = [TableSink(store), LogSink()]
             if config.webhook_url:
                 sinks.append(
-                    WebhookSink(config.webhook_url, config.webhook_timeout_seconds, metrics=metrics)
+                    WebhookSink(
+                        config.webhook_url,
+                        config.webhook_timeout_seconds,
+                        metrics=metrics,
+                        state_file=webhook_state_file,
+                    )
                 )
         self._sinks = sinks
         self._fired: set[tuple] = set()

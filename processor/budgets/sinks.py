@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -240,7 +241,11 @@ class WebhookSink:
     socket at the deadline, and what was not delivered by then waits for the next round. A slow
     or hanging receiver delays the round by at most ``timeout``, never more. Redirects are not
     followed (a 3xx is a failed delivery) and at most ``MAX_RESPONSE_BYTES`` of an answer are
-    read."""
+    read.
+
+    With ``state_file``, the alerts waiting for redelivery are also kept there (rewritten
+    whenever they change), so a restart does not lose them: their ``llm_alerts`` rows say they
+    fired, so nothing would ever send them again."""
 
     name = "webhook"
     MAX_RESPONSE_BYTES = 64 * 1024
@@ -252,14 +257,16 @@ class WebhookSink:
         attempts: int = 3,
         metrics: Any = None,
         max_pending: int = 1000,
+        state_file: str | None = None,
     ):
         self._url = url
         self._timeout = timeout
         self._attempts = attempts
         self._metrics = metrics
         self._max_pending = max_pending
-        self._pending: deque[bytes] = deque()
+        self._state_file = state_file
         self._lock = threading.Lock()
+        self._pending: deque[bytes] = deque(self._load())
 
     @property
     def pending(self) -> int:
@@ -272,12 +279,61 @@ class WebhookSink:
                     self._pending.popleft()
                     self._count("alert_webhook_dropped")
                 self._pending.append(json.dumps(slack_payload(alert, fired_at)).encode())
+            self._save()  # before delivering: a crash while posting must not lose them
             self._deliver()
+            self._save()
 
     def retry_pending(self) -> None:
         with self._lock:
             if self._pending:
+                waiting = len(self._pending)
                 self._deliver()
+                if len(self._pending) != waiting:
+                    self._save()
+
+    def _load(self) -> list[bytes]:
+        """Alerts an earlier run left waiting; none if the file is missing or unreadable (an
+        unreadable one is set aside as ``<file>.bad``, not overwritten)."""
+        if not self._state_file or not os.path.exists(self._state_file):
+            return []
+        try:
+            with open(self._state_file, encoding="utf-8") as file:
+                payloads = json.load(file)
+            if not isinstance(payloads, list) or not all(isinstance(p, str) for p in payloads):
+                raise ValueError("not a list of alert payloads")
+        except (OSError, ValueError) as exc:
+            log.error("alert webhook: pending alerts in %s unreadable (%s); set aside as "
+                      "%s.bad", self._state_file, exc, self._state_file)  # fmt: skip
+            try:
+                os.replace(self._state_file, self._state_file + ".bad")
+            except OSError:
+                pass
+            return []
+        if len(payloads) > self._max_pending:  # a smaller bound now: the oldest go, counted
+            for _ in range(len(payloads) - self._max_pending):
+                self._count("alert_webhook_dropped")
+            payloads = payloads[-self._max_pending :]
+        return [payload.encode() for payload in payloads]
+
+    def _save(self) -> None:
+        """Write the waiting alerts to the state file, atomically (none: remove it)."""
+        if not self._state_file:
+            return
+        try:
+            if not self._pending:
+                if os.path.exists(self._state_file):
+                    os.remove(self._state_file)
+                return
+            temporary = self._state_file + ".tmp"
+            with open(temporary, "w", encoding="utf-8") as file:
+                json.dump([body.decode() for body in self._pending], file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temporary, self._state_file)
+        except OSError as exc:  # kept in memory still; the next change tries again
+            self._count("alert_webhook_state_errors")
+            log.warning("alert webhook: could not keep pending alerts in %s: %s",
+                        self._state_file, exc)  # fmt: skip
 
     def _deliver(self) -> None:
         """In order; stops at the first the receiver does not take, or at the deadline (the

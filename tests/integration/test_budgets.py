@@ -371,3 +371,35 @@ def test_a_decision_asked_during_the_first_round_waits_for_it(tmp_path):
             assert body["action"] == "allow" and body["evaluated_at"]
     finally:
         proc.stop()
+
+
+def test_alerts_waiting_for_the_webhook_are_delivered_after_a_restart(tmp_path):
+    """The webhook is down when 50% fires; the processor restarts before it is back. The alert
+    is recorded in llm_alerts (so it never fires again): held only in memory, it was lost."""
+    port = free_port()
+    billing = f"""
+plans:
+  pro: {{monthly_price_usd: "99", target_gross_margin_pct: 80}}
+customers:
+  acme: {{plan: pro, workspaces: [ws_a]}}
+budgets:
+  interval_seconds: 3600   # the test drives evaluation itself
+  soft_alert_pct: [50]
+  webhook_url: http://127.0.0.1:{port}/hook
+"""
+    with budget_processor_with(tmp_path, billing) as proc:
+        spend(proc, 4_000_000, [])
+        first = proc.budgets.evaluate()
+        assert fired(first, "allowance_used") == [Decimal(50)]
+        assert proc.metrics.get("alert_webhook_failures") >= 1  # nobody listening
+    receiver = WebhookReceiver(port)
+    try:
+        with budget_processor_with(tmp_path, billing) as proc:
+            assert proc.budgets.evaluate() == []  # on record: not fired again
+            wait_until(lambda: len(receiver.bodies) >= 3, message="alerts delivered")
+            scopes = [body["llm_margin"]["scope"] for body in receiver.bodies]
+            assert scopes == [alert.scope for alert in first]  # each once, in order
+            assert all(body["llm_margin"]["threshold_pct"] == "50" for body in receiver.bodies)
+    finally:
+        receiver.stop()
+    assert not list((tmp_path / "data").rglob("webhook-pending.json"))  # delivered: none left

@@ -87,3 +87,42 @@ def test_an_alert_refused_for_the_endpoint_or_the_moment_is_kept(status):
         assert metrics.get("alert_webhook_failures") == 1
     finally:
         receiver.stop()
+
+
+def test_an_unreadable_pending_file_is_set_aside_and_delivery_goes_on(tmp_path):
+    state = tmp_path / "webhook-pending.json"
+    state.write_text('{"not": "a list"')
+    metrics = Metrics()
+    receiver = WebhookReceiver()
+    try:
+        sink = WebhookSink(
+            receiver.url, timeout=5, attempts=1, metrics=metrics, state_file=str(state)
+        )
+        assert sink.pending == 0
+        assert (tmp_path / "webhook-pending.json.bad").read_text() == '{"not": "a list"'
+        sink.send([alert(1)], NOW)
+        assert [b["llm_margin"]["scope_id"] for b in receiver.bodies] == ["c1"]
+        assert not state.exists()  # nothing waiting: no file
+    finally:
+        receiver.stop()
+
+
+def test_pending_alerts_kept_in_the_file_stay_bounded_and_in_order(tmp_path):
+    state = str(tmp_path / "webhook-pending.json")
+    port = free_port()
+    dead = f"http://127.0.0.1:{port}/hook"  # nobody listening yet
+    metrics = Metrics()
+    first = WebhookSink(dead, timeout=5, attempts=1, metrics=metrics, state_file=state)
+    first.send([alert(1), alert(2), alert(3)], NOW)
+    assert first.pending == 3
+    # restarted with a smaller bound: the oldest is dropped, counted
+    again = WebhookSink(
+        dead, timeout=5, attempts=1, metrics=metrics, max_pending=2, state_file=state
+    )
+    assert again.pending == 2 and metrics.get("alert_webhook_dropped") == 1
+    receiver = WebhookReceiver(port)
+    try:
+        again.retry_pending()
+        assert [b["llm_margin"]["scope_id"] for b in receiver.bodies] == ["c2", "c3"]
+    finally:
+        receiver.stop()
