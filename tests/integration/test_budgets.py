@@ -347,13 +347,18 @@ def test_no_decision_when_rounds_stopped_succeeding(tmp_path, monkeypatch):
         store.close()
 
 
-def test_a_decision_asked_during_the_first_round_waits_for_it(tmp_path):
+def test_a_decision_asked_during_the_first_round_waits_for_it(tmp_path, monkeypatch):
     """An app started with its processor asks before the first round has finished: it gets
     that round's answer, not 503 (the round takes well under FIRST_ROUND_WAIT_SECONDS)."""
     import urllib.request
 
+    from llm_margin.processor.budgets import evaluator
     from llm_margin.processor.config import ServeConfig
     from llm_margin.processor.server import Processor
+
+    # 2 s by default: a loaded CI machine can take longer over a first round (without the
+    # wait, the answer is 503 at once, whatever the round's length)
+    monkeypatch.setattr(evaluator, "FIRST_ROUND_WAIT_SECONDS", 30.0)
 
     config = ServeConfig(
         data_dir=str(tmp_path / "data"), otlp_grpc_port=free_port(), otlp_http_port=free_port()
@@ -365,7 +370,7 @@ def test_a_decision_asked_during_the_first_round_waits_for_it(tmp_path):
     try:
         threading.Timer(0.3, first_round.release).start()
         url = f"{proc.http_url}/api/budget/decision?customer_id=acme"
-        with urllib.request.urlopen(url, timeout=5) as response:
+        with urllib.request.urlopen(url, timeout=40) as response:
             assert response.status == 200
             body = json.loads(response.read())
             assert body["action"] == "allow" and body["evaluated_at"]
