@@ -34,6 +34,8 @@ ROLLUP_SETTLED_SECONDS = 60
 # Decisions older than this many intervals (plus the grace, for a slow round) are not served.
 STALE_ROUNDS = 3
 STALE_GRACE_SECONDS = 60
+# A task's calls counted against the runaway caps: those of the last 24 hours.
+RUNAWAY_WINDOW = timedelta(hours=24)
 # A decision asked for while the first round is still running waits this long for it: an app
 # started together with its processor gets an answer, not "unavailable".
 FIRST_ROUND_WAIT_SECONDS = 2.0
@@ -132,7 +134,9 @@ class BudgetEvaluator:
                 self._reader,
                 "queries/runaway_tasks.sql",
                 {
-                    "since": day_start,
+                    # The last 24 hours, not today: a loop running past midnight UTC would
+                    # start from zero again, and be let through until it reached the cap anew.
+                    "since": now - RUNAWAY_WINDOW,
                     "until": until,
                     "max_attempts": self.config.max_attempts_per_task or 2**31,
                     "max_cost_usd": self.config.max_cost_per_task_usd or Decimal(10**12),
