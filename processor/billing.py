@@ -7,12 +7,18 @@ Format::
         monthly_price_usd: "99"        # strings or numbers; kept exact (Decimal)
         included_ai_usd: "20"          # AI allowance (optional; default: from target margin)
         target_gross_margin_pct: 80    # optional, default 80
+        markup_pct: 30                 # optional: export's markup on its customers' AI cost
     customers:
       acme:
         name: Acme Inc.
         plan: pro
         custom_price_usd: "149"        # optional negotiated price
+        markup_pct: "10"               # optional: export's markup on this customer's AI cost
         workspaces: [ws_acme_1]
+
+A customer's ``markup_pct`` wins over its plan's; `llm-margin export --markup-pct` applies to
+customers where neither is set. Not set is ``None`` (NULL in the tables), not 0: a plan's
+markup applies to a customer whose entry says nothing, but not to one that sets 0.
 """
 
 from __future__ import annotations
@@ -24,7 +30,12 @@ from typing import Any
 
 import yaml
 from llm_margin.processor.config import ConfigError
+from llm_margin.processor.reports.money import EXACT
 from llm_margin.processor.storage import Store
+
+# The markup columns are Decimal(38, 18): a value with more digits would be stored rounded, and
+# billed at a markup nobody wrote.
+_MARKUP_SCALE, _MARKUP_INTEGER_DIGITS = 18, 38 - 18
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,7 @@ class Plan:
     monthly_price_usd: Decimal
     included_ai_usd: Decimal
     target_gross_margin_pct: Decimal
+    markup_pct: Decimal | None = None  # None: not set (export's --markup-pct applies)
 
 
 @dataclass(frozen=True)
@@ -42,6 +54,7 @@ class Customer:
     plan: str
     custom_price_usd: Decimal | None = None
     workspaces: tuple[str, ...] = field(default_factory=tuple)
+    markup_pct: Decimal | None = None  # None: not set (its plan's markup applies)
 
 
 def _money(value: Any, where: str) -> Decimal:
@@ -51,8 +64,24 @@ def _money(value: Any, where: str) -> Decimal:
         amount = Decimal(str(value))
     except (InvalidOperation, ValueError) as exc:
         raise ConfigError(f"{where}: {value!r} is not an amount") from exc
-    if amount < 0 or not amount.is_finite():
+    # is_finite first: ordering a NaN raises InvalidOperation (a traceback, not this message).
+    if not amount.is_finite() or amount < 0:
         raise ConfigError(f"{where}: {value!r} must be a non-negative amount")
+    return amount
+
+
+def _markup(value: Any, where: str) -> Decimal | None:
+    """An optional markup in percent, exact, as its Decimal(38, 18) column stores it."""
+    if value is None:
+        return None
+    amount = _money(value, where)
+    _, digits, exponent = amount.normalize(EXACT).as_tuple()
+    assert isinstance(exponent, int)  # finite: checked by _money
+    if exponent < -_MARKUP_SCALE or len(digits) + exponent > _MARKUP_INTEGER_DIGITS:
+        raise ConfigError(
+            f"{where}: {value!r} has more digits than are stored (at most "
+            f"{_MARKUP_SCALE} after the decimal point and {_MARKUP_INTEGER_DIGITS} before it)"
+        )
     return amount
 
 
@@ -74,7 +103,8 @@ def parse_billing(document: Any, source: str = "billing file") -> tuple[list[Pla
             allowance = _money(spec["included_ai_usd"], f"plan {name} included_ai_usd")
         else:
             allowance = price * (Decimal(100) - margin) / Decimal(100)
-        plans.append(Plan(str(name), price, allowance, margin))
+        markup = _markup(spec.get("markup_pct"), f"{source}: plan {name} markup_pct")
+        plans.append(Plan(str(name), price, allowance, margin, markup))
     plan_names = {p.plan for p in plans}
     customers: list[Customer] = []
     for customer_id, spec in (document.get("customers") or {}).items():
@@ -94,6 +124,9 @@ def parse_billing(document: Any, source: str = "billing file") -> tuple[list[Pla
                 if custom is None
                 else _money(custom, f"customer {customer_id} custom_price_usd"),
                 workspaces=tuple(str(w) for w in spec.get("workspaces") or ()),
+                markup_pct=_markup(
+                    spec.get("markup_pct"), f"{source}: customer {customer_id} markup_pct"
+                ),
             )
         )
     return plans, customers
@@ -118,16 +151,38 @@ def store_billing(store: Store, plans: list[Plan], customers: list[Customer]) ->
     store.insert_rows(
         "plans",
         [
-            (p.plan, p.monthly_price_usd, p.included_ai_usd, p.target_gross_margin_pct, version)
+            (
+                p.plan,
+                p.monthly_price_usd,
+                p.included_ai_usd,
+                p.target_gross_margin_pct,
+                p.markup_pct,
+                version,
+            )
             for p in plans
         ],
-        ("plan", "monthly_price_usd", "included_ai_usd", "target_gross_margin_pct", "version"),
+        (
+            "plan",
+            "monthly_price_usd",
+            "included_ai_usd",
+            "target_gross_margin_pct",
+            "markup_pct",
+            "version",
+        ),
     )
     store.insert_rows(
         "customers",
         [
-            (c.customer_id, c.name, c.plan, c.custom_price_usd, list(c.workspaces), version)
+            (
+                c.customer_id,
+                c.name,
+                c.plan,
+                c.custom_price_usd,
+                list(c.workspaces),
+                c.markup_pct,
+                version,
+            )
             for c in customers
         ],
-        ("customer_id", "name", "plan", "custom_price_usd", "workspaces", "version"),
+        ("customer_id", "name", "plan", "custom_price_usd", "workspaces", "markup_pct", "version"),
     )
