@@ -25,9 +25,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="billing export: per-customer usage lines (csv) or Stripe meter events",
         description=(
             "Per-customer usage of one calendar month (--period) or of any period "
-            "(--since/--until) with markup. The cost_usd total equals the stored cost of the "
-            "period exactly; Stripe meter events are one JSON line per customer (unattributed "
-            "cost is reported on stderr, not billed)."
+            "(--since/--until) with markup: each line's markup_pct is its customer's in the "
+            "billing file, else its plan's, else --markup-pct. The cost_usd total equals the "
+            "stored cost of the period exactly; Stripe meter events are one JSON line per "
+            "customer (unattributed cost is reported on stderr, not billed)."
         ),
     )
     parser.add_argument("--period", help="calendar month, e.g. 2026-11 (UTC)")
@@ -45,7 +46,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "or json (the lines, money as decimal strings)",
     )
     parser.add_argument(
-        "--markup-pct", default="0", help="markup on AI cost in percent (default 0)"
+        "--markup-pct",
+        default="0",
+        help="markup on AI cost in percent for customers whose billing file entry, and whose "
+        "plan's, set no markup_pct (default 0); a customer's markup_pct wins over its plan's",
     )
     parser.add_argument(
         "--event-name",
@@ -140,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.format in ("table", "json"):
         rows, total = export.to_rows(lines, label)
-        title = f"export {label} (markup {money_str(markup)}%)"
+        title = f"export {label} ({export.markup_title(lines, markup)})"
         sys.stdout.write(render(rows, export.CSV_COLUMNS, args.format, footer=total, title=title))
         return 0
     text, left_out = export.to_stripe(

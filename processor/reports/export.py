@@ -2,7 +2,10 @@
 
 Lines are per customer and model, from clickhouse/queries/export_usage.sql. ``cost_usd`` is
 the stored cost, exactly; ``amount_usd`` = cost x (1 + markup/100), exactly (no rounding), so
-the lines' total equals the stored cost of the period to the last unit.
+the lines' total equals the stored cost of the period to the last unit. A line's markup
+(``markup_pct``) is its customer's ``markup_pct`` in the billing file, else the plan's the line
+shows, else the export's default (``--markup-pct``); ``(unattributed)`` is nobody's, so it
+always takes the default.
 
 Stripe: one meter event per customer (``POST /v1/billing/meter_events`` body as JSON). Meter
 values are whole numbers, so ``value`` is the customer's amount in ``unit_usd`` units (default
@@ -84,25 +87,40 @@ def period_label(since: datetime, until: datetime) -> str:
 def usage_lines(
     reader: Any,
     period: str,
-    markup_pct: Decimal,
+    default_markup_pct: Decimal,
     bounds: tuple[datetime, datetime] | None = None,
 ) -> list[dict[str, Any]]:
-    """The lines of ``period`` (``YYYY-MM``), or of ``bounds`` (since, until) named ``period``."""
+    """The lines of ``period`` (``YYYY-MM``), or of ``bounds`` (since, until) named ``period``.
+    ``default_markup_pct`` applies to lines whose customer and plan set no markup."""
     since, until = bounds if bounds is not None else month_bounds(period)
-    factor = Decimal(1) + markup_pct / Decimal(100)
     lines = []
     for row in run_sql(reader, "queries/export_usage.sql", {"since": since, "until": until}):
+        billing_markup = row.pop("billing_markup_pct", None)
+        markup = (
+            default_markup_pct
+            if billing_markup is None or row["customer_id"] == UNATTRIBUTED
+            else Decimal(billing_markup)
+        )
         cost = Decimal(row["cost_usd"])
         lines.append(
             {
                 **row,
                 "period": period,
                 "cost_usd": cost,
-                "markup_pct": markup_pct,
-                "amount_usd": cost * factor,
+                "markup_pct": markup,
+                "amount_usd": cost * (Decimal(1) + markup / Decimal(100)),
             }
         )
     return lines
+
+
+def markup_title(lines: list[dict[str, Any]], default_markup_pct: Decimal) -> str:
+    """How the table's title names the markup: the one markup every line has, or, when they
+    differ, that they are per customer and what the default is."""
+    markups = {line["markup_pct"] for line in lines} or {default_markup_pct}
+    if len(markups) == 1:
+        return f"markup {money_str(markups.pop())}%"
+    return f"markup: per customer, default {money_str(default_markup_pct)}%"
 
 
 def to_csv(lines: list[dict[str, Any]], period: str = "") -> str:
