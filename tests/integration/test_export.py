@@ -104,8 +104,12 @@ def test_export_csv_and_stripe_totals_exact(loaded, tmp_path):
     total, lines = rows[-1], rows[:-1]
     assert total["customer_id"] == "TOTAL"
     assert sum(Decimal(r["cost_usd"]) for r in lines) == Decimal(total["cost_usd"]) == expected
-    assert Decimal(total["amount_usd"]) == expected * Decimal("1.2")
-    assert all(Decimal(r["amount_usd"]) == Decimal(r["cost_usd"]) * Decimal("1.2") for r in lines)
+    # demo/billing.yaml gives globex its own markup; the others take --markup-pct
+    markup = {r["customer_id"]: Decimal(10 if r["customer_id"] == "globex" else 20) for r in lines}
+    assert all(Decimal(r["markup_pct"]) == markup[r["customer_id"]] for r in lines)
+    amounts = [Decimal(r["cost_usd"]) * (1 + markup[r["customer_id"]] / 100) for r in lines]
+    assert [Decimal(r["amount_usd"]) for r in lines] == amounts
+    assert Decimal(total["amount_usd"]) == sum(amounts)
     assert {r["customer_id"] for r in lines} == {"acme", "globex", "initech", "(unattributed)"}
 
     # Stripe, the month so far: its events are stamped now (never ahead: Stripe refuses
