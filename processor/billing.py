@@ -33,9 +33,10 @@ from llm_margin.processor.config import ConfigError
 from llm_margin.processor.reports.money import EXACT
 from llm_margin.processor.storage import Store
 
-# The markup columns are Decimal(38, 18): a value with more digits would be stored rounded, and
-# billed at a markup nobody wrote.
-_MARKUP_SCALE, _MARKUP_INTEGER_DIGITS = 18, 38 - 18
+# Digits after the point the columns keep: a value with more would be stored rounded, and
+# billed (or measured against) at an amount nobody wrote.
+_MARKUP_SCALE = 18  # markup_pct Decimal(38, 18)
+_PRICE_SCALE = 6  # monthly_price_usd, included_ai_usd, custom_price_usd: Decimal(38, 6)
 
 
 @dataclass(frozen=True)
@@ -70,19 +71,28 @@ def _money(value: Any, where: str) -> Decimal:
     return amount
 
 
-def _markup(value: Any, where: str) -> Decimal | None:
-    """An optional markup in percent, exact, as its Decimal(38, 18) column stores it."""
-    if value is None:
-        return None
+def _stored(value: Any, where: str, scale: int) -> Decimal:
+    """An amount its Decimal(38, ``scale``) column holds exactly: more digits would be stored
+    rounded, and the reports would then disagree with the file."""
     amount = _money(value, where)
     _, digits, exponent = amount.normalize(EXACT).as_tuple()
     assert isinstance(exponent, int)  # finite: checked by _money
-    if exponent < -_MARKUP_SCALE or len(digits) + exponent > _MARKUP_INTEGER_DIGITS:
+    if exponent < -scale or len(digits) + exponent > 38 - scale:
         raise ConfigError(
             f"{where}: {value!r} has more digits than are stored (at most "
-            f"{_MARKUP_SCALE} after the decimal point and {_MARKUP_INTEGER_DIGITS} before it)"
+            f"{scale} after the decimal point and {38 - scale} before it)"
         )
     return amount
+
+
+def _price(value: Any, where: str) -> Decimal:
+    """A price in USD, as its Decimal(38, 6) column stores it."""
+    return _stored(value, where, _PRICE_SCALE)
+
+
+def _markup(value: Any, where: str) -> Decimal | None:
+    """An optional markup in percent, exact, as its Decimal(38, 18) column stores it."""
+    return None if value is None else _stored(value, where, _MARKUP_SCALE)
 
 
 def parse_billing(document: Any, source: str = "billing file") -> tuple[list[Plan], list[Customer]]:
@@ -95,12 +105,12 @@ def parse_billing(document: Any, source: str = "billing file") -> tuple[list[Pla
     for name, spec in (document.get("plans") or {}).items():
         if not isinstance(spec, dict) or "monthly_price_usd" not in spec:
             raise ConfigError(f"{source}: plan {name!r} needs monthly_price_usd")
-        price = _money(spec["monthly_price_usd"], f"plan {name} monthly_price_usd")
+        price = _price(spec["monthly_price_usd"], f"plan {name} monthly_price_usd")
         margin = _money(spec.get("target_gross_margin_pct", 80), f"plan {name} target margin")
         if margin > 100:
             raise ConfigError(f"{source}: plan {name} target_gross_margin_pct must be <= 100")
         if "included_ai_usd" in spec:
-            allowance = _money(spec["included_ai_usd"], f"plan {name} included_ai_usd")
+            allowance = _price(spec["included_ai_usd"], f"plan {name} included_ai_usd")
         else:
             allowance = price * (Decimal(100) - margin) / Decimal(100)
         markup = _markup(spec.get("markup_pct"), f"{source}: plan {name} markup_pct")
@@ -122,7 +132,7 @@ def parse_billing(document: Any, source: str = "billing file") -> tuple[list[Pla
                 plan=str(spec["plan"]),
                 custom_price_usd=None
                 if custom is None
-                else _money(custom, f"customer {customer_id} custom_price_usd"),
+                else _price(custom, f"customer {customer_id} custom_price_usd"),
                 workspaces=tuple(str(w) for w in spec.get("workspaces") or ()),
                 markup_pct=_markup(
                     spec.get("markup_pct"), f"{source}: customer {customer_id} markup_pct"

@@ -178,3 +178,38 @@ def test_totals_add_the_lines_own_amounts_exactly():
 def test_the_table_title_names_the_markup_truly(markups, default, title):
     lines = [{"markup_pct": D(m)} for m in markups]
     assert export.markup_title(lines, D(default)) == title
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "field"),
+    [
+        ("plans:\n  pro: {monthly_price_usd: '99.0000001'}\n", "plan pro monthly_price_usd"),
+        (
+            "plans:\n  pro: {monthly_price_usd: 99, included_ai_usd: '19.1234567'}\n",
+            "plan pro included_ai_usd",
+        ),
+        (
+            "plans:\n  pro: {monthly_price_usd: 99}\n"
+            "customers:\n  acme: {plan: pro, custom_price_usd: '149.00000001'}\n",
+            "customer acme custom_price_usd",
+        ),
+    ],
+)
+def test_prices_with_more_digits_than_stored_are_refused(yaml_text, field):
+    """Prices are Decimal(38, 6) columns: a seventh decimal would be stored rounded."""
+    with pytest.raises(ConfigError, match=f"{field}: .* has more digits than are stored"):
+        parse_billing(yaml.safe_load(yaml_text))
+
+
+def test_prices_with_six_decimals_are_kept_exact():
+    plans, customers = parse_billing(
+        yaml.safe_load(
+            "plans:\n  pro: {monthly_price_usd: '99.123456', included_ai_usd: '0.000001'}\n"
+            "customers:\n  acme: {plan: pro, custom_price_usd: 149.5}\n"
+        )
+    )
+    assert (plans[0].monthly_price_usd, plans[0].included_ai_usd) == (
+        D("99.123456"),
+        D("0.000001"),
+    )
+    assert customers[0].custom_price_usd == D("149.5")
