@@ -9,7 +9,10 @@
 -- llm_calls elsewhere (see customer_margin.sql). The projection is NULL for the month's first 24 hours: a straight
 -- line through an hour or two of spend says nothing about the month (1 hour in, any spend
 -- projects to 720 times itself).
--- Parameters: until DateTime64(6).
+-- customer: that customer's rows only, its own and its workspaces' ('' for every customer); no
+-- plan rows then (a plan's allowance is many customers'). Read by key, as in
+-- customer_margin.sql.
+-- Parameters: until DateTime64(6), customer String.
 WITH
     toStartOfMonth({until:DateTime64(6)} - toIntervalMicrosecond(1)) AS month_start,
     toDateTime64(month_start, 6, 'UTC') AS month_start_ts,
@@ -51,7 +54,11 @@ WITH
                                  / p.monthly_price_usd, 6),
                     toDecimal128(assumeNotNull(c.custom_price_usd)
                                  * (100 - p.target_gross_margin_pct) / 100, 6)) AS allowance_usd
-        FROM (SELECT * FROM customers FINAL) AS c
+        FROM
+        (
+            SELECT * FROM customers FINAL
+            WHERE {customer:String} = '' OR customer_id = {customer:String}
+        ) AS c
         INNER JOIN (SELECT * FROM plans FINAL) AS p ON p.plan = c.plan
     ),
     -- Spend per customer and workspace, computed once (a scalar: ClickHouse would run a CTE
@@ -67,6 +74,7 @@ WITH
                 SELECT customer_id, workspace_id, cost_usd AS cost, calls AS n_calls
                 FROM llm_usage_hourly
                 WHERE hour >= fresh_from AND hour < fresh_to AND calls > 0
+                  AND ({customer:String} = '' OR customer_id = {customer:String})
                   AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
                 UNION ALL
                 SELECT customer_id, workspace_id, cost_usd, 1
@@ -75,6 +83,7 @@ WITH
                     SELECT customer_id, workspace_id, cost_usd
                     FROM llm_calls
                     WHERE NOT raw_is_long
+                      AND ({customer:String} = '' OR customer_id = {customer:String})
                       AND ((ts >= month_start_ts AND ts < fresh_from)
                            OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
                     ORDER BY version DESC
@@ -84,6 +93,7 @@ WITH
                 SELECT customer_id, workspace_id, cost_usd, 1
                 FROM llm_calls FINAL
                 WHERE raw_is_long AND _partition_id IN raw_partitions
+                  AND ({customer:String} = '' OR customer_id = {customer:String})
                   AND ((ts >= month_start_ts AND ts < fresh_from)
                        OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
             )
@@ -116,6 +126,7 @@ WITH
             SELECT customer_id, sum(spent_usd) AS spent_usd, sum(calls) AS calls
             FROM spend GROUP BY customer_id
         ) AS s ON s.customer_id = a.customer_id
+        WHERE {customer:String} = ''
         GROUP BY a.plan
     )
 SELECT

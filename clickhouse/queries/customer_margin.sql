@@ -5,7 +5,10 @@
 -- Usage comes from the hourly roll-up where it is current, and from llm_calls (each call once:
 -- its newest version) for the rest, so the answer is the same as reading llm_calls FINAL,
 -- only faster.
--- Parameters: since DateTime64(6), until DateTime64(6).
+-- customer: one customer's row only ('' for every customer). Its filter sits on every read of a
+-- table sorted by customer (llm_calls, customers; llm_usage_hourly after the hour), so one
+-- customer's rows are read by key; with '' ClickHouse folds it away (the same plan as without).
+-- Parameters: since DateTime64(6), until DateTime64(6), customer String.
 WITH
     -- Roll-up freshness (schema/039_llm_rollup_fresh.sql): the first contiguous run of whole
     -- hours [fresh_from, fresh_to) whose roll-up is current is read from the roll-up (rows of
@@ -49,6 +52,7 @@ WITH
                    if(priced, 0, calls) AS n_unpriced
             FROM llm_usage_hourly
             WHERE hour >= fresh_from AND hour < fresh_to AND calls > 0
+              AND ({customer:String} = '' OR customer_id = {customer:String})
               AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
             UNION ALL
             SELECT customer_id, plan, max(ts), count(), uniqExactState(sipHash64(task_id)),
@@ -59,6 +63,7 @@ WITH
                        priced
                 FROM llm_calls
                 WHERE NOT raw_is_long
+                  AND ({customer:String} = '' OR customer_id = {customer:String})
                   AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
                        OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
                 ORDER BY version DESC
@@ -68,6 +73,7 @@ WITH
                        priced
                 FROM llm_calls FINAL
                 WHERE raw_is_long AND _partition_id IN raw_partitions
+                  AND ({customer:String} = '' OR customer_id = {customer:String})
                   AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
                        OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
             )
@@ -82,7 +88,11 @@ WITH
             c.plan AS plan,
             ifNull(c.custom_price_usd, p.monthly_price_usd) AS monthly_price_usd,
             p.target_gross_margin_pct AS target_margin_pct
-        FROM (SELECT * FROM customers FINAL) AS c
+        FROM
+        (
+            SELECT * FROM customers FINAL
+            WHERE {customer:String} = '' OR customer_id = {customer:String}
+        ) AS c
         LEFT JOIN (SELECT * FROM plans FINAL) AS p ON p.plan = c.plan
     ),
     joined AS

@@ -1,6 +1,8 @@
 -- Daily spend by feature over [since, until) (UTC days). Usage: the hourly roll-up where
 -- current, llm_calls elsewhere (see customer_margin.sql).
--- Parameters: since DateTime64(6), until DateTime64(6).
+-- customer: that customer's calls only ('' for every customer); read by key, as in
+-- customer_margin.sql.
+-- Parameters: since DateTime64(6), until DateTime64(6), customer String.
 WITH
     -- Roll-up freshness (schema/039_llm_rollup_fresh.sql): the first contiguous run of whole
     -- hours [fresh_from, fresh_to) whose roll-up is current is read from the roll-up (rows of
@@ -39,6 +41,7 @@ FROM
            cost_usd AS cost
     FROM llm_usage_hourly
     WHERE hour >= fresh_from AND hour < fresh_to AND calls > 0
+      AND ({customer:String} = '' OR customer_id = {customer:String})
       AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
     UNION ALL
     SELECT toStartOfHour(ts), feature, customer_id, count(), uniqExactState(sipHash64(task_id)),
@@ -48,6 +51,7 @@ FROM
         SELECT ts, feature, customer_id, task_id, cost_usd
         FROM llm_calls
         WHERE NOT raw_is_long
+          AND ({customer:String} = '' OR customer_id = {customer:String})
           AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
                OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
         ORDER BY version DESC
@@ -56,6 +60,7 @@ FROM
         SELECT ts, feature, customer_id, task_id, cost_usd
         FROM llm_calls FINAL
         WHERE raw_is_long AND _partition_id IN raw_partitions
+          AND ({customer:String} = '' OR customer_id = {customer:String})
           AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
                OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
     )

@@ -1,7 +1,9 @@
 -- Cost per successful task by feature over [since, until) (tasks by start time). The unit cost
 -- divides ALL the feature's cost, failures and retries included, by the tasks that succeeded:
 -- what one delivered result really costs.
--- Parameters: since DateTime64(6), until DateTime64(6).
+-- customer: that customer's tasks only (llm_tasks.customer_id: the task's customer); '' for
+-- every customer. Applied after FINAL, like the period: a task's newest version decides.
+-- Parameters: since DateTime64(6), until DateTime64(6), customer String.
 SELECT
     feature_name AS feature,
     n_tasks AS tasks,
@@ -25,6 +27,7 @@ FROM
         uniqExact(customer_id) AS n_customers
     FROM llm_tasks FINAL
     WHERE started_at >= {since:DateTime64(6)} AND started_at < {until:DateTime64(6)}
+      AND ({customer:String} = '' OR customer_id = {customer:String})
     GROUP BY feature_name
 )
 ORDER BY cost_usd DESC, feature ASC

@@ -6,7 +6,12 @@
 -- and from llm_calls (each call once: its newest version) elsewhere; tasks whose calls span
 -- hours are merged from their fragments, so the answer is what grouping llm_calls FINAL by
 -- task would say.
--- Parameters: since DateTime64(6), until DateTime64(6).
+-- customer: that customer's tasks only ('' for every customer). A task counts under its
+-- customer as in runaway_workspaces.sql: its first call carrying one, also when some of its
+-- calls are '(unattributed)'; so the customers' tasks and costs add up to the whole. The
+-- roll-up is read by key (llm_task_hourly is sorted by hour, customer); merged tasks are
+-- filtered by their customer once merged (a fragment by its own customer, as it was counted).
+-- Parameters: since DateTime64(6), until DateTime64(6), customer String.
 WITH
     -- Roll-up freshness (schema/039_llm_rollup_fresh.sql): the first contiguous run of whole
     -- hours [fresh_from, fresh_to) whose roll-up is current is read from the roll-up (rows of
@@ -45,6 +50,7 @@ WITH
                    failed_cost_usd AS failed_cost
             FROM llm_task_hourly
             WHERE hour >= fresh_from AND hour < fresh_to
+              AND ({customer:String} = '' OR customer_id = {customer:String})
               AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
             UNION ALL
             -- Merged tasks: per task, its fragments in the run and its raw calls together; each
@@ -53,6 +59,9 @@ WITH
             FROM
             (
                 SELECT
+                    -- The task's customer, as in llm_tasks: its first call carrying one.
+                    argMin(customer_id, (customer_id = '(unattributed)', first_ts))
+                        AS task_customer,
                     argMin(first_route, (first_ts, first_span)) AS task_first_route,
                     argMax(last_route, (last_ts, last_span)) AS task_last_route,
                     sum(calls) AS task_calls,
@@ -63,13 +72,14 @@ WITH
                     sum(failed_cost_usd) AS task_failed_cost,
                     -- The task's fragments as the roll-up counted them, to take back out.
                     groupArrayIf((first_route, last_route, calls, retries > 0, fallbacks > 0,
-                                  toInt64(-1), -cost_usd, -fallback_cost_usd, -failed_cost_usd),
+                                  toInt64(-1), -cost_usd, -fallback_cost_usd, -failed_cost_usd,
+                                  customer_id),
                                  is_fragment) AS fragments
                 FROM
                 (
-                    SELECT task_key, first_ts, first_span, first_route, last_ts, last_span,
-                           last_route, calls, retries, fallbacks, cost_usd, fallback_cost_usd,
-                           failed_cost_usd, true AS is_fragment
+                    SELECT task_key, customer_id, first_ts, first_span, first_route, last_ts,
+                           last_span, last_route, calls, retries, fallbacks, cost_usd,
+                           fallback_cost_usd, failed_cost_usd, true AS is_fragment
                     FROM llm_task_fragments
                     -- Tasks to merge: tasks with calls outside the run (read from llm_calls) and
                     -- tasks whose calls span hours (one fragment per hour; a refresh flags at
@@ -93,13 +103,14 @@ WITH
                     WHERE refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
                     UNION ALL
                     -- Raw calls outside the run, each once (its newest version).
-                    SELECT sipHash64(task_id), ts, span_id, route, ts, span_id, route, 1,
-                           attempt_kind = 'retry', attempt_kind = 'fallback', cost_usd,
+                    SELECT sipHash64(task_id), customer_id, ts, span_id, route, ts, span_id,
+                           route, 1, attempt_kind = 'retry', attempt_kind = 'fallback', cost_usd,
                            if(attempt_kind = 'fallback', cost_usd, 0),
                            if(status != 'ok', cost_usd, 0), false
                     FROM
                     (
-                        SELECT ts, span_id, task_id, route, attempt_kind, status, cost_usd
+                        SELECT ts, span_id, task_id, customer_id, route, attempt_kind, status,
+                               cost_usd
                         FROM llm_calls
                         WHERE NOT raw_is_long
                           AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
@@ -107,7 +118,8 @@ WITH
                         ORDER BY version DESC
                         LIMIT 1 BY customer_id, span_id
                         UNION ALL
-                        SELECT ts, span_id, task_id, route, attempt_kind, status, cost_usd
+                        SELECT ts, span_id, task_id, customer_id, route, attempt_kind, status,
+                               cost_usd
                         FROM llm_calls FINAL
                         WHERE raw_is_long AND _partition_id IN raw_partitions
                           AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
@@ -119,7 +131,8 @@ WITH
             ARRAY JOIN arrayPushFront(fragments,
                 (task_first_route, task_last_route, task_calls, task_retries > 0,
                  task_fallbacks > 0, toInt64(1), task_cost, task_fallback_cost,
-                 task_failed_cost)) AS g
+                 task_failed_cost, task_customer)) AS g
+            WHERE {customer:String} = '' OR g.10 = {customer:String}
         )
         GROUP BY first_route, last_route, calls, retried, fell_back
         HAVING group_tasks != 0

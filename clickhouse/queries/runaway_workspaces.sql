@@ -4,7 +4,12 @@
 -- (llm_task_hourly) for the hours where it is current and from llm_calls (each call once: its
 -- newest version) elsewhere; tasks whose calls span hours are merged from their fragments, so
 -- the answer is what grouping llm_calls FINAL by task would say.
--- Parameters: since DateTime64(6), until DateTime64(6), loop_attempts UInt32, limit UInt32.
+-- customer: that customer's workspaces only ('' for every customer), its top `limit` ones.
+-- The roll-up and the previous period's calls are read by key (llm_task_hourly is sorted by
+-- hour, customer; llm_calls by customer); merged tasks are filtered by their customer once
+-- merged (a fragment by its own customer, as it was counted).
+-- Parameters: since DateTime64(6), until DateTime64(6), loop_attempts UInt32, limit UInt32,
+-- customer String.
 WITH
     dateDiff('second', {since:DateTime64(6)}, {until:DateTime64(6)}) AS period_seconds,
     {since:DateTime64(6)} - toIntervalSecond(period_seconds) AS previous_since,
@@ -51,6 +56,7 @@ WITH
                    toInt64(tasks) AS n, cost_usd AS cost, failed_cost_usd AS failed_cost
             FROM llm_task_hourly
             WHERE hour >= fresh_from AND hour < fresh_to
+              AND ({customer:String} = '' OR customer_id = {customer:String})
               AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
             UNION ALL
             -- Merged tasks: per task, its fragments in the run and its raw calls together; each
@@ -119,6 +125,7 @@ WITH
             ARRAY JOIN arrayPushFront(fragments,
                 (task_customer, task_workspace, task_calls, toInt64(1), task_cost,
                  task_failed_cost)) AS g
+            WHERE {customer:String} = '' OR g.1 = {customer:String}
         )
         GROUP BY customer, workspace, calls
         HAVING group_tasks != 0
@@ -132,6 +139,7 @@ WITH
             SELECT customer_id AS customer, workspace_id AS workspace, cost_usd AS cost
             FROM llm_task_hourly
             WHERE hour >= previous_from AND hour < previous_to
+              AND ({customer:String} = '' OR customer_id = {customer:String})
               AND refreshed_at = previous_refreshes[dateDiff('hour', previous_from, hour) + 1]
             UNION ALL
             SELECT customer_id, workspace_id, cost_usd
@@ -139,8 +147,9 @@ WITH
             (
                 SELECT customer_id, workspace_id, cost_usd
                 FROM llm_calls
-                WHERE (ts >= previous_since AND ts < previous_from)
-                   OR (ts >= previous_to AND ts < {since:DateTime64(6)})
+                WHERE ({customer:String} = '' OR customer_id = {customer:String})
+                  AND ((ts >= previous_since AND ts < previous_from)
+                       OR (ts >= previous_to AND ts < {since:DateTime64(6)}))
                 ORDER BY version DESC
                 LIMIT 1 BY customer_id, span_id
             )

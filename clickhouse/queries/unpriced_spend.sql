@@ -3,7 +3,9 @@
 -- calls with no customer ('(unattributed)': priced, but nobody's margin carries them), by
 -- provider and model.
 -- Usage: the hourly roll-up where current, llm_calls elsewhere (see customer_margin.sql).
--- Parameters: since DateTime64(6), until DateTime64(6).
+-- customer: that customer's calls only ('' for every customer); '(unattributed)' is the
+-- unattributed calls (and those of them unpriced). Read by key, as in customer_margin.sql.
+-- Parameters: since DateTime64(6), until DateTime64(6), customer String.
 WITH
     -- Roll-up freshness (schema/039_llm_rollup_fresh.sql): the first contiguous run of whole
     -- hours [fresh_from, fresh_to) whose roll-up is current is read from the roll-up (rows of
@@ -53,6 +55,7 @@ FROM
         FROM llm_usage_hourly
         WHERE hour >= fresh_from AND hour < fresh_to AND calls > 0
           AND (NOT priced OR customer_id = '(unattributed)')
+          AND ({customer:String} = '' OR customer_id = {customer:String})
           AND refreshed_at = fresh_refreshes[dateDiff('hour', fresh_from, hour) + 1]
         UNION ALL
         SELECT priced, customer_id, provider,
@@ -63,6 +66,7 @@ FROM
             SELECT *
             FROM llm_calls
             WHERE NOT raw_is_long
+              AND ({customer:String} = '' OR customer_id = {customer:String})
               AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
                    OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
             ORDER BY version DESC
@@ -71,6 +75,7 @@ FROM
             SELECT *
             FROM llm_calls FINAL
             WHERE raw_is_long AND _partition_id IN raw_partitions
+              AND ({customer:String} = '' OR customer_id = {customer:String})
               AND ((ts >= {since:DateTime64(6)} AND ts < fresh_from)
                    OR (ts >= fresh_to AND ts < {until:DateTime64(6)}))
         )

@@ -49,10 +49,14 @@ def _exact_pct(margin: Decimal, revenue: Decimal) -> Decimal:
     return margin * 100 / revenue
 
 
-def customer_rows(reader: Any, since: datetime, until: datetime) -> list[dict[str, Any]]:
+def customer_rows(
+    reader: Any, since: datetime, until: datetime, customer: str = ""
+) -> list[dict[str, Any]]:
+    """Every customer's row, or only ``customer``'s (none for an id with no calls and no
+    billing entry)."""
     result = reader.query(
         read_sql("queries/customer_margin.sql"),
-        {"since": naive_utc(since), "until": naive_utc(until)},
+        {"since": naive_utc(since), "until": naive_utc(until), "customer": customer},
     )
     rows = []
     for raw in result.dicts():

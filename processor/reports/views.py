@@ -19,6 +19,9 @@ from llm_margin.processor.reports.money import cents_str, money_str, pct_str
 from llm_margin.processor.reports.period import naive_utc
 
 _PARAMETER = re.compile(r"\{(\w+):")
+# Filters whose empty value means "no filter": bound so when a caller does not narrow the
+# report (every caller but `report --customer`: the budget evaluator, the weekly page, tests).
+FILTER_DEFAULTS: Mapping[str, Any] = {"customer": ""}
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,9 @@ VIEWS: dict[str, View] = {
 
 
 def bind(sql: str, parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """Only the parameters the SQL declares (``{name:Type}``); a missing one is an error."""
+    """Only the parameters the SQL declares (``{name:Type}``); a missing one is an error,
+    except a filter of FILTER_DEFAULTS (then: not filtered)."""
+    parameters = {**FILTER_DEFAULTS, **parameters}
     wanted = set(_PARAMETER.findall(sql))
     missing = wanted - set(parameters)
     if missing:
