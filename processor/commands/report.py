@@ -24,11 +24,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Per-customer cost, revenue and gross margin, and the views around it. Money is "
             "exact. `weekly` is the founders' page (default: the last 7 days); add --html FILE "
-            "for a self-contained page with charts."
+            "for a self-contained page with charts. --customer ID narrows any view but "
+            "`plans` to one customer."
         ),
     )
     parser.add_argument("view", choices=VIEWS, help="which report")
     add_read_options(parser)
+    parser.add_argument(
+        "--customer",
+        metavar="ID",
+        help="only this customer's rows (every view but plans; '(unattributed)' is the calls "
+        "with no customer); an id with no data gives an empty report",
+    )
     parser.add_argument("--html", metavar="FILE", help="weekly only: also write an HTML page")
     parser.add_argument("--limit", type=int, help="runaway: how many workspaces (default 20)")
     parser.add_argument(
@@ -55,9 +62,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         _refresh_rollup(reader, since, until)
         if args.view == "customers":
-            text = _customers(reader, since, until, args.format)
+            text = _customers(reader, since, until, args.format, args.customer)
         elif args.view == "weekly":
-            text = _weekly(reader, since, until, args.format, args.html)
+            text = _weekly(reader, since, until, args.format, args.html, args.customer)
         else:
             text = _view(reader, args, since, until)
     except Exception as exc:
@@ -82,6 +89,14 @@ def _check_view_options(args: argparse.Namespace) -> None:
     ):
         if value is not None and args.view != view:
             raise CommandError(f"{flag} goes with `report {view}`")
+    if args.customer is not None:
+        if args.view == "plans":
+            raise CommandError(
+                "--customer does not go with `report plans`: a plan's margin is many customers'"
+                " (see `report customers --customer ID` for one customer's)"
+            )
+        if not args.customer:  # the queries read '' as every customer
+            raise CommandError("--customer needs a customer id")
     for flag, value in (("--limit", args.limit), ("--loop-attempts", args.loop_attempts)):
         if value is not None and value < 1:
             raise CommandError(f"{flag} must be a positive integer, got {value}")
@@ -115,22 +130,28 @@ def _refresh_rollup(reader, since, until) -> None:
             pass
 
 
-def _title(name: str, since, until) -> str:
+def _title(name: str, since, until, customer: str | None = None) -> str:
+    if customer is not None:
+        name = f"{name} for customer {customer}"
     return f"{name} {since:%Y-%m-%d %H:%M} .. {until:%Y-%m-%d %H:%M} UTC"
 
 
-def _customers(reader, since, until, fmt: str) -> str:
+def _customers(reader, since, until, fmt: str, customer: str | None = None) -> str:
     from llm_margin.processor.reports import customers
     from llm_margin.processor.reports.render import render
 
-    rows = customers.customer_rows(reader, since, until)
+    rows = customers.customer_rows(reader, since, until, customer or "")
     total = customers.total_row(rows)
+    if customer is not None and len(rows) == 1:
+        # The TOTAL of one customer is its row: its status against its plan's target, not
+        # the 50% a sum of customers is held to.
+        total = {**rows[0], "customer_id": "TOTAL", "plan": ""}
     return render(
         [customers.to_wire(r) for r in rows],
         customers.COLUMNS,
         fmt,
         footer=customers.to_wire(total),
-        title=_title("Customer margin", since, until) if fmt == "table" else None,
+        title=_title("Customer margin", since, until, customer) if fmt == "table" else None,
     )
 
 
@@ -142,7 +163,15 @@ def _view(reader, args: argparse.Namespace, since, until) -> str:
     from llm_margin.processor.reports.views import to_wire, total_row, view_rows
 
     spec = SPECS[args.view]
-    rows = view_rows(reader, spec, since, until, limit=args.limit, loop_attempts=args.loop_attempts)
+    rows = view_rows(
+        reader,
+        spec,
+        since,
+        until,
+        limit=args.limit,
+        loop_attempts=args.loop_attempts,
+        customer=args.customer,
+    )
     if args.view == "budgets" and args.min_pct:
         floor = Decimal(str(args.min_pct))
         rows = [
@@ -154,7 +183,7 @@ def _view(reader, args: argparse.Namespace, since, until) -> str:
         spec.columns,
         args.format,
         footer=to_wire(total) if total else None,
-        title=_title(spec.title, _title_since(args.view, since, until), until)
+        title=_title(spec.title, _title_since(args.view, since, until), until, args.customer)
         if args.format == "table"
         else None,
     )
@@ -167,10 +196,12 @@ def _title_since(view: str, since, until):
     return since
 
 
-def _weekly(reader, since, until, fmt: str, html_path: str | None) -> str:
+def _weekly(
+    reader, since, until, fmt: str, html_path: str | None, customer: str | None = None
+) -> str:
     from llm_margin.processor.reports.weekly import weekly_text
 
     try:
-        return weekly_text(reader, since, until, fmt, html_path)
+        return weekly_text(reader, since, until, fmt, html_path, customer)
     except OSError as exc:
         raise CommandError(f"cannot write {html_path}: {exc}") from exc
