@@ -17,6 +17,13 @@ from llm_margin.processor import cli
         (["runaway", "--limit", "-1"], "--limit must be a positive integer, got -1"),
         (["runaway", "--loop-attempts", "0"], "--loop-attempts must be a positive integer, got 0"),
         (["budgets", "--min-pct", "nan"], "--min-pct must be a number, got nan"),
+        (
+            ["plans", "--customer", "acme"],
+            "--customer does not go with `report plans`: a plan's margin is many customers' "
+            "(see `report customers --customer ID` for one customer's)",
+        ),
+        # The queries read '' as every customer: an empty id must not quietly mean everyone.
+        (["customers", "--customer", ""], "--customer needs a customer id"),
     ],
 )
 def test_view_options_are_checked(tmp_path, capsys, argv, message):

@@ -18,6 +18,22 @@ def test_every_view_sql_ships_and_declares_since_until():
         assert set(view.defaults) <= declared, view.name
 
 
+def test_every_view_but_plans_takes_a_customer():
+    """`report --customer` narrows every view but plans (a plan's margin is many customers')."""
+    for view in views.VIEWS.values():
+        declared = set(views._PARAMETER.findall(read_sql(view.sql)))
+        assert ("customer" in declared) == (view.name != "plans"), view.name
+    assert "{customer:String}" in read_sql("queries/customer_margin.sql")
+
+
+def test_bind_leaves_the_customer_filter_off_unless_given():
+    sql = "SELECT {until:DateTime64(6)}, {customer:String}"
+    until = datetime(2026, 11, 1)
+    assert views.bind(sql, {"until": until}) == {"until": until, "customer": ""}
+    assert views.bind(sql, {"until": until, "customer": "acme"})["customer"] == "acme"
+    assert views.bind("SELECT {until:DateTime64(6)}", {"until": until}) == {"until": until}
+
+
 def test_bind_passes_only_declared_and_requires_all():
     sql = "SELECT {since:DateTime64(6)}, {limit:UInt32}"
     since = datetime(2026, 11, 1, tzinfo=timezone.utc)

@@ -24,3 +24,12 @@ START = datetime(2026, 11, 1, tzinfo=timezone.utc)
 )
 def test_page_title_names_the_period(span: timedelta, title: str) -> None:
     assert page_title(START, START + span) == title
+
+
+def test_one_customers_page_names_the_customer() -> None:
+    assert (
+        page_title(START, START + timedelta(days=7), "acme") == "Weekly AI margin for customer acme"
+    )
+    assert page_title(START, START + timedelta(hours=5), "(unattributed)") == (
+        "AI margin for customer (unattributed)"
+    )
