@@ -5,6 +5,7 @@ embedded store (chDB). Prints p50/p90 latency per query and for the whole weekly
 
     python bench/bench_queries.py                 # 10 million calls over 30 days
     python bench/bench_queries.py --calls 1000000 --runs 5
+    python bench/bench_queries.py --customer acme  # one customer's drill-down (plans: all)
 
 Data are generated inside chDB with INSERT ... SELECT FROM numbers() (fast), then the hourly
 roll-up is refreshed once, as the running processor does in the background. The week queried
@@ -131,6 +132,9 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--keep", help="keep the generated store in this directory")
+    parser.add_argument(
+        "--customer", default="", help="time one customer's reports (`report --customer`)"
+    )
     args = parser.parse_args()
 
     data_dir = args.keep or tempfile.mkdtemp(prefix="llm-margin-bench-")
@@ -156,7 +160,9 @@ def main() -> int:
             "until": now,
             "limit": 5,
             "loop_attempts": 5,
+            "customer": args.customer,
         }
+        customer = args.customer or None
         print(
             f"\n{'query (last 7 days)':<22} {'p50 ms':>8} {'p90 ms':>8} {'p50/target':>11}"
             f" {'cpu ms':>8}"
@@ -166,7 +172,7 @@ def main() -> int:
             worst = max(worst, report_line(name, *time_query(store, name, parameters, args.runs)))
         weekly = report_line(
             "weekly report (all)",
-            *time_runs(lambda: build_weekly(store, parameters["since"], now), args.runs),
+            *time_runs(lambda: build_weekly(store, parameters["since"], now, customer), args.runs),
         )
         print(
             f"\nslowest query p50 {worst:.1f} ms = {worst / TARGET_MS:.2f}x the {TARGET_MS:.0f} ms "
