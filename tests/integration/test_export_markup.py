@@ -21,6 +21,7 @@ from llm_margin.processor.records import UNATTRIBUTED, CallRecord
 from llm_margin.processor.reports.money import EXACT
 
 from tests.conftest import bin_path, free_port, running_serve, store_with_billing
+from tests.integration.test_export_store import _call
 
 pytestmark = pytest.mark.integration
 
@@ -76,21 +77,7 @@ OUTSIDE = ("acme", "", "gpt-4o", "100")  # December: in no line
 
 
 def _record(n: int, ts: datetime, customer: str, plan: str, model: str, cost: str) -> CallRecord:
-    return CallRecord(
-        ts=ts,
-        trace_id=f"{n:032x}",
-        span_id=f"{n:016x}",
-        task_id=f"t{n}",
-        customer_id=customer,
-        plan=plan,
-        provider="openai",
-        route=f"openai/{model}",
-        request_model=model,
-        cost_usd=D(cost),
-        priced=True,
-        latency_ms=1.0,
-        version=1,
-    )
+    return _call(n, ts, customer, cost, plan=plan, route=f"openai/{model}", request_model=model)
 
 
 def _records() -> list[CallRecord]:
