@@ -19,11 +19,9 @@ from llm_margin.processor.budgets.config import BudgetConfig
 from llm_margin.processor.budgets.evaluator import BudgetEvaluator
 from llm_margin.processor.budgets.sinks import TableSink
 from llm_margin.processor.records import CallRecord
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from tests.conftest import budget_processor_with, store_with_billing, wait_until
+from tests.conftest import budget_processor_with, store_with_billing
+from tests.integration.test_budgets import spend as spend_as
 
 pytestmark = pytest.mark.integration
 
@@ -208,24 +206,7 @@ budgets:
 
 def spend(proc, customer: str, input_tokens: int, sent: list[int]) -> None:
     """One gpt-4o call of ``customer`` in its workspace "default", over real OTLP/HTTP."""
-    provider = TracerProvider()
-    provider.add_span_processor(
-        SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{proc.http_url}/v1/traces"))
-    )
-    attributes = {
-        "gen_ai.provider.name": "openai",
-        "gen_ai.operation.name": "chat",
-        "gen_ai.request.model": "gpt-4o",
-        "gen_ai.usage.input_tokens": input_tokens,
-        "gen_ai.usage.output_tokens": 0,
-        "customer.id": customer,
-        "workspace.id": "default",
-    }
-    with provider.get_tracer("t").start_as_current_span("chat gpt-4o", attributes=attributes):
-        pass
-    provider.shutdown()
-    sent.append(input_tokens)
-    wait_until(lambda: proc.metrics.get("stored_calls") >= len(sent), message="stored")
+    spend_as(proc, input_tokens, sent, customer=customer, workspace="default", plan="")
 
 
 def ask(proc, customer: str) -> dict:

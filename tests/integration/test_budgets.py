@@ -67,8 +67,18 @@ def cost_of(input_tokens: int) -> Decimal:
     return Decimal(price.total_price)
 
 
-def spend(proc, input_tokens: int, sent: list[int], task_id: str = "") -> None:
-    """One call for acme, over real OTLP/HTTP; waits until it is stored."""
+def spend(
+    proc,
+    input_tokens: int,
+    sent: list[int],
+    task_id: str = "",
+    *,
+    customer: str = "acme",
+    workspace: str = "ws_a",
+    plan: str = "pro",
+) -> None:
+    """One gpt-4o call of ``customer`` (acme by default), over real OTLP/HTTP; waits until it
+    is stored."""
     provider = TracerProvider()
     provider.add_span_processor(
         SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"{proc.http_url}/v1/traces"))
@@ -79,10 +89,11 @@ def spend(proc, input_tokens: int, sent: list[int], task_id: str = "") -> None:
         "gen_ai.request.model": "gpt-4o",
         "gen_ai.usage.input_tokens": input_tokens,
         "gen_ai.usage.output_tokens": 0,
-        "customer.id": "acme",
-        "workspace.id": "ws_a",
-        "plan": "pro",
+        "customer.id": customer,
+        "workspace.id": workspace,
     }
+    if plan:
+        attributes["plan"] = plan
     if task_id:
         attributes["task.id"] = task_id
     with provider.get_tracer("t").start_as_current_span("chat gpt-4o", attributes=attributes):
