@@ -372,27 +372,23 @@ def test_a_call_spooled_before_the_audio_columns_replays_with_zero_audio():
     assert pickle.loads(pickle.dumps(call)) == call
 
 
-def test_a_call_spooled_before_the_search_columns_replays_with_no_searches():
+@pytest.mark.parametrize(
+    "added",
+    [
+        {"web_search_calls": 0, "file_search_calls": 0},  # the search counts
+        {"speed": ""},  # the speed mode
+    ],
+)
+def test_a_call_spooled_before_newer_columns_replays_with_their_defaults(added):
     from llm_margin.processor.records import CALL_COLUMNS
 
     call = CallRecord(ts=datetime.now(timezone.utc), trace_id="t", span_id="s", input_tokens=9)
-    # what the release before them pickled: (None, {slot: value}) without the search counts
+    # what the release before them pickled: (None, {slot: value}) without those fields
     none, slots = call.__getstate__()
-    del slots["web_search_calls"], slots["file_search_calls"]
+    for name in added:
+        del slots[name]
     restored = CallRecord.__new__(CallRecord)
     restored.__setstate__((none, slots))
     assert restored.input_tokens == 9
-    assert (restored.web_search_calls, restored.file_search_calls) == (0, 0)
-    assert len(restored.row()) == len(CALL_COLUMNS)
-
-
-def test_a_call_spooled_before_the_speed_column_replays_at_no_speed():
-    from llm_margin.processor.records import CALL_COLUMNS
-
-    call = CallRecord(ts=datetime.now(timezone.utc), trace_id="t", span_id="s", input_tokens=9)
-    none, slots = call.__getstate__()
-    del slots["speed"]  # what the release before it pickled
-    restored = CallRecord.__new__(CallRecord)
-    restored.__setstate__((none, slots))
-    assert (restored.input_tokens, restored.speed) == (9, "")
+    assert {name: getattr(restored, name) for name in added} == added
     assert len(restored.row()) == len(CALL_COLUMNS)
