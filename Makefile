@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# Test files run on one worker per core, at most 4, each file on one worker (its module
+# fixtures are built once). Most tests wait on real processes; TEST_WORKERS=0 runs in-process.
+TEST_WORKERS ?= auto
+PYTEST := $(PY) -m pytest -q -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
 
 .PHONY: install demo test test-unit test-integration lint format bench system-deps clean
 
@@ -24,13 +28,13 @@ demo: install
 	$(VENV)/bin/llm-margin demo
 
 test: install system-deps
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-unit: install
-	$(PY) -m pytest -q -m "not integration"
+	$(PYTEST) -m "not integration"
 
 test-integration: install system-deps
-	$(PY) -m pytest -q -m integration
+	$(PYTEST) -m integration
 
 lint: install
 	$(VENV)/bin/ruff check .
