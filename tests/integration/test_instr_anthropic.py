@@ -164,6 +164,8 @@ def test_stream_broken(tracing, client):  # noqa: F811
     a = only_call(tracing).attributes
     assert a[A.CALL_STATUS] == "error" and a[A.USAGE_SOURCE] == "estimated"
     assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] > 0 and a[A.GEN_AI_USAGE_INPUT_TOKENS] > 0
+    # the tier message_start reported (the billed one) survives the cut
+    assert a[A.GEN_AI_RESPONSE_SERVICE_TIER] == "standard"
 
 
 def test_parse_and_invalid_json_retry_in_task(tracing, client):  # noqa: F811

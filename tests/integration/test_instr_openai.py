@@ -284,6 +284,25 @@ def test_stream_broken_is_estimated_and_error(tracing, client):  # noqa: F811
     assert a[A.GEN_AI_USAGE_OUTPUT_TOKENS] > 0
 
 
+def test_stream_broken_keeps_the_tier_it_was_served_at(tracing, client):  # noqa: F811
+    # The keyword asks auto, the body flex (extra_body wins): the chunks say flex, the tier
+    # billed for what was streamed before the cut, not the one the keyword asked for.
+    stream = client.chat.completions.create(
+        model="gpt-5",
+        messages=MESSAGES,
+        stream=True,
+        service_tier="auto",
+        extra_body={"service_tier": "flex"},
+        extra_headers={"x-sim-fault": "stream-cut:3"},
+    )
+    with pytest.raises(Exception):  # noqa: B017
+        for _ in stream:
+            pass
+    a = only_call(tracing).attributes
+    assert a[A.CALL_STATUS] == "error" and a[A.GEN_AI_REQUEST_SERVICE_TIER] == "auto"
+    assert a[A.GEN_AI_RESPONSE_SERVICE_TIER] == "flex"
+
+
 def test_stream_garbage_collected_ends_span(tracing, client):  # noqa: F811
     import gc
 

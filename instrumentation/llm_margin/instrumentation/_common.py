@@ -546,7 +546,10 @@ class LLMCall:
                         response_id=facts.response_id,
                         usage=usage,
                         finish_reasons=facts.finish_reasons,
-                        speed=facts.speed,  # a broken stream is billed at the speed it ran
+                        # a broken stream is billed at the tier and speed it ran at, which
+                        # may not be the ones asked for
+                        service_tier=facts.service_tier,
+                        speed=facts.speed,
                     ),
                     complete_usage=False,
                     output_estimate=accumulator.estimated_output_tokens(),
