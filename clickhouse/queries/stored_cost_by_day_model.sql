@@ -41,11 +41,17 @@ SELECT
         ),
         c.part_cost_usd
     )) AS restated_cost_usd,
-    countIf(NOT if(r.span_id != '', r.restated_priced, c.priced)) AS restated_unpriced_calls
+    countIf(NOT if(r.span_id != '', r.restated_priced, c.priced)) AS restated_unpriced_calls,
+    -- Of those, the calls in a speed mode (Anthropic fast mode) other than standard: priced
+    -- by a `speeds:` multiplier in the overlay, not by a model entry (reconcile says which).
+    countIf(
+        NOT if(r.span_id != '', r.restated_priced, c.priced)
+        AND c.speed NOT IN ('', 'standard') AND c.part = 'tokens'
+    ) AS restated_unpriced_speed_calls
 FROM
 (
     SELECT ts, customer_id, span_id, version, provider, request_model, response_model, priced,
-           status, input_tokens, output_tokens,
+           status, input_tokens, output_tokens, speed,
            -- one row per part: the tokens always, each kind of search the call made
            arrayJoin(arrayConcat(
                ['tokens'],

@@ -408,6 +408,14 @@ def explain(
             f"unpriced: {unpriced} calls with {searches} stored without a price (give the "
             f"model's overlay entry `{_SEARCH_OVERLAY_FIELD[model]}`, then `llm-margin reprice`)"
         )
+    elif unpriced and difference > 0 and stored.get("restated_unpriced_speed_calls"):
+        # A model entry would not price them: fast mode is priced by a multiplier.
+        reasons.append(
+            f"unpriced: {unpriced} calls stored without a price "
+            f"({stored['restated_unpriced_speed_calls']} in a speed mode the price book has "
+            "no price for, such as Anthropic fast mode: give it a multiplier under `speeds:` "
+            "in the price overlay; any other, add the model; then `llm-margin reprice`)"
+        )
     elif unpriced and difference > 0:
         reasons.append(
             f"unpriced: {unpriced} calls stored without a price "
@@ -507,6 +515,7 @@ def reconcile(
                 "failed_calls": 0,
                 "failed_calls_without_usage": 0,
                 "unattributed_calls": 0,
+                "restated_unpriced_speed_calls": 0,
             },
         )
         entry["stored_cost_usd"] += Decimal(str(row["stored_cost_usd"]))
@@ -520,6 +529,7 @@ def reconcile(
             "failed_calls_without_usage",
             "unattributed_calls",
             "restated_unpriced_calls",
+            "restated_unpriced_speed_calls",
         ):
             entry[name] += int(row[name])
     rows = []

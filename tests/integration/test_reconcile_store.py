@@ -208,7 +208,7 @@ def test_calls_stored_under_an_alias_are_compared_with_its_snapshot(data_dir, tm
     ]
 
 
-def _priced_call(n: int, ts: datetime, model: str, **usage) -> CallRecord:
+def _priced_call(n: int, ts: datetime, model: str, provider: str = "openai", **usage) -> CallRecord:
     from llm_margin.processor.pricing import PriceBook
 
     call = CallRecord(
@@ -216,7 +216,7 @@ def _priced_call(n: int, ts: datetime, model: str, **usage) -> CallRecord:
         trace_id=f"{n:032x}",
         span_id=f"{n:016x}",
         customer_id="acme",
-        provider="openai",
+        provider=provider,
         request_model=model,
         response_model=model,
         version=1,
@@ -316,3 +316,36 @@ def test_searches_are_reconciled_with_the_exports_search_lines(tmp_path, capsys)
         assert got[("2026-11-20", model)][2].startswith("match; restated by reprice"), model
     assert got[("2026-11-20", "gpt-4o")] == ("0.0035", "0", "match")
     assert got[("2026-11-20", "(file searches)")] == ("0.005", "0", "match")
+
+
+def test_unpriced_fast_mode_calls_are_explained_with_the_fix_that_prices_them(tmp_path, capsys):
+    """A fast-mode call of a model genai-prices has no fast price for (claude-opus-4-6) is
+    stored unpriced; adding the model to the overlay would not price it (an overlay entry has
+    no fast price either), a `speeds:` multiplier does: the explanation says so."""
+    data_dir = str(tmp_path / "data")
+    store = Store.open(data_dir=data_dir)
+    try:
+        store.insert_calls(
+            [
+                _priced_call(
+                    n,
+                    datetime(2026, 11, 20, 9, n),
+                    "claude-opus-4-6",
+                    provider="anthropic",
+                    input_tokens=1000,
+                    output_tokens=100,
+                    speed=speed,
+                )
+                for n, speed in ((1, "fast"), (2, ""))
+            ]
+        )
+    finally:
+        store.close()
+    export = tmp_path / "costs.csv"
+    export.write_text("usage_date_utc,model,cost_usd,speed\n2026-11-20,Claude Opus 4.6,0.06,fast\n")
+    argv = ["reconcile", "--provider-usage", str(export), "--data-dir", data_dir]
+    assert cli.main([*argv, "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["model"], row["unpriced_calls"]) == ("claude-opus-4-6", 1)
+    assert row["explanation"].startswith("unpriced: 1 calls stored without a price")
+    assert "1 in a speed mode" in row["explanation"] and "`speeds:`" in row["explanation"]

@@ -191,6 +191,7 @@ def stored_row(
         "stored_cost_usd": D(cost),
         "restated_cost_usd": D(cost),
         "restated_unpriced_calls": 0,
+        "restated_unpriced_speed_calls": 0,
         **facts,
     }
 
