@@ -1,7 +1,9 @@
 -- Tasks that look like runaway loops in [since, until): at least {max_attempts} calls, or at
 -- least {max_cost_usd} of cost. A task's customer (workspace, feature) is that of its first
 -- call carrying one, as in llm_tasks: calls from a process that lost the baggage are stored
--- (unattributed), and the task must still be blocked for its customer.
+-- (unattributed), and the task must still be blocked for its customer. first_call_day: the UTC
+-- day of the task's first call in the window, the period its alert is keyed by (a loop capped
+-- before midnight is still in the window after it, and is not alerted again).
 -- Parameters: since DateTime64(6), until DateTime64(6), max_attempts UInt32,
 -- max_cost_usd Decimal(38, 18).
 WITH
@@ -11,7 +13,7 @@ WITH
         SELECT partitions
         FROM llm_call_partitions(since = {since:DateTime64(6)}, until = {until:DateTime64(6)})
     ) AS call_partitions,
-    -- Each call once, at its newest version: for a short period (the evaluator reads today)
+    -- Each call once, at its newest version: for a short period (the evaluator reads 24 hours)
     -- sorting the period's calls (LIMIT BY) is cheapest; past 7 days FINAL is, which merges
     -- whole partitions in key order. The branch not taken reads nothing.
     dateDiff('second', {since:DateTime64(6)}, {until:DateTime64(6)}) > 604800 AS long_period,
@@ -36,7 +38,8 @@ SELECT
     argMin(call_workspace, (call_customer = '(unattributed)', ts)) AS workspace_id,
     argMin(call_feature, (call_feature = '', ts)) AS feature,
     count() AS calls,
-    sum(cost_usd) AS cost_usd
+    sum(cost_usd) AS cost_usd,
+    formatDateTime(min(ts), '%Y-%m-%d', 'UTC') AS first_call_day
 FROM calls
 WHERE task_id != ''
 GROUP BY task_id

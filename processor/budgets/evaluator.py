@@ -173,9 +173,14 @@ class BudgetEvaluator:
                 log.warning("alert sink %s retry failed: %s", getattr(sink, "name", sink), exc)
 
     def _forget_past_periods(self, now: datetime) -> None:
-        """Alerts fire once per period of ``now`` (its month, its day): the keys of earlier
+        """Alerts fire once per period of ``now`` (its month, its day; a runaway task's, the
+        day its calls of the last 24 hours began: yesterday or today): the keys of earlier
         periods can never match again, and kept they grow by every runaway task of every day."""
-        current = {thresholds.month_period(now), thresholds.day_period(now)}
+        current = {
+            thresholds.month_period(now),
+            thresholds.day_period(now),
+            thresholds.day_period(now - RUNAWAY_WINDOW),
+        }
         if self._loaded_periods - current:
             self._fired = {key for key in self._fired if key[0] in current}
             self._loaded_periods &= current

@@ -244,7 +244,9 @@ def daily_cap_alerts(
 
 
 def runaway_alerts(rows: list[dict[str, Any]], config: BudgetConfig, now: datetime) -> list[Alert]:
-    """Hard cap for loops: too many attempts, or too much cost, in one task."""
+    """Hard cap for loops: too many attempts, or too much cost, in one task (its calls of the
+    last 24 hours). Keyed by the UTC day of the task's first call in that window: alerted once
+    per loop, again only once those calls have slid out (the loop ran on, or looped anew)."""
     alerts = []
     for row in rows:
         too_many = (
@@ -272,7 +274,9 @@ def runaway_alerts(rows: list[dict[str, Any]], config: BudgetConfig, now: dateti
                 "task",
                 row["task_id"],
                 row["customer_id"],
-                day_period(now),
+                # The day the task's calls in the window began, not today: a loop capped at
+                # 23:50 is still over the cap after midnight, and is the same loop.
+                row["first_call_day"],
                 Decimal(100),
                 row["cost_usd"],
                 limit or Decimal(0),

@@ -115,6 +115,7 @@ def test_runaway(calls, cost, max_attempts, max_cost, observed, limit):
         "feature": "f",
         "calls": calls,
         "cost_usd": D(cost),
+        "first_call_day": "2026-11-21",
     }
     alerts = T.runaway_alerts([row], config, NOW)
     if observed is None:
@@ -122,6 +123,7 @@ def test_runaway(calls, cost, max_attempts, max_cost, observed, limit):
         return
     (alert,) = alerts
     assert alert.observed == observed
+    assert alert.period == "2026-11-21"  # the day the task's calls in the window began
     assert alert.as_dict()["limit_usd"] == limit
     # the message names the cap that tripped, not a 0 USD limit
     assert "over its cap of" in alert.message and "0 USD" not in alert.message
