@@ -301,7 +301,11 @@ class WebhookSink:
                 payloads = json.load(file)
             if not isinstance(payloads, list) or not all(isinstance(p, str) for p in payloads):
                 raise ValueError("not a list of alert payloads")
-        except (OSError, ValueError) as exc:
+            bodies = [payload.encode() for payload in payloads]
+        # Whatever the file holds (a lone surrogate, nesting past the recursion limit), the
+        # processor starts: this runs in serve's start-up.
+        except Exception as exc:
+            self._count("alert_webhook_state_errors")
             log.error("alert webhook: pending alerts in %s unreadable (%s); set aside as "
                       "%s.bad", self._state_file, exc, self._state_file)  # fmt: skip
             try:
@@ -309,11 +313,11 @@ class WebhookSink:
             except OSError:
                 pass
             return []
-        if len(payloads) > self._max_pending:  # a smaller bound now: the oldest go, counted
-            for _ in range(len(payloads) - self._max_pending):
+        if len(bodies) > self._max_pending:  # a smaller bound now: the oldest go, counted
+            for _ in range(len(bodies) - self._max_pending):
                 self._count("alert_webhook_dropped")
-            payloads = payloads[-self._max_pending :]
-        return [payload.encode() for payload in payloads]
+            bodies = bodies[-self._max_pending :]
+        return bodies
 
     def _save(self) -> None:
         """Write the waiting alerts to the state file, atomically (none: remove it)."""

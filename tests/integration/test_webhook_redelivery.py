@@ -126,3 +126,27 @@ def test_pending_alerts_kept_in_the_file_stay_bounded_and_in_order(tmp_path):
         assert [b["llm_margin"]["scope_id"] for b in receiver.bodies] == ["c2", "c3"]
     finally:
         receiver.stop()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'["{\\"text\\": \\"cut sh',  # truncated
+        b"\xff\xfe not text",
+        b'{"pending": []}',  # another shape
+        b'["\\ud800"]',  # a string no payload can be (a lone surrogate)
+        b"[" * 100_000,  # nested past the parser's recursion limit
+    ],
+)
+def test_an_unreadable_pending_file_never_stops_the_start_and_is_counted(tmp_path, content):
+    """Whatever the file holds, the processor starts (the sink is built in serve's start-up):
+    the file is set aside as .bad for a person to read, logged, and counted."""
+    state = tmp_path / "webhook-pending.json"
+    state.write_bytes(content)
+    metrics = Metrics()
+    sink = WebhookSink(
+        f"http://127.0.0.1:{free_port()}/hook", metrics=metrics, state_file=str(state)
+    )
+    assert sink.pending == 0 and not state.exists()
+    assert (tmp_path / "webhook-pending.json.bad").read_bytes() == content
+    assert metrics.get("alert_webhook_state_errors") == 1
