@@ -12,7 +12,7 @@ the requested model just before the SDK sends the request; it returns the model 
   if one is configured; otherwise the same model.
 - ``block`` (a hard cap: daily spend, allowance cap): raises :class:`BudgetExceeded` before any
   request leaves the process. So does a call of a task the processor lists as a runaway loop
-  (``blocked_tasks``: over ``max_attempts_per_task`` or ``max_cost_per_task_usd`` today); the
+  (``blocked_tasks``: over ``max_attempts_per_task`` or ``max_cost_per_task_usd`` in 24 h); the
   task is the request's baggage ``task.id`` (``llm_margin.task`` puts it there).
 
 The customer and workspace come from the request's baggage (``customer.id``,

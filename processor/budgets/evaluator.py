@@ -241,7 +241,7 @@ class BudgetEvaluator:
             evaluated_at = self._evaluated_at
             runaway = dict(self._blocked_tasks.get(customer_id, {}))
         document = found.as_dict()
-        # The customer's runaway tasks (today's hard caps per task): the app refuses further
+        # The customer's runaway tasks (hard caps per task, last 24 hours): the app refuses further
         # calls of these tasks, whatever the customer's own action.
         document["blocked_tasks"] = runaway
         document["workspace_id"] = workspace_id or None
