@@ -47,7 +47,8 @@ _HELP = {
     "alert_webhook_rejected": "Alerts the webhook receiver refused for good (400, 413, 422), "
     "dropped so the alerts after them are delivered.",
     "alert_webhook_state_errors": "Times the alerts waiting for the webhook could not be written "
-    "to the spool directory (they stay in memory; a restart would lose them), or were unreadable "
+    "to the spool directory (they stay in memory and are written again at the next round; a "
+    "restart before that would lose them), or were unreadable "
     "at start (set aside as webhook-pending.json.bad).",
 }
 

@@ -267,6 +267,7 @@ class WebhookSink:
         self._state_file = state_file
         self._lock = threading.Lock()
         self._pending: deque[bytes] = deque(self._load())
+        self._unsaved = False  # the file is behind (a write failed): written again next round
 
     @property
     def pending(self) -> int:
@@ -285,11 +286,11 @@ class WebhookSink:
 
     def retry_pending(self) -> None:
         with self._lock:
-            if self._pending:
-                waiting = len(self._pending)
+            waiting = len(self._pending)
+            if waiting:
                 self._deliver()
-                if len(self._pending) != waiting:
-                    self._save()
+            if len(self._pending) != waiting or self._unsaved:
+                self._save()
 
     def _load(self) -> list[bytes]:
         """Alerts an earlier run left waiting; none if the file is missing or unreadable (an
@@ -327,6 +328,7 @@ class WebhookSink:
             if not self._pending:
                 if os.path.exists(self._state_file):
                     os.remove(self._state_file)
+                self._unsaved = False
                 return
             temporary = self._state_file + ".tmp"
             with open(temporary, "w", encoding="utf-8") as file:
@@ -334,7 +336,9 @@ class WebhookSink:
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(temporary, self._state_file)
-        except OSError as exc:  # kept in memory still; the next change tries again
+            self._unsaved = False
+        except OSError as exc:  # kept in memory still; the next round tries again
+            self._unsaved = True
             self._count("alert_webhook_state_errors")
             log.warning("alert webhook: could not keep pending alerts in %s: %s",
                         self._state_file, exc)  # fmt: skip

@@ -150,3 +150,20 @@ def test_an_unreadable_pending_file_never_stops_the_start_and_is_counted(tmp_pat
     assert sink.pending == 0 and not state.exists()
     assert (tmp_path / "webhook-pending.json.bad").read_bytes() == content
     assert metrics.get("alert_webhook_state_errors") == 1
+
+
+def test_a_failed_write_of_the_pending_file_is_tried_again_next_round(tmp_path):
+    """The file could not be written when the alert came (disk full, a read-only moment): it
+    is written at the next round, though nothing was delivered since, so a restart after the
+    disk recovered does not lose the alert."""
+    state = tmp_path / "webhook-pending.json"
+    (tmp_path / "webhook-pending.json.tmp").mkdir()  # the write fails: a directory in its way
+    dead = f"http://127.0.0.1:{free_port()}/hook"
+    metrics = Metrics()
+    sink = WebhookSink(dead, timeout=5, attempts=1, metrics=metrics, state_file=str(state))
+    sink.send([alert(1)], NOW)
+    assert sink.pending == 1 and metrics.get("alert_webhook_state_errors") == 2
+    (tmp_path / "webhook-pending.json.tmp").rmdir()
+    sink.retry_pending()  # the receiver is still down: nothing changed but the disk
+    restarted = WebhookSink(dead, timeout=5, attempts=1, state_file=str(state))
+    assert restarted.pending == 1
