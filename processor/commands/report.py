@@ -141,11 +141,7 @@ def _customers(reader, since, until, fmt: str, customer: str | None = None) -> s
     from llm_margin.processor.reports.render import render
 
     rows = customers.customer_rows(reader, since, until, customer or "")
-    total = customers.total_row(rows)
-    if customer is not None and len(rows) == 1:
-        # The TOTAL of one customer is its row: its status against its plan's target, not
-        # the 50% a sum of customers is held to.
-        total = {**rows[0], "customer_id": "TOTAL", "plan": ""}
+    total = customers.total_row(rows, customer)
     return render(
         [customers.to_wire(r) for r in rows],
         customers.COLUMNS,

@@ -88,8 +88,12 @@ def customer_rows(
     return rows
 
 
-def total_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Sum of the rows, exactly (the TOTAL line; not a customer)."""
+def total_row(rows: list[dict[str, Any]], customer: str | None = None) -> dict[str, Any]:
+    """Sum of the rows, exactly (the TOTAL line; not a customer). The total of one
+    ``customer``'s report is its row: its status against its plan's target, not the 50% a sum
+    of customers is held to."""
+    if customer is not None and len(rows) == 1:
+        return {**rows[0], "customer_id": "TOTAL", "plan": ""}
     cost = sum((r["cost_usd"] for r in rows), Decimal(0))
     revenue = sum((r["revenue_usd"] for r in rows), Decimal(0))
     margin_pct = (revenue - cost) * 100 / revenue if revenue > 0 else None

@@ -127,7 +127,7 @@ def build_weekly(
     return WeeklyReport(
         since=since,
         until=until,
-        totals=customers.total_row(customer_rows),
+        totals=customers.total_row(customer_rows, customer),
         sections=sections,
         daily=results["daily"],
         all_customers=customer_rows,

@@ -539,3 +539,15 @@ def test_drill_down_through_a_running_serve_and_its_clickhouse_interface(tmp_pat
         assert serve_report(data_dir, "runaway", *server, "--customer", "globex") == [
             r for r in runaway if r["customer_id"] == "globex"
         ]
+
+
+def test_weekly_totals_of_one_customer_are_its_row(store_dir, capsys):
+    """One customer's page totals are its row, status against its plan's target: acme's 0.07
+    USD on 0.21 USD of revenue is a 66.67% margin, thin on pro's 80% (healthy against the 50%
+    a sum of customers is held to)."""
+    data_dir, _ = store_dir
+    since = "2026-11-22T23:00"
+    page = run(capsys, data_dir, "weekly", "--customer", "acme", since=since)
+    row = run(capsys, data_dir, "customers", "--customer", "acme", since=since)[0]
+    assert (row["margin_pct"], row["status"]) == ("66.67", "thin")
+    assert page["totals"] == {**row, "customer_id": "TOTAL", "plan": ""}
