@@ -34,7 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--customer",
         metavar="ID",
         help="only this customer's rows (every view but plans; '(unattributed)' is the calls "
-        "with no customer); an id with no data gives an empty report",
+        "with no customer); spaces around the id are ignored; an id with no data gives an "
+        "empty report",
     )
     parser.add_argument("--html", metavar="FILE", help="weekly only: also write an HTML page")
     parser.add_argument("--limit", type=int, help="runaway: how many workspaces (default 20)")
@@ -90,6 +91,9 @@ def _check_view_options(args: argparse.Namespace) -> None:
         if value is not None and args.view != view:
             raise CommandError(f"{flag} goes with `report {view}`")
     if args.customer is not None:
+        # Stored ids never start or end with whitespace (the processor trims the customer id
+        # it receives): 'acme ' found nothing, under a title that showed "acme".
+        args.customer = args.customer.strip()
         if args.view == "plans":
             raise CommandError(
                 "--customer does not go with `report plans`: a plan's margin is many customers'"

@@ -217,6 +217,10 @@ def test_customers_is_the_customers_row(store_dir, capsys, since):
         assert rows == [r for r in everyone if r["customer_id"] == customer]
         costs += money(rows[0]["cost_usd"])
     assert costs == total(everyone, "cost_usd") > 0
+    # Stored ids are trimmed: an id pasted with spaces around it is the same customer.
+    assert run(capsys, data_dir, "customers", "--customer", " acme\t", since=since) == [
+        r for r in everyone if r["customer_id"] == "acme"
+    ]
     stark = run(capsys, data_dir, "customers", "--customer", "stark", since=since)[0]
     assert (stark["calls"], stark["cost_usd"], stark["status"]) == (0, "0", "healthy")
 

@@ -24,6 +24,7 @@ from llm_margin.processor import cli
         ),
         # The queries read '' as every customer: an empty id must not quietly mean everyone.
         (["customers", "--customer", ""], "--customer needs a customer id"),
+        (["customers", "--customer", " \t"], "--customer needs a customer id"),
     ],
 )
 def test_view_options_are_checked(tmp_path, capsys, argv, message):
