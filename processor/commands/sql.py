@@ -19,6 +19,8 @@ from llm_margin.processor.reports.render import FORMATS, render
 # {name:Type} placeholders, as the report queries declare them.
 _PLACEHOLDER = re.compile(r"\{(\w+):")
 PERIOD_PARAMETERS = ("since", "until")
+# The report queries' customer filter: '' is every customer, as in `report` without --customer.
+CUSTOMER_PARAMETER = "customer"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -29,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Run SQL against llm_calls, llm_tasks, plans, customers (read-only). "
             "--since/--until fill the placeholders {since:DateTime64(6)} and "
             "{until:DateTime64(6)} when the SQL has them (UTC; default: the start of the month "
-            "until now, as for `report`). Money prints as exact decimals, in JSON as strings; "
+            "until now, as for `report`), and {customer:String} is '' (every customer) unless "
+            "--param customer=ID is given, so clickhouse/queries/*.sql run as-is. Money prints as exact decimals, in JSON as strings; "
             "datetimes in JSON as ISO 8601; NaN as null."
         ),
     )
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
 def query_parameters(args: argparse.Namespace, text: str) -> dict[str, Any]:
     """--param values, plus the period for the placeholders {since:...} / {until:...} the SQL
-    declares (a period it does not use is ignored)."""
+    declares (a period it does not use is ignored), and '' (every customer) for {customer:...}."""
     from llm_margin.processor.reports.period import naive_utc
 
     parameters: dict[str, Any] = {}
@@ -81,6 +84,8 @@ def query_parameters(args: argparse.Namespace, text: str) -> dict[str, Any]:
     if wanted:
         bounds = dict(zip(PERIOD_PARAMETERS, period(args), strict=True))
         parameters.update({name: naive_utc(bounds[name]) for name in wanted})
+    if CUSTOMER_PARAMETER in declared:
+        parameters.setdefault(CUSTOMER_PARAMETER, "")
     return parameters
 
 

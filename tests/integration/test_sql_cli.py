@@ -205,6 +205,19 @@ def test_sql_since_until_fill_the_period_placeholders(capsys, stores, serve):
     assert (code, out) == (0, "one\n---\n  1\n")
 
 
+def test_sql_runs_a_report_query_file_as_is(capsys, stores):
+    """The report queries' {customer:String} is '' (every customer) unless given."""
+    with open(os.path.join("clickhouse", "queries", "feature_cost.sql")) as file:
+        query = file.read()
+    period = ("--since", "2026-11-30", "--until", "2026-12-01", "--format", "csv")
+    args = ("sql", "--data-dir", stores["direct"], *period)
+    code, out, err = cli(capsys, *args, query)
+    assert code == 0, err
+    assert [line.split(",")[-1] for line in out.splitlines()[1:]] == ["1"]  # acme's task
+    code, out, err = cli(capsys, *args, "--param", "customer=globex", query)
+    assert (code, len(out.splitlines())) == (0, 1), err  # the header only
+
+
 def test_sql_period_defaults_like_report(capsys, stores):
     query = "SELECT toDayOfMonth({since:DateTime64(6)}) AS d, {until:DateTime64(6)} > now() - 60 AS recent"
     code, out, err = cli(capsys, "sql", "--data-dir", stores["direct"], "--format", "csv", query)
