@@ -5,8 +5,9 @@ Format::
     plans:
       pro:
         monthly_price_usd: "99"        # strings or numbers; kept exact (Decimal)
-        included_ai_usd: "20"          # AI allowance (optional; default: from target margin)
-        target_gross_margin_pct: 80    # optional, default 80
+        included_ai_usd: "20"          # AI allowance (optional; default: from target margin,
+                                       # rounded half up to the micro-dollar)
+        target_gross_margin_pct: 80    # optional, default 80; at most 4 decimal places
         markup_pct: 30                 # optional: export's markup on its customers' AI cost
     customers:
       acme:
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import yaml
@@ -37,6 +38,8 @@ from llm_margin.processor.storage import Store
 # billed (or measured against) at an amount nobody wrote.
 _MARKUP_SCALE = 18  # markup_pct Decimal(38, 18)
 _PRICE_SCALE = 6  # monthly_price_usd, included_ai_usd, custom_price_usd: Decimal(38, 6)
+_MARGIN_SCALE = 4  # target_gross_margin_pct: Decimal(9, 4)
+_MICRO = Decimal("0.000001")
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,21 @@ def _markup(value: Any, where: str) -> Decimal | None:
     return None if value is None else _stored(value, where, _MARKUP_SCALE)
 
 
+def _identifier(value: Any, where: str) -> str:
+    """A customer, plan or workspace id as calls carry it. The instrumentation trims baggage
+    values and drops control characters, so an id with spaces around it, or none at all, would
+    never match a call: its customer would show no usage, silently."""
+    text = str(value)
+    if not text.strip():
+        raise ConfigError(f"{where}: {value!r} is empty")
+    if text != text.strip() or not text.isprintable():
+        raise ConfigError(
+            f"{where}: {value!r} has spaces around it or control characters, which calls' "
+            "ids never have (the instrumentation trims them): no call would match it"
+        )
+    return text
+
+
 def parse_billing(document: Any, source: str = "billing file") -> tuple[list[Plan], list[Customer]]:
     if not isinstance(document, dict):
         raise ConfigError(f"{source} must be a mapping with 'plans' and 'customers'")
@@ -105,14 +123,20 @@ def parse_billing(document: Any, source: str = "billing file") -> tuple[list[Pla
     for name, spec in (document.get("plans") or {}).items():
         if not isinstance(spec, dict) or "monthly_price_usd" not in spec:
             raise ConfigError(f"{source}: plan {name!r} needs monthly_price_usd")
+        name = _identifier(name, f"{source}: plan")
         price = _price(spec["monthly_price_usd"], f"plan {name} monthly_price_usd")
-        margin = _money(spec.get("target_gross_margin_pct", 80), f"plan {name} target margin")
+        margin = _stored(
+            spec.get("target_gross_margin_pct", 80), f"plan {name} target margin", _MARGIN_SCALE
+        )
         if margin > 100:
             raise ConfigError(f"{source}: plan {name} target_gross_margin_pct must be <= 100")
         if "included_ai_usd" in spec:
             allowance = _price(spec["included_ai_usd"], f"plan {name} included_ai_usd")
         else:
-            allowance = price * (Decimal(100) - margin) / Decimal(100)
+            # What the column keeps, rounded here so it is the same amount everywhere.
+            allowance = (price * (Decimal(100) - margin) / Decimal(100)).quantize(
+                _MICRO, ROUND_HALF_UP
+            )
         markup = _markup(spec.get("markup_pct"), f"{source}: plan {name} markup_pct")
         plans.append(Plan(str(name), price, allowance, margin, markup))
     plan_names = {p.plan for p in plans}
@@ -124,6 +148,11 @@ def parse_billing(document: Any, source: str = "billing file") -> tuple[list[Pla
             raise ConfigError(
                 f"{source}: customer {customer_id!r} is on unknown plan {spec['plan']!r}"
             )
+        customer_id = _identifier(customer_id, f"{source}: customer")
+        workspaces = tuple(
+            _identifier(w, f"{source}: customer {customer_id} workspace")
+            for w in spec.get("workspaces") or ()
+        )
         custom = spec.get("custom_price_usd")
         customers.append(
             Customer(
@@ -133,7 +162,7 @@ def parse_billing(document: Any, source: str = "billing file") -> tuple[list[Pla
                 custom_price_usd=None
                 if custom is None
                 else _price(custom, f"customer {customer_id} custom_price_usd"),
-                workspaces=tuple(str(w) for w in spec.get("workspaces") or ()),
+                workspaces=workspaces,
                 markup_pct=_markup(
                     spec.get("markup_pct"), f"{source}: customer {customer_id} markup_pct"
                 ),
