@@ -22,7 +22,7 @@ Format (every section optional; prices in USD, per million tokens unless named p
     service_tiers:             # multiplier by the call's service tier (batch, flex, priority)
       batch: "0.5"             # for models genai-prices has no price of that tier for
       flex: "0.5"
-      priority: "1.75"
+      openai/priority: "1.75"  # provider/tier: that provider's tier only (wins over the name)
     speeds:                    # multiplier by the call's speed mode (Anthropic fast mode)
       fast: "6"                # for models genai-prices has no fast-mode price for
     off_peak:                  # multiplier inside a daily UTC window (may wrap past midnight)
@@ -48,6 +48,11 @@ do not apply to it; they multiply the standard price where genai-prices has none
 models too). A call at a speed other than standard with neither price is stored unpriced:
 fast mode costs several times the standard price, and pricing it as standard would
 understate it without saying so.
+
+A tier or speed name alone applies to every provider's calls in that mode; ``provider/name``
+to that provider's only, and wins over the name alone. Providers mean different things by
+one name: OpenAI bills ``priority`` per token at a premium, while Anthropic's Priority Tier is
+a capacity commitment, not a per-token premium.
 """
 
 from __future__ import annotations
@@ -182,7 +187,7 @@ class Overlay:
         of them applies.
         """
         factor = Decimal(1)
-        tier = self.service_tiers.get(service_tier.lower()) if service_tier else None
+        tier = _for_provider(self.service_tiers, provider, service_tier) if service_tier else None
         if tier is not None:
             factor *= tier
         for window in self.off_peak:
@@ -209,8 +214,19 @@ class Overlay:
             factor *= best[1].factor
         return factor
 
+    def speed_multiplier(self, provider: str, speed: str) -> Decimal | None:
+        """The ``speeds`` multiplier of a call's speed mode; None: the overlay gives none."""
+        return _for_provider(self.speeds, provider, speed)
+
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _for_provider(multipliers: Mapping[str, Decimal], provider: str, mode: str) -> Decimal | None:
+    """``provider/mode``'s multiplier, else ``mode``'s (every provider's), else None."""
+    mode = mode.lower()
+    found = multipliers.get(f"{provider.lower()}/{mode}")
+    return multipliers.get(mode) if found is None else found
 
 
 def _is_glob(pattern: str) -> bool:

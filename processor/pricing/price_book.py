@@ -94,7 +94,7 @@ class PriceBook:
         tier = "" if "service_tier" in priced_modes else service_tier
         factor = self.overlay.multiplier(provider, names, tier, ts)
         if speed not in _STANDARD_SPEEDS and "speed" not in priced_modes:
-            speed_factor = self.overlay.speeds.get(speed)
+            speed_factor = self.overlay.speed_multiplier(provider, speed)
             if speed_factor is None:  # a premium mode with no price: unpriced, not understated
                 return Price(Decimal(0), False, "")
             factor *= speed_factor

@@ -238,6 +238,38 @@ def test_a_speed_mode_without_a_price_is_unpriced_unless_the_overlay_multiplies_
     )
 
 
+@pytest.mark.parametrize(
+    ("provider", "tier", "speed", "multiplier"),
+    [
+        ("openai", "priority", "", 3),  # openai/priority wins over priority
+        ("anthropic", "priority", "", 1),  # priority alone: every other provider
+        ("openai", "flex", "", Decimal("0.5")),
+        ("google", "flex", "", 1),  # openai/flex only: google's flex at the standard price
+        ("anthropic", "", "fast", 6),
+        ("anthropic", "", "FAST", 6),
+        ("openai", "", "fast", None),  # anthropic/fast only: unpriced
+    ],
+)
+def test_a_mode_multiplier_can_name_its_provider(provider, tier, speed, multiplier):
+    """An overlay model (genai-prices has no tier or speed price for it), every provider."""
+    model = "some-model"
+    book = PriceBook(
+        parse_overlay(
+            "models:\n  - {model: some-model, input_per_mtok: 1, output_per_mtok: 2}\n"
+            "service_tiers:\n  OpenAI/Priority: 3\n  priority: 1\n  openai/flex: '0.5'\n"
+            "speeds:\n  anthropic/fast: 6\n"
+        )
+    )
+    usage = dict(input_tokens=10_000, output_tokens=2_000)
+    mode = dict(provider=provider, request_model=model, **usage)
+    standard = book.apply(_call(**mode)).cost_usd
+    call = book.apply(_call(**mode, service_tier=tier, speed=speed))
+    if multiplier is None:
+        assert (call.priced, call.cost_usd) == (False, Decimal(0))
+    else:
+        assert call.priced and standard > 0 and call.cost_usd == standard * multiplier
+
+
 def test_overlay_speeds_are_validated():
     with pytest.raises(OverlayError, match="speeds.fast"):
         parse_overlay("speeds:\n  fast: -1\n")
