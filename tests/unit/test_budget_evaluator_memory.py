@@ -20,9 +20,10 @@ class _Store:
         return self.query(sql, parameters)
 
 
-def _runaway(task: str) -> dict:
+def _runaway(task: str, first_call_day: str) -> dict:
     return {
         "task_id": task,
+        "first_call_day": first_call_day,
         "customer_id": "acme",
         "workspace_id": "ws",
         "feature": "chat",
@@ -32,11 +33,13 @@ def _runaway(task: str) -> dict:
 
 
 def test_fired_alerts_of_past_periods_are_forgotten(monkeypatch):
-    tasks_of_day = {"01": [f"day1-{n}" for n in range(50)], "02": ["day2-0"]}
+    tasks_of_day = {"01": [f"day1-{n}" for n in range(50)], "02": ["day2-0"], "03": ["day3-0"]}
     day = {"now": "01"}
 
     def run_sql(store, name, parameters):
-        return [_runaway(t) for t in tasks_of_day[day["now"]]] if "runaway" in name else []
+        if "runaway" not in name:
+            return []
+        return [_runaway(t, f"2026-11-{day['now']}") for t in tasks_of_day[day["now"]]]
 
     monkeypatch.setattr(ev, "refresh_usage_rollup", lambda store, **options: 0)
     monkeypatch.setattr(ev, "run_sql", run_sql)
@@ -46,11 +49,17 @@ def test_fired_alerts_of_past_periods_are_forgotten(monkeypatch):
     assert len(first) == 50
     assert evaluator.evaluate(datetime(2026, 11, 1, 13, tzinfo=timezone.utc)) == []  # once a day
 
+    # Yesterday's runaway tasks are still in the 24-hour window: their keys are kept.
     day["now"] = "02"
     second = evaluator.evaluate(datetime(2026, 11, 2, 0, 5, tzinfo=timezone.utc))
     assert [a.scope_id for a in second] == ["day2-0"]
-    # Yesterday's 50 runaway tasks are no longer remembered: with thousands of runaway tasks
+    assert len(evaluator._fired) == 51
+
+    # The day before yesterday's 50 are no longer remembered: with thousands of runaway tasks
     # a day the set grew for as long as the processor ran.
-    assert {key[0] for key in evaluator._fired} <= {"2026-11", "2026-11-02"}
-    assert len(evaluator._fired) == 1
-    assert evaluator._loaded_periods <= {"2026-11", "2026-11-02"}
+    day["now"] = "03"
+    third = evaluator.evaluate(datetime(2026, 11, 3, 0, 5, tzinfo=timezone.utc))
+    assert [a.scope_id for a in third] == ["day3-0"]
+    assert {key[0] for key in evaluator._fired} <= {"2026-11", "2026-11-02", "2026-11-03"}
+    assert len(evaluator._fired) == 2
+    assert evaluator._loaded_periods <= {"2026-11", "2026-11-02", "2026-11-03"}
