@@ -13,6 +13,7 @@ from llm_margin.processor.commands._common import (
     open_reader,
     period,
 )
+from llm_margin.processor.reports.period import month_start_before
 
 VIEWS = ("customers", "plans", "features", "routes", "runaway", "budgets", "unpriced", "weekly")
 
@@ -124,8 +125,7 @@ def _refresh_rollup(reader, since, until) -> None:
     from llm_margin.processor.storage import Store
 
     if isinstance(reader, Store) and reader.description.startswith("embedded"):
-        month_start = until.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-        window_start = min(since - (until - since), month_start)
+        window_start = min(since - (until - since), month_start_before(until))
         try:
             refresh_usage_rollup(
                 reader, max_hours=REPORT_REFRESH_MAX_HOURS, since=window_start, until=until
@@ -192,7 +192,7 @@ def _view(reader, args: argparse.Namespace, since, until) -> str:
 def _title_since(view: str, since, until):
     """Where the numbers start: budgets are month to date at --until, whatever --since says."""
     if view == "budgets":
-        return until.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        return month_start_before(until)
     return since
 
 

@@ -71,13 +71,19 @@ def resolve_period(
     elif default_span is not None:
         start = end - default_span
     else:
-        last = end - timedelta(microseconds=1)
-        start = last.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        start = month_start_before(end)
     if start >= end:
         raise ValueError(
             f"--since ({start.isoformat()}) must be before --until ({end.isoformat()})"
         )
     return start, end
+
+
+def month_start_before(until: datetime) -> datetime:
+    """Start of the month of the last instant before ``until`` (exclusive): an ``until`` at a
+    month's start means the month that ended, as budget_usage.sql reads it."""
+    last = until - timedelta(microseconds=1)
+    return last.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def naive_utc(value: datetime) -> datetime:
