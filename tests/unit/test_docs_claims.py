@@ -1,14 +1,20 @@
 """Claims of the user manual that can be checked mechanically: the README's commands table
-against the CLI, and the metric names of docs/ against what /metrics exposes."""
+against the CLI, the metric names of docs/ against what /metrics exposes, the configuration
+table against the config loader, and the YAML examples against their loaders."""
 
 from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import fields
 from pathlib import Path
 
+from llm_margin.processor.billing import load_billing_file
+from llm_margin.processor.budgets.config import load_budget_config
 from llm_margin.processor.cli import COMMAND_MODULES, build_parser
+from llm_margin.processor.config import ServeConfig
 from llm_margin.processor.metrics import Metrics
+from llm_margin.processor.pricing.overlay import load_overlay
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -112,3 +118,40 @@ def test_every_flag_shown_after_a_command_in_the_docs_is_that_commands():
             if unknown:
                 wrong.append((path.name, name, sorted(unknown)))
     assert wrong == []
+
+
+def test_config_reference_table_is_serve_configs_keys_and_serve_flags():
+    """docs/operations.md's configuration table names every key the config file takes (and no
+    other: unknown keys are refused at start) and, beside each, a real `serve` flag; every
+    `serve` flag but --config is in it."""
+    section = (ROOT / "docs" / "operations.md").read_text().split("## Configuration reference")[1]
+    section = section.split("\n## ", 1)[0]
+    keys, flags = set(), set()
+    for line in section.splitlines():
+        cells = line.split("|")
+        if line.startswith("| `") and len(cells) > 2:
+            keys |= set(re.findall(r"`(\w+)`", cells[1]))
+            flags |= set(re.findall(r"`(--[a-z-]+)`", cells[2]))
+    serve = _subcommands(build_parser())["serve"]
+    assert keys == {f.name for f in fields(ServeConfig)}
+    assert flags == _flags(serve) - {"-h", "--help", "--config"}
+
+
+def _yaml_blocks(name: str) -> list[str]:
+    return re.findall(r"```yaml\n(.*?)```", (ROOT / "docs" / name).read_text(), re.S)
+
+
+def test_yaml_examples_in_the_docs_load(tmp_path):
+    """The billing, budgets and overlay examples are files a user copies: each loads as shown."""
+    billing = _yaml_blocks("reports-budgets-billing.md")
+    overlays = _yaml_blocks("pricing-and-linking.md")
+    assert billing and overlays
+    for index, text in enumerate(billing):
+        path = tmp_path / f"billing-{index}.yaml"
+        path.write_text(text)
+        load_billing_file(str(path))
+        load_budget_config(str(path))
+    for index, text in enumerate(overlays):
+        path = tmp_path / f"overlay-{index}.yaml"
+        path.write_text(text)
+        load_overlay(str(path))
