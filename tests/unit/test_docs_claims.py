@@ -155,3 +155,35 @@ def test_yaml_examples_in_the_docs_load(tmp_path):
         path = tmp_path / f"overlay-{index}.yaml"
         path.write_text(text)
         load_overlay(str(path))
+
+
+def test_report_samples_in_the_docs_have_the_views_title_and_columns():
+    """Each `$ llm-margin report VIEW` sample prints that view's title and header as the
+    program does now (numbers are a sample; the shape is not)."""
+    from llm_margin.processor.reports import customers
+    from llm_margin.processor.reports.views import VIEWS
+
+    shapes = {name: (spec.title, list(spec.columns)) for name, spec in VIEWS.items()}
+    shapes["customers"] = ("Customer margin", list(customers.COLUMNS))
+    checked = 0
+    for path in DOCS:
+        lines = path.read_text().splitlines()
+        for index, line in enumerate(lines):
+            match = re.match(r"\$ llm-margin report (\w+)", line)
+            if not match or match.group(1) not in shapes or "--format" in line:
+                continue
+            if lines[index + 1].startswith("llm-margin report:"):  # a refusal, on stderr
+                continue
+            title, columns = shapes[match.group(1)]
+            assert lines[index + 1].startswith(title), (path.name, line)
+            assert lines[index + 2].split() == columns, (path.name, line)
+            checked += 1
+    assert checked >= 8
+
+
+def test_export_csv_sample_header_is_the_exports():
+    from llm_margin.processor.reports.export import CSV_COLUMNS
+
+    text = (ROOT / "docs" / "reports-budgets-billing.md").read_text()
+    header = next(line for line in text.splitlines() if line.startswith("period,customer_id,"))
+    assert header.split(",") == list(CSV_COLUMNS)
