@@ -187,3 +187,11 @@ def test_export_csv_sample_header_is_the_exports():
     text = (ROOT / "docs" / "reports-budgets-billing.md").read_text()
     header = next(line for line in text.splitlines() if line.startswith("period,customer_id,"))
     assert header.split(",") == list(CSV_COLUMNS)
+
+
+def test_price_versions_shown_in_the_docs_are_the_example_overlays():
+    """The samples run with examples/price-overlay.yaml: their `price_version` carries its
+    hash, which changes with every edit of the example."""
+    digest = load_overlay(str(ROOT / "examples" / "price-overlay.yaml")).digest
+    shown = {m for doc in DOCS for m in re.findall(r"\+overlay-([0-9a-f]{12})", doc.read_text())}
+    assert shown == {digest}
