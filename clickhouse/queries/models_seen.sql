@@ -1,7 +1,8 @@
 -- Models seen in stored calls over [since, until), with call counts, tokens and searches, for
 -- `llm-margin prices check` (which asks the current price book about each: the searches too,
 -- since a call whose searches have no price is stored unpriced, and the speed modes other than
--- standard its calls ran at, since a fast-mode call with no fast-mode price is too).
+-- standard its calls ran at, since a fast-mode call with no fast-mode price is too, and their
+-- service tiers other than the standard ones, since a priority call with no priority price is).
 -- Parameters: since DateTime64(6), until DateTime64(6).
 WITH
     -- FINAL reads only the period's partitions (schema/038_llm_call_partitions.sql); none
@@ -21,6 +22,9 @@ SELECT
     sum(web_search_calls) AS web_search_calls,
     sum(file_search_calls) AS file_search_calls,
     arraySort(groupUniqArrayIf(speed, speed NOT IN ('', 'standard'))) AS speeds,
+    arraySort(groupUniqArrayIf(lower(service_tier),
+                               lower(service_tier) NOT IN ('', 'default', 'auto', 'standard')))
+        AS service_tiers,
     max(ts) AS last_ts
 FROM llm_calls FINAL
 WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}

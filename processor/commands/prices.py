@@ -51,9 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="models in stored calls the price book cannot price (calls, tokens, searches)",
         description="List the models of stored calls the price book cannot price, with their "
         "calls, tokens and searches and the reason (no price for the model, or none for the "
-        "web or file searches its calls made or the speed mode they ran at, such as Anthropic "
-        "fast mode); exit status 1 when there are any (for CI and "
-        "cron).",
+        "web or file searches its calls made, the speed mode they ran at, such as Anthropic "
+        "fast mode, or the premium service tier, such as priority); exit status 1 when there "
+        "are any (for CI and cron).",
     )
     add_read_options(check)
     check.add_argument("--price-overlay", help="price overlay YAML to apply")
@@ -85,28 +85,35 @@ def run_show(args: argparse.Namespace) -> int:
     from llm_margin.processor.pricing.explain import explain_model
     from llm_margin.processor.reports.render import render
 
-    rows = explain_model(
-        _book(args.price_overlay),
-        args.provider,
-        args.model,
-        _at(args.at),
-        args.service_tier,
-        args.speed,
-    )
+    book = _book(args.price_overlay)
+    at = _at(args.at)
+    rows = explain_model(book, args.provider, args.model, at, args.service_tier, args.speed)
     if not rows:
-        raise CommandError(
-            f"the price book has no price for model {args.model!r}"
-            + (f" of provider {args.provider!r}" if args.provider else "")
-            + (
-                f" at speed {args.speed!r}; give the speed a multiplier under `speeds:` in a "
-                "price overlay"
-                if args.speed
-                else "; add it to a price overlay (see `prices check`)"
-            )
-        )
+        raise CommandError(_no_price_message(book, args, at))
     columns = list(rows[0])
     sys.stdout.write(render(rows, columns, args.format))
     return 0
+
+
+def _no_price_message(book, args: argparse.Namespace, at: datetime) -> str:
+    """Why `prices show` has no price: the model, or the mode asked for (a multiplier fixes
+    that, not a model entry)."""
+    from llm_margin.processor.pricing.genai import Usage4
+
+    message = f"the price book has no price for model {args.model!r}" + (
+        f" of provider {args.provider!r}" if args.provider else ""
+    )
+    if args.speed:
+        return (
+            f"{message} at speed {args.speed!r}; give the speed a multiplier under `speeds:` "
+            "in a price overlay"
+        )
+    if args.service_tier and book.price_usage(args.provider, (args.model,), Usage4(1), at).priced:
+        return (
+            f"{message} at service tier {args.service_tier!r}; give the tier a multiplier "
+            "under `service_tiers:` in a price overlay"
+        )
+    return f"{message}; add it to a price overlay (see `prices check`)"
 
 
 def run_check(args: argparse.Namespace) -> int:
@@ -159,12 +166,13 @@ def _unpriced_reason(book, record) -> str:
     mode the price lacks is stored unpriced)."""
     from llm_margin.processor.pricing.genai import Usage4
 
-    def priced(speed: str = "", **searches: int) -> bool:
+    def priced(speed: str = "", service_tier: str = "", **searches: int) -> bool:
         return book.price_usage(
             record["provider"],
             (record["response_model"], record["request_model"]),
             Usage4(1000, 1000, **searches),
             _as_datetime(record["last_ts"]),
+            service_tier=service_tier,
             speed=speed,
         ).priced
 
@@ -176,6 +184,9 @@ def _unpriced_reason(book, record) -> str:
         if int(record[kind]) and not priced(**{kind: 1})
     ]
     missing += [f"{speed}-mode price" for speed in record["speeds"] if not priced(speed)]
+    missing += [
+        f"{tier}-tier price" for tier in record["service_tiers"] if not priced(service_tier=tier)
+    ]
     return f"no {' or '.join(missing)}" if missing else ""
 
 

@@ -214,6 +214,10 @@ class Overlay:
             factor *= best[1].factor
         return factor
 
+    def tier_multiplier(self, provider: str, service_tier: str) -> Decimal | None:
+        """The ``service_tiers`` multiplier of a call's tier; None: the overlay gives none."""
+        return _for_provider(self.service_tiers, provider, service_tier)
+
     def speed_multiplier(self, provider: str, speed: str) -> Decimal | None:
         """The ``speeds`` multiplier of a call's speed mode; None: the overlay gives none."""
         return _for_provider(self.speeds, provider, speed)

@@ -24,6 +24,11 @@ _MONEY = Context(prec=60)
 
 # Speeds priced at the standard price ("" when the call did not say).
 _STANDARD_SPEEDS = frozenset({"", "standard"})
+# Tiers billed per token at a premium: a call served in one with no price for it (genai-prices
+# has priority prices for only some models, two of Gemini's) is unpriced, as a fast call is,
+# rather than priced as standard, which would understate it without saying so. Anthropic's
+# Priority Tier is a capacity commitment, priced as standard.
+PREMIUM_TIERS = {"openai": frozenset({"priority"}), "google": frozenset({"priority"})}
 
 
 def price_modes(service_tier: str, speed: str) -> PriceModes:
@@ -92,6 +97,11 @@ class PriceBook:
         # A mode genai-prices priced is in ``base``: the overlay's multiplier for it would
         # count it twice.
         tier = "" if "service_tier" in priced_modes else service_tier
+        if (
+            tier.lower() in PREMIUM_TIERS.get(provider, ())
+            and self.overlay.tier_multiplier(provider, tier) is None
+        ):
+            return Price(Decimal(0), False, "")
         factor = self.overlay.multiplier(provider, names, tier, ts)
         if speed not in _STANDARD_SPEEDS and "speed" not in priced_modes:
             speed_factor = self.overlay.speed_multiplier(provider, speed)

@@ -274,10 +274,11 @@ def test_check_lists_models_unpriced_only_for_their_searches(tmp_path):
     assert (covered.returncode, json.loads(covered.stdout)) == (0, [])
 
 
-def test_fast_mode_calls_without_a_fast_price_are_listed_then_repriced(tmp_path):
-    """Anthropic fast mode costs several times the standard price. A fast call of a model
-    genai-prices has no fast price for is stored unpriced, `prices check` says why, and once
-    the overlay gives fast mode a multiplier `reprice` prices it at standard x that."""
+def test_calls_in_a_premium_mode_without_its_price_are_listed_then_repriced(tmp_path):
+    """Anthropic fast mode costs several times the standard price, a priority tier more than
+    it. A fast call of a model genai-prices has no fast price for, or a priority one with no
+    priority price, is stored unpriced, `prices check` says why, and once the overlay gives the
+    mode a multiplier `reprice` prices it at standard x that."""
     data_dir = str(tmp_path / "data")
     store_priced_calls(
         data_dir,
@@ -285,6 +286,9 @@ def test_fast_mode_calls_without_a_fast_price_are_listed_then_repriced(tmp_path)
             ("anthropic", "claude-sonnet-4-5", {"speed": "fast"}),  # no fast price: unpriced
             ("anthropic", "claude-sonnet-4-5", {"speed": "standard"}),
             ("anthropic", "claude-opus-4-8", {"speed": "fast"}),  # genai-prices' fast price
+            ("google", "gemini-2.5-flash", {"service_tier": "priority"}),  # none: unpriced
+            ("google", "gemini-2.5-flash", {"service_tier": "flex"}),  # none: standard (cheaper)
+            ("anthropic", "claude-sonnet-4-5", {"service_tier": "priority"}),  # a commitment
         ],
     )
     check = ["prices", "check", "--data-dir", data_dir, "--format", "json", *PERIOD]
@@ -294,9 +298,12 @@ def test_fast_mode_calls_without_a_fast_price_are_listed_then_repriced(tmp_path)
         (r["model"], r["calls"], r["stored_unpriced_calls"], r["reason"])
         for r in json.loads(listed.stdout)
     ]
-    assert got == [("claude-sonnet-4-5", 2, 1, "no fast-mode price")]
+    assert got == [
+        ("claude-sonnet-4-5", 3, 1, "no fast-mode price"),
+        ("gemini-2.5-flash", 2, 1, "no priority-tier price"),
+    ]
     overlay = tmp_path / "overlay.yaml"
-    overlay.write_text("speeds:\n  fast: 6\n")
+    overlay.write_text("speeds:\n  fast: 6\nservice_tiers:\n  google/priority: '1.8'\n")
     covered = cli(*check, "--price-overlay", str(overlay))
     assert (covered.returncode, json.loads(covered.stdout)) == (0, [])
     done = cli(
@@ -305,12 +312,17 @@ def test_fast_mode_calls_without_a_fast_price_are_listed_then_repriced(tmp_path)
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     [summary] = json.loads(done.stdout)
-    assert (summary["calls"], summary["newly_priced"], summary["still_unpriced"]) == (3, 1, 0)
-    standard = genai_prices.calc_price(
-        genai_prices.Usage(input_tokens=1000, output_tokens=100),
-        "claude-sonnet-4-5",
-        provider_id="anthropic",
-        genai_request_timestamp=datetime(2026, 11, 20, tzinfo=timezone.utc),
-    ).total_price
-    # the standard call and opus' fast call are restated unchanged; sonnet's fast one at 6x
-    assert Decimal(summary["restated_usd"]) - Decimal(summary["charged_usd"]) == standard * 6
+    assert (summary["calls"], summary["newly_priced"], summary["still_unpriced"]) == (6, 2, 0)
+
+    def standard(model: str, provider: str) -> Decimal:
+        return genai_prices.calc_price(
+            genai_prices.Usage(input_tokens=1000, output_tokens=100),
+            model,
+            provider_id=provider,
+            genai_request_timestamp=datetime(2026, 11, 20, tzinfo=timezone.utc),
+        ).total_price
+
+    # the others are restated unchanged; sonnet's fast call at 6x, gemini's priority at 1.8x
+    assert Decimal(summary["restated_usd"]) - Decimal(summary["charged_usd"]) == standard(
+        "claude-sonnet-4-5", "anthropic"
+    ) * 6 + standard("gemini-2.5-flash", "google") * Decimal("1.8")

@@ -270,6 +270,35 @@ def test_a_mode_multiplier_can_name_its_provider(provider, tier, speed, multipli
         assert call.priced and standard > 0 and call.cost_usd == standard * multiplier
 
 
+@pytest.mark.parametrize(
+    ("provider", "model", "tier", "overlay", "expected"),
+    [
+        # no priority price in genai-prices: unpriced, not charged the cheaper standard price
+        ("google", "gemini-2.5-flash", "priority", "", None),
+        ("google", "gemini-2.5-flash", "PRIORITY", "", None),
+        ("openai", "gpt-5-nano", "priority", "", None),
+        ("google", "gemini-2.5-flash", "priority", "google/priority: '1.8'", Decimal("1.8")),
+        ("google", "gemini-2.5-flash", "priority", "priority: 2", 2),
+        ("google", "gemini-2.5-flash", "priority", "openai/priority: 2", None),
+        # a discount tier without its price: the standard price (never understated)
+        ("google", "gemini-2.5-flash", "flex", "", 1),
+        ("openai", "gpt-4.1", "flex", "", 1),
+        # Anthropic's Priority Tier is a capacity commitment: the standard price
+        ("anthropic", "claude-sonnet-4-5", "priority", "", 1),
+        ("google", "gemini-2.5-flash", "default", "", 1),
+    ],
+)
+def test_a_premium_tier_without_its_price_is_unpriced(provider, model, tier, overlay, expected):
+    book = PriceBook(parse_overlay(f"service_tiers:\n  {overlay}\n")) if overlay else PriceBook()
+    usage = dict(provider=provider, request_model=model, input_tokens=10_000, output_tokens=2_000)
+    standard = book.apply(_call(**usage)).cost_usd
+    call = book.apply(_call(**usage, service_tier=tier))
+    if expected is None:
+        assert (call.priced, call.cost_usd, call.price_version) == (False, Decimal(0), "")
+    else:
+        assert call.priced and standard > 0 and call.cost_usd == standard * expected
+
+
 def test_overlay_speeds_are_validated():
     with pytest.raises(OverlayError, match="speeds.fast"):
         parse_overlay("speeds:\n  fast: -1\n")
