@@ -143,10 +143,16 @@ def test_errors_pass_through_unchanged_and_sdk_retries_counted(tracing, client, 
     config["http_options"]["retry_options"] = RETRY
     client.models.generate_content(model=MODEL, contents=PROMPT, config=config)
     rate_limited, failed, retried = tracing.calls()
-    for span, error_type in ((rate_limited, "ClientError"), (failed, "ServerError")):
+    for span, error_type, status in (
+        (rate_limited, "ClientError", 429),
+        (failed, "ServerError", 503),
+    ):
         assert span.attributes[A.CALL_STATUS] == "error"
         assert span.attributes[A.ERROR_TYPE] == error_type
+        # the APIError's code, as openai's and anthropic's error spans carry their status_code
+        assert span.attributes[A.HTTP_RESPONSE_STATUS_CODE] == status
     assert retried.attributes[A.SDK_RETRIES] == 1 and retried.attributes[A.CALL_STATUS] == "ok"
+    assert A.HTTP_RESPONSE_STATUS_CODE not in retried.attributes
     assert _common.internal_error_count() == 0
 
 

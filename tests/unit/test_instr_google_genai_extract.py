@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from google.genai import types
+from google.genai import errors, types
 from llm_margin.instrumentation import _google_genai_extract as GX
 from llm_margin.instrumentation._types import RequestFacts, UsageTokens, usage_complete
 
@@ -391,3 +391,29 @@ def test_server_names_the_provider(client_kwargs, expected):
     client = genai.Client(**client_kwargs)
     assert server(client.models) == server(client.aio.models) == expected
     assert server(object()) == (None, None, "gcp.gemini")
+
+
+class _Coded(Exception):
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (errors.ClientError(429, {"error": {"code": 429, "status": "RESOURCE_EXHAUSTED"}}), 429),
+        (errors.ServerError(503, {"error": {"code": 503, "message": "overloaded"}}), 503),
+        (errors.APIError(0, {"error": {"code": 400, "message": "bad"}}), 400),  # from the body
+        (errors.ClientError(404, {}), 404),
+        (errors.UnknownFunctionCallArgumentError("x"), None),  # the SDK's own, no answer
+        (ConnectionError("refused"), None),  # never answered
+        (_Coded("RESOURCE_EXHAUSTED"), None),  # a gRPC-style name, not an HTTP status
+        (_Coded(True), None),
+        (_Coded(42), None),
+        (_Coded(None), None),
+        (SystemExit(500), None),  # an exit status, however it looks
+    ],
+)
+def test_error_status_code(exc, expected):
+    assert GX.error_status_code(exc) == expected

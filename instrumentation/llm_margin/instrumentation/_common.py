@@ -287,6 +287,9 @@ class Endpoint:
     # The SDK method returns a generator that sends its request when first iterated
     # (google-genai): each step of the stream then runs in the call's context.
     lazy_stream: bool = False
+    # the HTTP status an SDK exception carries (default: ``status_code``, as openai's and
+    # anthropic's name it; google-genai's ``APIError`` names it ``code``)
+    error_status: Callable[[BaseException], int | None] | None = None
 
 
 # The call being made in this context (by our wrapper), for the HTTP hooks.
@@ -406,7 +409,7 @@ class LLMCall:
                     A.SDK_RETRIES: max(0, self.http_attempts - 1),
                 }
             )
-            status_code = getattr(exc, "status_code", None)
+            status_code = (self.endpoint.error_status or _status_code)(exc)
             if isinstance(status_code, int):
                 span.set_attribute(A.HTTP_RESPONSE_STATUS_CODE, status_code)
             span.set_status(Status(StatusCode.ERROR, error_type))
@@ -634,6 +637,12 @@ class LLMCall:
             self.span.end()
         except Exception:
             pass
+
+
+def _status_code(exc: BaseException) -> int | None:
+    """``status_code`` of an openai or anthropic ``APIStatusError``."""
+    status_code = getattr(exc, "status_code", None)
+    return status_code if isinstance(status_code, int) else None
 
 
 def is_raw_response(result: Any) -> bool:

@@ -128,6 +128,18 @@ def served_tier(usage: Any, http_response: Any) -> str | None:
     return tier
 
 
+def error_status_code(exc: BaseException) -> int | None:
+    """The HTTP status of the answer a google-genai exception reports: ``code`` of an
+    ``APIError`` (``ClientError`` 4xx, ``ServerError`` 5xx), which names it ``code``, not
+    ``status_code`` as openai and anthropic do. None for anything else: a transport error, the
+    SDK's own ``ValueError`` s, a ``SystemExit`` (whose ``code`` is an exit status), a code that
+    is not an HTTP status."""
+    if not isinstance(exc, Exception):
+        return None
+    code = getattr(exc, "code", None)
+    return code if type(code) is int and 100 <= code <= 599 else None  # no bool, no enum
+
+
 def generate_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
     """Facts of one ``generate_content`` request."""
     config = kwargs.get("config")

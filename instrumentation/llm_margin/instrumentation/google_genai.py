@@ -71,6 +71,7 @@ GENERATE = Endpoint(
     output_text=X.output_text,
     output_chars=X.response_output_chars,
     server=server,
+    error_status=X.error_status_code,
 )
 GENERATE_STREAM = Endpoint(
     provider=PROVIDER,
@@ -81,6 +82,7 @@ GENERATE_STREAM = Endpoint(
     output_text=X.output_text,
     output_chars=X.response_output_chars,
     server=server,
+    error_status=X.error_status_code,
     lazy_stream=True,  # sync: a generator; async: the request is sent when it is awaited
 )
 EMBED = Endpoint(
@@ -89,6 +91,7 @@ EMBED = Endpoint(
     prompt_chars=X.embed_prompt_chars,
     response_facts=X.embed_response_facts,
     server=server,
+    error_status=X.error_status_code,
 )
 
 _MODELS_MODULE = "google.genai.models"
