@@ -84,6 +84,22 @@ def test_stream_priced_from_the_last_chunk(tracing, client):  # noqa: F811
     assert provisional.attributes[A.CALL_ID] == a[A.CALL_ID]
 
 
+def test_stream_refused_at_first_read_is_a_failed_call_not_a_cost(tracing, client):  # noqa: F811
+    # the sync stream sends its request when first read: a 429 then is the request refused
+    # (not billed), as when generate_content raises, not a stream broken after the prompt
+    stream = client.models.generate_content_stream(
+        model=MODEL, contents=PROMPT * 100, config=headers(x_sim_fault="429")
+    )
+    with pytest.raises(errors.ClientError) as info:
+        next(stream)
+    a = only_call(tracing).attributes
+    assert a[A.CALL_STATUS] == "error" and a[A.ERROR_TYPE] == "ClientError"
+    assert a[A.HTTP_RESPONSE_STATUS_CODE] == info.value.code == 429
+    assert A.GEN_AI_USAGE_INPUT_TOKENS not in a and A.USAGE_SOURCE not in a
+    (provisional,) = tracing.provisional()  # marked at the start, replaced by the error span
+    assert provisional.attributes[A.CALL_ID] == a[A.CALL_ID]
+
+
 def test_stream_cut_and_closed_early_are_estimated(tracing, client):  # noqa: F811
     stream = client.models.generate_content_stream(
         model=MODEL, contents=PROMPT, config=headers(x_sim_fault="stream-cut:3")

@@ -106,7 +106,31 @@ class SyncStreamProxy(_StreamProxyBase):
 class LazySyncStreamProxy(SyncStreamProxy):
     """Around a generator that sends its request when first iterated (google-genai's
     ``generate_content_stream``): each step runs in the call's context, so the HTTP attempt is
-    counted and sent without baggage, as for a request sent inside the SDK method."""
+    counted and sent without baggage, as for a request sent inside the SDK method.
+
+    An exception before the first chunk, with no 2xx answer seen, is the request failing
+    (refused with 429 or 400, host unreachable): finished as a call that raised, not as a
+    stream broken mid-way whose prompt the provider billed."""
+
+    def __init__(self, wrapped: Any, call: LLMCall, accumulator: Any) -> None:
+        super().__init__(wrapped, call, accumulator)
+        self._self_answered = False
+
+    def _self_hide(self, item: Any) -> bool:
+        self._self_answered = True
+        return super()._self_hide(item)
+
+    def _self_end(self, exc: BaseException | None, exhausted: bool) -> None:
+        if exc is not None and not (self._self_answered or self._self_ended or self._self_ok()):
+            self._self_ended = True
+            self._self_call.finish_error(exc)
+            return
+        super()._self_end(exc, exhausted)
+
+    def _self_ok(self) -> bool:
+        """The provider answered 2xx (an httpx2 request: other transports are not seen)."""
+        status = getattr(self._self_call.last_response, "status_code", None)
+        return isinstance(status, int) and 200 <= status < 300
 
     def __next__(self) -> Any:
         call = self._self_call
