@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx2
 import llm_margin
 import pytest
 from google import genai
@@ -169,6 +170,37 @@ def test_errors_pass_through_unchanged_and_sdk_retries_counted(tracing, client, 
         assert span.attributes[A.HTTP_RESPONSE_STATUS_CODE] == status
     assert retried.attributes[A.SDK_RETRIES] == 1 and retried.attributes[A.CALL_STATUS] == "ok"
     assert A.HTTP_RESPONSE_STATUS_CODE not in retried.attributes
+    assert _common.internal_error_count() == 0
+
+
+def test_sdk_retries_counted_whatever_http_client_sends_them(tracing, client):  # noqa: F811
+    # aiohttp (the async client when it is installed), httpx and google-auth's requests session
+    # are not hooked as httpx2 is: with the httpx2 hooks off, each attempt of the SDK's retry
+    # loop is still counted once (and, hooked, once too: the test above)
+    def config(request_id, fault="503:2"):  # the first two attempts refused
+        config = headers(x_sim_fault=fault, x_sim_request_id=request_id)
+        config["http_options"]["retry_options"] = RETRY
+        return config
+
+    users = _common._http_users  # one per instrumentor
+    for _ in range(users):
+        _common.release_http_hooks()
+    try:
+        assert not hasattr(httpx2.Client.send, "__wrapped__")  # the hooks are off
+        client.models.generate_content(model=MODEL, contents=PROMPT, config=config("u1"))
+        asyncio.run(
+            client.aio.models.generate_content(model=MODEL, contents=PROMPT, config=config("u2"))
+        )
+        with pytest.raises(errors.ServerError):  # 3 attempts, all refused
+            list(
+                client.models.generate_content_stream(
+                    model=MODEL, contents=PROMPT, config=config("u3", fault="503")
+                )
+            )
+    finally:
+        for _ in range(users):
+            _common.acquire_http_hooks()
+    assert [span.attributes[A.SDK_RETRIES] for span in tracing.calls()] == [2, 2, 2]
     assert _common.internal_error_count() == 0
 
 

@@ -27,9 +27,11 @@ host names (``LLM_MARGIN_PROVIDER_HOSTS``). Usage: see ``_google_genai_extract``
 ``openai.request.service_tier``, the tier served (priority over its limit runs at standard) as
 ``openai.response.service_tier``, from ``usage_metadata.service_tier`` or else the
 ``x-gemini-service-tier`` response header. SDK retries
-(``HttpRetryOptions``, off by default) are counted from the HTTP attempts of the SDK's httpx2
-client; requests the SDK sends through aiohttp (installed, async client) or google-auth's
-``requests`` session (Vertex AI without an API key) are not counted as attempts.
+(``HttpRetryOptions``, off by default, retried by tenacity inside the SDK) are counted from the
+HTTP attempts of the SDK's httpx2 client, and from its one-attempt method
+(``BaseApiClient._request_once`` / ``_async_request_once``) for attempts sent another way:
+aiohttp (the async client when aiohttp is installed), httpx, or google-auth's ``requests``
+session (Vertex AI with a client certificate).
 
 Configuration: see ``llm_margin.config``.
 """
@@ -41,8 +43,11 @@ from typing import Any
 
 from . import _google_genai_extract as X
 from ._common import (
+    CURRENT_CALL,
     Endpoint,
+    LLMCall,
     async_wrapper,
+    record_internal_error,
     sync_wrapper,
     url_server_info,
 )
@@ -95,6 +100,39 @@ EMBED = Endpoint(
 )
 
 _MODELS_MODULE = "google.genai.models"
+_CLIENT_MODULE = "google.genai._api_client"
+
+
+def _counted(call: LLMCall, before: int) -> None:
+    """One attempt of the SDK's retry loop is over: count it unless the httpx2 hook did (it
+    went through aiohttp, httpx or requests), so each attempt counts once. Never raises."""
+    try:
+        if call.http_attempts == before:
+            call.http_attempts += 1
+    except Exception:
+        record_internal_error("google_genai_attempt")
+
+
+def _attempt(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    call = CURRENT_CALL.get()
+    if call is None:  # a request we do not record (count_tokens, files, ...)
+        return wrapped(*args, **kwargs)
+    before = call.http_attempts
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        _counted(call, before)
+
+
+async def _async_attempt(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    call = CURRENT_CALL.get()
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    before = call.http_attempts
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        _counted(call, before)
 
 
 def _targets() -> list[tuple[str, str, Any]]:
@@ -105,6 +143,10 @@ def _targets() -> list[tuple[str, str, Any]]:
         (_MODELS_MODULE, "AsyncModels._generate_content", async_wrapper(GENERATE)),
         (_MODELS_MODULE, "AsyncModels._generate_content_stream", async_wrapper(GENERATE_STREAM)),
         (_MODELS_MODULE, "AsyncModels._embed_content", async_wrapper(EMBED)),
+        # each attempt of the SDK's retry loop, whatever HTTP client sends it (absent from a
+        # future SDK: skipped, and attempts outside httpx2 go uncounted again)
+        (_CLIENT_MODULE, "BaseApiClient._request_once", _attempt),
+        (_CLIENT_MODULE, "BaseApiClient._async_request_once", _async_attempt),
     ]
 
 
