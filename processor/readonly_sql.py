@@ -2,13 +2,15 @@
 ClickHouse HTTP interface) run.
 
 ClickHouse's ``readonly = 1`` refuses writes, DDL, setting changes and table functions, but
-not everything that changes the store or the machine: ``INTO OUTFILE`` writes a file where the
-engine runs (chDB handles it as clickhouse-local does, as its own client), ``SYSTEM STOP
-MERGES`` pauses merges for the whole store, ``KILL QUERY`` cancels the processor's own
-queries and the ``file()`` function reads any file. So these paths also require one statement
-of a reading kind without ``INTO OUTFILE`` or ``file()``. The statement is judged on ClickHouse's own parse of it (``formatQuery``), never
-on the raw text: a second lexer would have to mirror every comment, heredoc and quoting rule
-of ClickHouse's (``//`` comments, nested ``/* */``, ``$$...$$``, Unicode quotes) or be fooled.
+not everything that changes the store or reaches the machine: ``INTO OUTFILE`` writes a file
+where the engine runs (chDB handles it as clickhouse-local does, as its own client), ``SYSTEM
+STOP MERGES`` pauses merges for the whole store, ``KILL QUERY`` cancels the processor's own
+queries, the ``file()`` function reads any file and ``DESCRIBE url(...)`` (any table
+function) fetches what it names. So these paths also require one statement of a reading kind
+without ``INTO OUTFILE``, ``file()`` or a described table function. The statement is judged
+on ClickHouse's own parse of it (``formatQuery``), never on the raw text: a second lexer would
+have to mirror every comment, heredoc and quoting rule of ClickHouse's (``//`` comments,
+nested ``/* */``, ``$$...$$``, Unicode quotes) or be fooled.
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ def refusal(canonical: str) -> str | None:
     # any file the process can read (/proc/self/environ holds the auth token).
     if any(a == "FILE" and b == "(" for a, b in pairs):
         return "file() reads files"
+    # readonly=1 refuses url(), s3(), remote(), mysql() ... in a SELECT, but DESCRIBE of a
+    # table function still opens it to infer its schema: a request from the processor's host
+    # whose first line came back as column names. A subquery is checked as any SELECT.
+    target = tokens[2:] if tokens[1:2] == ["TABLE"] else tokens[1:]
+    if words[0] == "DESCRIBE" and target[:1] != ["("] and "(" in target:
+        return "DESCRIBE of a table function opens it (describe a subquery: DESCRIBE (SELECT ...))"
     return None
 
 

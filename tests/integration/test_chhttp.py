@@ -345,3 +345,48 @@ def test_unauthenticated_and_malformed_bodies_cost_nothing(served, monkeypatch):
     finally:
         connection.close()
     assert call(served, "SELECT 1")[2] == b"1\n"  # still serving
+
+
+def test_read_only_callers_cannot_describe_table_functions(served):
+    """readonly=1 refuses url() and s3() in a SELECT, but DESCRIBE of a table function opened
+    it to infer its schema: a request from the processor's host to any address (a cloud
+    metadata service, an internal service), its first line answered as column names."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    fetched = []
+
+    class Secret(BaseHTTPRequestHandler):
+        def do_GET(self):
+            fetched.append(self.path)
+            body = b"secret_header\n1\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_HEAD = do_GET
+
+        def log_message(self, format, *args):
+            return
+
+    internal = ThreadingHTTPServer(("127.0.0.1", 0), Secret)
+    threading.Thread(target=internal.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{internal.server_address[1]}"
+    try:
+        for statement in (
+            f"DESCRIBE TABLE url('{url}/a', 'CSVWithNames')",
+            f"DESC `url`('{url}/b')",
+            f"DESCRIBE s3('{url}/bucket/c.csv', 'CSVWithNames')",
+        ):
+            status, headers, body = call(served, statement)
+            assert (status, headers["X-ClickHouse-Exception-Code"]) == (403, "164"), body
+            with pytest.raises(DatabaseError, match="Code: 164"):
+                served.store.query_readonly(statement)
+    finally:
+        internal.shutdown()
+        internal.server_close()
+    assert fetched == []
+    # Describing a table or a subquery still works.
+    assert call(served, "DESCRIBE TABLE llm_calls", database="llm_margin")[0] == 200
+    assert served.store.query_readonly("DESC (SELECT 1 AS x)").rows[0][:2] == ("x", "UInt8")

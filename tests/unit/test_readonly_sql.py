@@ -18,6 +18,8 @@ from llm_margin.processor.readonly_sql import (
         "(SELECT 1) UNION ALL (SELECT 2)",
         "SHOW TABLES",
         "DESCRIBE TABLE llm_calls",
+        "DESCRIBE TABLE llm_margin.llm_calls\nFORMAT JSON",
+        "DESCRIBE TABLE\n(\n    SELECT now()\n)",
         "EXISTS TABLE llm_calls",
         "EXPLAIN\nSELECT 1",
         "SELECT 'INTO OUTFILE \\'x\\'' AS `into`, `outfile`",
@@ -41,6 +43,10 @@ def test_reading_statements_run(canonical):
         "SELECT file('/proc/self/environ')",
         "SELECT extract(file('/etc/passwd'), 'root')",
         "SELECT FILE ('x')",
+        # DESCRIBE opens a table function to infer its schema, readonly=1 or not.
+        "DESCRIBE TABLE url('http://169.254.169.254/latest/meta-data/', 'CSVWithNames')",
+        "DESCRIBE TABLE s3('http://10.0.0.1/bucket/x.csv')",
+        "DESCRIBE TABLE remote('10.0.0.1:9000', system.one)",
     ],
 )
 def test_everything_else_is_refused(canonical):
