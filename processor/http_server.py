@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from typing import Any, BinaryIO
+from urllib.parse import urlsplit
 
 IDLE_TIMEOUT_SECONDS = 120
 MAX_CONNECTIONS = 256
@@ -135,21 +136,39 @@ def is_loopback_host(host: str | None) -> bool:
         return name == "localhost" or name.endswith(".localhost")
 
 
+def is_loopback_origin(origin: str) -> bool:
+    """Whether an ``Origin`` header names a page served from this machine's loopback
+    (``http://localhost:3000``); ``null`` (a sandboxed or local-file page) is not one."""
+    parts = urlsplit(origin.strip())
+    return (
+        parts.scheme in ("http", "https") and bool(parts.netloc) and is_loopback_host(parts.netloc)
+    )
+
+
 class LoopbackHostCheck:
     """Handler mixin. A processor on a loopback address without a token trusts every local
-    process; a web page can be one, through DNS rebinding (its own name, re-pointed at
-    127.0.0.1, makes the page same-origin with the port). Such a page sends its own name as
-    Host: when the server's ``loopback_only`` is set, any other Host is refused (403)."""
+    process; a web page can be one. Through DNS rebinding (its own name, re-pointed at
+    127.0.0.1, makes the page same-origin with the port) such a page sends its own name as
+    Host; without it, it still sends requests to 127.0.0.1 it cannot read the answers of (a
+    form's text/plain POST: a statement, to the writable ClickHouse HTTP interface), with its
+    own Origin. When the server's ``loopback_only`` is set, a Host or Origin that is not a
+    loopback name is refused (403); programs (exporters, curl, ClickHouse clients) send no
+    Origin."""
 
     def parse_request(self) -> bool:
         if not super().parse_request():  # type: ignore[misc]
             return False
-        if self.server.loopback_only and not is_loopback_host(  # type: ignore[attr-defined]
-            self.headers.get("Host")  # type: ignore[attr-defined]
-        ):
-            self.close_connection = True
-            self.send_error(  # type: ignore[attr-defined]
-                403, "Host is not a loopback name; give the processor an auth token to serve others"
-            )
-            return False
-        return True
+        if not self.server.loopback_only:  # type: ignore[attr-defined]
+            return True
+        origin = self.headers.get("Origin")  # type: ignore[attr-defined]
+        if not is_loopback_host(self.headers.get("Host")):  # type: ignore[attr-defined]
+            refused = "Host is not a loopback name"
+        elif origin is not None and not is_loopback_origin(origin):
+            refused = "a web page of another origin sent this request"
+        else:
+            return True
+        self.close_connection = True
+        self.send_error(  # type: ignore[attr-defined]
+            403, f"{refused}; give the processor an auth token to serve others"
+        )
+        return False

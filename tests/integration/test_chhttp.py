@@ -390,3 +390,41 @@ def test_read_only_callers_cannot_describe_table_functions(served):
     # Describing a table or a subquery still works.
     assert call(served, "DESCRIBE TABLE llm_calls", database="llm_margin")[0] == 200
     assert served.store.query_readonly("DESC (SELECT 1 AS x)").rows[0][:2] == ("x", "UInt8")
+
+
+def test_writable_without_a_token_refuses_statements_from_web_pages(tmp_path):
+    """Writable on loopback needs no token, and a web page the user opens can POST a
+    text/plain body to 127.0.0.1 without asking the browser first: it wrote a file of its
+    choosing and dropped the store. Browsers name the page's origin; programs send none."""
+    import http.client
+
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"),
+        otlp_grpc_port=free_port(),
+        otlp_http_port=free_port(),
+        clickhouse_http_port=0,
+        clickhouse_http_writable=True,
+    ).validate()
+    proc = Processor(config)
+    proc.start()
+    target = tmp_path / "written-by-a-page.txt"
+    statement = f"INSERT INTO FUNCTION file('{target}', 'LineAsString') SELECT 'x'".encode()
+    port = proc.clickhouse_http.port
+
+    def post(headers):
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            connection.request("POST", "/", body=statement, headers=headers)
+            return connection.getresponse().status
+        finally:
+            connection.close()
+
+    try:
+        page = {"Content-Type": "text/plain;charset=UTF-8", "Origin": "https://evil.example"}
+        assert post(page) == 403
+        assert post({**page, "Origin": "null"}) == 403
+        assert not target.exists()
+        assert post({}) == 200  # a program's request (curl, a second processor)
+        assert target.exists()
+    finally:
+        proc.stop()

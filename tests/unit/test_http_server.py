@@ -10,7 +10,12 @@ import time
 from http.server import BaseHTTPRequestHandler
 
 import pytest
-from llm_margin.processor.http_server import BoundedHTTPServer, LoopbackHostCheck, is_loopback_host
+from llm_margin.processor.http_server import (
+    BoundedHTTPServer,
+    LoopbackHostCheck,
+    is_loopback_host,
+    is_loopback_origin,
+)
 
 from tests.http_replies import reply_ok
 
@@ -111,6 +116,23 @@ def test_is_loopback_host(host, loopback):
     assert is_loopback_host(host) is loopback
 
 
+@pytest.mark.parametrize(
+    ("origin", "loopback"),
+    [
+        ("http://localhost:3000", True),
+        ("http://127.0.0.1:8123", True),
+        ("https://[::1]", True),
+        ("https://evil.example", False),
+        ("http://127.0.0.1.evil.example", False),
+        ("null", False),  # sandboxed iframes, file: pages
+        ("", False),
+        ("file://", False),
+    ],
+)
+def test_is_loopback_origin(origin, loopback):
+    assert is_loopback_origin(origin) is loopback
+
+
 class CheckedHello(LoopbackHostCheck, Hello):
     pass
 
@@ -122,17 +144,28 @@ def test_loopback_only_refuses_other_host_names():
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     port = httpd.server_address[1]
     try:
-        for host, status in (("evil.example", 403), (f"127.0.0.1:{port}", 200)):
+        here = f"127.0.0.1:{port}"
+        for headers, status in (
+            ({"Host": "evil.example"}, 403),
+            ({"Host": here}, 200),
+            # A page elsewhere sending to 127.0.0.1 (it cannot read the answer, but the
+            # request is made): its Origin gives it away.
+            ({"Host": here, "Origin": "https://evil.example"}, 403),
+            ({"Host": here, "Origin": "null"}, 403),
+            ({"Host": here, "Origin": "http://localhost:3000"}, 200),
+        ):
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
             try:
-                connection.request("GET", "/", headers={"Host": host})
-                assert connection.getresponse().status == status, host
+                connection.request("GET", "/", headers=headers)
+                assert connection.getresponse().status == status, headers
             finally:
                 connection.close()
         httpd.loopback_only = False  # a token is set, or the port is not on loopback
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         try:
-            connection.request("GET", "/", headers={"Host": "processor.internal"})
+            connection.request(
+                "GET", "/", headers={"Host": "processor.internal", "Origin": "https://app.example"}
+            )
             assert connection.getresponse().status == 200
         finally:
             connection.close()
