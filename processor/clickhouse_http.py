@@ -101,6 +101,7 @@ TRANSPORT_PARAMS = frozenset(
     }
 )
 _SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FORMAT_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 # Settings a read-only request may set (URL parameters): output formatting, time zones, and
 # how a query is planned. The rest are refused, as a ClickHouse server refuses settings to a
 # readonly=1 user: some touch files (output_format_schema writes one, format_schema* read
@@ -187,14 +188,22 @@ def split_request(params: Mapping[str, str], body: bytes) -> Request:
             if not _SETTING_NAME.match(key):
                 raise ClickHouseHttpError(400, 115, f"Unknown setting {key!r}")
             settings[key] = value
+    # Both come back as response headers: a line break in them would add headers of the
+    # caller's choosing (Set-Cookie for 127.0.0.1 from a page's <img> request).
+    default_format = params.get("default_format") or DEFAULT_FORMAT
+    if not _FORMAT_NAME.match(default_format):
+        raise ClickHouseHttpError(400, 73, f"Unknown format {default_format!r}")
+    query_id = params.get("query_id") or str(uuid.uuid4())
+    if not query_id.isprintable():
+        raise ClickHouseHttpError(400, 36, f"query_id {query_id!r} has control characters")
     return Request(
         statement=statement,
         data=data,
         database=params.get("database") or None,
-        default_format=params.get("default_format") or DEFAULT_FORMAT,
+        default_format=default_format,
         parameters=parameters,
         settings=settings,
-        query_id=params.get("query_id") or str(uuid.uuid4()),
+        query_id=query_id,
     )
 
 

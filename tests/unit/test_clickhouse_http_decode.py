@@ -34,3 +34,27 @@ def test_a_truncated_gzip_body_is_refused():
     with pytest.raises(ClickHouseHttpError) as refused:
         decode_body(gzip.compress(b"SELECT 1" * 100)[:-12], "gzip")
     assert refused.value.status == 400
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"query_id": "a\r\nSet-Cookie: session=x"},
+        {"query_id": "a\nX: y"},
+        {"default_format": "TSV\r\nSet-Cookie: session=x"},
+    ],
+)
+def test_values_echoed_as_headers_cannot_add_headers(params):
+    """query_id and default_format come back as response headers: a line break in one split
+    the answer and added headers of the caller's choosing."""
+    with pytest.raises(ClickHouseHttpError) as info:
+        clickhouse_http.split_request({"query": "SELECT 1", **params}, b"")
+    assert info.value.status == 400
+
+
+def test_ordinary_query_ids_and_formats_pass():
+    request = clickhouse_http.split_request(
+        {"query": "SELECT 1", "query_id": "grafana-42 panel:3", "default_format": "JSONEachRow"},
+        b"",
+    )
+    assert (request.query_id, request.default_format) == ("grafana-42 panel:3", "JSONEachRow")
