@@ -128,10 +128,16 @@ class Processor:
                 auth_token=config.auth_token,
                 writable=config.clickhouse_http_writable,
             )
+        # /api/query callers get every read client but one. The budget rounds read on the same
+        # clients: four callers' queries (up to max_execution_time each) held them all, rounds
+        # stopped, and after a few intervals decisions answered 503 (a fail-closed app then
+        # refuses every LLM call).
+        self._remote_reads = threading.BoundedSemaphore(max(1, self.store.read_concurrency - 1))
         self._stopped = threading.Event()
 
     def _read_query(self, sql: str, parameters: dict[str, Any]) -> QueryResult:
-        return self.store.query_readonly(sql, parameters_from_wire(parameters))
+        with self._remote_reads:
+            return self.store.query_readonly(sql, parameters_from_wire(parameters))
 
     @property
     def http_url(self) -> str:

@@ -79,3 +79,45 @@ def test_weekly_from_concurrent_queries_equals_the_sequential_one(store):
     sequential = to_document(build_weekly(store, since, until))
     assert concurrent == sequential
     assert concurrent["top_customers"] and concurrent["routes"] and concurrent["daily"]
+
+
+def test_remote_queries_leave_a_read_client_for_the_budget_rounds(tmp_path):
+    """/api/query callers holding every read client (queries may run 300 s) stopped the budget
+    rounds, which read on the same clients: decisions went stale, then 503."""
+    import json
+    import time
+    import urllib.request
+
+    from llm_margin.processor.config import ServeConfig
+    from llm_margin.processor.server import Processor
+
+    from tests.conftest import free_port
+
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"), otlp_grpc_port=free_port(), otlp_http_port=free_port()
+    ).validate()
+    proc = Processor(config)
+    proc.start()
+
+    def remote(sql):
+        body = json.dumps({"sql": sql}).encode()
+        request = urllib.request.Request(proc.http_url + "/api/query", data=body, method="POST")
+        request.add_header("Content-Type", "application/json")
+        urllib.request.urlopen(request, timeout=30).read()
+
+    slow = "SELECT 'pool-probe', sleep(1.2)"
+    callers = [threading.Thread(target=remote, args=(slow,)) for _ in range(READ_CLIENTS)]
+    try:
+        for caller in callers:
+            caller.start()
+        # Seen from the main client (not a read client): three callers' queries and this one.
+        wait_until(lambda: proc.store.query(RUNNING).rows[0][0] >= READ_CLIENTS)
+        time.sleep(0.3)  # the fourth caller's query starts too, if it may
+        started = time.monotonic()
+        # How a budget round reads (processor/reports/parallel.py): not after a caller's query.
+        assert proc.store.query_readonly("SELECT 1", own_sql=True).rows == [(1,)]
+        assert time.monotonic() - started < 0.8
+    finally:
+        for caller in callers:
+            caller.join()
+        proc.stop()
