@@ -24,17 +24,23 @@ pytestmark = pytest.mark.integration
 TOKEN = "ch-token-4567"
 
 
-@pytest.fixture
-def served(tmp_path):
+def start_processor(tmp_path, **settings) -> Processor:
+    """A started processor on loopback with its ClickHouse HTTP interface on a free port."""
     config = ServeConfig(
         data_dir=str(tmp_path / "data"),
         otlp_grpc_port=free_port(),
         otlp_http_port=free_port(),
         clickhouse_http_port=0,
-        auth_token=TOKEN,
+        **settings,
     ).validate()
     proc = Processor(config)
     proc.start()
+    return proc
+
+
+@pytest.fixture
+def served(tmp_path):
+    proc = start_processor(tmp_path, auth_token=TOKEN)
     try:
         body = make_request(0, 40).SerializeToString()
         request = urllib.request.Request(proc.http_url + "/v1/traces", data=body, method="POST")
@@ -398,15 +404,7 @@ def test_writable_without_a_token_refuses_statements_from_web_pages(tmp_path):
     choosing and dropped the store. Browsers name the page's origin; programs send none."""
     import http.client
 
-    config = ServeConfig(
-        data_dir=str(tmp_path / "data"),
-        otlp_grpc_port=free_port(),
-        otlp_http_port=free_port(),
-        clickhouse_http_port=0,
-        clickhouse_http_writable=True,
-    ).validate()
-    proc = Processor(config)
-    proc.start()
+    proc = start_processor(tmp_path, clickhouse_http_writable=True)
     target = tmp_path / "written-by-a-page.txt"
     statement = f"INSERT INTO FUNCTION file('{target}', 'LineAsString') SELECT 'x'".encode()
     port = proc.clickhouse_http.port
