@@ -138,7 +138,7 @@ def parse_billing(document: Any, source: str = "billing file") -> tuple[list[Pla
                 _MICRO, ROUND_HALF_UP
             )
         markup = _markup(spec.get("markup_pct"), f"{source}: plan {name} markup_pct")
-        plans.append(Plan(str(name), price, allowance, margin, markup))
+        plans.append(Plan(name, price, allowance, margin, markup))
     plan_names = {p.plan for p in plans}
     customers: list[Customer] = []
     for customer_id, spec in (document.get("customers") or {}).items():

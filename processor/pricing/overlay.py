@@ -187,7 +187,7 @@ class Overlay:
         of them applies.
         """
         factor = Decimal(1)
-        tier = _for_provider(self.service_tiers, provider, service_tier) if service_tier else None
+        tier = self.tier_multiplier(provider, service_tier) if service_tier else None
         if tier is not None:
             factor *= tier
         for window in self.off_peak:
