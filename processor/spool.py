@@ -23,6 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from llm_margin.processor.durable_file import write_durably
+
 SEGMENT_SUFFIX = ".spool"
 LOCK_NAME = ".lock"
 
@@ -118,7 +120,7 @@ class Spool:
             self._next_seq += 1
             name = f"{seq:016d}-{records}{SEGMENT_SUFFIX}"
             path = os.path.join(self.directory, name)
-            _write_durably(path, data)
+            write_durably(path, data)
             segment = Segment(path, len(data), records)
             self._segments.append(segment)
             self._bytes += segment.size
@@ -173,7 +175,7 @@ class Spool:
             seq = self._next_seq
             self._next_seq += 1
         path = os.path.join(bad, f"{seq:016d}-{records}{SEGMENT_SUFFIX}")
-        _write_durably(path, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        write_durably(path, pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
         return path
 
     def quarantine(self, segment: Segment) -> str:
@@ -220,33 +222,6 @@ def _parse_name(name: str) -> tuple[int, int]:
     stem = name[: -len(SEGMENT_SUFFIX)]
     seq, _, records = stem.partition("-")
     return int(seq), int(records or 0)
-
-
-def _write_durably(path: str, data: bytes) -> None:
-    """Temporary name, fsync, rename, directory fsync: a crash leaves all of it or a .tmp."""
-    tmp = path + ".tmp"
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        # A failed write (disk full) would otherwise leave bytes the bound does not count.
-        try:
-            os.remove(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(os.path.dirname(path))
-
-
-def _fsync_dir(directory: str) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def batch_payload(calls: Sequence[Any], task_spans: Sequence[Any]) -> tuple[list, list]:

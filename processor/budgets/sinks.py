@@ -20,6 +20,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from llm_margin.processor.budgets.thresholds import Alert, split_workspace_scope_id
+from llm_margin.processor.durable_file import write_durably
 
 log = logging.getLogger("llm_margin.budgets")
 
@@ -330,12 +331,8 @@ class WebhookSink:
                     os.remove(self._state_file)
                 self._unsaved = False
                 return
-            temporary = self._state_file + ".tmp"
-            with open(temporary, "w", encoding="utf-8") as file:
-                json.dump([body.decode() for body in self._pending], file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self._state_file)
+            document = json.dumps([body.decode() for body in self._pending])
+            write_durably(self._state_file, document.encode())
             self._unsaved = False
         except OSError as exc:  # kept in memory still; the next round tries again
             self._unsaved = True
