@@ -125,6 +125,9 @@ def test_export_csv_and_stripe_totals_exact(loaded, tmp_path):
         "gpt-4o-mini", 100, 10
     )  # all but the unattributed call
     since, _ = month_bounds(period)
+    # A whole second after the calls: `until` is cut to the second, and a call sent in the
+    # same second falls after it.
+    time.sleep(1)
     until = datetime.now(timezone.utc).replace(microsecond=0)
     window = ("--since", since.isoformat(), "--until", until.isoformat())
     result = cli("export", *window, "--data-dir", data_dir, "--format", "stripe")
