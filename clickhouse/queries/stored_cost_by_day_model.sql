@@ -47,11 +47,19 @@ SELECT
     countIf(
         NOT if(r.span_id != '', r.restated_priced, c.priced)
         AND c.speed NOT IN ('', 'standard') AND c.part = 'tokens'
-    ) AS restated_unpriced_speed_calls
+    ) AS restated_unpriced_speed_calls,
+    -- And the calls served at a premium tier (OpenAI's and Gemini's priority, the pairs of
+    -- processor/pricing/price_book.py PREMIUM_TIERS), stored unpriced when the book has no
+    -- price for that tier: priced by a `service_tiers:` multiplier, not by a model entry.
+    countIf(
+        NOT if(r.span_id != '', r.restated_priced, c.priced)
+        AND (c.provider, lower(c.service_tier)) IN (('openai', 'priority'), ('google', 'priority'))
+        AND c.part = 'tokens'
+    ) AS restated_unpriced_premium_tier_calls
 FROM
 (
     SELECT ts, customer_id, span_id, version, provider, request_model, response_model, priced,
-           status, input_tokens, output_tokens, speed,
+           status, input_tokens, output_tokens, speed, service_tier,
            -- one row per part: the tokens always, each kind of search the call made
            arrayJoin(arrayConcat(
                ['tokens'],

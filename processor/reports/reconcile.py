@@ -359,11 +359,12 @@ def explain(
     tolerance: Decimal,
     model: str = "",
     rounding: Decimal = Decimal(0),
+    provider: str = "",
 ) -> str:
     """Why provider and stored cost differ for one (day, model). Pure; table-tested.
 
     ``rounding``: how much of a difference the export's own rounding explains (it widens the
-    tolerance, and is named when it was needed).
+    tolerance, and is named when it was needed). ``provider``: the export's, named in a fix.
 
     After `llm-margin reprice`, the restated cost (``restated_cost_usd``) is what is compared:
     a model priced after the fact then matches, and the as-charged cost is named beside it."""
@@ -389,6 +390,8 @@ def explain(
     charged_cost: Decimal = stored["stored_cost_usd"]
     stored_cost: Decimal = stored.get("restated_cost_usd", charged_cost)
     unpriced = stored.get("restated_unpriced_calls", stored["unpriced_calls"])
+    premium_calls = stored.get("restated_unpriced_premium_tier_calls", 0)
+    speed_calls = stored.get("restated_unpriced_speed_calls", 0)
     difference = provider_cost - stored_cost
     notes = []
     if stored_cost != charged_cost or unpriced != stored["unpriced_calls"]:
@@ -408,13 +411,23 @@ def explain(
             f"unpriced: {unpriced} calls with {searches} stored without a price (give the "
             f"model's overlay entry `{_SEARCH_OVERLAY_FIELD[model]}`, then `llm-margin reprice`)"
         )
-    elif unpriced and difference > 0 and stored.get("restated_unpriced_speed_calls"):
-        # A model entry would not price them: fast mode is priced by a multiplier.
+    elif unpriced and difference > 0 and (premium_calls or speed_calls):
+        # A model entry would not price them: a premium tier and fast mode are priced by a
+        # multiplier (the reasons `prices check` gives).
+        modes = []
+        if premium_calls:
+            modes.append(
+                f"{premium_calls} with no priority-tier price: give the tier a multiplier "
+                f"under `service_tiers:` in the price overlay (`{provider or 'openai'}/priority`)"
+            )
+        if speed_calls:
+            modes.append(
+                f"{speed_calls} in a speed mode the price book has no price for, such as "
+                "Anthropic fast mode: give it a multiplier under `speeds:` in the price overlay"
+            )
         reasons.append(
-            f"unpriced: {unpriced} calls stored without a price "
-            f"({stored['restated_unpriced_speed_calls']} in a speed mode the price book has "
-            "no price for, such as Anthropic fast mode: give it a multiplier under `speeds:` "
-            "in the price overlay; any other, add the model; then `llm-margin reprice`)"
+            f"unpriced: {unpriced} calls stored without a price ({'; '.join(modes)}; "
+            "any other, add the model; then `llm-margin reprice`)"
         )
     elif unpriced and difference > 0:
         reasons.append(
@@ -516,6 +529,7 @@ def reconcile(
                 "failed_calls_without_usage": 0,
                 "unattributed_calls": 0,
                 "restated_unpriced_speed_calls": 0,
+                "restated_unpriced_premium_tier_calls": 0,
             },
         )
         entry["stored_cost_usd"] += Decimal(str(row["stored_cost_usd"]))
@@ -530,6 +544,7 @@ def reconcile(
             "unattributed_calls",
             "restated_unpriced_calls",
             "restated_unpriced_speed_calls",
+            "restated_unpriced_premium_tier_calls",
         ):
             entry[name] += int(row[name])
     rows = []
@@ -551,7 +566,12 @@ def reconcile(
                 "failed_calls": entry["failed_calls"] if entry else 0,
                 "unattributed_calls": entry["unattributed_calls"] if entry else 0,
                 "explanation": explain(
-                    provider_cost, entry, tolerance, key[1], rounding.get(key, Decimal(0))
+                    provider_cost,
+                    entry,
+                    tolerance,
+                    key[1],
+                    rounding.get(key, Decimal(0)),
+                    provider,
                 ),
             }
         )

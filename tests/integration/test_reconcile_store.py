@@ -349,3 +349,84 @@ def test_unpriced_fast_mode_calls_are_explained_with_the_fix_that_prices_them(tm
     assert (row["model"], row["unpriced_calls"]) == ("claude-opus-4-6", 1)
     assert row["explanation"].startswith("unpriced: 1 calls stored without a price")
     assert "1 in a speed mode" in row["explanation"] and "`speeds:`" in row["explanation"]
+
+
+# A model of each provider with premium tiers that genai-prices has no priority price for.
+NO_PRIORITY_PRICE = {"openai": "gpt-4-turbo", "google": "gemini-2.5-flash"}
+# gpt-4-turbo, $10 / $30 per million input / output tokens: 0.013 USD a call as below, billed
+# twice that at priority (the multiplier of the overlay below).
+PRIORITY_EXPORT = (
+    "start_time_iso,line_item,amount_value,amount_currency\n"
+    '2026-11-20T00:00:00+00:00,"gpt-4-turbo-2024-04-09, input",0.03,usd\n'
+    '2026-11-20T00:00:00+00:00,"priority | gpt-4-turbo-2024-04-09, output",0.009,usd\n'
+)
+
+
+def test_unpriced_priority_calls_are_explained_with_the_fix_that_prices_them(tmp_path, capsys):
+    """A call served at OpenAI's (or Gemini's) priority tier, of a model genai-prices has no
+    priority price for, is stored unpriced; adding the model to the overlay would not price it,
+    a `service_tiers:` multiplier does: the explanation says so (it said to add the model), and
+    after `reprice` with that multiplier the day reconciles."""
+    from llm_margin.processor.pricing.price_book import PREMIUM_TIERS
+    from llm_margin.processor.reports.views import run_sql
+
+    premium = [(p, tier) for p, tiers in sorted(PREMIUM_TIERS.items()) for tier in sorted(tiers)]
+    calls = [
+        _priced_call(1, datetime(2026, 11, 20, 9), "gpt-4-turbo", input_tokens=1000, output_tokens=100),
+        # Anthropic's Priority Tier is priced as standard: an unknown model's call is unpriced
+        # for its model only.
+        _priced_call(2, datetime(2026, 11, 20, 9), "claude-new", provider="anthropic",
+                     input_tokens=1000, service_tier="priority"),
+    ] + [
+        _priced_call(n, datetime(2026, 11, 20, 10, n), NO_PRIORITY_PRICE[provider],
+                     provider=provider, input_tokens=1000, output_tokens=100, service_tier=tier)
+        for n, (provider, tier) in enumerate(premium, 3)
+    ]  # fmt: skip
+    assert [call.priced for call in calls] == [True] + [False] * (len(calls) - 1)
+    data_dir = str(tmp_path / "data")
+    store = Store.open(data_dir=data_dir)
+    try:
+        store.insert_calls(calls)
+        counted = {
+            row["provider"]: (row["restated_unpriced_calls"], row["restated_unpriced_premium_tier_calls"])
+            for row in run_sql(
+                store,
+                "queries/stored_cost_by_day_model.sql",
+                {"since": datetime(2026, 11, 20), "until": datetime(2026, 11, 21)},
+            )
+        }  # fmt: skip
+    finally:
+        store.close()
+    assert counted == {"anthropic": (1, 0), **{provider: (1, 1) for provider, _ in premium}}
+
+    export = tmp_path / "costs.csv"
+    export.write_text(PRIORITY_EXPORT)
+    argv = [
+        "reconcile",
+        "--provider-usage",
+        str(export),
+        "--data-dir",
+        data_dir,
+        "--format",
+        "json",
+    ]
+    assert cli.main(argv) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["model"], row["unpriced_calls"], row["difference_usd"]) == (
+        "gpt-4-turbo",
+        1,
+        "0.026",
+    )
+    assert row["explanation"].startswith(
+        "unpriced: 1 calls stored without a price (1 with no priority-tier price: give the tier "
+        "a multiplier under `service_tiers:` in the price overlay (`openai/priority`)"
+    )
+
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text('service_tiers:\n  openai/priority: "2"\n')
+    reprice = ["reprice", "--data-dir", data_dir, "--price-overlay", str(overlay)]
+    assert cli.main([*reprice, "--since", "2026-11-20", "--until", "2026-11-21"]) == 0
+    capsys.readouterr()
+    assert cli.main(argv) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["explanation"] == "match; restated by reprice: 0.039 USD (as charged 0.013 USD)"

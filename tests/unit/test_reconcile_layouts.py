@@ -192,6 +192,7 @@ def stored_row(
         "restated_cost_usd": D(cost),
         "restated_unpriced_calls": 0,
         "restated_unpriced_speed_calls": 0,
+        "restated_unpriced_premium_tier_calls": 0,
         **facts,
     }
 
@@ -247,6 +248,42 @@ def test_tool_charges_are_not_called_unseen_calls():
         "unattributed: the provider billed web searches of calls the processor never saw"
     )
     assert reconcile.explain(D("1"), None, D("0.01"), "gpt-4.1").startswith("unattributed")
+
+
+PREMIUM_FIX = (
+    "with no priority-tier price: give the tier a multiplier under `service_tiers:` in the "
+    "price overlay (`openai/priority`)"
+)
+SPEED_FIX = "in a speed mode the price book has no price for"
+
+
+@pytest.mark.parametrize(
+    ("facts", "named", "not_named"),
+    [
+        # unpriced for its model only: a model entry prices it
+        ({}, ["(add the model to the price overlay"], ["`service_tiers:`", "`speeds:`"]),
+        # served at priority with no priority price: a model entry would not price it
+        (
+            {"restated_unpriced_premium_tier_calls": 2},
+            [f"(2 {PREMIUM_FIX}; any other, add the model; then `llm-margin reprice`)"],
+            ["`speeds:`"],
+        ),
+        ({"restated_unpriced_speed_calls": 1}, [f"(1 {SPEED_FIX}"], ["`service_tiers:`"]),
+        (
+            {"restated_unpriced_premium_tier_calls": 1, "restated_unpriced_speed_calls": 1},
+            [f"(1 {PREMIUM_FIX}; 1 {SPEED_FIX}", "`speeds:`"],
+            [],
+        ),
+    ],
+)
+def test_unpriced_calls_are_told_the_fix_that_prices_them(facts, named, not_named):
+    row = stored_row(DAY, "gpt-4-turbo", "0", unpriced_calls=3, restated_unpriced_calls=3, **facts)
+    explanation = reconcile.explain(D("0.05"), row, D("0.01"), "gpt-4-turbo", provider="openai")
+    assert explanation.startswith("unpriced: 3 calls stored without a price (")
+    for text in named:
+        assert text in explanation
+    for text in not_named:
+        assert text not in explanation
 
 
 @pytest.mark.parametrize(
