@@ -31,7 +31,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and the price version stored with each call.",
     )
     show.add_argument("model", help="model name as your calls report it, e.g. gpt-4o-mini")
-    show.add_argument("--provider", default="", help="provider (openai, anthropic, ...)")
+    show.add_argument(
+        "--provider",
+        default="",
+        help="provider (openai, anthropic, ...); with --service-tier, default: the one the "
+        "price book resolves the model name to (refused when several or none)",
+    )
     show.add_argument("--at", help="price at this date/time (UTC; default now)")
     show.add_argument(
         "--service-tier",
@@ -87,12 +92,33 @@ def run_show(args: argparse.Namespace) -> int:
 
     book = _book(args.price_overlay)
     at = _at(args.at)
+    if args.service_tier and not args.provider:
+        # A tier's price depends on the provider: OpenAI's and Gemini's priority is a premium
+        # (unpriced without a price for it), Anthropic's is not; `openai/flex` multiplies
+        # OpenAI's calls only. Without one, neither applies: the standard price is shown.
+        args.provider = _provider_of(book, args.model)
     rows = explain_model(book, args.provider, args.model, at, args.service_tier, args.speed)
     if not rows:
         raise CommandError(_no_price_message(book, args, at))
     columns = list(rows[0])
     sys.stdout.write(render(rows, columns, args.format))
     return 0
+
+
+def _provider_of(book, model: str) -> str:
+    """The one provider the price book resolves ``model`` to, else a CommandError asking for
+    --provider."""
+    providers = sorted(book.providers_of(model))
+    if len(providers) == 1:
+        return providers[0]
+    why = (
+        f"model {model!r} resolves to several providers in the price book ({', '.join(providers)})"
+        if providers
+        else f"the price book does not know the provider of model {model!r}"
+    )
+    raise CommandError(
+        f"{why}; the price of a service tier depends on the provider: give --provider"
+    )
 
 
 def _no_price_message(book, args: argparse.Namespace, at: datetime) -> str:

@@ -30,6 +30,8 @@ VERSION = f"genai-prices-{genai_prices.__version__}"
 # Our canonical provider names -> genai-prices provider ids, where they differ.
 PROVIDER_IDS = {"x-ai": "x-ai", "azure": "azure", "aws": "aws", "google": "google"}
 
+_OUR_PROVIDERS = {genai_id: ours for ours, genai_id in PROVIDER_IDS.items()}
+
 # A call's request modes as sorted (price-context key, value) pairs: hashable, for the memo.
 PriceModes = tuple[tuple[str, str], ...]
 
@@ -212,6 +214,16 @@ class GenaiPrices:
                 key = (provider, model, 0, modes)
             self._cache[key] = resolved
         return resolved
+
+    def provider_of(self, model: str) -> str | None:
+        """The provider whose model names ``model`` is (genai-prices' resolution of a name
+        without a provider: ``gpt-5`` is OpenAI's, not Azure's, which also serves it), in our
+        provider names; None when genai-prices does not know the model."""
+        try:
+            found, _ = self._snapshot.find_provider_model(model, None, None, None)
+        except LookupError:
+            return None
+        return _OUR_PROVIDERS.get(found.id, found.id)
 
     def _model_info(self, provider: str, model: str):
         try:

@@ -178,6 +178,15 @@ class Overlay:
                 best = (rank, entry)
         return best[1] if best else None
 
+    def providers_of(self, model: str) -> frozenset[str]:
+        """The providers the model entries matching ``model`` name, at any time (an entry for
+        any provider names none)."""
+        return frozenset(
+            entry.provider
+            for entry in self.models
+            if entry.provider is not None and _matches(None, entry.model, "", model)
+        )
+
     def multiplier(
         self, provider: str, models: tuple[str, ...], service_tier: str, ts: datetime
     ) -> Decimal:

@@ -155,6 +155,13 @@ class PriceBook:
                 return resolved.cost(usage), "genai-prices", resolved.variant_keys
         return None
 
+    def providers_of(self, model: str) -> frozenset[str]:
+        """The providers the book resolves a model name to, for a price asked without one
+        (`prices show --service-tier`): those the overlay's entries for it name, and the one
+        genai-prices resolves the name to. Empty: unknown; several: ambiguous."""
+        genai = self._genai.provider_of(model)
+        return self.overlay.providers_of(model) | ({genai} if genai else set())
+
     def price(self, call: CallRecord) -> Price:
         return self.price_usage(
             call.provider,
