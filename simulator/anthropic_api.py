@@ -5,6 +5,14 @@ their own fields; streams follow Anthropic's event order (message_start with inp
 usage, content block events, message_delta with the final output_tokens, message_stop).
 A request's ``speed`` (fast mode) is answered as ``usage.speed``, in message_start's usage and
 message_delta's alike.
+
+Beta ``usage.iterations``: a request with the advisor tool (a ``tools`` entry of type
+``advisor_20260301``) or with compaction (a ``context_management.edits`` entry of type
+``compact_20260112``) is answered with ``usage.iterations`` (streams: in message_delta's usage):
+a ``compaction`` entry (on every such request: there is no trigger threshold here), an
+``advisor_message`` entry on the tool's model, then one ``message`` entry with the top-level
+counts. Their token counts follow fixed rules (``compaction_usage``, ``advisor_usage``); the
+content blocks of compaction and of the advisor are not simulated.
 """
 
 from __future__ import annotations
@@ -33,7 +41,8 @@ def _tool_name(body: dict[str, Any]) -> str | None:
     if choice.get("type") == "tool" and choice.get("name"):
         return str(choice["name"])
     for tool in tools:
-        if isinstance(tool, dict) and tool.get("name"):
+        # the advisor is a server tool: the API runs it, the answer is not a call of it
+        if isinstance(tool, dict) and tool.get("name") and tool.get("type") != "advisor_20260301":
             return str(tool["name"])
     return None
 
@@ -64,6 +73,73 @@ def _usage(plan: Plan, ov: Overrides, output_tokens: int, speed: Any = None) -> 
     return usage
 
 
+# Output of a compaction summary and of one advisor consultation (the docs: 400-700 text
+# tokens, 1,400-1,800 with thinking), and the advisor's prompt beyond the transcript.
+COMPACTION_OUTPUT_TOKENS = 320
+ADVISOR_OUTPUT_TOKENS = 1500
+ADVISOR_PROMPT_TOKENS = 250
+
+
+def _advisor_model(body: dict[str, Any]) -> str | None:
+    for tool in body.get("tools") or ():
+        if isinstance(tool, dict) and tool.get("type") == "advisor_20260301":
+            return str(tool.get("model") or "")
+    return None
+
+
+def _compacts(body: dict[str, Any]) -> bool:
+    edits = (body.get("context_management") or {}).get("edits") or ()
+    return any(isinstance(e, dict) and e.get("type") == "compact_20260112" for e in edits)
+
+
+def compaction_usage(input_tokens: int) -> dict[str, Any]:
+    """The compaction step reads the whole context and writes a summary (uncached)."""
+    return {
+        "type": "compaction",
+        "input_tokens": input_tokens,
+        "output_tokens": COMPACTION_OUTPUT_TOKENS,
+        "cache_read_input_tokens": 0,
+        "cache_creation_input_tokens": 0,
+    }
+
+
+def advisor_usage(model: str, input_tokens: int, ov: Overrides) -> dict[str, Any]:
+    """One advisor consultation: the transcript plus its prompt, cache reads and 1-hour cache
+    writes as the request's cache overrides say (the advisor caches its own prompt)."""
+    return {
+        "type": "advisor_message",
+        "model": model,
+        "input_tokens": input_tokens + ADVISOR_PROMPT_TOKENS,
+        "output_tokens": ADVISOR_OUTPUT_TOKENS,
+        "cache_read_input_tokens": ov.cache_read,
+        "cache_creation_input_tokens": ov.cache_write_1h,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": 0,
+            "ephemeral_1h_input_tokens": ov.cache_write_1h,
+        },
+    }
+
+
+def _iterations(body: dict[str, Any], plan: Plan, ov: Overrides) -> list[dict[str, Any]] | None:
+    advisor = _advisor_model(body)
+    compacts = _compacts(body)
+    if advisor is None and not compacts:
+        return None
+    entries = [compaction_usage(plan.fresh_input)] if compacts else []
+    if advisor is not None:
+        entries.append(advisor_usage(advisor, plan.fresh_input, ov))
+    entries.append(
+        {
+            "type": "message",
+            "input_tokens": plan.fresh_input,
+            "output_tokens": plan.output,
+            "cache_read_input_tokens": ov.cache_read,
+            "cache_creation_input_tokens": ov.cache_write + ov.cache_write_1h,
+        }
+    )
+    return entries
+
+
 def _server_tool_use(web_searches: int) -> dict[str, int]:
     return {"web_search_requests": web_searches, "web_fetch_requests": 0}
 
@@ -73,6 +149,7 @@ def message(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
     plan = make_plan(_input_tokens(body), tokens.output_limit(body, "max_tokens"), ov)
     speed = body.get("speed")
     tool = _tool_name(body)
+    iterations = _iterations(body, plan, ov)
     parts = content_pieces(plan.visible, tool is not None or _wants_json(body), invalid_json)
     text = "".join(parts)
     stop = "tool_use" if tool else ("max_tokens" if plan.capped else "end_turn")
@@ -93,6 +170,8 @@ def message(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
         "stop_sequence": None,
         "usage": _usage(plan, ov, plan.output, speed),
     }
+    if iterations is not None:
+        msg["usage"]["iterations"] = iterations
     if not body.get("stream"):
         return msg
     start = {**msg, "content": [], "stop_reason": None, "usage": _usage(plan, ov, 1, speed)}
@@ -127,6 +206,8 @@ def message(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
         delta["usage"]["server_tool_use"] = _server_tool_use(ov.web_searches)
     if speed is not None:
         delta["usage"]["speed"] = speed
+    if iterations is not None:  # the whole list, final, with the final output count
+        delta["usage"]["iterations"] = iterations
     events.append(SSE("message_delta", delta))
     events.append(SSE("message_stop", {"type": "message_stop"}))
     return events

@@ -60,6 +60,19 @@ OUTPUT_AUDIO_TOKENS = "llm_margin.usage.audio.output_tokens"
 # items) and file searches (OpenAI Responses file_search_call items).
 WEB_SEARCH_CALLS = "llm_margin.usage.web_search.calls"
 FILE_SEARCH_CALLS = "llm_margin.usage.file_search.calls"
+# Sub-inferences of one call billed OUTSIDE its top-level usage (Anthropic beta
+# ``usage.iterations`` entries of type ``compaction`` and ``advisor_message``), as parallel
+# arrays, one element per sub-inference: its kind, the model it ran on ("" = the call's own
+# model: compaction) and its tokens (input is the total, cache reads and writes included, as
+# gen_ai.usage.input_tokens is). The processor prices each at its model's price and adds it
+# to the call's cost: one call stays one row.
+SUB_USAGE_KIND = "llm_margin.sub_usage.kind"
+SUB_USAGE_MODEL = "llm_margin.sub_usage.model"
+SUB_USAGE_INPUT_TOKENS = "llm_margin.sub_usage.input_tokens"
+SUB_USAGE_OUTPUT_TOKENS = "llm_margin.sub_usage.output_tokens"
+SUB_USAGE_CACHE_READ_TOKENS = "llm_margin.sub_usage.cache_read.input_tokens"
+SUB_USAGE_CACHE_WRITE_TOKENS = "llm_margin.sub_usage.cache_write.input_tokens"
+SUB_USAGE_CACHE_WRITE_1H_TOKENS = "llm_margin.sub_usage.cache_write_1h.input_tokens"
 # The provider's inference speed mode: "standard" or "fast" (Anthropic fast mode, billed at a
 # premium per-token price). The response's value when it reports one, else the request's.
 SPEED = "llm_margin.speed"

@@ -7,6 +7,13 @@ response carries ``usage.cache_creation``. Web searches (``usage.server_tool_use
 search beside the tokens, are counted; web fetches are not billed beyond their tokens.
 Fast mode (``speed="fast"``, billed at a premium per token) is read from ``usage.speed``, else
 from the request.
+
+Beta ``usage.iterations`` entries billed outside the top-level usage fields are recorded as
+sub-usage (``SubUsage``): ``compaction`` (the summarising step of context compaction, on the
+call's own model; the API says its tokens are not in the top-level fields) and
+``advisor_message`` (the advisor tool's sub-inference, on the advisor's model, billed at that
+model's price). ``message`` entries are the top-level usage split per step, and a
+``fallback_message`` entry takes the place of the last ``message`` entry, so neither is added.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any
 from ._types import (
     RequestFacts,
     ResponseFacts,
+    SubUsage,
     UsageTokens,
     as_int,
     estimate_tokens,
@@ -88,6 +96,46 @@ def messages_usage(usage: Any) -> UsageTokens | None:
     )
 
 
+# ``usage.iterations`` entry types billed outside the top-level usage -> whether the entry names
+# the model it ran on (an advisor does; a compaction runs on the call's own model).
+_BILLED_APART = {"compaction": False, "advisor_message": True}
+
+
+def billed_iterations(iterations: Any) -> tuple[SubUsage, ...]:
+    """The entries of a usage's ``iterations`` billed outside its top-level fields, in order.
+    An advisor entry that names no model gets ``"unknown"``: the processor leaves the call
+    unpriced rather than price the advisor's tokens at nothing."""
+    if not isinstance(iterations, (list, tuple)):
+        return ()
+    found: list[SubUsage] = []
+    for entry in iterations:
+        names_model = _BILLED_APART.get(get(entry, "type"))
+        if names_model is None:
+            continue
+        model = ""
+        if names_model:
+            model = _str(get(entry, "model")) or "unknown"
+        uncached = as_int(get(entry, "input_tokens")) or 0
+        read = as_int(get(entry, "cache_read_input_tokens")) or 0
+        write = as_int(get(entry, "cache_creation_input_tokens"))
+        split = get(entry, "cache_creation")
+        write_1h = as_int(get(split, "ephemeral_1h_input_tokens")) or 0
+        if write is None:
+            write = (as_int(get(split, "ephemeral_5m_input_tokens")) or 0) + write_1h
+        found.append(
+            SubUsage(
+                get(entry, "type"),
+                model,
+                uncached + read + write,
+                as_int(get(entry, "output_tokens")) or 0,
+                read,
+                write,
+                min(write_1h, write),
+            )
+        )
+    return tuple(found)
+
+
 def content_invalid(content: Any, request: RequestFacts) -> bool:
     """Whether the message content breaks the JSON the request asked for."""
     for block in content or ():
@@ -114,6 +162,7 @@ def message_facts(message: Any, request: RequestFacts) -> ResponseFacts:
         finish_reasons=(reason,) if isinstance(reason, str) else (),
         service_tier=tier if isinstance(tier, str) else None,
         speed=speed_mode(get(usage, "speed")),
+        sub_usage=billed_iterations(get(usage, "iterations")),
     )
 
 
@@ -155,7 +204,7 @@ class MessageStreamAccumulator:
 
     __slots__ = ("request", "model", "response_id", "usage", "cache_split", "thinking",
                  "chars", "chunks", "reasons", "texts", "tool_inputs", "saw_delta", "stopped",
-                 "service_tier", "server_tools", "speed")  # fmt: skip
+                 "service_tier", "server_tools", "speed", "iterations")  # fmt: skip
 
     def __init__(self, request: RequestFacts) -> None:
         self.request = request
@@ -174,6 +223,7 @@ class MessageStreamAccumulator:
         self.service_tier: str | None = None
         self.server_tools: Any = None
         self.speed: str | None = None
+        self.iterations: Any = None
 
     def _merge_usage(self, usage: Any) -> None:
         for name in _USAGE_FIELDS:
@@ -197,6 +247,10 @@ class MessageStreamAccumulator:
         ran_at = speed_mode(get(usage, "speed"))
         if ran_at is not None:
             self.speed = ran_at
+        # The whole list, not a delta: message_delta's (the final one) replaces message_start's.
+        iterations = get(usage, "iterations")
+        if iterations is not None:
+            self.iterations = iterations
 
     def add(self, event: Any) -> bool:
         kind = get(event, "type")
@@ -269,6 +323,7 @@ class MessageStreamAccumulator:
             finish_reasons=tuple(self.reasons),
             service_tier=self.service_tier,
             speed=self.speed,
+            sub_usage=billed_iterations(self.iterations),
         )
 
     def estimated_output_tokens(self) -> int:

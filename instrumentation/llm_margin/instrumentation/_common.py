@@ -40,7 +40,14 @@ from ..span_processor import (
 )
 from ..task import TaskState, begin_attempt
 from ._flush import BackgroundFlusher
-from ._types import RequestFacts, ResponseFacts, UsageTokens, estimate_tokens, usage_complete
+from ._types import (
+    RequestFacts,
+    ResponseFacts,
+    UsageTokens,
+    estimate_tokens,
+    sub_usage_attributes,
+    usage_complete,
+)
 
 logger = logging.getLogger("llm_margin")
 
@@ -607,6 +614,8 @@ class LLMCall:
             estimate = output_estimate or 0
             attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] = max(usage.output_tokens or 0, estimate)
             attributes[A.USAGE_SOURCE] = USAGE_ESTIMATED
+        if facts.sub_usage:  # provider counts even when the top-level usage is estimated
+            attributes.update(sub_usage_attributes(facts.sub_usage))
         failed = True
         if error is not None:
             error_type = type(error).__qualname__

@@ -58,6 +58,40 @@ _USAGE_ATTRIBUTES = (
 )
 
 
+class SubUsage(NamedTuple):
+    """One sub-inference of a call billed outside its top-level usage (an Anthropic
+    ``compaction`` or ``advisor_message`` iteration). ``model`` is "" for the call's own model;
+    ``input_tokens`` is the total input, cache reads and writes included."""
+
+    kind: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+
+
+# Attribute names of SubUsage's fields, in field order: one array attribute per field.
+_SUB_USAGE_ATTRIBUTES = (
+    A.SUB_USAGE_KIND,
+    A.SUB_USAGE_MODEL,
+    A.SUB_USAGE_INPUT_TOKENS,
+    A.SUB_USAGE_OUTPUT_TOKENS,
+    A.SUB_USAGE_CACHE_READ_TOKENS,
+    A.SUB_USAGE_CACHE_WRITE_TOKENS,
+    A.SUB_USAGE_CACHE_WRITE_1H_TOKENS,
+)
+
+
+def sub_usage_attributes(entries: tuple[SubUsage, ...]) -> dict[str, tuple]:
+    """The span attributes of ``entries``: parallel arrays of primitives, one per field
+    (OpenTelemetry attribute values cannot be arrays of objects); none when there are none."""
+    if not entries:
+        return {}
+    return dict(zip(_SUB_USAGE_ATTRIBUTES, zip(*entries, strict=True), strict=True))
+
+
 class RequestFacts(NamedTuple):
     """What a call asked for, read from the SDK method's keyword arguments."""
 
@@ -92,6 +126,8 @@ class ResponseFacts(NamedTuple):
     speed: str | None = None
     # The provider answered but reports the call failed (a Responses API ``status: failed``).
     error_type: str | None = None
+    # Sub-inferences billed outside ``usage`` (Anthropic compaction and advisor iterations).
+    sub_usage: tuple[SubUsage, ...] = ()
 
 
 def usage_complete(usage: UsageTokens | None) -> bool:
