@@ -26,6 +26,7 @@ from typing import Any
 
 from llm_margin import attributes as A
 from llm_margin.baggage import clean_value  # the instrumentation's rule, for any span's ids
+from llm_margin.processor.receiver.limits import MAX_TOKENS_PER_CALL
 from llm_margin.processor.records import (
     CALL_COLUMNS,
     UNATTRIBUTED,
@@ -74,6 +75,20 @@ OUTPUT_AUDIO_KEYS = (A.OUTPUT_AUDIO_TOKENS,)
 # Server-side tool calls billed per call (ours only: no other instrumentation records them).
 WEB_SEARCH_KEYS = (A.WEB_SEARCH_CALLS,)
 FILE_SEARCH_KEYS = (A.FILE_SEARCH_CALLS,)
+# Sub-inferences billed outside the top-level usage (ours only): parallel arrays, in
+# SubUsage's field order (records.CallRecord.sub_usage).
+SUB_USAGE_KEYS = (
+    A.SUB_USAGE_KIND,
+    A.SUB_USAGE_MODEL,
+    A.SUB_USAGE_INPUT_TOKENS,
+    A.SUB_USAGE_OUTPUT_TOKENS,
+    A.SUB_USAGE_CACHE_READ_TOKENS,
+    A.SUB_USAGE_CACHE_WRITE_TOKENS,
+    A.SUB_USAGE_CACHE_WRITE_1H_TOKENS,
+)
+# More sub-inferences than any real call has (each compaction closes a context of 50,000
+# tokens or more): a span claiming more is refused rather than priced entry by entry.
+MAX_SUB_USAGE = 256
 OPERATION_KEYS = (A.GEN_AI_OPERATION_NAME, "llm.request.type")
 SERVICE_TIER_KEYS = (
     A.GEN_AI_RESPONSE_SERVICE_TIER,
@@ -254,6 +269,7 @@ READ_KEYS = frozenset(_GROUP_OF) | {
     A.TASK_OUTCOME,
     *_LLM_MARKERS,
     *_USAGE_KEYS,
+    *SUB_USAGE_KEYS,
 }
 
 
@@ -496,7 +512,59 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
         web_search_calls=web_searches,
         file_search_calls=file_searches,
         speed="" if speed is None else clean_value(speed, 64).lower(),
+        sub_usage=() if attrs.get(A.SUB_USAGE_KIND) is None else sub_usage_from(attrs),
     )
+
+
+def sub_usage_from(attrs: Mapping[str, Any]) -> tuple[tuple, ...]:
+    """CallRecord.sub_usage from the ``llm_margin.sub_usage.*`` arrays: one tuple per element
+    (kind, model, input, output, cache read, cache write, cache write 1h). A count array left
+    out counts zeros, a model array left out the call's own model. Raises ValueError (the span
+    is refused) for arrays of different lengths, a bad count or too many entries."""
+    columns = [attrs.get(key) for key in SUB_USAGE_KEYS]
+    size = len(columns[0]) if isinstance(columns[0], (list, tuple)) else -1
+    if not 0 <= size <= MAX_SUB_USAGE or any(
+        column is not None and (not isinstance(column, (list, tuple)) or len(column) != size)
+        for column in columns
+    ):
+        raise ValueError(
+            f"{A.SUB_USAGE_KIND} and the other llm_margin.sub_usage arrays must be arrays of "
+            f"one length (at most {MAX_SUB_USAGE})"
+        )
+    kinds, models = columns[0], columns[1] or [""] * size
+    counts = [
+        [_sub_usage_count(v, key) for v in column] if column is not None else [0] * size
+        for column, key in zip(columns[2:], SUB_USAGE_KEYS[2:], strict=True)
+    ]
+    entries = []
+    for kind, model, total, output, read, write, write_1h in zip(
+        kinds, models, *counts, strict=True
+    ):
+        write_1h = min(write_1h, write)
+        entries.append(
+            (
+                clean_value(_sub_usage_text(kind, A.SUB_USAGE_KIND), 64),
+                clean_value(_sub_usage_text(model, A.SUB_USAGE_MODEL), 256),
+                # A total, like input_tokens: never less than its cache parts.
+                max(total, read + write),
+                output,
+                read,
+                write,
+                write_1h,
+            )
+        )
+    return tuple(entries)
+
+
+def _sub_usage_text(value: Any, name: str) -> str:
+    return value if isinstance(value, str) else _text_value(value, name)
+
+
+def _sub_usage_count(value: Any, name: str) -> int:
+    count = _token_count(value, name)
+    if count > MAX_TOKENS_PER_CALL:
+        raise ValueError(f"{name} out of range: {count}")
+    return count
 
 
 def task_span_from_span(span: Any, attrs: Mapping[str, Any]) -> TaskSpanRecord:

@@ -64,6 +64,14 @@ class CallRecord:
     # The inference speed mode ("fast": Anthropic fast mode, a premium per-token price; ""
     # when the span does not say). Last, like the counts above (__setstate__).
     speed: str = ""
+    # Sub-inferences of this call billed outside its top-level usage (Anthropic compaction and
+    # advisor iterations), one SubUsage tuple each: (kind, model, input_tokens, output_tokens,
+    # cache_read_tokens, cache_write_tokens, cache_write_1h_tokens), model "" = the call's own
+    # model. Priced at their model's price into cost_usd: one call stays one row (linking
+    # counts rows as attempts). Last, like the fields above (__setstate__).
+    sub_usage: tuple = ()
+    # The part of cost_usd those sub-inferences account for (the rest is the call's own).
+    sub_usage_cost_usd: Decimal = Decimal(0)
 
     def row(self) -> tuple:
         return _call_row(self)

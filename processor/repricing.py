@@ -11,6 +11,7 @@ from typing import Any
 from llm_margin.clickhouse import read_sql
 from llm_margin.processor.pricing import PriceBook
 from llm_margin.processor.pricing.genai import Usage4
+from llm_margin.processor.pricing.price_book import sub_usage_rows
 from llm_margin.processor.reports.money import money_str
 from llm_margin.processor.reports.period import naive_utc
 
@@ -28,6 +29,7 @@ RESTATEMENT_COLUMNS = (
     "version",
     "restated_web_search_cost_usd",
     "restated_file_search_cost_usd",
+    "restated_sub_usage_cost_usd",
 )
 INSERT_CHUNK = 50_000
 
@@ -94,6 +96,7 @@ def reprice(
             ts,
             record["service_tier"],
             record["speed"],
+            sub_usage_rows(record["sub_usage"]),
         )
         charged = Decimal(record["cost_usd"])
         summary.calls += 1
@@ -118,6 +121,7 @@ def reprice(
                 version,
                 price.web_search_cost_usd,
                 price.file_search_cost_usd,
+                price.sub_usage_cost_usd,
             )
         )
         if len(pending) >= INSERT_CHUNK and not dry_run:

@@ -18,7 +18,9 @@ CREATE TABLE IF NOT EXISTS llm_call_restatements_local ON CLUSTER '__CLUSTER__'
     version                UInt64,
     -- The searches' part of restated_cost_usd (llm_calls.web_search_cost_usd, ...).
     restated_web_search_cost_usd  Decimal(38, 18),
-    restated_file_search_cost_usd Decimal(38, 18)
+    restated_file_search_cost_usd Decimal(38, 18),
+    -- The sub-inferences' part of restated_cost_usd (llm_calls.sub_usage_cost_usd).
+    restated_sub_usage_cost_usd   Decimal(38, 18)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)
 PARTITION BY toYYYYMM(ts)

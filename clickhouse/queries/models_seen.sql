@@ -1,8 +1,9 @@
 -- Models seen in stored calls over [since, until), with call counts, tokens and searches, for
 -- `llm-margin prices check` (which asks the current price book about each: the searches too,
 -- since a call whose searches have no price is stored unpriced, and the speed modes other than
--- standard its calls ran at, since a fast-mode call with no fast-mode price is too, and their
--- service tiers other than the standard ones, since a priority call with no priority price is).
+-- standard its calls ran at, since a fast-mode call with no fast-mode price is too, their service
+-- tiers other than the standard ones, since a priority call with no priority price is, and the
+-- models of their sub-inferences).
 -- Parameters: since DateTime64(6), until DateTime64(6).
 WITH
     -- FINAL reads only the period's partitions (schema/038_llm_call_partitions.sql); none
@@ -25,6 +26,11 @@ SELECT
     arraySort(groupUniqArrayIf(lower(service_tier),
                                lower(service_tier) NOT IN ('', 'default', 'auto', 'standard')))
         AS service_tiers,
+    -- Models the calls' sub-inferences ran on (an advisor's), which the price book must know
+    -- too: a call whose advisor has no price is stored unpriced.
+    arraySort(groupUniqArrayArray(
+        arrayFilter(m -> m != '', arrayMap(e -> tupleElement(e, 'model'), sub_usage))
+    )) AS sub_usage_models,
     max(ts) AS last_ts
 FROM llm_calls FINAL
 WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}

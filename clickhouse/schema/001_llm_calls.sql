@@ -52,6 +52,11 @@ CREATE TABLE IF NOT EXISTS llm_calls
     -- The inference speed mode: "fast" (Anthropic fast mode, priced at its own premium
     -- price), "standard", or '' when the span does not say.
     speed                 LowCardinality(String),
+    -- Sub-inferences billed outside the call's top-level usage (Anthropic compaction and
+    -- advisor iterations), each priced at its model's price ('' = the call's own model) into
+    -- cost_usd; sub_usage_cost_usd is their part of it. Input counts include cache tokens.
+    sub_usage             Array(Tuple(kind String, model String, input_tokens UInt64, output_tokens UInt64, cache_read_tokens UInt64, cache_write_tokens UInt64, cache_write_1h_tokens UInt64)),
+    sub_usage_cost_usd    Decimal(38, 18),
     inserted_at           DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplacingMergeTree(version)

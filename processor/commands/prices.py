@@ -188,8 +188,8 @@ def run_check(args: argparse.Namespace) -> int:
 
 def _unpriced_reason(book, record) -> str:
     """Why the book cannot price a seen model's calls, or "" when it can: the model, a kind
-    of search its calls made, or a speed mode they ran at (a call with searches or a speed
-    mode the price lacks is stored unpriced)."""
+    of search its calls made, a speed mode they ran at, or the model of a sub-inference (an
+    advisor) they made (a call with any of these the price lacks is stored unpriced)."""
     from llm_margin.processor.pricing.genai import Usage4
 
     def priced(speed: str = "", service_tier: str = "", **searches: int) -> bool:
@@ -212,6 +212,13 @@ def _unpriced_reason(book, record) -> str:
     missing += [f"{speed}-mode price" for speed in record["speeds"] if not priced(speed)]
     missing += [
         f"{tier}-tier price" for tier in record["service_tiers"] if not priced(service_tier=tier)
+    ]
+    missing += [
+        f"price for its advisor model {model}"
+        for model in record.get("sub_usage_models") or ()
+        if not book.price_usage(
+            record["provider"], (model,), Usage4(1000, 1000), _as_datetime(record["last_ts"])
+        ).priced
     ]
     return f"no {' or '.join(missing)}" if missing else ""
 

@@ -50,6 +50,26 @@ class Price:
     # The part of cost_usd the web (file) searches account for; the rest is the tokens'.
     web_search_cost_usd: Decimal = Decimal(0)
     file_search_cost_usd: Decimal = Decimal(0)
+    # The part of cost_usd the call's sub-inferences (sub_usage) account for.
+    sub_usage_cost_usd: Decimal = Decimal(0)
+
+
+# One sub-inference of a call billed outside its top-level usage, as llm_calls.sub_usage holds
+# it: (kind, model, input, output, cache read, cache write, cache write 1h); model "" = the
+# call's own model.
+SubUsage = tuple[str, str, int, int, int, int, int]
+
+
+def sub_usage_rows(value: object) -> tuple[SubUsage, ...]:
+    """llm_calls.sub_usage as read back (a list of dicts from a named Tuple, or of tuples) in
+    the CallRecord's shape."""
+    rows = []
+    for entry in value or ():
+        if isinstance(entry, dict):
+            entry = tuple(entry.values())
+        kind, model, *counts = entry
+        rows.append((str(kind), str(model), *(int(count) for count in counts)))
+    return tuple(rows)
 
 
 class PriceBook:
@@ -72,12 +92,35 @@ class PriceBook:
         ts: datetime,
         service_tier: str = "",
         speed: str = "",
+        sub_usage: tuple[SubUsage, ...] = (),
     ) -> Price:
         """Price one call's usage: the first of ``models`` (response, then request) the overlay
         has an entry for, else the first genai-prices knows; at the price of the call's
-        service tier and speed mode where genai-prices has one (see overlay.py)."""
+        service tier and speed mode where genai-prices has one (see overlay.py).
+
+        Each of ``sub_usage`` (sub-inferences billed outside the top-level usage) is priced on
+        its own, like a call: on the call's models when it names none (a compaction: the call's
+        speed mode too), else on the model it names (an advisor: standard speed, as its own
+        speed is not reported), under the call's service tier. One that cannot be priced
+        leaves the whole call unpriced, as a search without a price does."""
         with localcontext(_MONEY):
-            return self._price_usage(provider, models, usage, ts, service_tier, speed.lower())
+            price = self._price_usage(provider, models, usage, ts, service_tier, speed.lower())
+            if not sub_usage or not price.priced:
+                return price
+            extra = Decimal(0)
+            for _kind, model, *counts in sub_usage:
+                part = self._price_usage(
+                    provider,
+                    (model,) if model else models,
+                    Usage4(*counts),
+                    ts,
+                    service_tier,
+                    "" if model else speed.lower(),
+                )
+                if not part.priced:
+                    return Price(Decimal(0), False, "")
+                extra += part.cost_usd
+            return replace(price, cost_usd=price.cost_usd + extra, sub_usage_cost_usd=extra)
 
     def _price_usage(
         self,
@@ -180,6 +223,7 @@ class PriceBook:
             call.ts,
             call.service_tier,
             call.speed,
+            call.sub_usage,
         )
 
     def apply(self, call: CallRecord) -> CallRecord:
@@ -191,4 +235,5 @@ class PriceBook:
         )
         call.web_search_cost_usd = price.web_search_cost_usd
         call.file_search_cost_usd = price.file_search_cost_usd
+        call.sub_usage_cost_usd = price.sub_usage_cost_usd
         return call

@@ -11,7 +11,7 @@ from typing import Any
 
 from llm_margin import attributes as A
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 MODELS = (("openai", "gpt-4o-mini"), ("anthropic", "claude-3-5-haiku-20241022"))
@@ -23,13 +23,19 @@ def span_id(n: int) -> bytes:
 
 
 def _kv(key: str, value: Any) -> KeyValue:
+    return KeyValue(key=key, value=_any(value))
+
+
+def _any(value: Any) -> AnyValue:
     if isinstance(value, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=value))
+        return AnyValue(bool_value=value)
     if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
+        return AnyValue(int_value=value)
     if isinstance(value, float):
-        return KeyValue(key=key, value=AnyValue(double_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=str(value)))
+        return AnyValue(double_value=value)
+    if isinstance(value, (list, tuple)):  # an array attribute (llm_margin.sub_usage.*)
+        return AnyValue(array_value=ArrayValue(values=[_any(v) for v in value]))
+    return AnyValue(string_value=str(value))
 
 
 def llm_attributes(n: int, customers: int = 20) -> dict[str, Any]:
