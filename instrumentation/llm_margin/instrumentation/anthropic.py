@@ -24,6 +24,10 @@ Thinking tokens are reported as reasoning tokens. Streams take usage from ``mess
 ``message_delta``. Fast mode (billed at a premium per token): ``llm_margin.speed`` is ``fast`` or
 ``standard`` as the response's ``usage.speed`` says (a stream's last), else as the request's
 ``speed`` asked; left out for a call without one (any other value is ignored).
+Beta ``usage.iterations`` steps billed outside the top-level usage (context ``compaction``, on
+the call's model; ``advisor_message``, on the advisor's model) are reported as
+``llm_margin.sub_usage.*`` arrays, one element per step (a stream's from its final
+``message_delta``), so the processor prices each at its own model.
 
 Anthropic's own spans: anthropic 2.x emits an ``anthropic.messages.create`` span per call (unless
 ``ANTHROPIC_OPEN_TELEMETRY=false``) and propagates trace context itself. One call must have one
