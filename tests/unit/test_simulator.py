@@ -440,6 +440,46 @@ def test_anthropic_speed_echoed_in_usage_only_when_asked(claude):
     assert claude.messages.create(model=CLAUDE, max_tokens=100, messages=USER).usage.speed is None
 
 
+_ADVISOR_TOOL = {"type": "advisor_20260301", "name": "advisor", "model": "claude-opus-4-6"}
+_COMPACT = {"edits": [{"type": "compact_20260112"}]}
+
+
+@pytest.mark.parametrize(
+    ("extra", "kinds"),
+    [
+        ({}, None),
+        ({"tools": [_ADVISOR_TOOL]}, ["advisor_message", "message"]),
+        ({"context_management": _COMPACT}, ["compaction", "message"]),
+        (
+            {"tools": [_ADVISOR_TOOL], "context_management": _COMPACT},
+            ["compaction", "advisor_message", "message"],
+        ),
+    ],
+)
+def test_anthropic_iterations_only_when_asked(claude, extra, kinds):
+    m = claude.beta.messages.create(model=CLAUDE, max_tokens=100, messages=USER, **extra)
+    assert [e.type for e in m.usage.iterations or ()] == (kinds or [])
+    assert m.content[0].type == "text"  # the advisor is a server tool, not called by the answer
+    if kinds:
+        last = m.usage.iterations[-1]  # the message step is the top-level usage
+        assert (last.input_tokens, last.output_tokens) == (
+            m.usage.input_tokens,
+            m.usage.output_tokens,
+        )
+    if "tools" in extra:
+        assert m.usage.iterations[-2].model == "claude-opus-4-6"
+    with claude.beta.messages.stream(
+        model=CLAUDE, max_tokens=100, messages=USER, **extra
+    ) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+    start = next(e for e in events if e.type == "message_start")
+    delta = next(e for e in events if e.type == "message_delta")
+    assert start.message.usage.iterations is None  # the final list comes with message_delta
+    assert [e.type for e in delta.usage.iterations or ()] == (kinds or [])
+    assert [e.type for e in final.usage.iterations or ()] == (kinds or [])
+
+
 def test_anthropic_stream_cut_and_errors(claude, sim):
     # The anthropic SDK lets httpx2's incomplete-chunked-read error through unwrapped.
     with pytest.raises((anthropic.APIConnectionError, httpx2.RemoteProtocolError)):
