@@ -6,7 +6,8 @@ Tests steer the simulator per request with headers the SDKs forward via ``extra_
   bucket), ``x-sim-cache-write-1h``, ``x-sim-reasoning``: usage overrides.
 * ``x-sim-web-searches``, ``x-sim-file-searches``: server-side tool calls the answer reports
   (Anthropic: ``usage.server_tool_use.web_search_requests``; OpenAI Responses:
-  ``web_search_call`` / ``file_search_call`` output items before the answer).
+  ``web_search_call`` / ``file_search_call`` output items before the answer; Gemini, with the
+  Google Search tool: the grounding metadata's ``webSearchQueries``, default 1).
 * ``x-sim-fault``: comma-separated directives, e.g. ``429:1,slow:50``:
 
   - ``429:K`` / ``500:K`` / ``503:K`` (any 4xx/5xx status): the first K HTTP attempts of the

@@ -10,6 +10,10 @@ the API's JSON does. There is no cache write in a generate call (a cache is crea
 the usage so far; the last event has the ``finishReason`` and the final usage. A request's
 ``serviceTier`` (google-genai sends ``config.service_tier`` top-level, lowercase) is answered
 as the real API does: the ``x-gemini-service-tier`` header, and ``usageMetadata.serviceTier``.
+A request with the Google Search tool (``googleSearch``, or ``googleSearchRetrieval``) is
+answered grounded: the candidate's ``groundingMetadata`` lists ``x-sim-web-searches`` queries
+(default 1) plus an empty string, as the real list sometimes holds (not billed), with one web
+source per query. A stream repeats the metadata on its last two chunks, as the real API may.
 """
 
 from __future__ import annotations
@@ -63,6 +67,36 @@ def _function_name(body: dict[str, Any]) -> str | None:
     return None
 
 
+_SEARCH_TOOLS = (
+    "googleSearch",
+    "google_search",
+    "googleSearchRetrieval",
+    "google_search_retrieval",
+)
+
+
+def _searches(body: dict[str, Any], ov: Overrides) -> int:
+    """The Google Search queries the answer is grounded by: none without the tool."""
+    tools = body.get("tools")
+    if not isinstance(tools, list):
+        return 0
+    asked = any(isinstance(t, dict) and any(k in t for k in _SEARCH_TOOLS) for t in tools)
+    return max(ov.web_searches, 1) if asked else 0
+
+
+def _grounding(searches: int) -> dict[str, Any]:
+    """The grounding metadata of an answer grounded by ``searches`` queries."""
+    queries = [f"simulated search {n + 1}" for n in range(searches)]
+    return {
+        "webSearchQueries": [queries[0], "", *queries[1:]],
+        "searchEntryPoint": {"renderedContent": "<div>simulated search suggestions</div>"},
+        "groundingChunks": [
+            {"web": {"uri": f"https://example.com/{n + 1}", "title": "example.com"}}
+            for n in range(searches)
+        ],
+    }
+
+
 def _usage(plan: Plan, visible: int, tier: Any = None) -> dict[str, Any]:
     prompt = plan.fresh_input + plan.cache_read
     usage: dict[str, Any] = {"promptTokenCount": prompt}
@@ -100,11 +134,16 @@ def generate_content(
     finish = "MAX_TOKENS" if plan.capped else "STOP"
     head = {"modelVersion": model, "responseId": f"sim{uuid.uuid4().hex[:20]}"}
     tier = body.get("serviceTier")
+    searches = _searches(body, ov)
 
-    def candidate(content_parts: list[dict[str, Any]], reason: str | None) -> dict[str, Any]:
+    def candidate(
+        content_parts: list[dict[str, Any]], reason: str | None, grounded: bool = False
+    ) -> dict[str, Any]:
         out: dict[str, Any] = {"content": {"role": "model", "parts": content_parts}, "index": 0}
         if reason:
             out["finishReason"] = reason
+        if grounded and searches:
+            out["groundingMetadata"] = _grounding(searches)
         return out
 
     if function:
@@ -114,18 +153,20 @@ def generate_content(
         reply["usageMetadata"] = _usage(plan, plan.visible, tier)
         return [SSE(None, reply, True)] if stream else reply
     if not stream:
-        reply = {**head, "candidates": [candidate([{"text": "".join(parts)}], finish)]}
+        reply = {**head, "candidates": [candidate([{"text": "".join(parts)}], finish, True)]}
         reply["usageMetadata"] = _usage(plan, plan.visible, tier)
         return reply
     events = []
     for index, piece in enumerate(parts):
         last = index == len(parts) - 1
-        chunk = {**head, "candidates": [candidate([{"text": piece}], finish if last else None)]}
+        grounded = index >= len(parts) - 2  # the metadata comes again on the last chunk
+        reason = finish if last else None
+        chunk = {**head, "candidates": [candidate([{"text": piece}], reason, grounded)]}
         # the usage so far (one token per word); the last event's is the call's
         chunk["usageMetadata"] = _usage(plan, plan.visible if last else index + 1, tier)
         events.append(SSE(None, chunk, True))
     if not parts:  # nothing visible: one closing event with the usage
-        reply = {**head, "candidates": [candidate([{"text": ""}], finish)]}
+        reply = {**head, "candidates": [candidate([{"text": ""}], finish, True)]}
         reply["usageMetadata"] = _usage(plan, 0, tier)
         events.append(SSE(None, reply))
     return events

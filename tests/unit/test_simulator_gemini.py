@@ -117,3 +117,29 @@ def test_errors_and_attempts_counted_by_request_id(sim):
     r = c.models.generate_content(model=MODEL, contents=PROMPT, config={"http_options": options})
     assert r.usage_metadata.prompt_token_count == 6
     assert len([q for q in sim.requests if q.headers.get("x-sim-request-id") == "one"]) == 3
+
+
+def test_google_search_tool_answers_grounded(sim):
+    c = client(sim, **{"x-sim-web-searches": "2"})
+    search = types.GenerateContentConfig(tools=[types.Tool(google_search=types.GoogleSearch())])
+    metadata = (
+        c.models.generate_content(model=MODEL, contents=PROMPT, config=search)
+        .candidates[0]
+        .grounding_metadata
+    )
+    # the queries and an empty string, as the real list sometimes holds; one source per query
+    assert metadata.web_search_queries == ["simulated search 1", "", "simulated search 2"]
+    assert [chunk.web.uri for chunk in metadata.grounding_chunks] == [
+        "https://example.com/1",
+        "https://example.com/2",
+    ]
+    # a stream repeats the metadata on its last two chunks
+    chunks = list(c.models.generate_content_stream(model=MODEL, contents=PROMPT, config=search))
+    grounded = [bool(chunk.candidates[0].grounding_metadata) for chunk in chunks]
+    assert grounded == [False] * (len(chunks) - 2) + [True, True]
+    # without the tool the answer is not grounded, whatever the header says
+    plain = c.models.generate_content(model=MODEL, contents=PROMPT)
+    assert plain.candidates[0].grounding_metadata is None
+    default = client(sim)  # kept: a Client closes its connections when collected
+    one = default.models.generate_content(model=MODEL, contents=PROMPT, config=search)
+    assert one.candidates[0].grounding_metadata.web_search_queries == ["simulated search 1", ""]
