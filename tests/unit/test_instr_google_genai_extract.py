@@ -417,3 +417,148 @@ class _Coded(Exception):
 )
 def test_error_status_code(exc, expected):
     assert GX.error_status_code(exc) == expected
+
+
+# --- Grounding with Google Search -----------------------------------------------------------
+SEARCH = GEN._replace(google_search=True)
+SEARCH_TOOL = types.Tool(google_search=types.GoogleSearch())
+
+
+@pytest.mark.parametrize(
+    ("config", "asked"),
+    [
+        (types.GenerateContentConfig(tools=[SEARCH_TOOL]), True),
+        ({"tools": [{"google_search": {}}]}, True),  # an empty dict is still the tool
+        ({"tools": [{"googleSearch": {}}]}, True),
+        ({"tools": [{"google_search_retrieval": {}}]}, True),  # Gemini 1.5's form
+        ({"tools": [len, {"function_declarations": [{"name": "f"}]}, SEARCH_TOOL]}, True),
+        # billed otherwise (Vertex AI web grounding for enterprise, Maps): not Google Search
+        (types.GenerateContentConfig(tools=[types.Tool(enterprise_web_search={})]), False),
+        ({"tools": [{"google_maps": {}}]}, False),
+        ({"tools": [{"google_search": None}]}, False),
+        (types.GenerateContentConfig(temperature=0.1), False),
+        ({"tools": "google_search"}, False),
+        ({"tools": [None, 3, "x"]}, False),
+        (None, False),
+    ],
+)
+def test_google_search_asked(config, asked):
+    assert GX.google_search_asked(config) is asked
+    facts = GX.generate_request_facts({"model": "m", "config": config})
+    assert facts.google_search is asked
+
+
+def _grounded(queries=None, chunks=None, usage=None, candidates=1):
+    metadata = {"web_search_queries": queries, "grounding_chunks": chunks}
+    candidate = {"content": {"parts": [{"text": "a"}]}, "grounding_metadata": metadata}
+    return {"candidates": [candidate] * candidates, "usage_metadata": usage}
+
+
+USAGE = {"prompt_token_count": 10, "candidates_token_count": 2}
+WEB = [{"web": {"uri": "https://example.com", "title": "example.com"}}]
+
+
+@pytest.mark.parametrize(
+    ("response", "request_facts", "usage"),
+    [
+        (_grounded(["a", "b", "c"], WEB, USAGE), SEARCH, UsageTokens(10, 2, web_search_calls=3)),
+        # empty queries are not billed; a query listed twice is one query
+        (
+            _grounded(["a", "", " ", "a", "b"], WEB, USAGE),
+            SEARCH,
+            UsageTokens(10, 2, web_search_calls=2),
+        ),
+        # the queries of several candidates, each counted once
+        (
+            _grounded(["a", "b"], WEB, USAGE, candidates=2),
+            SEARCH,
+            UsageTokens(10, 2, web_search_calls=2),
+        ),
+        # grounded on the web with no query listed: it searched at least once
+        (_grounded(None, WEB, USAGE), SEARCH, UsageTokens(10, 2, web_search_calls=1)),
+        (_grounded([""], WEB, USAGE), SEARCH, UsageTokens(10, 2, web_search_calls=1)),
+        # the tool given but no search made (or a Maps source only): nothing to bill
+        (_grounded(None, None, USAGE), SEARCH, UsageTokens(10, 2)),
+        (
+            _grounded([], [{"maps": {"uri": "https://maps.example"}}], USAGE),
+            SEARCH,
+            UsageTokens(10, 2),
+        ),
+        (_response([{"text": "a"}], "STOP", USAGE), SEARCH, UsageTokens(10, 2)),
+        # without the Google Search tool, queries are not Google Search grounding
+        (_grounded(["a"], WEB, USAGE), GEN, UsageTokens(10, 2)),
+        # no usage (tokens estimated): the searches are billed all the same
+        (_grounded(["a", "b"], WEB, None), SEARCH, UsageTokens(web_search_calls=2)),
+        (_grounded(None, None, None), SEARCH, None),
+        # the raw JSON's camelCase
+        (
+            {
+                "candidates": [{"groundingMetadata": {"webSearchQueries": ["q1", "q2"]}}],
+                "usageMetadata": USAGE,
+            },
+            SEARCH,
+            UsageTokens(10, 2, web_search_calls=2),
+        ),
+        # garbage never raises
+        (_grounded("abc", "web", USAGE), SEARCH, UsageTokens(10, 2)),
+        (_grounded([1, None, ["x"]], [None, 3], USAGE), SEARCH, UsageTokens(10, 2)),
+        ({"candidates": [None, 3, {"grounding_metadata": 5}]}, SEARCH, None),
+        ({"candidates": "x"}, SEARCH, None),
+    ],
+)
+def test_web_search_queries_of_a_response(response, request_facts, usage):
+    assert GX.generate_response_facts(response, request_facts).usage == usage
+
+
+def test_web_search_queries_of_the_sdk_model():
+    response = types.GenerateContentResponse(
+        candidates=[
+            types.Candidate(
+                content=types.Content(role="model", parts=[types.Part(text="Spain won.")]),
+                finish_reason="STOP",
+                grounding_metadata=types.GroundingMetadata(
+                    web_search_queries=["euro 2024 winner", "", "euro 2024 final score"],
+                    grounding_chunks=[
+                        types.GroundingChunk(web=types.GroundingChunkWeb(uri="https://x.example"))
+                    ],
+                ),
+            )
+        ],
+        usage_metadata=types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=8, candidates_token_count=3
+        ),
+    )
+    assert GX.generate_response_facts(response, SEARCH).usage == UsageTokens(
+        8, 3, web_search_calls=2
+    )
+
+
+@pytest.mark.parametrize(
+    ("chunks", "searches"),
+    [
+        # the metadata repeated on the last chunks: counted once
+        ([_grounded(["a", "b"], WEB), _grounded(["a", "", "b"], WEB, USAGE)], 2),
+        # split across chunks: the queries of both
+        ([_grounded(["a"]), _grounded(None, WEB), _grounded(["b"], None, USAGE)], 2),
+        # grounded on the web, no query listed in any chunk
+        ([_grounded(None, WEB), _grounded(None, None, USAGE)], 1),
+        ([_response([{"text": "a"}], None), _response([{"text": "b"}], "STOP", USAGE)], None),
+    ],
+)
+def test_stream_counts_each_query_once(chunks, searches):
+    acc = GX.GenerateStreamAccumulator(SEARCH)
+    for chunk in chunks:
+        acc.add(chunk)
+    assert acc.facts().usage == UsageTokens(10, 2, web_search_calls=searches)
+    # without the tool, nothing is read
+    plain = GX.GenerateStreamAccumulator(GEN)
+    for chunk in chunks:
+        plain.add(chunk)
+    assert plain.facts().usage == UsageTokens(10, 2)
+
+
+def test_stream_keeps_searches_when_it_ends_without_usage():
+    # a stream cut after its grounded chunk: the searches were made and are billed
+    acc = GX.GenerateStreamAccumulator(SEARCH)
+    acc.add(_grounded(["a", "b", "c"], WEB))
+    assert acc.facts().usage == UsageTokens(web_search_calls=3)

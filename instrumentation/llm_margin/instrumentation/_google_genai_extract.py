@@ -14,6 +14,18 @@ The service tier (``flex`` at a discount, ``priority`` at a premium) is asked fo
 standard when over its limit), is ``usage_metadata.service_tier``, else the
 ``x-gemini-service-tier`` response header: google-genai 3.6 drops the usage field when it
 parses a response but keeps the headers (``sdk_http_response``).
+
+Grounding with Google Search (the ``google_search`` tool, or the older
+``google_search_retrieval``) is billed beside the tokens. Each candidate's
+``grounding_metadata.web_search_queries`` lists the queries the model ran; the web search count
+recorded is the number of distinct non-empty queries of the response (Google bills Gemini 3 per
+unique query and ignores the empty strings the list sometimes holds). A stream's grounding
+metadata may come in several chunks, repeated or split: the distinct queries over all its chunks
+are counted, so a repeated list counts once. A response grounded on web pages
+(``grounding_chunks[].web``) that lists no query counts one. Gemini 2.x bills per grounded
+prompt rather than per query: the processor prices those models' searches as one (see
+docs/pricing-and-linking.md). Only requests that gave the Google Search tool are counted:
+Vertex AI's ``enterprise_web_search`` and Google Maps grounding are billed otherwise.
 """
 
 from __future__ import annotations
@@ -140,14 +152,35 @@ def error_status_code(exc: BaseException) -> int | None:
     return code if type(code) is int and 100 <= code <= 599 else None  # no bool, no enum
 
 
+# The tools whose grounding is Google Search's (the GoogleSearch tool; GoogleSearchRetrieval
+# for Gemini 1.5). enterprise_web_search (Vertex AI) and google_maps are billed otherwise.
+_SEARCH_TOOLS = ("google_search", "google_search_retrieval")
+
+
+def google_search_asked(config: Any) -> bool:
+    """Whether ``config.tools`` gives the Google Search tool (``types.Tool`` s or their dicts,
+    snake_case or camelCase; Python functions given as tools are skipped)."""
+    if not given(config):
+        return False
+    tools = _get(config, "tools")
+    if not isinstance(tools, (list, tuple)):
+        return False
+    return any(_get(tool, name) is not None for tool in tools[:64] for name in _SEARCH_TOOLS)
+
+
 def generate_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
     """Facts of one ``generate_content`` request."""
     config = kwargs.get("config")
+    if not given(config):
+        return RequestFacts(
+            operation="generate_content", model=model_name(kwargs.get("model")) or "unknown"
+        )
     return RequestFacts(
         operation="generate_content",
         model=model_name(kwargs.get("model")) or "unknown",
         json_content=_json_asked(config),
-        service_tier=service_tier(_get(config, "service_tier")) if given(config) else None,
+        service_tier=service_tier(_get(config, "service_tier")),
+        google_search=google_search_asked(config),
     )
 
 
@@ -206,6 +239,40 @@ def generate_usage(usage: Any) -> UsageTokens | None:
     )
 
 
+def add_search_queries(response: Any, queries: set[str]) -> bool:
+    """Adds to ``queries`` the non-empty web search queries of every candidate's grounding
+    metadata; True when a candidate was grounded on a web page (``grounding_chunks[].web``)."""
+    web = False
+    candidates = _get(response, "candidates")
+    if not isinstance(candidates, (list, tuple)):
+        return False
+    for candidate in candidates:
+        metadata = _get(candidate, "grounding_metadata")
+        if metadata is None:
+            continue
+        found = _get(metadata, "web_search_queries")
+        if isinstance(found, (list, tuple)):
+            queries.update(q for q in found if isinstance(q, str) and q.strip())
+        chunks = _get(metadata, "grounding_chunks")
+        if not web and isinstance(chunks, (list, tuple)):
+            web = any(_get(chunk, "web") is not None for chunk in chunks)
+    return web
+
+
+def web_search_count(queries: set[str], web_grounded: bool) -> int | None:
+    """The searches to record: the distinct queries, or one for an answer grounded on the web
+    that lists none (None: no search, which prices the same as 0)."""
+    return len(queries) or (1 if web_grounded else None)
+
+
+def with_searches(usage: UsageTokens | None, searches: int | None) -> UsageTokens | None:
+    """``usage`` with its web search count. The searches are billed whatever the tokens: a
+    response without usage (its tokens estimated) keeps them too."""
+    if not searches:
+        return usage
+    return (usage or UsageTokens())._replace(web_search_calls=searches)
+
+
 def embed_usage(usage: Any) -> UsageTokens | None:
     """``usage_metadata`` of an EmbedContentResponse: input only."""
     prompt = as_int(_get(usage, "prompt_token_count"))
@@ -250,10 +317,15 @@ def generate_response_facts(response: Any, request: RequestFacts) -> ResponseFac
         text = _answer_text(_answer_parts(response))
         invalid = bool(text) and not is_json(text)
     usage = _get(response, "usage_metadata")
+    tokens = generate_usage(usage)
+    if request.google_search:
+        queries: set[str] = set()
+        web = add_search_queries(response, queries)
+        tokens = with_searches(tokens, web_search_count(queries, web))
     return ResponseFacts(
         model=model_name(_get(response, "model_version")),
         response_id=_str(_get(response, "response_id")),
-        usage=generate_usage(usage),
+        usage=tokens,
         invalid_output=invalid,
         finish_reasons=_finish_reasons(response),
         service_tier=served_tier(usage, _get(response, "sdk_http_response")),
@@ -286,10 +358,11 @@ def output_text(response: Any) -> list[str]:
 class GenerateStreamAccumulator:
     """Follows a ``generate_content_stream``: the last usage seen (each chunk carries the usage
     so far; the last one, with the finish reason, is the call's), the text for estimates and
-    the JSON check."""
+    the JSON check, and the distinct Google Search queries of all chunks (grounding metadata
+    may be repeated or split across chunks)."""
 
     __slots__ = ("request", "model", "response_id", "usage", "chars", "chunks", "reasons",
-                 "texts", "http_response")  # fmt: skip
+                 "texts", "http_response", "queries", "web_grounded")  # fmt: skip
 
     def __init__(self, request: RequestFacts) -> None:
         self.request = request
@@ -301,6 +374,8 @@ class GenerateStreamAccumulator:
         self.reasons: tuple[str, ...] = ()
         self.texts: list[str] | None = [] if request.json_content else None
         self.http_response: Any = None
+        self.queries: set[str] | None = set() if request.google_search else None
+        self.web_grounded = False
 
     def add(self, chunk: Any) -> bool:
         usage = _get(chunk, "usage_metadata")
@@ -322,6 +397,8 @@ class GenerateStreamAccumulator:
             self.chunks += 1
         if self.texts is not None:
             self.texts.append(_answer_text(parts))
+        if self.queries is not None and add_search_queries(chunk, self.queries):
+            self.web_grounded = True
         return False  # never hides a chunk
 
     def usage_complete(self) -> bool:
@@ -330,10 +407,13 @@ class GenerateStreamAccumulator:
 
     def facts(self) -> ResponseFacts:
         text = "".join(self.texts or ())
+        usage = generate_usage(self.usage)
+        if self.queries is not None:
+            usage = with_searches(usage, web_search_count(self.queries, self.web_grounded))
         return ResponseFacts(
             model=self.model,
             response_id=self.response_id,
-            usage=generate_usage(self.usage),
+            usage=usage,
             invalid_output=bool(text) and not is_json(text),
             finish_reasons=self.reasons,
             service_tier=served_tier(self.usage, self.http_response),

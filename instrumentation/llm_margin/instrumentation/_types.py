@@ -107,6 +107,9 @@ class RequestFacts(NamedTuple):
     speed: str | None = None
     # True when we added stream_options.include_usage: the usage chunk is then hidden.
     usage_chunk_added: bool = False
+    # Gemini: the google_search (or google_search_retrieval) tool was given, so the web search
+    # queries a response reports are Google Search grounding, billed beside the tokens.
+    google_search: bool = False
 
     @property
     def expects_json(self) -> bool:
