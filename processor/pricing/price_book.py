@@ -7,6 +7,7 @@ under different books can be told apart and ``reprice`` can restate them.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
@@ -29,6 +30,25 @@ _STANDARD_SPEEDS = frozenset({"", "standard"})
 # rather than priced as standard, which would understate it without saying so. Anthropic's
 # Priority Tier is a capacity commitment, priced as standard.
 PREMIUM_TIERS = {"openai": frozenset({"priority"}), "google": frozenset({"priority"})}
+
+
+# Google bills Grounding with Google Search per grounded prompt (a request whose answer was
+# grounded, however many queries it ran) for Gemini 1.x and 2.x, per search query for Gemini 3
+# and later. Calls record the queries; these models' searches are billed as one.
+_PER_PROMPT_SEARCH_MODEL = re.compile(r"gemini-[12]\.")
+
+
+def billed_searches(provider: str, names: tuple[str, ...], usage: Usage4) -> Usage4:
+    """``usage`` with its web searches counted in the provider's billing unit: a call to Gemini
+    1.x or 2.x (its response model, else its request model) is one grounded prompt."""
+    if (
+        usage.web_search_calls > 1
+        and provider == "google"
+        and names
+        and _PER_PROMPT_SEARCH_MODEL.match(names[0])
+    ):
+        return replace(usage, web_search_calls=1)
+    return usage
 
 
 def price_modes(service_tier: str, speed: str) -> PriceModes:
@@ -132,6 +152,7 @@ class PriceBook:
         speed: str,
     ) -> Price:
         names = tuple(model for model in models if model)
+        usage = billed_searches(provider, names, usage)
         modes = price_modes(service_tier, speed)
         found = self._base(provider, names, usage, ts, modes)
         if found is None:

@@ -599,3 +599,68 @@ def test_explain_shows_the_price_of_a_service_tier_and_a_speed_mode():
         "50",
     )
     assert explain_model(book, "anthropic", "claude-sonnet-4-5", TS, speed="fast") == []
+
+
+# Grounding with Google Search: Gemini 1.x / 2.x bill per grounded prompt ($35 per 1,000 in
+# genai-prices), Gemini 3 and later per search query ($14 per 1,000). Calls record the queries.
+@pytest.mark.parametrize(
+    ("models", "queries", "billed"),
+    [
+        (("gemini-2.5-flash",), 3, 1),
+        (("gemini-2.5-pro",), 1, 1),
+        (("gemini-2.0-flash",), 5, 1),
+        (("gemini-2.5-flash-preview-09-2025", "gemini-2.5-flash"), 2, 1),  # response model first
+        (("gemini-3.5-flash",), 3, 3),
+        (("gemini-3.1-pro-preview",), 2, 2),
+        (("", "gemini-3.5-flash"), 4, 4),  # no response model: the request's
+    ],
+)
+def test_gemini_searches_are_billed_per_grounded_prompt_or_per_query(models, queries, billed):
+    book = PriceBook()
+    tokens = dict(
+        provider="google",
+        response_model=models[0],
+        request_model=models[-1],
+        input_tokens=1000,
+        output_tokens=100,
+    )
+    call = book.apply(_call(**tokens, web_search_calls=queries))
+    plain = book.apply(_call(**tokens))
+    oracle = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=1000, output_tokens=100, web_searches=billed),
+        models[-1],
+        provider_id="google",
+        genai_request_timestamp=TS,
+    ).total_price
+    assert call.priced and call.cost_usd == oracle.quantize(Q)
+    per_k = Decimal(35) if models[-1].startswith("gemini-2") else Decimal(14)
+    assert call.web_search_cost_usd == billed * per_k / 1000
+    assert call.cost_usd - call.web_search_cost_usd == plain.cost_usd
+
+
+def test_gemini_grounding_rule_is_google_s_only():
+    # another provider's model of that name is billed per call, as the count says
+    book = PriceBook(parse_overlay(SEARCH_OVERLAY.replace("searcher", "gemini-2.5-flash")))
+    call = book.apply(
+        _call(provider="self-hosted", request_model="gemini-2.5-flash", web_search_calls=3)
+    )
+    assert call.priced and call.web_search_cost_usd == Decimal("0.0375")
+    # the overlay's web_search_per_k prices Gemini 2.x's grounded prompt, once per call
+    google = PriceBook(
+        parse_overlay(
+            'models:\n  - provider: google\n    model: gemini-2.5-flash\n    input_per_mtok: "1"\n'
+            '    web_search_per_k: "20"\n'
+        )
+    )
+    call = google.apply(
+        _call(provider="google", request_model="gemini-2.5-flash", web_search_calls=3)
+    )
+    assert call.priced and call.web_search_cost_usd == Decimal("0.02")
+
+
+def test_gemini_searches_without_a_price_leave_the_call_unpriced():
+    # gemini-2.0-flash-lite has no search price in genai-prices: never priced at 0
+    tokens = dict(provider="google", request_model="gemini-2.0-flash-lite", input_tokens=1000)
+    call = PriceBook().apply(_call(**tokens, web_search_calls=2))
+    assert (call.priced, call.cost_usd, call.web_search_cost_usd) == (False, Decimal(0), 0)
+    assert PriceBook().apply(_call(**tokens)).priced
