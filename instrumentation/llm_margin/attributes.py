@@ -57,7 +57,9 @@ INPUT_AUDIO_TOKENS = "llm_margin.usage.audio.input_tokens"
 OUTPUT_AUDIO_TOKENS = "llm_margin.usage.audio.output_tokens"
 # Server-side tool calls the provider bills per call, beside the tokens: web searches
 # (Anthropic usage.server_tool_use.web_search_requests, OpenAI Responses web_search_call
-# items) and file searches (OpenAI Responses file_search_call items).
+# items, Gemini's distinct Google Search grounding queries: Gemini 2.x is billed per grounded
+# prompt, which the processor applies) and file searches (OpenAI Responses file_search_call
+# items).
 WEB_SEARCH_CALLS = "llm_margin.usage.web_search.calls"
 FILE_SEARCH_CALLS = "llm_margin.usage.file_search.calls"
 # Sub-inferences of one call billed OUTSIDE its top-level usage (Anthropic beta

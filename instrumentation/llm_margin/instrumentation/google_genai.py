@@ -26,7 +26,9 @@ host names (``LLM_MARGIN_PROVIDER_HOSTS``). Usage: see ``_google_genai_extract``
 (lowercase: ``flex``, ``standard``, ``priority``): ``config.service_tier`` as
 ``openai.request.service_tier``, the tier served (priority over its limit runs at standard) as
 ``openai.response.service_tier``, from ``usage_metadata.service_tier`` or else the
-``x-gemini-service-tier`` response header. SDK retries
+``x-gemini-service-tier`` response header. Grounding with Google Search (a request with the
+``google_search`` tool): the distinct queries the response lists, as
+``llm_margin.usage.web_search.calls``. SDK retries
 (``HttpRetryOptions``, off by default, retried by tenacity inside the SDK) are counted from the
 HTTP attempts of the SDK's httpx2 client, and from its one-attempt method
 (``BaseApiClient._request_once`` / ``_async_request_once``) for attempts sent another way:
