@@ -59,8 +59,12 @@ from llm_margin.processor.readonly_sql import (
     FORMAT_QUERY_SQL,
     READ_LIMITS,
     READONLY_CODE,
+    RESULT_LIMIT_CODE,
     ReadOnlyStatementError,
+    ResultLimits,
     check_read_statement,
+    is_result_limit_error,
+    result_limit_message,
 )
 from llm_margin.processor.storage import load_chdb_in_utc
 
@@ -289,10 +293,19 @@ def _quote(value: str) -> str:
 class Engine:
     """Runs requests on fresh chDB handles of one data directory."""
 
-    def __init__(self, data_path: str, database: str, *, writable: bool) -> None:
+    def __init__(
+        self,
+        data_path: str,
+        database: str,
+        *,
+        writable: bool,
+        result_limits: ResultLimits | None = None,
+    ) -> None:
         self._path = data_path
         self._database = database
         self._writable = writable
+        # Bound of a read-only answer: chDB holds it all (result.bytes()) before it is sent.
+        self._limits = result_limits or ResultLimits()
         self.timezone = self._scalar("SELECT timezone()") or "UTC"
 
     def _scalar(self, sql: str) -> str:
@@ -318,9 +331,13 @@ class Engine:
                     )
             for name, value in request.settings.items():
                 conn.query(f"SET {name} = {_quote(value)}", "TabSeparated")
+            bounded: dict[str, Any] = {}  # the processor's result bounds, when they apply
             if read_only:
                 for name, limit in READ_LIMITS.items():  # after the request's own settings
                     conn.query(f"SET {name} = {int(limit)}", "TabSeparated")
+                bounded = result_settings(request.settings, self._limits)
+                for name, value in bounded.items():
+                    conn.query(f"SET {name} = {_quote(str(value))}", "TabSeparated")
                 conn.query("SET readonly = 1", "TabSeparated")
             statement = request.statement.decode("utf-8", errors="strict")
             if read_only:
@@ -350,6 +367,10 @@ class Engine:
             status = _http_status(code)
             start = message.find("Code: ")
             detail = message[start:] if start >= 0 else message
+            if code == RESULT_LIMIT_CODE and _ours(bounded, message):
+                message = result_limit_message(self._limits, detail)
+                message = f"Code: {code}. DB::Exception: {message}"
+                raise ClickHouseHttpError(413, code, message) from exc
             raise ClickHouseHttpError(status, code, detail) from exc
         finally:
             conn.close()
@@ -371,6 +392,31 @@ class Engine:
         finally:
             os.unlink(handle.name)
         return Response(b"", None, _summary(result, True))
+
+
+def result_settings(requested: Mapping[str, str], limits: ResultLimits) -> dict[str, Any]:
+    """The processor's result bounds a read-only request gets (pure): each bound the request
+    did not set lower itself, and then ``result_overflow_mode = 'throw'``; nothing when the
+    request's own bounds are as tight (its overflow mode then stays as it asked)."""
+    out: dict[str, Any] = {}
+    for name, ours in (("max_result_rows", limits.rows), ("max_result_bytes", limits.bytes)):
+        try:
+            theirs = int(requested.get(name, "0") or 0)
+        except ValueError:  # chDB refused the SET already
+            theirs = 0
+        if ours and not 0 < theirs <= ours:
+            out[name] = ours
+    if out:
+        out["result_overflow_mode"] = "throw"
+    return out
+
+
+def _ours(bounded: Mapping[str, Any], message: str) -> bool:
+    """Whether a result-limit error is the processor's bound, not one the request set."""
+    if not is_result_limit_error(message):
+        return False
+    which = "max_result_rows" if "max rows:" in message else "max_result_bytes"
+    return which in bounded
 
 
 def _http_status(code: int) -> int:
@@ -435,8 +481,9 @@ class ClickHouseHttpServer:
         *,
         auth_token: str | None = None,
         writable: bool = False,
+        result_limits: ResultLimits | None = None,
     ) -> None:
-        engine = Engine(data_path, database, writable=writable)
+        engine = Engine(data_path, database, writable=writable, result_limits=result_limits)
         try:
             self._server = BoundedHTTPServer((host, port), _make_handler(engine, auth_token))
             self._server.loopback_only = auth_token is None and is_loopback_host(host)

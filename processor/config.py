@@ -40,6 +40,12 @@ docs/operations.md for which keys are file-only):
 - ``task_finalize_seconds``: how long a task whose root span has not arrived waits before its
   ``llm_tasks`` row is written with outcome ``unknown`` (a late root still corrects it).
   Default 0: at once.
+- ``max_result_rows`` / ``max_result_bytes``: bound of one answer of the read-only SQL paths
+  (``POST /api/query``, which read commands use while ``serve`` runs, and the read-only
+  ClickHouse HTTP interface), as ClickHouse counts them (rows; uncompressed bytes of the
+  result blocks). The engine stops a query whose answer passes them; the caller gets 413 (the
+  ClickHouse HTTP interface: ``Code: 396``) naming the limit. Defaults 500,000 rows and
+  32 MiB; 0 turns one off. The project's commands page (``reprice``) or aggregate in SQL.
 - ``clickhouse_http_writable``: allow writes (INSERT, DDL) through that interface. Default
   false: every query runs with ``readonly=1``.
 """
@@ -53,6 +59,11 @@ from typing import Any
 
 import yaml
 from llm_margin.processor.cluster_schema import validate_cluster_name  # cluster (issue 7)
+from llm_margin.processor.readonly_sql import (
+    DEFAULT_MAX_RESULT_BYTES,
+    DEFAULT_MAX_RESULT_ROWS,
+    ResultLimits,
+)
 
 # What clickhouse_url (and the commands' --clickhouse-url) may start with.
 CLICKHOUSE_URL_SCHEMES = ("http://", "https://", "clickhouse://", "chdb:")
@@ -117,6 +128,13 @@ class ServeConfig:
     cluster_name: str | None = None  # cluster (issue 7)
     price_overlay: str | None = None  # pricing (issue 4)
     task_finalize_seconds: float = 0.0  # linking (issue 4)
+    max_result_rows: int = DEFAULT_MAX_RESULT_ROWS
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
+
+    @property
+    def result_limits(self) -> ResultLimits:
+        """The bound of one answer of /api/query and the read-only ClickHouse HTTP interface."""
+        return ResultLimits(self.max_result_rows, self.max_result_bytes)
 
     @property
     def resolved_spool_dir(self) -> str:
@@ -210,6 +228,11 @@ class ServeConfig:
                     "clickhouse_http_port serves the embedded store; it cannot be combined "
                     "with clickhouse_url (use the server's own HTTP interface)"
                 )
+        for name in ("max_result_rows", "max_result_bytes"):
+            value = getattr(self, name)
+            # ClickHouse reads the setting as a UInt64; 0 is "no limit".
+            if not _is_int(value) or not 0 <= value < 2**63:
+                raise ConfigError(f"{name} must be an integer >= 0 (0: no limit), got {value!r}")
         if not isinstance(self.clickhouse_http_writable, bool):
             raise ConfigError("clickhouse_http_writable must be true or false")
         if (

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 READONLY_CODE = 164
 # Bounds of every read-only session (set before readonly=1, which then freezes them): a
@@ -26,6 +28,74 @@ READ_LIMITS: dict[str, int] = {
     "max_execution_time": 300,
     "max_memory_usage": 4 * 1024**3,
 }
+# Default bound of one answer of the processor's read-only SQL paths (/api/query, the
+# read-only ClickHouse HTTP interface): the whole answer is held in memory (as Python objects
+# and a JSON body, or a formatted body), in the process that also ingests. Measured over
+# /api/query: ~5 KiB of peak RSS per `SELECT *` row of llm_calls (~1 GiB for 200,000 calls,
+# ~300 B each as ClickHouse counts them), ~0.4 KiB per two-column row. 32 MiB stops a wide
+# answer near 65,000 rows (~0.4 GiB), 500,000 rows a narrow one near 0.2 GiB.
+DEFAULT_MAX_RESULT_ROWS = 500_000
+DEFAULT_MAX_RESULT_BYTES = 32 * 1024**2
+# ClickHouse's TOO_MANY_ROWS_OR_BYTES; the engine stops the query when the result passes it.
+RESULT_LIMIT_CODE = 396
+
+
+@dataclass(frozen=True)
+class ResultLimits:
+    """Bound of one answer, as ClickHouse's max_result_rows / max_result_bytes (0: none)."""
+
+    rows: int = DEFAULT_MAX_RESULT_ROWS
+    bytes: int = DEFAULT_MAX_RESULT_BYTES
+
+    def settings(self) -> dict[str, Any]:
+        """The session or query settings; ``throw``: never a silently cut answer."""
+        return {
+            "max_result_rows": int(self.rows),
+            "max_result_bytes": int(self.bytes),
+            "result_overflow_mode": "throw",
+        }
+
+    def describe(self) -> str:
+        parts = [
+            f"{self.rows:,} rows" if self.rows else "",
+            _size(self.bytes) if self.bytes else "",
+        ]
+        return " / ".join(p for p in parts if p) or "none"
+
+
+class ResultTooLargeError(Exception):
+    """A read-only query's answer passed the processor's ``ResultLimits``."""
+
+    def __init__(self, limits: ResultLimits, detail: str) -> None:
+        super().__init__(result_limit_message(limits, detail))
+        self.limits = limits
+
+
+def is_result_limit_error(message: str) -> bool:
+    """Whether an engine error is the result bound (not another TOO_MANY_ROWS_OR_BYTES)."""
+    return f"Code: {RESULT_LIMIT_CODE}." in message and "Limit for result exceeded" in message
+
+
+def result_limit_message(limits: ResultLimits, detail: str) -> str:
+    """What a caller over the bound is told: the bound, why, and what to do instead."""
+    start = detail.find("Code: ")
+    detail = " ".join(detail[max(start, 0) :].split("Stack trace", 1)[0].split())
+    return (
+        f"the answer is larger than this processor's result limit ({limits.describe()}), "
+        "which keeps one query from exhausting the memory of the process that ingests: add "
+        "LIMIT or aggregate in SQL (for billing lines use `llm-margin export`), or start "
+        "serve with a higher --max-result-rows / --max-result-bytes (max_result_rows / "
+        f"max_result_bytes in its config file; 0 = no limit). ClickHouse said: {detail}"
+    )
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale and n % scale == 0:
+            return f"{n // scale:,} {unit}"
+    return f"{n:,} bytes"
+
+
 # The statement kinds that only read (ClickHouse's canonical spelling: DESC becomes DESCRIBE).
 READ_KINDS = frozenset({"SELECT", "WITH", "SHOW", "DESCRIBE", "EXISTS", "EXPLAIN"})
 # formatQuery's output quotes literals and identifiers one way each, with backslash escapes,

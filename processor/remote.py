@@ -26,13 +26,22 @@ class RemoteError(RuntimeError):
     """The running processor refused or failed a query.
 
     ``status`` is the HTTP status (None when it did not answer); ``detail`` is its message:
-    for 400, the query's own error as ClickHouse worded it.
+    for 400, the query's own error as ClickHouse worded it. For 413 (the answer passed the
+    processor's result limits), ``max_result_rows`` is its row limit when it said it.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, detail: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        detail: str = "",
+        max_result_rows: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.detail = detail or message
+        self.max_result_rows = max_result_rows
 
 
 def state_file_path(data_dir: str) -> str:
@@ -114,7 +123,8 @@ class RemoteReader:
             with urllib.request.urlopen(request, timeout=self._timeout) as response:
                 document = json.loads(response.read())
         except urllib.error.HTTPError as exc:
-            detail = _error_message(exc.read())
+            body = exc.read()
+            detail = _error_message(body)
             hint = ""
             if exc.code == 401:
                 hint = " (give the processor's token: --auth-token or LLM_MARGIN_AUTH_TOKEN)"
@@ -122,6 +132,7 @@ class RemoteReader:
                 f"{self.description} answered {exc.code}: {detail}{hint}",
                 status=exc.code,
                 detail=detail,
+                max_result_rows=_error_field(body, "max_result_rows"),
             ) from exc
         except urllib.error.URLError as exc:
             raise RemoteError(f"cannot reach {self.description}: {exc.reason}") from exc
@@ -152,6 +163,15 @@ def _error_message(body: bytes) -> str:
     except (ValueError, KeyError, TypeError):
         return text.strip()
     return str(message)
+
+
+def _error_field(body: bytes, name: str) -> int | None:
+    """An integer field of the processor's JSON error body, else None."""
+    try:
+        value = json.loads(body)[name]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _wire_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -32,6 +33,9 @@ RESTATEMENT_COLUMNS = (
     "restated_sub_usage_cost_usd",
 )
 INSERT_CHUNK = 50_000
+# Calls read per query (reprice_calls.sql pages in key order). A running processor that
+# refuses a page as too large (413, its max_result_rows / max_result_bytes) gets smaller ones.
+PAGE_ROWS = 50_000
 
 
 @dataclass
@@ -70,14 +74,10 @@ def reprice(
 ) -> RepriceSummary:
     """Price every stored call of [since, until) with ``book``; store restatements."""
     summary = RepriceSummary(since, until, book.version)
-    result = store.query(
-        read_sql("queries/reprice_calls.sql"),
-        {"since": naive_utc(since), "until": naive_utc(until)},
-    )
     now = datetime.now(timezone.utc)
     version = time.time_ns()
     pending: list[tuple] = []
-    for record in result.dicts():
+    for record in stored_calls(store, since, until):
         ts = _utc(record["ts"])
         price = book.price_usage(
             record["provider"],
@@ -130,3 +130,43 @@ def reprice(
     if pending and not dry_run:
         store.insert_rows("llm_call_restatements", pending, RESTATEMENT_COLUMNS)
     return summary
+
+
+def stored_calls(
+    store: Any, since: datetime, until: datetime, page_rows: int = PAGE_ROWS
+) -> Iterator[dict[str, Any]]:
+    """The stored calls of [since, until), read page by page (``reprice_calls.sql``) so that
+    neither this process nor a running processor answering for it holds the whole period.
+    A page the processor refuses as too large (413) is asked again smaller: within its
+    ``max_result_rows`` when it says so, else half as many rows (its bytes bound)."""
+    from llm_margin.processor.remote import RemoteError
+
+    sql = read_sql("queries/reprice_calls.sql")
+    period = {"since": naive_utc(since), "until": naive_utc(until)}
+    after: tuple[str, str] | None = None
+    while True:
+        parameters = {
+            **period,
+            "first": int(after is None),
+            "after_customer": after[0] if after else "",
+            "after_span": after[1] if after else "",
+            "page_rows": page_rows,
+        }
+        try:
+            rows = store.query(sql, parameters).dicts()
+        except RemoteError as exc:
+            if exc.status != 413 or page_rows == 1:
+                raise
+            page_rows = smaller_page(page_rows, exc.max_result_rows)
+            continue
+        yield from rows
+        if len(rows) < page_rows:
+            return
+        after = (rows[-1]["customer_id"], rows[-1]["span_id"])
+
+
+def smaller_page(page_rows: int, max_result_rows: int | None) -> int:
+    """The next page size after ``page_rows`` rows were refused as too large (pure)."""
+    if max_result_rows and max_result_rows < page_rows:
+        return max_result_rows
+    return max(1, page_rows // 2)

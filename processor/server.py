@@ -127,17 +127,23 @@ class Processor:
                 config.database,
                 auth_token=config.auth_token,
                 writable=config.clickhouse_http_writable,
+                result_limits=config.result_limits,
             )
         # /api/query callers get every read client but one. The budget rounds read on the same
         # clients: four callers' queries (up to max_execution_time each) held them all, rounds
         # stopped, and after a few intervals decisions answered 503 (a fail-closed app then
-        # refuses every LLM call).
+        # refuses every LLM call). (Embedded, callers' queries now run on clients of their own,
+        # whose sessions carry the result bound; this still caps how many run at once.)
         self._remote_reads = threading.BoundedSemaphore(max(1, self.store.read_concurrency - 1))
         self._stopped = threading.Event()
 
     def _read_query(self, sql: str, parameters: dict[str, Any]) -> QueryResult:
+        """A remote caller's SQL: read-only, its answer bounded (ResultTooLargeError past
+        max_result_rows / max_result_bytes: the whole answer is held in memory here)."""
         with self._remote_reads:
-            return self.store.query_readonly(sql, parameters_from_wire(parameters))
+            return self.store.query_readonly(
+                sql, parameters_from_wire(parameters), limits=self.config.result_limits
+            )
 
     @property
     def http_url(self) -> str:

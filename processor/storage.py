@@ -34,7 +34,10 @@ from llm_margin.processor.readonly_sql import (
     READ_LIMITS,
     READONLY_CODE,
     ReadOnlyStatementError,
+    ResultLimits,
+    ResultTooLargeError,
     check_read_statement,
+    is_result_limit_error,
 )
 from llm_margin.processor.records import (
     CALL_COLUMNS,
@@ -122,7 +125,7 @@ class Store:
         *,
         description: str,
         embedded_path: str | None = None,
-        open_reader: Callable[[], Any] | None = None,
+        open_reader: Callable[..., Any] | None = None,
         open_writer: Callable[[], Any] | None = None,
     ) -> None:
         self._client = client
@@ -140,6 +143,11 @@ class Store:
         self.embedded_path = embedded_path
         # Clients for query_readonly; without a way to open more, reads share the main client.
         self._readers = _ClientPool(open_reader, READ_CLIENTS) if open_reader else None
+        # query_readonly(limits=...): clients whose session also bounds each answer (an
+        # embedded session is readonly=1, so its bounds are fixed when it opens), per bound.
+        self._open_reader = open_reader
+        self._limited_readers: dict[ResultLimits, _ClientPool] = {}
+        self._pools_lock = threading.Lock()  # not _lock: the writer holds that for inserts
         # How many read-only queries may usefully run at once (reports use it).
         self.read_concurrency = READ_CLIENTS if open_reader else 1
 
@@ -174,7 +182,8 @@ class Store:
             )
             description = f"ClickHouse server {_redact(clickhouse_url)} database {database}"
 
-            def open_reader() -> Any:
+            def open_reader(extra_settings: Mapping[str, Any] | None = None) -> Any:
+                # a server client's bounds go with each query (query_readonly)
                 return clickhouse_connect.get_client(
                     dsn=clickhouse_url,
                     database=database,
@@ -182,7 +191,8 @@ class Store:
                     **SERVER_TIMEOUTS,
                 )
 
-            open_writer = open_reader  # a server client is read-only only per query
+            def open_writer() -> Any:  # a server client is read-only only per query
+                return open_reader()
 
             if cluster:
                 description += f" on cluster {cluster}"
@@ -214,15 +224,15 @@ class Store:
             description = f"embedded chDB at {path}"
             embedded_path = path
 
-            def open_reader() -> Any:
+            def open_reader(extra_settings: Mapping[str, Any] | None = None) -> Any:
                 # chDB runs every statement of a multi-statement text and a per-query
                 # `SETTINGS readonly=1` covers only the last one, so the session itself is
                 # read-only (see query_readonly).
                 reader = clickhouse_connect.get_client(
                     interface="chdb", path=path, database=database
                 )
-                for name, value in READ_LIMITS.items():
-                    reader.command(f"SET {name} = {int(value)}")
+                for name, value in {**READ_LIMITS, **(extra_settings or {})}.items():
+                    reader.command(f"SET {name} = {_setting_literal(value)}")
                 reader.command("SET readonly = 1")
                 return reader
 
@@ -386,6 +396,7 @@ class Store:
         parameters: Mapping[str, Any] | None = None,
         *,
         own_sql: bool = False,
+        limits: ResultLimits | None = None,
     ) -> QueryResult:
         """A query that cannot change data or touch files (ClickHouse ``readonly=1``), on a
         client of the read pool: for reports and remote callers; safe to call from several
@@ -402,14 +413,37 @@ class Store:
         (``readonly_sql.py``). ``own_sql``: the project's own report SQL
         (``clickhouse/queries/``), which skips that check (a ``formatQuery`` round trip,
         ~10 ms for a report query) and keeps the read-only session.
+
+        ``limits``: the engine stops a query whose answer passes them, before it is all in
+        memory, and this raises ResultTooLargeError (for remote callers' SQL; see
+        readonly_sql.ResultLimits).
         """
         params = dict(parameters or {})
-        settings = None if self.embedded_path is not None else {"readonly": 1}
-        if self._readers is None:
-            with self._lock:
-                return _read_statement(self._client, sql, params, settings, own_sql)
-        with self._readers.client() as client:
-            return _read_statement(client, sql, params, settings, own_sql)
+        settings = None
+        if self.embedded_path is None:  # per query, the bounds before readonly freezes them
+            settings = {**(limits.settings() if limits else {}), "readonly": 1}
+        try:
+            if self._readers is None:
+                with self._lock:
+                    return _read_statement(self._client, sql, params, settings, own_sql)
+            with self._reader_pool(limits).client() as client:
+                return _read_statement(client, sql, params, settings, own_sql)
+        except DatabaseError as exc:
+            if limits is not None and is_result_limit_error(str(exc)):
+                raise ResultTooLargeError(limits, str(exc)) from exc
+            raise
+
+    def _reader_pool(self, limits: ResultLimits | None) -> _ClientPool:
+        assert self._readers is not None and self._open_reader is not None
+        if limits is None or self.embedded_path is None:
+            return self._readers
+        with self._pools_lock:
+            pool = self._limited_readers.get(limits)
+            if pool is None:
+                open_reader = self._open_reader
+                pool = _ClientPool(lambda: open_reader(limits.settings()), READ_CLIENTS)
+                self._limited_readers[limits] = pool
+            return pool
 
     def command(self, sql: str, parameters: Mapping[str, Any] | None = None) -> Any:
         with self._lock:
@@ -437,6 +471,8 @@ class Store:
     def close(self) -> None:
         if self._readers is not None:
             self._readers.close()
+        for pool in self._limited_readers.values():
+            pool.close()
         self._background.close()
         self._linker.close()
         with self._lock:
@@ -641,6 +677,10 @@ def _redact(url: str) -> str:
         return url
     netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _setting_literal(value: int | str) -> str:
+    return str(int(value)) if isinstance(value, int) else sql_literal(str(value))
 
 
 def _identifier(name: str) -> str:

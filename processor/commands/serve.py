@@ -60,6 +60,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         const=True,
         help="allow INSERT/DDL through the ClickHouse HTTP interface (default read-only)",
     )
+    parser.add_argument(
+        "--max-result-rows",
+        type=int,
+        help="largest answer, in rows, of /api/query (read commands while serve runs) and "
+        "the read-only ClickHouse HTTP interface (default 500000; 0: no limit)",
+    )
+    parser.add_argument(
+        "--max-result-bytes",
+        type=int,
+        help="largest answer of those, in uncompressed bytes (default 32 MiB; 0: no limit)",
+    )
     parser.add_argument(  # pricing (issue 4)
         "--price-overlay", help="price overlay YAML (custom models, discounts, tiers, dates)"
     )
@@ -107,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
                 "drain_seconds": args.drain_seconds,
                 "clickhouse_http_port": args.clickhouse_http_port,
                 "clickhouse_http_writable": args.clickhouse_http_writable,
+                "max_result_rows": args.max_result_rows,
+                "max_result_bytes": args.max_result_bytes,
                 "cluster_name": args.cluster_name,  # cluster (issue 7)
                 "price_overlay": args.price_overlay,  # pricing (issue 4)
                 "task_finalize_seconds": args.task_finalize_seconds,  # linking (issue 4)

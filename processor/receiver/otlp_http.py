@@ -1,7 +1,8 @@
 """OTLP/HTTP receiver plus the processor's small HTTP API, on one port.
 
 Routes: POST /v1/traces (OTLP protobuf or JSON, gzip), GET /healthz, GET /metrics,
-POST /api/query (read-only SQL for CLI commands while `serve` owns the embedded store).
+POST /api/query (read-only SQL for CLI commands while `serve` owns the embedded store; an
+answer past the configured result limits is refused with 413, see ``readonly_sql.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from llm_margin.processor.http_server import (
     read_chunked,
 )
 from llm_margin.processor.metrics import Metrics
+from llm_margin.processor.readonly_sql import ResultTooLargeError
 from llm_margin.processor.receiver.body_budget import BudgetExhaustedError, ByteBudget
 from llm_margin.processor.receiver.decode import (
     PayloadError,
@@ -480,6 +482,18 @@ def _make_handler(
                 return
             try:
                 result = query_runner(sql, parameters)
+            except ResultTooLargeError as exc:  # stopped by the engine; the limits say how much
+                limits = exc.limits
+                self._send_json(
+                    HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                    {
+                        "code": 413,
+                        "message": str(exc),
+                        "max_result_rows": limits.rows,
+                        "max_result_bytes": limits.bytes,
+                    },
+                )
+                return
             except Exception as exc:  # the SQL's own error, returned to the caller
                 self._send_json(HTTPStatus.BAD_REQUEST, {"code": 400, "message": str(exc)})
                 return

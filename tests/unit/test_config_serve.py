@@ -62,6 +62,12 @@ from llm_margin.processor.schema_upgrade import add_column_statements, declared_
         ({"drain_seconds": float("nan")}, "drain_seconds"),
         ({"task_finalize_seconds": float("nan")}, "task_finalize_seconds"),
         ({"ack_timeout_seconds": float("inf")}, "ack_timeout_seconds"),
+        # the answer bounds of /api/query and the ClickHouse HTTP interface (0: none)
+        ({"max_result_rows": -1}, "max_result_rows must be an integer >= 0"),
+        ({"max_result_rows": True}, "max_result_rows"),
+        ({"max_result_rows": "1000"}, "max_result_rows"),
+        ({"max_result_bytes": 1.5e9}, "max_result_bytes"),
+        ({"max_result_bytes": 2**63}, "max_result_bytes"),
     ],
 )
 def test_invalid_values_fail_fast_with_the_field_named(overrides, message):
@@ -200,3 +206,13 @@ def test_an_unvalidated_config_still_has_a_body_budget():
     """Processor(ServeConfig(...)) built in code, without validate(), still starts."""
     assert ServeConfig().inflight_body_bytes() == 256 * 1024 * 1024
     assert ServeConfig(max_body_bytes=300 * 1024 * 1024).inflight_body_bytes() == 600 * 1024 * 1024
+
+
+def test_result_limits_default_to_500_000_rows_and_32_mib_and_layer_like_the_rest(tmp_path):
+    from llm_margin.processor.readonly_sql import ResultLimits
+
+    assert ServeConfig().validate().result_limits == ResultLimits(500_000, 32 * 1024**2)
+    path = tmp_path / "serve.yaml"
+    path.write_text("max_result_rows: 0\nmax_result_bytes: 1024\n")
+    config = load_serve_config(str(path), {"max_result_bytes": 2048, "max_result_rows": None})
+    assert config.result_limits == ResultLimits(rows=0, bytes=2048)
