@@ -161,3 +161,43 @@ def test_create_schema_off_refuses_to_start_on_a_schema_it_cannot_write(clickhou
     front = Processor(config("dba_owned", False))
     front.start()
     front.stop()
+
+
+def test_api_query_answers_are_bounded_in_server_mode_too(clickhouse, tmp_path):
+    """With a server the bound goes with each query (settings before readonly=1)."""
+    import json
+    import urllib.error
+    import urllib.request
+
+    front = Processor(
+        ServeConfig(
+            clickhouse_url=url(clickhouse),
+            database="tenant_b",
+            otlp_grpc_port=free_port(),
+            otlp_http_port=free_port(),
+            spool_dir=str(tmp_path / "spool"),
+            max_result_rows=3,
+        ).validate()
+    )
+    front.start()
+
+    def post(sql: str) -> tuple[int, dict]:
+        request = urllib.request.Request(
+            front.http_url + "/api/query",
+            data=json.dumps({"sql": sql}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
+
+    try:
+        status, document = post("SELECT number FROM system.numbers LIMIT 10")
+        assert status == 413 and document["max_result_rows"] == 3, document
+        assert "--max-result-rows" in document["message"]
+        status, document = post("SELECT number FROM system.numbers LIMIT 3")
+        assert status == 200 and document["rows"] == [[0], [1], [2]], document
+    finally:
+        front.stop()
