@@ -33,7 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "{until:DateTime64(6)} when the SQL has them (UTC; default: the start of the month "
             "until now, as for `report`), and {customer:String} is '' (every customer) unless "
             "--param customer=ID is given, so clickhouse/queries/*.sql run as-is. Money prints as exact decimals, in JSON as strings; "
-            "datetimes in JSON as ISO 8601; NaN as null."
+            "datetimes in JSON as ISO 8601; NaN as null. While `serve` runs on the data directory it "
+            "answers, within its --max-result-rows / --max-result-bytes (an answer past them is "
+            "refused: add LIMIT or aggregate)."
         ),
     )
     parser.add_argument("query", help="SQL text, or - to read it from standard input")
