@@ -4,7 +4,8 @@ Like the real API, ``input_tokens`` excludes cache reads and writes, which are r
 their own fields; streams follow Anthropic's event order (message_start with input and cache
 usage, content block events, message_delta with the final output_tokens, message_stop).
 A request's ``speed`` (fast mode) is answered as ``usage.speed``, in message_start's usage and
-message_delta's alike.
+message_delta's alike. A request's ``inference_geo`` is answered as ``usage.inference_geo`` in
+the Message's usage and message_start's (message_delta's usage has no such field).
 
 Beta ``usage.iterations``: a request with the advisor tool (a ``tools`` entry of type
 ``advisor_20260301``) or with compaction (a ``context_management.edits`` entry of type
@@ -52,7 +53,9 @@ def _wants_json(body: dict[str, Any]) -> bool:
     return isinstance(fmt, dict) and bool(fmt) and fmt.get("type") != "text"
 
 
-def _usage(plan: Plan, ov: Overrides, output_tokens: int, speed: Any = None) -> dict[str, Any]:
+def _usage(
+    plan: Plan, ov: Overrides, output_tokens: int, speed: Any = None, geo: Any = None
+) -> dict[str, Any]:
     usage: dict[str, Any] = {
         "input_tokens": plan.fresh_input,
         "cache_creation_input_tokens": ov.cache_write + ov.cache_write_1h,
@@ -70,6 +73,8 @@ def _usage(plan: Plan, ov: Overrides, output_tokens: int, speed: Any = None) -> 
         usage["server_tool_use"] = _server_tool_use(ov.web_searches)
     if speed is not None:  # only when asked for: answers without it keep their old shape
         usage["speed"] = speed
+    if geo is not None:  # likewise: where inference ran, as asked
+        usage["inference_geo"] = geo
     return usage
 
 
@@ -148,6 +153,7 @@ def message(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
     """A Message body, or the Messages stream events when ``stream`` is true."""
     plan = make_plan(_input_tokens(body), tokens.output_limit(body, "max_tokens"), ov)
     speed = body.get("speed")
+    geo = body.get("inference_geo")
     tool = _tool_name(body)
     iterations = _iterations(body, plan, ov)
     parts = content_pieces(plan.visible, tool is not None or _wants_json(body), invalid_json)
@@ -168,13 +174,13 @@ def message(body: dict[str, Any], ov: Overrides, invalid_json: bool) -> Any:
         "content": [block],
         "stop_reason": stop,
         "stop_sequence": None,
-        "usage": _usage(plan, ov, plan.output, speed),
+        "usage": _usage(plan, ov, plan.output, speed, geo),
     }
     if iterations is not None:
         msg["usage"]["iterations"] = iterations
     if not body.get("stream"):
         return msg
-    start = {**msg, "content": [], "stop_reason": None, "usage": _usage(plan, ov, 1, speed)}
+    start = {**msg, "content": [], "stop_reason": None, "usage": _usage(plan, ov, 1, speed, geo)}
     if ov.web_searches:  # cumulative, like output_tokens: none yet at the start
         start["usage"]["server_tool_use"] = _server_tool_use(0)
     events = [SSE("message_start", {"type": "message_start", "message": start})]

@@ -78,6 +78,10 @@ SUB_USAGE_CACHE_WRITE_1H_TOKENS = "llm_margin.sub_usage.cache_write_1h.input_tok
 # The provider's inference speed mode: "standard" or "fast" (Anthropic fast mode, billed at a
 # premium per-token price). The response's value when it reports one, else the request's.
 SPEED = "llm_margin.speed"
+# Where the provider ran inference (Anthropic usage.inference_geo: "global", "us"; US-only
+# inference is billed at a premium per token). The response's value when it reports one, else
+# the request's inference_geo.
+INFERENCE_GEO = "llm_margin.inference_geo"
 # Marks a "stream started" record: the processor stores it as an estimate that the final
 # span (same call id) replaces.
 CALL_ID = "llm_margin.call_id"

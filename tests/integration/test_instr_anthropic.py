@@ -379,3 +379,45 @@ def test_speed_the_response_reports_wins_over_the_request(tracing, client):  # n
     # the stream-started record has the request's (the speed asked for, an estimate)
     (provisional,) = tracing.provisional()
     assert provisional.attributes[A.SPEED] == "standard"
+
+
+# Data residency: usage.inference_geo as the response reports it (the simulator echoes the
+# request's inference_geo), nothing for a call without one.
+GEOS = [("us", "us"), ("global", "global"), (None, None), ("US", "us")]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        _create,
+        _create_stream,
+        _stream_helper,
+        _beta_create,
+        _beta_stream_helper,
+        _async_create,
+        _async_create_stream,
+        _async_beta_stream_helper,
+    ],
+)
+def test_inference_geo_recorded_sync_async_and_streamed(tracing, client, aclient, call):  # noqa: F811
+    for geo, _ in GEOS:
+        kw = {"model": "claude-opus-4-6", "max_tokens": 10, "messages": MESSAGES}
+        call(client, aclient, kw if geo is None else {**kw, "inference_geo": geo})
+    calls = tracing.calls()
+    assert [c.attributes.get(A.INFERENCE_GEO) for c in calls] == [g for _, g in GEOS]
+    assert all(c.attributes[A.CALL_STATUS] == "ok" for c in calls)
+
+
+def test_inference_geo_the_response_reports_wins_over_the_request(tracing, client):  # noqa: F811
+    # the body asks for US-only inference (extra_body wins over the keyword): the response
+    # says us, the workspace default a response can report without a request asking for it
+    kw = {"model": "claude-opus-4-6", "max_tokens": 10, "messages": MESSAGES}
+    kw |= {"inference_geo": "global", "extra_body": {"inference_geo": "us"}}
+    message = client.messages.create(**kw)
+    for _ in client.messages.create(stream=True, **kw):
+        pass
+    assert message.usage.inference_geo == "us"
+    assert [c.attributes[A.INFERENCE_GEO] for c in tracing.calls()] == ["us", "us"]
+    # the stream-started record has the request's (the geography asked for, an estimate)
+    (provisional,) = tracing.provisional()
+    assert provisional.attributes[A.INFERENCE_GEO] == "global"

@@ -480,6 +480,19 @@ def test_anthropic_iterations_only_when_asked(claude, extra, kinds):
     assert [e.type for e in final.usage.iterations or ()] == (kinds or [])
 
 
+def test_anthropic_inference_geo_echoed_in_usage_only_when_asked(claude):
+    m = claude.messages.create(model=CLAUDE, max_tokens=100, messages=USER, inference_geo="us")
+    assert m.usage.inference_geo == "us"
+    kw = {"model": CLAUDE, "max_tokens": 100, "messages": USER, "inference_geo": "us"}
+    with claude.messages.stream(**kw) as s:
+        events = list(s)
+    start = next(e for e in events if e.type == "message_start")
+    assert start.message.usage.inference_geo == "us"
+    assert s.get_final_message().usage.inference_geo == "us"
+    plain = claude.messages.create(model=CLAUDE, max_tokens=100, messages=USER)
+    assert plain.usage.inference_geo is None
+
+
 def test_anthropic_stream_cut_and_errors(claude, sim):
     # The anthropic SDK lets httpx2's incomplete-chunked-read error through unwrapped.
     with pytest.raises((anthropic.APIConnectionError, httpx2.RemoteProtocolError)):

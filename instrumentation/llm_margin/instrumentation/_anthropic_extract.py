@@ -6,7 +6,8 @@ providers mean the same thing. Cache writes are split into 5-minute and 1-hour b
 response carries ``usage.cache_creation``. Web searches (``usage.server_tool_use``), billed per
 search beside the tokens, are counted; web fetches are not billed beyond their tokens.
 Fast mode (``speed="fast"``, billed at a premium per token) is read from ``usage.speed``, else
-from the request.
+from the request. So is the inference geography (``usage.inference_geo``, else the request's
+``inference_geo``: ``"us"`` is billed at a premium on newer models, ``"global"`` is standard).
 
 Beta ``usage.iterations`` entries billed outside the top-level usage fields are recorded as
 sub-usage (``SubUsage``): ``compaction`` (the summarising step of context compaction, on the
@@ -19,6 +20,7 @@ model's price). ``message`` entries are the top-level usage split per step, and 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +46,18 @@ def speed_mode(value: Any) -> str | None:
     return _SPEEDS.get(value) if isinstance(value, str) else None
 
 
+# A geography name as the API spells them ("global", "us"); anything else is not recorded.
+_GEO = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+def inference_geo(value: Any) -> str | None:
+    """A request's or a usage's ``inference_geo``, lower-cased; None when absent or not a name."""
+    if not isinstance(value, str):
+        return None
+    geo = value.strip().lower()
+    return geo if _GEO.fullmatch(geo) else None
+
+
 def messages_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
     """Facts of ``messages.create`` / ``.stream`` / ``.parse``."""
     model = kwargs.get("model")
@@ -60,6 +74,7 @@ def messages_request_facts(kwargs: Mapping[str, Any]) -> RequestFacts:
         tools=given(kwargs.get("tools")) and bool(kwargs.get("tools")),
         service_tier=tier if isinstance(tier, str) else None,
         speed=speed_mode(kwargs.get("speed")),
+        inference_geo=inference_geo(kwargs.get("inference_geo")),
     )
 
 
@@ -163,6 +178,7 @@ def message_facts(message: Any, request: RequestFacts) -> ResponseFacts:
         service_tier=tier if isinstance(tier, str) else None,
         speed=speed_mode(get(usage, "speed")),
         sub_usage=billed_iterations(get(usage, "iterations")),
+        inference_geo=inference_geo(get(usage, "inference_geo")),
     )
 
 
@@ -204,7 +220,8 @@ class MessageStreamAccumulator:
 
     __slots__ = ("request", "model", "response_id", "usage", "cache_split", "thinking",
                  "chars", "chunks", "reasons", "texts", "tool_inputs", "saw_delta", "stopped",
-                 "service_tier", "server_tools", "speed", "iterations")  # fmt: skip
+                 "service_tier", "server_tools", "speed", "iterations",
+                 "inference_geo")  # fmt: skip
 
     def __init__(self, request: RequestFacts) -> None:
         self.request = request
@@ -224,6 +241,7 @@ class MessageStreamAccumulator:
         self.server_tools: Any = None
         self.speed: str | None = None
         self.iterations: Any = None
+        self.inference_geo: str | None = None
 
     def _merge_usage(self, usage: Any) -> None:
         for name in _USAGE_FIELDS:
@@ -251,6 +269,9 @@ class MessageStreamAccumulator:
         iterations = get(usage, "iterations")
         if iterations is not None:
             self.iterations = iterations
+        geo = inference_geo(get(usage, "inference_geo"))  # like speed: the last one reported
+        if geo is not None:
+            self.inference_geo = geo
 
     def add(self, event: Any) -> bool:
         kind = get(event, "type")
@@ -324,6 +345,7 @@ class MessageStreamAccumulator:
             service_tier=self.service_tier,
             speed=self.speed,
             sub_usage=billed_iterations(self.iterations),
+            inference_geo=self.inference_geo,
         )
 
     def estimated_output_tokens(self) -> int:

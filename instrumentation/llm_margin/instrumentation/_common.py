@@ -560,6 +560,7 @@ class LLMCall:
                         # may not be the ones asked for
                         service_tier=facts.service_tier,
                         speed=facts.speed,
+                        inference_geo=facts.inference_geo,
                     ),
                     complete_usage=False,
                     output_estimate=accumulator.estimated_output_tokens(),
@@ -602,6 +603,8 @@ class LLMCall:
             attributes[A.GEN_AI_RESPONSE_SERVICE_TIER] = facts.service_tier
         if facts.speed:  # the speed billed, over the one asked for (set at the start)
             attributes[A.SPEED] = facts.speed
+        if facts.inference_geo:  # where it ran, over where it was asked to (set at the start)
+            attributes[A.INFERENCE_GEO] = facts.inference_geo
         usage = facts.usage
         if complete_usage and usage_complete(usage):
             attributes.update(usage.attributes())
@@ -738,6 +741,8 @@ def start_call(
         }
         if facts.speed:
             ours[A.SPEED] = facts.speed
+        if facts.inference_geo:
+            ours[A.INFERENCE_GEO] = facts.inference_geo
         if get_config().capture_content:
             content = kwargs.get("messages", kwargs.get("input", kwargs.get("contents")))
             if content is not None:

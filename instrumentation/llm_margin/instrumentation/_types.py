@@ -105,6 +105,8 @@ class RequestFacts(NamedTuple):
     service_tier: str | None = None
     # The inference speed mode asked for: "fast" | "standard" (Anthropic fast mode).
     speed: str | None = None
+    # The inference geography asked for (Anthropic inference_geo: "global", "us", ...).
+    inference_geo: str | None = None
     # True when we added stream_options.include_usage: the usage chunk is then hidden.
     usage_chunk_added: bool = False
     # Gemini: the google_search (or google_search_retrieval) tool was given, so the web search
@@ -127,6 +129,8 @@ class ResponseFacts(NamedTuple):
     service_tier: str | None = None
     # The speed mode the provider reports it ran at (it bills that one, not the one asked for).
     speed: str | None = None
+    # Where the provider reports it ran inference (it bills that geography's price).
+    inference_geo: str | None = None
     # The provider answered but reports the call failed (a Responses API ``status: failed``).
     error_type: str | None = None
     # Sub-inferences billed outside ``usage`` (Anthropic compaction and advisor iterations).

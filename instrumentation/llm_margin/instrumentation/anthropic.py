@@ -23,7 +23,10 @@ reported apart, and the 5-minute / 1-hour cache writes
 Thinking tokens are reported as reasoning tokens. Streams take usage from ``message_start`` and
 ``message_delta``. Fast mode (billed at a premium per token): ``llm_margin.speed`` is ``fast`` or
 ``standard`` as the response's ``usage.speed`` says (a stream's last), else as the request's
-``speed`` asked; left out for a call without one (any other value is ignored).
+``speed`` asked; left out for a call without one (any other value is ignored). Data residency:
+``llm_margin.inference_geo`` is where inference ran (``global``, ``us``; US-only inference is
+billed at a premium on newer models), from the response's ``usage.inference_geo``, else the
+request's ``inference_geo``; left out when neither says.
 Beta ``usage.iterations`` steps billed outside the top-level usage (context ``compaction``, on
 the call's model; ``advisor_message``, on the advisor's model) are reported as
 ``llm_margin.sub_usage.*`` arrays, one element per step (a stream's from its final
