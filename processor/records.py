@@ -72,6 +72,9 @@ class CallRecord:
     sub_usage: tuple = ()
     # The part of cost_usd those sub-inferences account for (the rest is the call's own).
     sub_usage_cost_usd: Decimal = Decimal(0)
+    # Where the provider ran inference ("us": Anthropic US-only inference, a premium per-token
+    # price; "global": standard; "" when the span does not say). Last (__setstate__).
+    inference_geo: str = ""
 
     def row(self) -> tuple:
         return _call_row(self)

@@ -97,6 +97,7 @@ def reprice(
             record["service_tier"],
             record["speed"],
             sub_usage_rows(record["sub_usage"]),
+            record["inference_geo"],
         )
         charged = Decimal(record["cost_usd"])
         summary.calls += 1

@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS llm_calls_local ON CLUSTER '__CLUSTER__'
     -- cost_usd; sub_usage_cost_usd is their part of it. Input counts include cache tokens.
     sub_usage             Array(Tuple(kind String, model String, input_tokens UInt64, output_tokens UInt64, cache_read_tokens UInt64, cache_write_tokens UInt64, cache_write_1h_tokens UInt64)),
     sub_usage_cost_usd    Decimal(38, 18),
+    -- Where the provider ran inference (Anthropic usage.inference_geo): "us" (US-only, billed
+    -- at a premium per token), "global" (standard), or '' when the span does not say.
+    inference_geo         LowCardinality(String),
     inserted_at           DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)

@@ -2,8 +2,9 @@
 -- `llm-margin prices check` (which asks the current price book about each: the searches too,
 -- since a call whose searches have no price is stored unpriced, and the speed modes other than
 -- standard its calls ran at, since a fast-mode call with no fast-mode price is too, their service
--- tiers other than the standard ones, since a priority call with no priority price is, and the
--- models of their sub-inferences).
+-- tiers other than the standard ones, since a priority call with no priority price is, the
+-- models of their sub-inferences, and the inference geographies other than global, since a
+-- US-only call with no multiplier for it is unpriced too).
 -- Parameters: since DateTime64(6), until DateTime64(6).
 WITH
     -- FINAL reads only the period's partitions (schema/038_llm_call_partitions.sql); none
@@ -31,6 +32,8 @@ SELECT
     arraySort(groupUniqArrayArray(
         arrayFilter(m -> m != '', arrayMap(e -> tupleElement(e, 'model'), sub_usage))
     )) AS sub_usage_models,
+    arraySort(groupUniqArrayIf(inference_geo, inference_geo NOT IN ('', 'global')))
+        AS inference_geos,
     max(ts) AS last_ts
 FROM llm_calls FINAL
 WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}

@@ -26,7 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "show",
         help="what the price book says for a model",
         description="The prices the price book applies to a model at a time (--at), for calls "
-        "at a service tier or speed mode (--service-tier, --speed): per request and per "
+        "at a service tier or speed mode, or run in an inference geography (--service-tier, "
+        "--speed, --inference-geo): per request and per "
         "million input, output and cache tokens, their source (genai-prices or your overlay) "
         "and the price version stored with each call.",
     )
@@ -34,8 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument(
         "--provider",
         default="",
-        help="provider (openai, anthropic, ...); with --service-tier, default: the one the "
-        "price book resolves the model name to (refused when several or none)",
+        help="provider (openai, anthropic, ...); with --service-tier or --inference-geo, "
+        "default: the one the price book resolves the model name to (refused when several or "
+        "none)",
     )
     show.add_argument("--at", help="price at this date/time (UTC; default now)")
     show.add_argument(
@@ -45,6 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     show.add_argument(
         "--speed", default="", help="price of calls at this speed mode (fast; default: standard)"
+    )
+    show.add_argument(
+        "--inference-geo",
+        default="",
+        help="price of calls run in this inference geography (Anthropic data residency: us; "
+        "default: global, the standard price)",
     )
     show.add_argument("--price-overlay", help="price overlay YAML to apply")
     show.add_argument(
@@ -57,7 +65,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="List the models of stored calls the price book cannot price, with their "
         "calls, tokens and searches and the reason (no price for the model, or none for the "
         "web or file searches its calls made, the speed mode they ran at, such as Anthropic "
-        "fast mode, or the premium service tier, such as priority); exit status 1 when there "
+        "fast mode, the premium service tier, such as priority, or the inference geography, "
+        "such as Anthropic's US-only inference); exit status 1 when there "
         "are any (for CI and cron).",
     )
     add_read_options(check)
@@ -92,12 +101,14 @@ def run_show(args: argparse.Namespace) -> int:
 
     book = _book(args.price_overlay)
     at = _at(args.at)
-    if args.service_tier and not args.provider:
+    if (args.service_tier or args.inference_geo) and not args.provider:
         # A tier's price depends on the provider: OpenAI's and Gemini's priority is a premium
         # (unpriced without a price for it), Anthropic's is not; `openai/flex` multiplies
-        # OpenAI's calls only. Without one, neither applies: the standard price is shown.
+        # OpenAI's calls only (`anthropic/us` Anthropic's US-only ones). Without one, neither
+        # applies: the standard price is shown.
         args.provider = _provider_of(book, args.model)
-    rows = explain_model(book, args.provider, args.model, at, args.service_tier, args.speed)
+    modes = (args.service_tier, args.speed, args.inference_geo)
+    rows = explain_model(book, args.provider, args.model, at, *modes)
     if not rows:
         raise CommandError(_no_price_message(book, args, at))
     columns = list(rows[0])
@@ -117,7 +128,8 @@ def _provider_of(book, model: str) -> str:
         else f"the price book does not know the provider of model {model!r}"
     )
     raise CommandError(
-        f"{why}; the price of a service tier depends on the provider: give --provider"
+        f"{why}; the price of a service tier or inference geography depends on the provider: "
+        "give --provider"
     )
 
 
@@ -129,6 +141,11 @@ def _no_price_message(book, args: argparse.Namespace, at: datetime) -> str:
     message = f"the price book has no price for model {args.model!r}" + (
         f" of provider {args.provider!r}" if args.provider else ""
     )
+    standard = book.price_usage(args.provider, (args.model,), Usage4(1), at, args.service_tier)
+    if args.inference_geo and standard.priced and not args.speed:
+        return f"{message} run in inference geography {args.inference_geo!r}; " + _geo_fix(
+            args.provider or "anthropic", args.inference_geo
+        )
     if args.speed:
         return (
             f"{message} at speed {args.speed!r}; give the speed a multiplier under `speeds:` "
@@ -192,7 +209,7 @@ def _unpriced_reason(book, record) -> str:
     advisor) they made (a call with any of these the price lacks is stored unpriced)."""
     from llm_margin.processor.pricing.genai import Usage4
 
-    def priced(speed: str = "", service_tier: str = "", **searches: int) -> bool:
+    def priced(speed: str = "", service_tier: str = "", geo: str = "", **searches: int) -> bool:
         return book.price_usage(
             record["provider"],
             (record["response_model"], record["request_model"]),
@@ -200,6 +217,7 @@ def _unpriced_reason(book, record) -> str:
             _as_datetime(record["last_ts"]),
             service_tier=service_tier,
             speed=speed,
+            inference_geo=geo,
         ).priced
 
     if not priced():
@@ -220,7 +238,18 @@ def _unpriced_reason(book, record) -> str:
             record["provider"], (model,), Usage4(1000, 1000), _as_datetime(record["last_ts"])
         ).priced
     ]
-    return f"no {' or '.join(missing)}" if missing else ""
+    geos = [geo for geo in record["inference_geos"] if not priced(geo=geo)]
+    missing += [f"{geo}-geo price" for geo in geos]
+    reason = f"no {' or '.join(missing)}" if missing else ""
+    return f"{reason}; {_geo_fix(record['provider'], geos[0])}" if geos else reason
+
+
+def _geo_fix(provider: str, geo: str) -> str:
+    """How to price calls run in an inference geography the book has no multiplier for."""
+    fix = f"give `{provider}/{geo}` a multiplier under `inference_geos:` in a price overlay"
+    if (provider, geo) == ("anthropic", "us"):
+        fix += ' (Anthropic bills US-only inference at 1.1x: "1.1")'
+    return fix
 
 
 def _as_datetime(value) -> datetime:

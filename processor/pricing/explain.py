@@ -21,9 +21,11 @@ def explain_model(
     at: datetime,
     service_tier: str = "",
     speed: str = "",
+    inference_geo: str = "",
 ) -> list[dict[str, Any]]:
     """Per-million-token prices (after overlay multipliers) measured from the book itself,
-    for calls at ``service_tier`` and ``speed`` (the standard price when not given).
+    for calls at ``service_tier`` and ``speed`` and run in ``inference_geo`` (the standard
+    price when not given).
 
     Each price is measured from the book (a thousand tokens of that kind, scaled to a
     million), so what is shown is what calls are charged, overlay and genai-prices alike, below
@@ -36,7 +38,8 @@ def explain_model(
         "cache_read": Usage4(_PROBE, cache_read_tokens=_PROBE),
         "cache_write": Usage4(_PROBE, cache_write_tokens=_PROBE),
     }
-    base = book.price_usage(provider, (model,), Usage4(), at, service_tier, speed)
+    modes = dict(service_tier=service_tier, speed=speed, inference_geo=inference_geo)
+    base = book.price_usage(provider, (model,), Usage4(), at, **modes)
     if not base.priced:
         return []
     row: dict[str, Any] = {
@@ -48,9 +51,11 @@ def explain_model(
         row["service_tier"] = service_tier
     if speed:
         row["speed"] = speed
+    if inference_geo:
+        row["inference_geo"] = inference_geo
     row.update(source=base.source, per_request_usd=base.cost_usd)
     for name, usage in probes.items():
-        priced = book.price_usage(provider, (model,), usage, at, service_tier, speed)
+        priced = book.price_usage(provider, (model,), usage, at, **modes)
         price = priced.cost_usd - base.cost_usd
         row[f"{name}_per_mtok_usd"] = price * _SCALE
     row["price_version"] = base.price_version

@@ -25,6 +25,8 @@ Format (every section optional; prices in USD, per million tokens unless named p
       openai/priority: "1.75"  # provider/tier: that provider's tier only (wins over the name)
     speeds:                    # multiplier by the call's speed mode (Anthropic fast mode)
       fast: "6"                # for models genai-prices has no fast-mode price for
+    inference_geos:            # multiplier by where inference ran (Anthropic data residency)
+      anthropic/us: "1.1"      # US-only inference: 1.1x the token prices (Opus 4.6 and later)
     off_peak:                  # multiplier inside a daily UTC window (may wrap past midnight)
       - provider: deepseek
         start: "16:30"
@@ -48,6 +50,12 @@ do not apply to it; they multiply the standard price where genai-prices has none
 models too). A call at a speed other than standard with neither price is stored unpriced:
 fast mode costs several times the standard price, and pricing it as standard would
 understate it without saying so.
+
+An inference geography other than ``global`` (Anthropic's ``us``: US-only inference, billed at
+1.1x every token price on Claude Opus 4.6, Sonnet 4.6 and later models, which alone accept
+``inference_geo``) is priced with its ``inference_geos`` multiplier, on the tokens only (not on
+web searches); a call at a geography with none is stored unpriced, for the same reason.
+genai-prices has no data-residency prices, so the overlay is where this one comes from.
 
 A tier or speed name alone applies to every provider's calls in that mode; ``provider/name``
 to that provider's only, and wins over the name alone. Providers mean different things by
@@ -161,6 +169,7 @@ class Overlay:
     off_peak: tuple[OffPeak, ...] = ()
     digest: str = ""  # content hash, part of price_version
     speeds: Mapping[str, Decimal] = field(default_factory=dict)
+    inference_geos: Mapping[str, Decimal] = field(default_factory=dict)
 
     def model_entry(self, provider: str, model: str, ts: datetime) -> ModelPriceEntry | None:
         best: tuple | None = None
@@ -231,6 +240,10 @@ class Overlay:
         """The ``speeds`` multiplier of a call's speed mode; None: the overlay gives none."""
         return _for_provider(self.speeds, provider, speed)
 
+    def geo_multiplier(self, provider: str, inference_geo: str) -> Decimal | None:
+        """The ``inference_geos`` multiplier of where a call ran; None: the overlay gives none."""
+        return _for_provider(self.inference_geos, provider, inference_geo)
+
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -285,11 +298,10 @@ def parse_overlay(raw: bytes | str, source: str = "overlay") -> Overlay:
         raise OverlayError(f"{source} is not valid YAML: {exc}") from exc
     if not isinstance(document, dict):
         raise OverlayError(f"{source} must be a mapping")
-    unknown = sorted(set(document) - {"models", "discounts", "service_tiers", "speeds", "off_peak"})
+    unknown = sorted(set(document) - set(_SECTIONS))
     if unknown:
         raise OverlayError(
-            f"{source}: unknown sections {unknown}; known: discounts, models, off_peak, "
-            "service_tiers, speeds"
+            f"{source}: unknown sections {unknown}; known: {', '.join(sorted(_SECTIONS))}"
         )
     models = tuple(
         _model(item, f"{source}: models[{i}]")
@@ -305,8 +317,12 @@ def parse_overlay(raw: bytes | str, source: str = "overlay") -> Overlay:
     )
     tiers = _multipliers(document, "service_tiers", "a tier name", source)
     speeds = _multipliers(document, "speeds", "a speed mode", source)
+    geos = _multipliers(document, "inference_geos", "an inference geography", source)
     digest = hashlib.sha256(data).hexdigest()[:12]
-    return Overlay(models, discounts, tiers, windows, digest, speeds)
+    return Overlay(models, discounts, tiers, windows, digest, speeds, geos)
+
+
+_SECTIONS = ("models", "discounts", "service_tiers", "speeds", "inference_geos", "off_peak")
 
 
 def _multipliers(

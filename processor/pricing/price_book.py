@@ -30,6 +30,10 @@ _STANDARD_SPEEDS = frozenset({"", "standard"})
 # rather than priced as standard, which would understate it without saying so. Anthropic's
 # Priority Tier is a capacity commitment, priced as standard.
 PREMIUM_TIERS = {"openai": frozenset({"priority"}), "google": frozenset({"priority"})}
+# Inference geographies priced at the standard price ("" when the call did not say). Any other
+# (Anthropic's "us": US-only inference, 1.1x the token prices on Opus 4.6 and later models)
+# needs an ``inference_geos`` multiplier in the overlay; without one the call is unpriced.
+STANDARD_GEOS = frozenset({"", "global"})
 
 
 # Google bills Grounding with Google Search per grounded prompt (a request whose answer was
@@ -113,18 +117,22 @@ class PriceBook:
         service_tier: str = "",
         speed: str = "",
         sub_usage: tuple[SubUsage, ...] = (),
+        inference_geo: str = "",
     ) -> Price:
         """Price one call's usage: the first of ``models`` (response, then request) the overlay
         has an entry for, else the first genai-prices knows; at the price of the call's
-        service tier and speed mode where genai-prices has one (see overlay.py).
+        service tier and speed mode where genai-prices has one, and of its inference
+        geography (see overlay.py).
 
         Each of ``sub_usage`` (sub-inferences billed outside the top-level usage) is priced on
         its own, like a call: on the call's models when it names none (a compaction: the call's
         speed mode too), else on the model it names (an advisor: standard speed, as its own
         speed is not reported), under the call's service tier. One that cannot be priced
-        leaves the whole call unpriced, as a search without a price does."""
+        leaves the whole call unpriced, as a search without a price does. They ran in the call's
+        inference geography, and are priced at its multiplier too."""
+        geo = inference_geo.lower()
         with localcontext(_MONEY):
-            price = self._price_usage(provider, models, usage, ts, service_tier, speed.lower())
+            price = self._price_usage(provider, models, usage, ts, service_tier, speed.lower(), geo)
             if not sub_usage or not price.priced:
                 return price
             extra = Decimal(0)
@@ -136,6 +144,7 @@ class PriceBook:
                     ts,
                     service_tier,
                     "" if model else speed.lower(),
+                    geo,
                 )
                 if not part.priced:
                     return Price(Decimal(0), False, "")
@@ -150,6 +159,7 @@ class PriceBook:
         ts: datetime,
         service_tier: str,
         speed: str,
+        inference_geo: str,
     ) -> Price:
         names = tuple(model for model in models if model)
         usage = billed_searches(provider, names, usage)
@@ -172,18 +182,28 @@ class PriceBook:
             if speed_factor is None:  # a premium mode with no price: unpriced, not understated
                 return Price(Decimal(0), False, "")
             factor *= speed_factor
-        cost = (base * factor).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
-        # The searches' share: what they add to the price, under the same multiplier. Taken as
-        # a difference of two prices from the same entry, it holds for every price shape
+        geo_factor = Decimal(1)
+        if inference_geo not in STANDARD_GEOS:
+            found_geo = self.overlay.geo_multiplier(provider, inference_geo)
+            if found_geo is None:  # a premium geography with no price: unpriced, as above
+                return Price(Decimal(0), False, "")
+            geo_factor = found_geo
+        # The searches' share: what they add to the price, before multipliers. Taken as a
+        # difference of two prices from the same entry, it holds for every price shape
         # (overlay, linear or tiered genai-prices) and costs nothing for calls without searches.
-        shares = []
+        searches = []
         for kind in ("web_search_calls", "file_search_calls"):
             share = Decimal(0)
             if getattr(usage, kind):
                 without = self._base(provider, names, replace(usage, **{kind: 0}), ts, modes)
                 assert without is not None  # fewer searches: the same entry prices it
-                share = ((base - without[0]) * factor).quantize(COST_QUANTUM, ROUND_HALF_EVEN)
-            shares.append(share)
+                share = base - without[0]
+            searches.append(share)
+        if geo_factor != 1:
+            # The geography's premium is on the tokens (every kind), not on the searches
+            base += (geo_factor - 1) * (base - sum(searches))
+        cost = (base * factor).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
+        shares = [(share * factor).quantize(COST_QUANTUM, ROUND_HALF_EVEN) for share in searches]
         return Price(cost, True, self.version, source, *shares)
 
     def _base(
@@ -245,6 +265,7 @@ class PriceBook:
             call.service_tier,
             call.speed,
             call.sub_usage,
+            call.inference_geo,
         )
 
     def apply(self, call: CallRecord) -> CallRecord:

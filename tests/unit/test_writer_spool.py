@@ -377,6 +377,7 @@ def test_a_call_spooled_before_the_audio_columns_replays_with_zero_audio():
     [
         {"web_search_calls": 0, "file_search_calls": 0},  # the search counts
         {"speed": ""},  # the speed mode
+        {"inference_geo": ""},  # where inference ran
     ],
 )
 def test_a_call_spooled_before_newer_columns_replays_with_their_defaults(added):
