@@ -106,7 +106,8 @@ def run_show(args: argparse.Namespace) -> int:
         # (unpriced without a price for it), Anthropic's is not; `openai/flex` multiplies
         # OpenAI's calls only (`anthropic/us` Anthropic's US-only ones). Without one, neither
         # applies: the standard price is shown.
-        args.provider = _provider_of(book, args.model)
+        what = "a service tier" if args.service_tier else "an inference geography"
+        args.provider = _provider_of(book, args.model, what)
     modes = (args.service_tier, args.speed, args.inference_geo)
     rows = explain_model(book, args.provider, args.model, at, *modes)
     if not rows:
@@ -116,7 +117,7 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _provider_of(book, model: str) -> str:
+def _provider_of(book, model: str, what: str) -> str:
     """The one provider the price book resolves ``model`` to, else a CommandError asking for
     --provider."""
     providers = sorted(book.providers_of(model))
@@ -127,10 +128,7 @@ def _provider_of(book, model: str) -> str:
         if providers
         else f"the price book does not know the provider of model {model!r}"
     )
-    raise CommandError(
-        f"{why}; the price of a service tier or inference geography depends on the provider: "
-        "give --provider"
-    )
+    raise CommandError(f"{why}; the price of {what} depends on the provider: give --provider")
 
 
 def _no_price_message(book, args: argparse.Namespace, at: datetime) -> str:

@@ -23,9 +23,35 @@ from llm_margin.processor import cli
             ["no-such-model", "--provider", "google", "--service-tier", "priority"],
             "; add it to a price overlay",  # no price at all: the model is what is missing
         ),
+        (
+            ["claude-opus-4-6", "--inference-geo", "us"],  # the provider the book resolves
+            " of provider 'anthropic' run in inference geography 'us'; give `anthropic/us` a "
+            "multiplier under `inference_geos:` in a price overlay (Anthropic bills US-only "
+            'inference at 1.1x: "1.1")',
+        ),
+        (
+            ["no-such-model", "--provider", "anthropic", "--inference-geo", "us"],
+            "; add it to a price overlay",
+        ),
     ],
 )
 def test_missing_price_names_what_would_give_one(capsys, argv, hint):
     assert cli.main(["prices", "show", *argv]) == 2
     error = capsys.readouterr().err
     assert f"the price book has no price for model {argv[0]!r}" in error and hint in error
+
+
+def test_show_prices_an_inference_geography_with_its_multiplier(capsys, tmp_path):
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text('inference_geos:\n  anthropic/us: "1.1"\n')
+    show = ["prices", "show", "claude-opus-4-6", "--format", "csv", "--at", "2026-11-10"]
+    assert cli.main([*show, "--provider", "anthropic", "--price-overlay", str(overlay)]) == 0
+    standard = capsys.readouterr().out
+    assert cli.main([*show, "--inference-geo", "us", "--price-overlay", str(overlay)]) == 0
+    us = capsys.readouterr().out
+    assert "inference_geo" not in standard.splitlines()[0]
+    assert us.splitlines()[0].split(",")[3] == "inference_geo"
+    # input, output, cache read, cache write per million tokens: each 1.1x the standard price
+    assert standard.splitlines()[1].split(",")[5:9] == ["5", "25", "0.5", "6.25"]
+    assert us.splitlines()[1].split(",")[3:10] == ["us", "genai-prices", "0", "5.5", "27.5",
+                                                   "0.55", "6.875"]  # fmt: skip
