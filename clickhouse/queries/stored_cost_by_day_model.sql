@@ -55,11 +55,17 @@ SELECT
         NOT if(r.span_id != '', r.restated_priced, c.priced)
         AND (c.provider, lower(c.service_tier)) IN (('openai', 'priority'), ('google', 'priority'))
         AND c.part = 'tokens'
-    ) AS restated_unpriced_premium_tier_calls
+    ) AS restated_unpriced_premium_tier_calls,
+    -- And the calls run in an inference geography other than global (Anthropic's US-only
+    -- inference): priced by an `inference_geos:` multiplier, not by a model entry.
+    countIf(
+        NOT if(r.span_id != '', r.restated_priced, c.priced)
+        AND c.inference_geo NOT IN ('', 'global') AND c.part = 'tokens'
+    ) AS restated_unpriced_geo_calls
 FROM
 (
     SELECT ts, customer_id, span_id, version, provider, request_model, response_model, priced,
-           status, input_tokens, output_tokens, speed, service_tier,
+           status, input_tokens, output_tokens, speed, service_tier, inference_geo,
            -- one row per part: the tokens always, each kind of search the call made
            arrayJoin(arrayConcat(
                ['tokens'],

@@ -392,6 +392,7 @@ def explain(
     unpriced = stored.get("restated_unpriced_calls", stored["unpriced_calls"])
     premium_calls = stored.get("restated_unpriced_premium_tier_calls", 0)
     speed_calls = stored.get("restated_unpriced_speed_calls", 0)
+    geo_calls = stored.get("restated_unpriced_geo_calls", 0)
     difference = provider_cost - stored_cost
     notes = []
     if stored_cost != charged_cost or unpriced != stored["unpriced_calls"]:
@@ -411,7 +412,7 @@ def explain(
             f"unpriced: {unpriced} calls with {searches} stored without a price (give the "
             f"model's overlay entry `{_SEARCH_OVERLAY_FIELD[model]}`, then `llm-margin reprice`)"
         )
-    elif unpriced and difference > 0 and (premium_calls or speed_calls):
+    elif unpriced and difference > 0 and (premium_calls or speed_calls or geo_calls):
         # A model entry would not price them: a premium tier and fast mode are priced by a
         # multiplier (the reasons `prices check` gives).
         modes = []
@@ -424,6 +425,12 @@ def explain(
             modes.append(
                 f"{speed_calls} in a speed mode the price book has no price for, such as "
                 "Anthropic fast mode: give it a multiplier under `speeds:` in the price overlay"
+            )
+        if geo_calls:
+            modes.append(
+                f"{geo_calls} run in an inference geography the price book has no multiplier "
+                "for, such as Anthropic's US-only inference: give it one under "
+                '`inference_geos:` in the price overlay (`anthropic/us: "1.1"`)'
             )
         reasons.append(
             f"unpriced: {unpriced} calls stored without a price ({'; '.join(modes)}; "
@@ -530,6 +537,7 @@ def reconcile(
                 "unattributed_calls": 0,
                 "restated_unpriced_speed_calls": 0,
                 "restated_unpriced_premium_tier_calls": 0,
+                "restated_unpriced_geo_calls": 0,
             },
         )
         entry["stored_cost_usd"] += Decimal(str(row["stored_cost_usd"]))
@@ -545,6 +553,7 @@ def reconcile(
             "restated_unpriced_calls",
             "restated_unpriced_speed_calls",
             "restated_unpriced_premium_tier_calls",
+            "restated_unpriced_geo_calls",
         ):
             entry[name] += int(row[name])
     rows = []

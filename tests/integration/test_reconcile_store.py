@@ -351,6 +351,44 @@ def test_unpriced_fast_mode_calls_are_explained_with_the_fix_that_prices_them(tm
     assert "1 in a speed mode" in row["explanation"] and "`speeds:`" in row["explanation"]
 
 
+def test_unpriced_us_only_calls_are_explained_with_the_fix_that_prices_them(tmp_path, capsys):
+    """A call run in Anthropic's US-only inference geography is stored unpriced without an
+    `inference_geos:` multiplier; adding the model to the overlay would not price it, the
+    multiplier does: the explanation says so."""
+    data_dir = str(tmp_path / "data")
+    store = Store.open(data_dir=data_dir)
+    try:
+        store.insert_calls(
+            [
+                _priced_call(
+                    n,
+                    datetime(2026, 11, 20, 9, n),
+                    "claude-opus-4-6",
+                    provider="anthropic",
+                    input_tokens=100_000,
+                    output_tokens=10_000,
+                    inference_geo=geo,
+                )
+                for n, geo in ((1, "us"), (2, "global"))
+            ]
+        )
+    finally:
+        store.close()
+    export = tmp_path / "costs.csv"
+    export.write_text(
+        "usage_date_utc,model,cost_usd,inference_geo\n"
+        "2026-11-20,Claude Opus 4.6,0.825,us\n2026-11-20,Claude Opus 4.6,0.75,global\n"
+    )
+    argv = ["reconcile", "--provider-usage", str(export), "--data-dir", data_dir]
+    assert cli.main([*argv, "--format", "json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["model"], row["unpriced_calls"]) == ("claude-opus-4-6", 1)
+    assert (row["stored_cost_usd"], row["difference_usd"]) == ("0.75", "0.825")
+    assert row["explanation"].startswith("unpriced: 1 calls stored without a price")
+    assert "1 run in an inference geography" in row["explanation"]
+    assert '`inference_geos:` in the price overlay (`anthropic/us: "1.1"`)' in row["explanation"]
+
+
 # A model of each provider with premium tiers that genai-prices has no priority price for.
 NO_PRIORITY_PRICE = {"openai": "gpt-4-turbo", "google": "gemini-2.5-flash"}
 # gpt-4-turbo, $10 / $30 per million input / output tokens: 0.013 USD a call as below, billed

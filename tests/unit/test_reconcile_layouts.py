@@ -193,6 +193,7 @@ def stored_row(
         "restated_unpriced_calls": 0,
         "restated_unpriced_speed_calls": 0,
         "restated_unpriced_premium_tier_calls": 0,
+        "restated_unpriced_geo_calls": 0,
         **facts,
     }
 
