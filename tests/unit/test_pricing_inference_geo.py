@@ -165,3 +165,19 @@ def test_the_span_inference_geo_is_kept_and_priced(extra, geo):
     ).total_price
     factor = Decimal("1.1") if geo == "us" else 1
     assert call.priced and call.cost_usd == (standard * factor).quantize(Q)
+
+
+def test_sub_inferences_of_a_us_call_are_multiplied_too():
+    """A compaction (the call's model) and an advisor step (its own model) ran in the call's
+    geography: 1.1x each, and unpriced with the call when the geography has no multiplier."""
+    sub = (
+        ("compaction", "", 5000, 300, 0, 0, 0),
+        ("advisor_message", "claude-opus-4-7", 2000, 100, 0, 0, 0),
+    )
+    plain = PriceBook().apply(_call(sub_usage=sub))
+    us = PriceBook(parse_overlay(US)).apply(_call(sub_usage=sub, inference_geo="us"))
+    assert plain.priced and us.priced
+    assert us.sub_usage_cost_usd == (plain.sub_usage_cost_usd * Decimal("1.1")).quantize(Q)
+    assert us.cost_usd == (plain.cost_usd * Decimal("1.1")).quantize(Q)
+    unpriced = PriceBook().apply(_call(sub_usage=sub, inference_geo="us"))
+    assert (unpriced.priced, unpriced.cost_usd) == (False, Decimal(0))
