@@ -236,7 +236,7 @@ def _unpriced_reason(book, record) -> str:
             record["provider"], (model,), Usage4(1000, 1000), _as_datetime(record["last_ts"])
         ).priced
     ]
-    geos = [geo for geo in record["inference_geos"] if not priced(geo=geo)]
+    geos = [geo for geo in record.get("inference_geos") or () if not priced(geo=geo)]
     missing += [f"{geo}-geo price" for geo in geos]
     reason = f"no {' or '.join(missing)}" if missing else ""
     return f"{reason}; {_geo_fix(record['provider'], geos[0])}" if geos else reason
