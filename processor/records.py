@@ -75,6 +75,10 @@ class CallRecord:
     # Where the provider ran inference ("us": Anthropic US-only inference, a premium per-token
     # price; "global": standard; "" when the span does not say). Last (__setstate__).
     inference_geo: str = ""
+    # The cost of each sub_usage entry, in its order (empty when unpriced): reconcile compares
+    # an advisor's under the advisor's model, as the provider's export bills it. Last
+    # (__setstate__).
+    sub_usage_entry_costs_usd: tuple = ()
 
     def row(self) -> tuple:
         return _call_row(self)

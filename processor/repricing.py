@@ -31,6 +31,7 @@ RESTATEMENT_COLUMNS = (
     "restated_web_search_cost_usd",
     "restated_file_search_cost_usd",
     "restated_sub_usage_cost_usd",
+    "restated_sub_usage_entry_costs_usd",
 )
 INSERT_CHUNK = 50_000
 # Calls read per query (reprice_calls.sql pages in key order). A running processor that
@@ -123,6 +124,7 @@ def reprice(
                 price.web_search_cost_usd,
                 price.file_search_cost_usd,
                 price.sub_usage_cost_usd,
+                list(price.sub_usage_costs),
             )
         )
         if len(pending) >= INSERT_CHUNK and not dry_run:

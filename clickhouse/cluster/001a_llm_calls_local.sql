@@ -60,6 +60,10 @@ CREATE TABLE IF NOT EXISTS llm_calls_local ON CLUSTER '__CLUSTER__'
     -- Where the provider ran inference (Anthropic usage.inference_geo): "us" (US-only, billed
     -- at a premium per token), "global" (standard), or '' when the span does not say.
     inference_geo         LowCardinality(String),
+    -- The cost of each sub_usage entry, in its order, when the call was priced (empty when it
+    -- was not), so reconcile can compare an advisor's cost under the advisor's model; they sum
+    -- to sub_usage_cost_usd.
+    sub_usage_entry_costs_usd Array(Decimal(38, 18)),
     inserted_at           DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)

@@ -20,7 +20,9 @@ CREATE TABLE IF NOT EXISTS llm_call_restatements
     restated_web_search_cost_usd  Decimal(38, 18),
     restated_file_search_cost_usd Decimal(38, 18),
     -- The sub-inferences' part of restated_cost_usd (llm_calls.sub_usage_cost_usd).
-    restated_sub_usage_cost_usd   Decimal(38, 18)
+    restated_sub_usage_cost_usd   Decimal(38, 18),
+    -- Its cost per sub_usage entry (llm_calls.sub_usage_entry_costs_usd), empty when unpriced.
+    restated_sub_usage_entry_costs_usd Array(Decimal(38, 18))
 )
 ENGINE = ReplacingMergeTree(version)
 PARTITION BY toYYYYMM(ts)

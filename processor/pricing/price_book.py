@@ -74,8 +74,10 @@ class Price:
     # The part of cost_usd the web (file) searches account for; the rest is the tokens'.
     web_search_cost_usd: Decimal = Decimal(0)
     file_search_cost_usd: Decimal = Decimal(0)
-    # The part of cost_usd the call's sub-inferences (sub_usage) account for.
+    # The part of cost_usd the call's sub-inferences (sub_usage) account for, and each entry's
+    # cost in sub_usage's order (they sum to it exactly; empty when unpriced).
     sub_usage_cost_usd: Decimal = Decimal(0)
+    sub_usage_costs: tuple[Decimal, ...] = ()
 
 
 # One sub-inference of a call billed outside its top-level usage, as llm_calls.sub_usage holds
@@ -135,7 +137,7 @@ class PriceBook:
             price = self._price_usage(provider, models, usage, ts, service_tier, speed.lower(), geo)
             if not sub_usage or not price.priced:
                 return price
-            extra = Decimal(0)
+            costs = []
             for _kind, model, *counts in sub_usage:
                 part = self._price_usage(
                     provider,
@@ -148,8 +150,14 @@ class PriceBook:
                 )
                 if not part.priced:
                     return Price(Decimal(0), False, "")
-                extra += part.cost_usd
-            return replace(price, cost_usd=price.cost_usd + extra, sub_usage_cost_usd=extra)
+                costs.append(part.cost_usd)
+            extra = sum(costs, Decimal(0))
+            return replace(
+                price,
+                cost_usd=price.cost_usd + extra,
+                sub_usage_cost_usd=extra,
+                sub_usage_costs=tuple(costs),
+            )
 
     def _price_usage(
         self,
@@ -278,4 +286,5 @@ class PriceBook:
         call.web_search_cost_usd = price.web_search_cost_usd
         call.file_search_cost_usd = price.file_search_cost_usd
         call.sub_usage_cost_usd = price.sub_usage_cost_usd
+        call.sub_usage_entry_costs_usd = price.sub_usage_costs
         return call

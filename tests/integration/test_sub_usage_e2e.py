@@ -98,6 +98,7 @@ def test_compaction_and_advisor_iterations_are_priced_into_the_call(processor, s
     compaction = _price("claude-sonnet-4-6", ts, fresh, COMPACTION_OUTPUT_TOKENS)
     advice = _price("claude-opus-4-6", ts, advisor_input, ADVISOR_OUTPUT_TOKENS, 40, 25, 25)
     assert row["priced"] and row["sub_usage_cost_usd"] == compaction + advice
+    assert row["sub_usage_entry_costs_usd"] == [compaction, advice]
     assert row["cost_usd"] == own + compaction + advice
     assert advice > _price(
         "claude-sonnet-4-6", ts, advisor_input, ADVISOR_OUTPUT_TOKENS, 40, 25, 25
@@ -125,8 +126,8 @@ def test_compaction_and_advisor_iterations_are_priced_into_the_call(processor, s
     summary = reprice(processor.store, PriceBook(), now - timedelta(days=1), now + timedelta(1))
     assert (summary.calls, summary.changed, summary.still_unpriced) == (3, 0, 1)
     restated = processor.store.query(
-        "SELECT span_id, restated_cost_usd, restated_sub_usage_cost_usd, restated_priced "
-        "FROM llm_call_restatements FINAL"
+        "SELECT span_id, restated_cost_usd, restated_sub_usage_cost_usd, restated_priced, "
+        "restated_sub_usage_entry_costs_usd FROM llm_call_restatements FINAL"
     ).dicts()
     by_span = {r["span_id"]: r for r in restated}
     for row in rows.values():
@@ -136,3 +137,5 @@ def test_compaction_and_advisor_iterations_are_priced_into_the_call(processor, s
             row["sub_usage_cost_usd"],
         )
         assert again["restated_priced"] == row["priced"]
+        assert again["restated_sub_usage_entry_costs_usd"] == row["sub_usage_entry_costs_usd"]
+    assert by_span[rows["claude-haiku-4-5"]["span_id"]]["restated_sub_usage_entry_costs_usd"] == []

@@ -95,6 +95,8 @@ def test_sub_inferences_are_priced_at_their_models_into_the_one_row(entries, pri
     parts = [_oracle(m, e, call.ts) for m, e in zip(priced_at, entries, strict=True)]
     assert call.priced and call.sub_usage_cost_usd == sum(parts, Decimal(0))
     assert call.cost_usd == own + sum(parts, Decimal(0))
+    # each entry's cost, kept so reconcile compares an advisor's under the advisor's model
+    assert call.sub_usage_entry_costs_usd == tuple(parts)
     # not nothing: 180k compaction tokens at Sonnet's $3/M are $0.54 alone
     assert (call.sub_usage_cost_usd > 0) == bool(entries)
 
@@ -114,6 +116,7 @@ def test_an_advisor_without_a_price_leaves_the_call_unpriced(entry):
         Decimal(0),
         "",
     )
+    assert call.sub_usage_entry_costs_usd == ()
     assert call.sub_usage[1] == entry  # kept for reprice once a price exists
 
 
