@@ -3,10 +3,14 @@
 -- the restated one (`llm-margin reprice`; as charged where no current restatement exists, the
 -- rule of queries/calls_restated.sql), so a model priced after the fact reconciles.
 -- Each call's cost is split into its parts (`part`): 'tokens' (cost_usd less its searches'
--- share), and 'web_search' / 'file_search' (web_search_cost_usd, file_search_cost_usd, kept
--- when the call was priced) for calls that made them. Provider exports bill searches on lines
--- of their own, without a model: reconcile compares each part with its own lines. The parts
--- of a call add up to its cost exactly.
+-- share and its advisors'), 'web_search' / 'file_search' (web_search_cost_usd,
+-- file_search_cost_usd, kept when the call was priced) for calls that made them, and
+-- 'sub_usage', one per other model its sub-inferences ran on (an advisor's: the costs of its
+-- sub_usage entries on that model, sub_usage_entry_costs_usd; a compaction, on the call's own
+-- model, stays in 'tokens'). Provider exports bill searches on lines of their own, without a
+-- model, and an advisor under the advisor's model: reconcile compares each part with its own
+-- lines. The parts of a call add up to its cost exactly (a restated one's to its restated
+-- cost, by restated_sub_usage_entry_costs_usd).
 -- Parameters: since DateTime64(6), until DateTime64(6).
 WITH
     -- FINAL reads only the period's partitions (schema/038_llm_call_partitions.sql); none
@@ -18,7 +22,7 @@ WITH
 SELECT
     toDate(c.ts) AS day,
     c.provider AS provider,
-    if(c.response_model != '', c.response_model, c.request_model) AS model,
+    c.part_model AS model,
     c.part AS part,
     count() AS calls,
     countIf(NOT c.priced) AS unpriced_calls,
@@ -37,7 +41,12 @@ SELECT
         multiIf(
             c.part = 'web_search', r.restated_web_search_cost_usd,
             c.part = 'file_search', r.restated_file_search_cost_usd,
+            c.part = 'sub_usage',
+            arraySum(arrayMap((own, cost) -> if(own, cost, toDecimal128(0, 18)), c.entries,
+                arrayResize(r.restated_sub_usage_entry_costs_usd, length(c.entries)))),
             r.restated_cost_usd - r.restated_web_search_cost_usd - r.restated_file_search_cost_usd
+            - arraySum(arrayMap((own, cost) -> if(own, cost, toDecimal128(0, 18)), c.entries,
+                arrayResize(r.restated_sub_usage_entry_costs_usd, length(c.entries))))
         ),
         c.part_cost_usd
     )) AS restated_cost_usd,
@@ -60,22 +69,38 @@ SELECT
     -- inference): priced by an `inference_geos:` multiplier, not by a model entry.
     countIf(
         NOT if(r.span_id != '', r.restated_priced, c.priced)
-        AND c.inference_geo NOT IN ('', 'global') AND c.part = 'tokens'
+        AND c.inference_geo NOT IN ('', 'global') AND c.part IN ('tokens', 'sub_usage')
     ) AS restated_unpriced_geo_calls
 FROM
 (
     SELECT ts, customer_id, span_id, version, provider, request_model, response_model, priced,
            status, input_tokens, output_tokens, speed, service_tier, inference_geo,
-           -- one row per part: the tokens always, each kind of search the call made
+           if(response_model != '', response_model, request_model) AS call_model,
+           -- the models its sub-inferences ran on, the call's own for a compaction ('')
+           arrayMap(e -> if(tupleElement(e, 'model') != '', tupleElement(e, 'model'), call_model),
+                    sub_usage) AS entry_models,
+           -- one row per part: the tokens always, each kind of search the call made, each
+           -- other model its sub-inferences ran on (an advisor's)
            arrayJoin(arrayConcat(
-               ['tokens'],
-               if(web_search_calls > 0, ['web_search'], []),
-               if(file_search_calls > 0, ['file_search'], [])
-           )) AS part,
+               [('tokens', call_model)],
+               if(web_search_calls > 0, [('web_search', call_model)], []),
+               if(file_search_calls > 0, [('file_search', call_model)], []),
+               arrayMap(m -> ('sub_usage', m),
+                        arrayDistinct(arrayFilter(m -> m != call_model, entry_models)))
+           )) AS part_and_model,
+           tupleElement(part_and_model, 1) AS part,
+           tupleElement(part_and_model, 2) AS part_model,
+           -- which sub_usage entries are this part's cost ('tokens': those it leaves out,
+           -- the other models')
+           arrayMap(m -> if(part = 'sub_usage', m = part_model,
+                            part = 'tokens' AND m != call_model), entry_models) AS entries,
+           arraySum(arrayMap((own, cost) -> if(own, cost, toDecimal128(0, 18)), entries,
+                    arrayResize(sub_usage_entry_costs_usd, length(entries)))) AS entries_cost_usd,
            multiIf(
                part = 'web_search', web_search_cost_usd,
                part = 'file_search', file_search_cost_usd,
-               cost_usd - web_search_cost_usd - file_search_cost_usd
+               part = 'sub_usage', entries_cost_usd,
+               cost_usd - web_search_cost_usd - file_search_cost_usd - entries_cost_usd
            ) AS part_cost_usd,
            multiIf(
                part = 'web_search', toUInt64(web_search_calls),
@@ -89,7 +114,8 @@ FROM
 LEFT JOIN
 (
     SELECT customer_id, span_id, call_version, restated_cost_usd, restated_priced,
-           restated_web_search_cost_usd, restated_file_search_cost_usd
+           restated_web_search_cost_usd, restated_file_search_cost_usd,
+           restated_sub_usage_entry_costs_usd
     FROM llm_call_restatements FINAL
     WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
 ) AS r ON r.customer_id = c.customer_id AND r.span_id = c.span_id

@@ -25,7 +25,9 @@ Each (day, model) gets the difference (provider - stored) and its likely explana
 unpriced calls, spend the processor never saw (unattributed), failed-but-billed calls, or a
 price mismatch. Searches are compared apart, by day and kind (``(web searches)``,
 ``(file searches)``), with the exports' search lines, which name no model; a model's row holds
-the rest of its calls' cost, as its token lines do.
+the rest of its calls' cost, as its token lines do. A call's sub-inferences on another model
+(an Anthropic advisor's, ``llm_calls.sub_usage``) are compared under that model, where the
+export bills them: the advisor model's row counts the call and holds their cost.
 """
 
 from __future__ import annotations
@@ -517,10 +519,12 @@ def reconcile(
         if row["provider"] and row["provider"] != provider:
             continue
         day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(str(row["day"]))
-        part = row["part"]  # tokens, or a kind of search (stored_cost_by_day_model.sql)
+        # tokens; a kind of search; or sub_usage: a model the call's advisor ran on, billed
+        # under that model (stored_cost_by_day_model.sql)
+        part = row["part"]
         if day in by_day:
             key = (day, ALL_MODELS)
-        elif part == "tokens":
+        elif part in ("tokens", "sub_usage"):
             key = (day, normalise_model(row["model"]))
         else:
             key = (day, SEARCHES[part])
