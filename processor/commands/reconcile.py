@@ -24,8 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "and explains each difference (unpriced, unattributed, failed-but-billed, price "
             "mismatch). Web and file searches, which the exports bill on tool lines without a "
             "model, are compared by day with those lines, as (web searches) and (file "
-            "searches); a model's row holds the rest of its calls' cost. Layouts: see "
-            "docs/reports-budgets-billing.md."
+            "searches); a model's row holds the rest of its calls' cost. An Anthropic "
+            "advisor's cost is compared under the advisor's model, as the export bills it. "
+            "Layouts: see docs/reports-budgets-billing.md."
         ),
     )
     parser.add_argument(
