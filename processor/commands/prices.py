@@ -35,9 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument(
         "--provider",
         default="",
-        help="provider (openai, anthropic, ...); with --service-tier or --inference-geo, "
-        "default: the one the price book resolves the model name to (refused when several or "
-        "none)",
+        help="provider (openai, anthropic, ...); with --service-tier, --speed or "
+        "--inference-geo, default: the one the price book resolves the model name to (refused "
+        "when several or none)",
     )
     show.add_argument("--at", help="price at this date/time (UTC; default now)")
     show.add_argument(
@@ -101,13 +101,14 @@ def run_show(args: argparse.Namespace) -> int:
 
     book = _book(args.price_overlay)
     at = _at(args.at)
-    if (args.service_tier or args.inference_geo) and not args.provider:
-        # A tier's price depends on the provider: OpenAI's and Gemini's priority is a premium
+    asked = [what for what, value in _modes(args) if value]
+    if asked and not args.provider:
+        # A mode's price depends on the provider: OpenAI's and Gemini's priority is a premium
         # (unpriced without a price for it), Anthropic's is not; `openai/flex` multiplies
-        # OpenAI's calls only (`anthropic/us` Anthropic's US-only ones). Without one, neither
-        # applies: the standard price is shown.
-        what = "a service tier" if args.service_tier else "an inference geography"
-        args.provider = _provider_of(book, args.model, what)
+        # OpenAI's calls only (`anthropic/fast` Anthropic's fast-mode ones, `anthropic/us` its
+        # US-only ones). Without one, no provider-named multiplier applies: the standard price
+        # would be shown.
+        args.provider = _provider_of(book, args.model, asked[0])
     modes = (args.service_tier, args.speed, args.inference_geo)
     rows = explain_model(book, args.provider, args.model, at, *modes)
     if not rows:
@@ -115,6 +116,15 @@ def run_show(args: argparse.Namespace) -> int:
     columns = list(rows[0])
     sys.stdout.write(render(rows, columns, args.format))
     return 0
+
+
+def _modes(args: argparse.Namespace) -> list[tuple[str, str]]:
+    """The request modes `prices show` prices, (what the price of one is, the value asked)."""
+    return [
+        ("a service tier", args.service_tier),
+        ("a speed mode", args.speed),
+        ("an inference geography", args.inference_geo),
+    ]
 
 
 def _provider_of(book, model: str, what: str) -> str:
@@ -132,29 +142,45 @@ def _provider_of(book, model: str, what: str) -> str:
 
 
 def _no_price_message(book, args: argparse.Namespace, at: datetime) -> str:
-    """Why `prices show` has no price: the model, or the mode asked for (a multiplier fixes
-    that, not a model entry)."""
+    """Why `prices show` has no price: the model, or each mode asked for that the book has no
+    price for (a multiplier fixes that, not a model entry)."""
     from llm_margin.processor.pricing.genai import Usage4
 
     message = f"the price book has no price for model {args.model!r}" + (
         f" of provider {args.provider!r}" if args.provider else ""
     )
-    standard = book.price_usage(args.provider, (args.model,), Usage4(1), at, args.service_tier)
-    if args.inference_geo and standard.priced and not args.speed:
-        return f"{message} run in inference geography {args.inference_geo!r}; " + _geo_fix(
-            args.provider or "anthropic", args.inference_geo
+
+    def priced(**mode: str) -> bool:
+        return book.price_usage(args.provider, (args.model,), Usage4(1), at, **mode).priced
+
+    if not priced():
+        return f"{message}; add it to a price overlay (see `prices check`)"
+    missing = []  # (the mode, what prices it), each mode asked for on its own
+    if args.service_tier and not priced(service_tier=args.service_tier):
+        missing.append(
+            (
+                f"at service tier {args.service_tier!r}",
+                "give the tier a multiplier under `service_tiers:` in a price overlay",
+            )
         )
-    if args.speed:
-        return (
-            f"{message} at speed {args.speed!r}; give the speed a multiplier under `speeds:` "
-            "in a price overlay"
+    if args.speed and not priced(speed=args.speed):
+        missing.append(
+            (
+                f"at speed {args.speed!r}",
+                "give the speed a multiplier under `speeds:` in a price overlay",
+            )
         )
-    if args.service_tier and book.price_usage(args.provider, (args.model,), Usage4(1), at).priced:
-        return (
-            f"{message} at service tier {args.service_tier!r}; give the tier a multiplier "
-            "under `service_tiers:` in a price overlay"
+    if args.inference_geo and not priced(inference_geo=args.inference_geo):
+        missing.append(
+            (
+                f"run in inference geography {args.inference_geo!r}",
+                _geo_fix(args.provider or "anthropic", args.inference_geo),
+            )
         )
-    return f"{message}; add it to a price overlay (see `prices check`)"
+    if not missing:  # each is priced alone, not together: name them all
+        missing = [("in that combination of modes", "see `prices check`")]
+    modes = " and ".join(mode for mode, _ in missing)
+    return f"{message} {modes}; " + "; ".join(fix for _, fix in missing)
 
 
 def run_check(args: argparse.Namespace) -> int:

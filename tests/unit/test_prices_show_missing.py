@@ -33,6 +33,16 @@ from llm_margin.processor import cli
             ["no-such-model", "--provider", "anthropic", "--inference-geo", "us"],
             "; add it to a price overlay",
         ),
+        (  # no price at all: not a speed multiplier, which would not price it either
+            ["no-such-model", "--provider", "anthropic", "--speed", "fast"],
+            "; add it to a price overlay",
+        ),
+        (  # fast and US-only, neither priced: both named, with what prices each
+            ["claude-opus-4-6", "--speed", "fast", "--inference-geo", "us", "--at", "2026-11-10"],
+            " of provider 'anthropic' at speed 'fast' and run in inference geography 'us'; give "
+            "the speed a multiplier under `speeds:` in a price overlay; give `anthropic/us` a "
+            "multiplier under `inference_geos:`",
+        ),
     ],
 )
 def test_missing_price_names_what_would_give_one(capsys, argv, hint):

@@ -107,3 +107,21 @@ def test_an_overlay_entry_names_its_provider(capsys, tmp_path):
 def test_without_a_service_tier_any_provider_is_shown_as_before(capsys):
     code, (row,), _ = show(capsys, "gpt-4o-mini")
     assert (code, row["provider"], row["input_per_mtok_usd"]) == (0, "(any)", "0.15")
+
+
+def test_a_speed_mode_infers_the_provider_so_its_named_multiplier_applies(capsys, tmp_path):
+    """`--speed fast` without --provider showed no price (claude-sonnet-4-5 has no fast-mode
+    price in genai-prices) though the overlay's `anthropic/fast` prices its fast-mode calls:
+    like --service-tier and --inference-geo it takes the provider the book resolves."""
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text('speeds:\n  anthropic/fast: "6"\n')
+    argv = ("claude-sonnet-4-5", "--speed", "fast", "--price-overlay", str(overlay))
+    code, (row,), _ = show(capsys, *argv)
+    prices = (row["input_per_mtok_usd"], row["output_per_mtok_usd"])
+    assert (code, row["provider"], row["speed"], prices) == (0, "anthropic", "fast", ("18", "90"))
+    # a name the book resolves to no provider is refused, as with a tier
+    code, _, error = show(capsys, "no-such-model", "--speed", "fast")
+    assert code == 2
+    assert error.rstrip().endswith(
+        "the price of a speed mode depends on the provider: give --provider"
+    )
