@@ -53,9 +53,11 @@ SELECT
     countIf(NOT if(r.span_id != '', r.restated_priced, c.priced)) AS restated_unpriced_calls,
     -- Of those, the calls in a speed mode (Anthropic fast mode) other than standard: priced
     -- by a `speeds:` multiplier in the overlay, not by a model entry (reconcile says which).
+    -- Counted on every part: a search row's unpriced calls may be unpriced for their mode,
+    -- which a search price would not fix either.
     countIf(
         NOT if(r.span_id != '', r.restated_priced, c.priced)
-        AND c.speed NOT IN ('', 'standard') AND c.part = 'tokens'
+        AND c.speed NOT IN ('', 'standard')
     ) AS restated_unpriced_speed_calls,
     -- And the calls served at a premium tier (OpenAI's and Gemini's priority, the pairs of
     -- processor/pricing/price_book.py PREMIUM_TIERS), stored unpriced when the book has no
@@ -63,13 +65,12 @@ SELECT
     countIf(
         NOT if(r.span_id != '', r.restated_priced, c.priced)
         AND (c.provider, lower(c.service_tier)) IN (('openai', 'priority'), ('google', 'priority'))
-        AND c.part = 'tokens'
     ) AS restated_unpriced_premium_tier_calls,
     -- And the calls run in an inference geography other than global (Anthropic's US-only
     -- inference): priced by an `inference_geos:` multiplier, not by a model entry.
     countIf(
         NOT if(r.span_id != '', r.restated_priced, c.priced)
-        AND c.inference_geo NOT IN ('', 'global') AND c.part IN ('tokens', 'sub_usage')
+        AND c.inference_geo NOT IN ('', 'global')
     ) AS restated_unpriced_geo_calls
 FROM
 (

@@ -392,9 +392,6 @@ def explain(
     charged_cost: Decimal = stored["stored_cost_usd"]
     stored_cost: Decimal = stored.get("restated_cost_usd", charged_cost)
     unpriced = stored.get("restated_unpriced_calls", stored["unpriced_calls"])
-    premium_calls = stored.get("restated_unpriced_premium_tier_calls", 0)
-    speed_calls = stored.get("restated_unpriced_speed_calls", 0)
-    geo_calls = stored.get("restated_unpriced_geo_calls", 0)
     difference = provider_cost - stored_cost
     notes = []
     if stored_cost != charged_cost or unpriced != stored["unpriced_calls"]:
@@ -409,40 +406,24 @@ def explain(
     if abs(difference) <= max(tolerance, rounding):
         return "; ".join(["match"] + notes)
     reasons = []
-    if unpriced and difference > 0 and searches:
-        reasons.append(
-            f"unpriced: {unpriced} calls with {searches} stored without a price (give the "
-            f"model's overlay entry `{_SEARCH_OVERLAY_FIELD[model]}`, then `llm-margin reprice`)"
+    if unpriced and difference > 0:
+        # What prices them: a model entry (a search row's: its search price), except for the
+        # calls in a mode a model entry would not price, each told its multiplier (the
+        # reasons `prices check` gives). Counted on search rows too: a priority call with
+        # searches is unpriced for its tier, not for a missing search price.
+        if searches:
+            fix = other = f"give the model's overlay entry `{_SEARCH_OVERLAY_FIELD[model]}`"
+        else:
+            fix, other = "add the model to the price overlay", "add the model"
+        modes = _mode_fixes(
+            provider,
+            stored.get("restated_unpriced_premium_tier_calls", 0),
+            stored.get("restated_unpriced_speed_calls", 0),
+            stored.get("restated_unpriced_geo_calls", 0),
         )
-    elif unpriced and difference > 0 and (premium_calls or speed_calls or geo_calls):
-        # A model entry would not price them: a premium tier and fast mode are priced by a
-        # multiplier (the reasons `prices check` gives).
-        modes = []
-        if premium_calls:
-            modes.append(
-                f"{premium_calls} with no priority-tier price: give the tier a multiplier "
-                f"under `service_tiers:` in the price overlay (`{provider or 'openai'}/priority`)"
-            )
-        if speed_calls:
-            modes.append(
-                f"{speed_calls} in a speed mode the price book has no price for, such as "
-                "Anthropic fast mode: give it a multiplier under `speeds:` in the price overlay"
-            )
-        if geo_calls:
-            modes.append(
-                f"{geo_calls} run in an inference geography the price book has no multiplier "
-                "for, such as Anthropic's US-only inference: give it one under "
-                '`inference_geos:` in the price overlay (`anthropic/us: "1.1"`)'
-            )
-        reasons.append(
-            f"unpriced: {unpriced} calls stored without a price ({'; '.join(modes)}; "
-            "any other, add the model; then `llm-margin reprice`)"
-        )
-    elif unpriced and difference > 0:
-        reasons.append(
-            f"unpriced: {unpriced} calls stored without a price "
-            "(add the model to the price overlay, then `llm-margin reprice`)"
-        )
+        what = f"{unpriced} calls with {searches}" if searches else f"{unpriced} calls"
+        how = f"{'; '.join(modes)}; any other, {other};" if modes else f"{fix},"
+        reasons.append(f"unpriced: {what} stored without a price ({how} then `llm-margin reprice`)")
     if stored["failed_calls_without_usage"] and difference > 0:
         reasons.append(
             f"failed-but-billed: {stored['failed_calls_without_usage']} failed calls were "
@@ -459,9 +440,32 @@ def explain(
                 if share is not None
                 else "stored cost is 0"
             )
-            + " (check the price book version, negotiated discounts, batch/priority tiers)"
+            + " (check the price book version, negotiated discounts, and the multipliers of "
+            "service tiers, speed modes and inference geographies)"
         )
     return "; ".join(reasons + notes)
+
+
+def _mode_fixes(provider: str, premium_calls: int, speed_calls: int, geo_calls: int) -> list[str]:
+    """How to price the unpriced calls of each mode a model entry would not price."""
+    fixes = []
+    if premium_calls:
+        fixes.append(
+            f"{premium_calls} with no priority-tier price: give the tier a multiplier "
+            f"under `service_tiers:` in the price overlay (`{provider or 'openai'}/priority`)"
+        )
+    if speed_calls:
+        fixes.append(
+            f"{speed_calls} in a speed mode the price book has no price for, such as "
+            "Anthropic fast mode: give it a multiplier under `speeds:` in the price overlay"
+        )
+    if geo_calls:
+        fixes.append(
+            f"{geo_calls} run in an inference geography the price book has no multiplier "
+            "for, such as Anthropic's US-only inference: give it one under "
+            '`inference_geos:` in the price overlay (`anthropic/us: "1.1"`)'
+        )
+    return fixes
 
 
 def day_overlaps(since: datetime | None, until: datetime | None, day: date) -> bool:

@@ -468,3 +468,51 @@ def test_unpriced_priority_calls_are_explained_with_the_fix_that_prices_them(tmp
     assert cli.main(argv) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["explanation"] == "match; restated by reprice: 0.039 USD (as charged 0.013 USD)"
+
+
+def test_unpriced_searches_of_calls_in_a_premium_mode_are_told_its_multiplier(tmp_path, capsys):
+    """A US-only call and a fast-mode call of claude-opus-4-6 (no multiplier for either in the
+    book) that made web searches are stored unpriced, searches too. Their web search row was
+    explained as a missing `web_search_per_k`, which the model has (genai-prices: $10 per
+    1,000) and which would not price them: it names each mode's multiplier, as the token row
+    does."""
+    data_dir = str(tmp_path / "data")
+    store = Store.open(data_dir=data_dir)
+    try:
+        calls = [
+            _priced_call(
+                n,
+                datetime(2026, 11, 20, 9, n),
+                "claude-opus-4-6",
+                provider="anthropic",
+                input_tokens=1000,
+                output_tokens=100,
+                web_search_calls=2,
+                **mode,
+            )
+            for n, mode in ((1, {"inference_geo": "us"}), (2, {"speed": "fast"}))
+        ]
+        assert [call.priced for call in calls] == [False, False]
+        store.insert_calls(calls)
+    finally:
+        store.close()
+    export = tmp_path / "cost_report.json"
+    export.write_text(
+        '{"has_more": false, "data": [{"starting_at": "2026-11-20T00:00:00Z", "results": ['
+        '{"amount": "5", "currency": "USD", "cost_type": "tokens", "model": "claude-opus-4-6"},'
+        '{"amount": "4", "currency": "USD", "cost_type": "web_search", "model": null}]}]}'
+    )
+    argv = ["reconcile", "--provider-usage", str(export), "--data-dir", data_dir]
+    assert cli.main([*argv, "--format", "json"]) == 0
+    rows = {row["model"]: row for row in json.loads(capsys.readouterr().out)}
+    searches = rows["(web searches)"]
+    assert (searches["unpriced_calls"], searches["difference_usd"]) == (2, "0.04")
+    explanation = searches["explanation"]
+    assert explanation.startswith("unpriced: 2 calls with web searches stored without a price (")
+    assert "1 in a speed mode the price book has no price for" in explanation
+    assert "1 run in an inference geography the price book has no multiplier" in explanation
+    assert explanation.endswith(
+        "; any other, give the model's overlay entry `web_search_per_k`; then `llm-margin reprice`)"
+    )
+    tokens = rows["claude-opus-4-6"]["explanation"]
+    assert "`speeds:`" in tokens and "`inference_geos:`" in tokens

@@ -405,6 +405,34 @@ def test_a_search_difference_is_explained(tmp_path, web_stored, facts, explanati
     assert {r["explanation"] for r in rows if not r["model"].startswith("(")} == {"match"}
 
 
+def test_a_search_row_of_calls_unpriced_for_their_tier_names_the_tier_multiplier(tmp_path):
+    """A priority call (no priority-tier price) that made a web search is unpriced for its
+    tier: its search row said to give the model `web_search_per_k`, which would not price it."""
+    path = tmp_path / "costs.csv"
+    path.write_text(OPENAI_WITH_SEARCHES.format(web="0.04"))
+    facts = {
+        "unpriced_calls": 1,
+        "restated_unpriced_calls": 1,
+        "restated_unpriced_premium_tier_calls": 1,
+    }
+    _, rows = reconcile.reconcile(_searches_day("0", **facts), str(path), D("0"))
+    web = next(r for r in rows if r["model"] == reconcile.WEB_SEARCHES)
+    assert web["explanation"].startswith(
+        f"unpriced: 1 calls with web searches stored without a price (1 {PREMIUM_FIX}; any "
+        "other, give the model's overlay entry `web_search_per_k`; then `llm-margin reprice`)"
+    )
+
+
+def test_a_price_mismatch_names_every_multiplier_that_changes_a_price():
+    row = stored_row(DAY, "claude-opus-4-6", "0.05", "anthropic")
+    explanation = reconcile.explain(D("0.055"), row, D("0.001"), "claude-opus-4-6")
+    assert explanation == (
+        "price mismatch: provider charged 10.00% more than stored (check the price book "
+        "version, negotiated discounts, and the multipliers of service tiers, speed modes and "
+        "inference geographies)"
+    )
+
+
 def test_anthropic_web_search_cost_matches_stored_searches(tmp_path):
     path = tmp_path / "cost_report.json"
     path.write_text(
