@@ -77,15 +77,7 @@ WEB_SEARCH_KEYS = (A.WEB_SEARCH_CALLS,)
 FILE_SEARCH_KEYS = (A.FILE_SEARCH_CALLS,)
 # Sub-inferences billed outside the top-level usage (ours only): parallel arrays, in
 # SubUsage's field order (records.CallRecord.sub_usage).
-SUB_USAGE_KEYS = (
-    A.SUB_USAGE_KIND,
-    A.SUB_USAGE_MODEL,
-    A.SUB_USAGE_INPUT_TOKENS,
-    A.SUB_USAGE_OUTPUT_TOKENS,
-    A.SUB_USAGE_CACHE_READ_TOKENS,
-    A.SUB_USAGE_CACHE_WRITE_TOKENS,
-    A.SUB_USAGE_CACHE_WRITE_1H_TOKENS,
-)
+SUB_USAGE_KEYS = A.SUB_USAGE_ARRAYS
 # More sub-inferences than any real call has (each compaction closes a context of 50,000
 # tokens or more): a span claiming more is refused rather than priced entry by entry.
 MAX_SUB_USAGE = 256

@@ -75,6 +75,17 @@ SUB_USAGE_OUTPUT_TOKENS = "llm_margin.sub_usage.output_tokens"
 SUB_USAGE_CACHE_READ_TOKENS = "llm_margin.sub_usage.cache_read.input_tokens"
 SUB_USAGE_CACHE_WRITE_TOKENS = "llm_margin.sub_usage.cache_write.input_tokens"
 SUB_USAGE_CACHE_WRITE_1H_TOKENS = "llm_margin.sub_usage.cache_write_1h.input_tokens"
+# The arrays in the order of a sub-inference's fields (kind, model, input, output, cache read,
+# cache write, cache write 1h): the instrumentation writes them, the processor reads them.
+SUB_USAGE_ARRAYS = (
+    SUB_USAGE_KIND,
+    SUB_USAGE_MODEL,
+    SUB_USAGE_INPUT_TOKENS,
+    SUB_USAGE_OUTPUT_TOKENS,
+    SUB_USAGE_CACHE_READ_TOKENS,
+    SUB_USAGE_CACHE_WRITE_TOKENS,
+    SUB_USAGE_CACHE_WRITE_1H_TOKENS,
+)
 # The provider's inference speed mode: "standard" or "fast" (Anthropic fast mode, billed at a
 # premium per-token price). The response's value when it reports one, else the request's.
 SPEED = "llm_margin.speed"

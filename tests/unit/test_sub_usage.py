@@ -41,16 +41,7 @@ def _attributes(*entries: tuple, model: str = EXECUTOR) -> dict:
         A.GEN_AI_USAGE_OUTPUT_TOKENS: 1_000,
     }
     if entries:
-        keys = (
-            A.SUB_USAGE_KIND,
-            A.SUB_USAGE_MODEL,
-            A.SUB_USAGE_INPUT_TOKENS,
-            A.SUB_USAGE_OUTPUT_TOKENS,
-            A.SUB_USAGE_CACHE_READ_TOKENS,
-            A.SUB_USAGE_CACHE_WRITE_TOKENS,
-            A.SUB_USAGE_CACHE_WRITE_1H_TOKENS,
-        )
-        attributes.update(zip(keys, zip(*entries, strict=True), strict=True))
+        attributes.update(zip(A.SUB_USAGE_ARRAYS, zip(*entries, strict=True), strict=True))
     return attributes
 
 

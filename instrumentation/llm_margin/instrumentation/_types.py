@@ -72,24 +72,12 @@ class SubUsage(NamedTuple):
     cache_write_1h_tokens: int = 0
 
 
-# Attribute names of SubUsage's fields, in field order: one array attribute per field.
-_SUB_USAGE_ATTRIBUTES = (
-    A.SUB_USAGE_KIND,
-    A.SUB_USAGE_MODEL,
-    A.SUB_USAGE_INPUT_TOKENS,
-    A.SUB_USAGE_OUTPUT_TOKENS,
-    A.SUB_USAGE_CACHE_READ_TOKENS,
-    A.SUB_USAGE_CACHE_WRITE_TOKENS,
-    A.SUB_USAGE_CACHE_WRITE_1H_TOKENS,
-)
-
-
 def sub_usage_attributes(entries: tuple[SubUsage, ...]) -> dict[str, tuple]:
     """The span attributes of ``entries``: parallel arrays of primitives, one per field
     (OpenTelemetry attribute values cannot be arrays of objects); none when there are none."""
     if not entries:
         return {}
-    return dict(zip(_SUB_USAGE_ATTRIBUTES, zip(*entries, strict=True), strict=True))
+    return dict(zip(A.SUB_USAGE_ARRAYS, zip(*entries, strict=True), strict=True))
 
 
 class RequestFacts(NamedTuple):
