@@ -1,5 +1,6 @@
 -- Spend the margin numbers cannot fully explain, over [since, until): calls stored unpriced
--- (no price known for the model, or for its web / file searches: cost 0 until `reprice`) and
+-- (no price known for the model, its web / file searches, an advisor's model, or its premium
+-- tier, speed mode or inference geography: cost 0 until `reprice`; `prices check` says which) and
 -- calls with no customer ('(unattributed)': priced, but nobody's margin carries them), by
 -- provider and model.
 -- Usage: the hourly roll-up where current, llm_calls elsewhere (see customer_margin.sql).

@@ -195,3 +195,16 @@ def test_price_versions_shown_in_the_docs_are_the_example_overlays():
     digest = load_overlay(str(ROOT / "examples" / "price-overlay.yaml")).digest
     shown = {m for doc in DOCS for m in re.findall(r"\+overlay-([0-9a-f]{12})", doc.read_text())}
     assert shown == {digest}
+
+
+def test_the_overlay_examples_show_every_section():
+    """The example overlay and the manual's format block show every section the overlay
+    takes (`inference_geos:` was missing from the example, which priced no US-only call)."""
+    import yaml
+    from llm_margin.processor.pricing.overlay import _SECTIONS
+
+    example = yaml.safe_load((ROOT / "examples" / "price-overlay.yaml").read_text())
+    assert set(example) == set(_SECTIONS)
+    manual = (ROOT / "docs" / "pricing-and-linking.md").read_text()
+    for section in _SECTIONS:
+        assert re.search(rf"^{section}:", manual, re.MULTILINE), section
