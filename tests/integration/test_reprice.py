@@ -326,3 +326,65 @@ def test_calls_in_a_premium_mode_without_its_price_are_listed_then_repriced(tmp_
     assert Decimal(summary["restated_usd"]) - Decimal(summary["charged_usd"]) == standard(
         "claude-sonnet-4-5", "anthropic"
     ) * 6 + standard("gemini-2.5-flash", "google") * Decimal("1.8")
+
+
+def test_a_store_of_the_release_before_the_new_columns_is_upgraded_and_repriced(tmp_path):
+    """A store whose llm_calls and llm_call_restatements lack the columns added with sub-usage
+    and inference geography gets them on open (ADD COLUMN IF NOT EXISTS), keeps its calls, and
+    takes and restates calls that use them."""
+    from llm_margin.processor.pricing import PriceBook
+    from llm_margin.processor.records import CallRecord
+    from llm_margin.processor.repricing import reprice
+    from llm_margin.processor.storage import Store
+
+    added = {
+        "llm_calls": ("sub_usage", "sub_usage_cost_usd", "inference_geo"),
+        "llm_call_restatements": ("restated_sub_usage_cost_usd",),
+    }
+    data_dir = str(tmp_path / "data")
+    store = Store.open(data_dir=data_dir)
+    try:
+        for table, columns in added.items():  # as the release before them made the tables
+            drops = ", ".join(f"DROP COLUMN {column}" for column in columns)
+            store.command(f"ALTER TABLE {table} {drops}")
+        store.command(
+            "INSERT INTO llm_calls (ts, trace_id, span_id, customer_id, provider, "
+            "request_model, input_tokens, version) VALUES "
+            "('2026-11-20 09:00:00', 't0', 'old', 'acme', 'openai', 'gpt-4o-mini', 1000, 1)"
+        )
+    finally:
+        store.close()
+    book = PriceBook()
+    calls = [
+        CallRecord(
+            ts=BEFORE,
+            trace_id=f"t{n}",
+            span_id=f"new{n}",
+            customer_id="acme",
+            provider="anthropic",
+            request_model="claude-opus-4-6",
+            response_model="claude-opus-4-6",
+            input_tokens=1000,
+            output_tokens=100,
+            version=1,
+            **mode,
+        )
+        for n, mode in enumerate(
+            [{"sub_usage": (("compaction", "", 5000, 500, 0, 0, 0),)}, {"inference_geo": "us"}]
+        )
+    ]
+    store = Store.open(data_dir=data_dir)
+    try:
+        for table, columns in added.items():
+            assert set(columns) <= set(store._columns(table)), table
+        store.insert_calls([book.apply(call) for call in calls])
+        assert calls[0].priced and calls[0].sub_usage_cost_usd > 0 and not calls[1].priced
+        summary = reprice(store, book, BEFORE.replace(hour=0), BEFORE.replace(hour=23))
+        assert (summary.calls, summary.still_unpriced) == (3, 1)  # the US-only call
+        restated = store.query(
+            "SELECT span_id, restated_sub_usage_cost_usd FROM llm_call_restatements FINAL "
+            "ORDER BY span_id"
+        ).rows
+    finally:
+        store.close()
+    assert restated == [("new0", calls[0].sub_usage_cost_usd), ("new1", 0), ("old", 0)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import pytest
 from llm_margin.processor.metrics import Metrics
@@ -378,6 +379,7 @@ def test_a_call_spooled_before_the_audio_columns_replays_with_zero_audio():
         {"web_search_calls": 0, "file_search_calls": 0},  # the search counts
         {"speed": ""},  # the speed mode
         {"inference_geo": ""},  # where inference ran
+        {"sub_usage": (), "sub_usage_cost_usd": Decimal(0)},  # sub-inferences and their cost
     ],
 )
 def test_a_call_spooled_before_newer_columns_replays_with_their_defaults(added):
