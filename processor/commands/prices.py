@@ -65,9 +65,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="List the models of stored calls the price book cannot price, with their "
         "calls, tokens and searches and the reason (no price for the model, or none for the "
         "web or file searches its calls made, the speed mode they ran at, such as Anthropic "
-        "fast mode, the premium service tier, such as priority, or the inference geography, "
-        "such as Anthropic's US-only inference); exit status 1 when there "
-        "are any (for CI and cron).",
+        "fast mode, the premium service tier, such as priority, the inference geography, "
+        "such as Anthropic's US-only inference, or the model of an advisor they consulted); exit "
+        "status 1 when there are any (for CI and cron).",
     )
     add_read_options(check)
     check.add_argument("--price-overlay", help="price overlay YAML to apply")
@@ -229,8 +229,9 @@ def run_check(args: argparse.Namespace) -> int:
 
 def _unpriced_reason(book, record) -> str:
     """Why the book cannot price a seen model's calls, or "" when it can: the model, a kind
-    of search its calls made, a speed mode they ran at, or the model of a sub-inference (an
-    advisor) they made (a call with any of these the price lacks is stored unpriced)."""
+    of search its calls made, a speed mode or premium tier they ran at, the model of a
+    sub-inference (an advisor) they made, or the inference geography they ran in (a call with
+    any of these the price lacks is stored unpriced)."""
     from llm_margin.processor.pricing.genai import Usage4
 
     def priced(speed: str = "", service_tier: str = "", geo: str = "", **searches: int) -> bool:

@@ -65,3 +65,19 @@ def test_show_prices_an_inference_geography_with_its_multiplier(capsys, tmp_path
     assert standard.splitlines()[1].split(",")[5:9] == ["5", "25", "0.5", "6.25"]
     assert us.splitlines()[1].split(",")[3:10] == ["us", "genai-prices", "0", "5.5", "27.5",
                                                    "0.55", "6.875"]  # fmt: skip
+
+
+def test_check_help_names_every_reason_a_call_is_unpriced():
+    """`prices check --help` lists the reasons it gives; the advisor model was left out."""
+    import argparse
+
+    from llm_margin.processor.cli import build_parser
+
+    parser = build_parser()
+    prices = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    prices = prices.choices["prices"]
+    actions = next(a for a in prices._actions if isinstance(a, argparse._SubParsersAction))
+    text = " ".join(actions.choices["check"].description.split())
+    for reason in ("model", "web or file searches", "speed mode", "service tier", "geography"):
+        assert reason in text, reason
+    assert "advisor" in text
