@@ -72,7 +72,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="largest answer of those, in uncompressed bytes (default 32 MiB; 0: no limit)",
     )
     parser.add_argument(  # pricing (issue 4)
-        "--price-overlay", help="price overlay YAML (custom models, discounts, tiers, dates)"
+        "--price-overlay",
+        help="price overlay YAML (custom models, discounts, multipliers of service tiers, speed "
+        "modes and inference geographies, off-peak windows, dates)",
     )
     parser.add_argument(  # linking (issue 4)
         "--task-finalize-seconds",

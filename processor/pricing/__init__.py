@@ -1,7 +1,8 @@
 """The price book: genai-prices data (offline, shipped with the package) plus your YAML overlay.
 
 ``price_book.py`` prices a call; ``genai.py`` makes genai-prices fast (memoised, exact);
-``overlay.py`` reads the overlay file (custom models, discounts, tiers, off-peak, dates).
+``overlay.py`` reads the overlay file (custom models, discounts, tier, speed and
+inference-geography multipliers, off-peak, dates).
 """
 
 from __future__ import annotations
