@@ -345,19 +345,20 @@ def _async_beta_stream_helper(client, aclient, kw):
     asyncio.run(main())
 
 
-@pytest.mark.parametrize(
-    "call",
-    [
-        _create,
-        _create_stream,
-        _stream_helper,
-        _beta_create,
-        _beta_stream_helper,
-        _async_create,
-        _async_create_stream,
-        _async_beta_stream_helper,
-    ],
-)
+# Every way of making a Messages call, sync and async, streamed and not.
+CALL_STYLES = [
+    _create,
+    _create_stream,
+    _stream_helper,
+    _beta_create,
+    _beta_stream_helper,
+    _async_create,
+    _async_create_stream,
+    _async_beta_stream_helper,
+]
+
+
+@pytest.mark.parametrize("call", CALL_STYLES)
 def test_speed_recorded_sync_async_and_streamed(tracing, client, aclient, call):  # noqa: F811
     for speed, _ in SPEEDS:
         kw = {"model": "claude-opus-4-6", "max_tokens": 10, "messages": MESSAGES}
@@ -386,19 +387,7 @@ def test_speed_the_response_reports_wins_over_the_request(tracing, client):  # n
 GEOS = [("us", "us"), ("global", "global"), (None, None), ("US", "us")]
 
 
-@pytest.mark.parametrize(
-    "call",
-    [
-        _create,
-        _create_stream,
-        _stream_helper,
-        _beta_create,
-        _beta_stream_helper,
-        _async_create,
-        _async_create_stream,
-        _async_beta_stream_helper,
-    ],
-)
+@pytest.mark.parametrize("call", CALL_STYLES)
 def test_inference_geo_recorded_sync_async_and_streamed(tracing, client, aclient, call):  # noqa: F811
     for geo, _ in GEOS:
         kw = {"model": "claude-opus-4-6", "max_tokens": 10, "messages": MESSAGES}

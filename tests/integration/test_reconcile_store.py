@@ -208,6 +208,17 @@ def test_calls_stored_under_an_alias_are_compared_with_its_snapshot(data_dir, tm
     ]
 
 
+def _stored(tmp_path, calls: list[CallRecord]) -> str:
+    """A fresh embedded store holding ``calls``; its data directory."""
+    data_dir = str(tmp_path / "data")
+    store = Store.open(data_dir=data_dir)
+    try:
+        store.insert_calls(calls)
+    finally:
+        store.close()
+    return data_dir
+
+
 def _priced_call(n: int, ts: datetime, model: str, provider: str = "openai", **usage) -> CallRecord:
     from llm_margin.processor.pricing import PriceBook
 
@@ -251,34 +262,30 @@ def test_searches_are_reconciled_with_the_exports_search_lines(tmp_path, capsys)
     own: a day whose searches match reconciles with no difference (it used to show them as a
     price mismatch of the model, and the tool lines as not a model's tokens); a search without
     a price, or billed more than stored, is still explained; reprice restates the searches."""
-    data_dir = str(tmp_path / "data")
-    store = Store.open(data_dir=data_dir)
-    try:
-        store.insert_calls(
-            [
-                _priced_call(
-                    1,
-                    datetime(2026, 11, 20, 9),
-                    "gpt-4o",
-                    input_tokens=1000,
-                    output_tokens=100,
-                    web_search_calls=3,
-                    file_search_calls=2,
-                ),
-                _priced_call(
-                    2,
-                    datetime(2026, 11, 20, 10),
-                    "gpt-4.1-nano",
-                    input_tokens=1000,
-                    web_search_calls=1,
-                ),
-                _priced_call(
-                    3, datetime(2026, 11, 21, 9), "gpt-4o", input_tokens=1000, web_search_calls=2
-                ),
-            ]
-        )
-    finally:
-        store.close()
+    data_dir = _stored(
+        tmp_path,
+        [
+            _priced_call(
+                1,
+                datetime(2026, 11, 20, 9),
+                "gpt-4o",
+                input_tokens=1000,
+                output_tokens=100,
+                web_search_calls=3,
+                file_search_calls=2,
+            ),
+            _priced_call(
+                2,
+                datetime(2026, 11, 20, 10),
+                "gpt-4.1-nano",
+                input_tokens=1000,
+                web_search_calls=1,
+            ),
+            _priced_call(
+                3, datetime(2026, 11, 21, 9), "gpt-4o", input_tokens=1000, web_search_calls=2
+            ),
+        ],
+    )
     export = tmp_path / "costs.csv"
     export.write_text(SEARCH_EXPORT)
     argv = ["reconcile", "--provider-usage", str(export), "--data-dir", data_dir]
@@ -322,25 +329,21 @@ def test_unpriced_fast_mode_calls_are_explained_with_the_fix_that_prices_them(tm
     """A fast-mode call of a model genai-prices has no fast price for (claude-opus-4-6) is
     stored unpriced; adding the model to the overlay would not price it (an overlay entry has
     no fast price either), a `speeds:` multiplier does: the explanation says so."""
-    data_dir = str(tmp_path / "data")
-    store = Store.open(data_dir=data_dir)
-    try:
-        store.insert_calls(
-            [
-                _priced_call(
-                    n,
-                    datetime(2026, 11, 20, 9, n),
-                    "claude-opus-4-6",
-                    provider="anthropic",
-                    input_tokens=1000,
-                    output_tokens=100,
-                    speed=speed,
-                )
-                for n, speed in ((1, "fast"), (2, ""))
-            ]
-        )
-    finally:
-        store.close()
+    data_dir = _stored(
+        tmp_path,
+        [
+            _priced_call(
+                n,
+                datetime(2026, 11, 20, 9, n),
+                "claude-opus-4-6",
+                provider="anthropic",
+                input_tokens=1000,
+                output_tokens=100,
+                speed=speed,
+            )
+            for n, speed in ((1, "fast"), (2, ""))
+        ],
+    )
     export = tmp_path / "costs.csv"
     export.write_text("usage_date_utc,model,cost_usd,speed\n2026-11-20,Claude Opus 4.6,0.06,fast\n")
     argv = ["reconcile", "--provider-usage", str(export), "--data-dir", data_dir]
@@ -355,25 +358,21 @@ def test_unpriced_us_only_calls_are_explained_with_the_fix_that_prices_them(tmp_
     """A call run in Anthropic's US-only inference geography is stored unpriced without an
     `inference_geos:` multiplier; adding the model to the overlay would not price it, the
     multiplier does: the explanation says so."""
-    data_dir = str(tmp_path / "data")
-    store = Store.open(data_dir=data_dir)
-    try:
-        store.insert_calls(
-            [
-                _priced_call(
-                    n,
-                    datetime(2026, 11, 20, 9, n),
-                    "claude-opus-4-6",
-                    provider="anthropic",
-                    input_tokens=100_000,
-                    output_tokens=10_000,
-                    inference_geo=geo,
-                )
-                for n, geo in ((1, "us"), (2, "global"))
-            ]
-        )
-    finally:
-        store.close()
+    data_dir = _stored(
+        tmp_path,
+        [
+            _priced_call(
+                n,
+                datetime(2026, 11, 20, 9, n),
+                "claude-opus-4-6",
+                provider="anthropic",
+                input_tokens=100_000,
+                output_tokens=10_000,
+                inference_geo=geo,
+            )
+            for n, geo in ((1, "us"), (2, "global"))
+        ],
+    )
     export = tmp_path / "costs.csv"
     export.write_text(
         "usage_date_utc,model,cost_usd,inference_geo\n"
@@ -476,26 +475,21 @@ def test_unpriced_searches_of_calls_in_a_premium_mode_are_told_its_multiplier(tm
     explained as a missing `web_search_per_k`, which the model has (genai-prices: $10 per
     1,000) and which would not price them: it names each mode's multiplier, as the token row
     does."""
-    data_dir = str(tmp_path / "data")
-    store = Store.open(data_dir=data_dir)
-    try:
-        calls = [
-            _priced_call(
-                n,
-                datetime(2026, 11, 20, 9, n),
-                "claude-opus-4-6",
-                provider="anthropic",
-                input_tokens=1000,
-                output_tokens=100,
-                web_search_calls=2,
-                **mode,
-            )
-            for n, mode in ((1, {"inference_geo": "us"}), (2, {"speed": "fast"}))
-        ]
-        assert [call.priced for call in calls] == [False, False]
-        store.insert_calls(calls)
-    finally:
-        store.close()
+    calls = [
+        _priced_call(
+            n,
+            datetime(2026, 11, 20, 9, n),
+            "claude-opus-4-6",
+            provider="anthropic",
+            input_tokens=1000,
+            output_tokens=100,
+            web_search_calls=2,
+            **mode,
+        )
+        for n, mode in ((1, {"inference_geo": "us"}), (2, {"speed": "fast"}))
+    ]
+    assert [call.priced for call in calls] == [False, False]
+    data_dir = _stored(tmp_path, calls)
     export = tmp_path / "cost_report.json"
     export.write_text(
         '{"has_more": false, "data": [{"starting_at": "2026-11-20T00:00:00Z", "results": ['
