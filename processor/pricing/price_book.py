@@ -249,8 +249,9 @@ class PriceBook:
 
     def providers_of(self, model: str) -> frozenset[str]:
         """The providers the book resolves a model name to, for a price asked without one
-        (`prices show --service-tier`): those the overlay's entries for it name, and the one
-        genai-prices resolves the name to. Empty: unknown; several: ambiguous."""
+        (`prices show --service-tier`, `--speed`, `--inference-geo`): those the overlay's
+        entries for it name, and the one genai-prices resolves the name to. Empty: unknown;
+        several: ambiguous."""
         genai = self._genai.provider_of(model)
         return self.overlay.providers_of(model) | ({genai} if genai else set())
 
