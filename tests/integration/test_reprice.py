@@ -338,8 +338,16 @@ def test_a_store_of_the_release_before_the_new_columns_is_upgraded_and_repriced(
     from llm_margin.processor.storage import Store
 
     added = {
-        "llm_calls": ("sub_usage", "sub_usage_cost_usd", "inference_geo"),
-        "llm_call_restatements": ("restated_sub_usage_cost_usd",),
+        "llm_calls": (
+            "sub_usage",
+            "sub_usage_cost_usd",
+            "sub_usage_entry_costs_usd",
+            "inference_geo",
+        ),
+        "llm_call_restatements": (
+            "restated_sub_usage_cost_usd",
+            "restated_sub_usage_entry_costs_usd",
+        ),
     }
     data_dir = str(tmp_path / "data")
     store = Store.open(data_dir=data_dir)
@@ -382,9 +390,10 @@ def test_a_store_of_the_release_before_the_new_columns_is_upgraded_and_repriced(
         summary = reprice(store, book, BEFORE.replace(hour=0), BEFORE.replace(hour=23))
         assert (summary.calls, summary.still_unpriced) == (3, 1)  # the US-only call
         restated = store.query(
-            "SELECT span_id, restated_sub_usage_cost_usd FROM llm_call_restatements FINAL "
-            "ORDER BY span_id"
+            "SELECT span_id, restated_sub_usage_cost_usd, restated_sub_usage_entry_costs_usd "
+            "FROM llm_call_restatements FINAL ORDER BY span_id"
         ).rows
     finally:
         store.close()
-    assert restated == [("new0", calls[0].sub_usage_cost_usd), ("new1", 0), ("old", 0)]
+    cost = calls[0].sub_usage_cost_usd
+    assert restated == [("new0", cost, [cost]), ("new1", 0, []), ("old", 0, [])]
