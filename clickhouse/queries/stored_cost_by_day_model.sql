@@ -71,7 +71,21 @@ SELECT
     countIf(
         NOT if(r.span_id != '', r.restated_priced, c.priced)
         AND c.inference_geo NOT IN ('', 'global')
-    ) AS restated_unpriced_geo_calls
+    ) AS restated_unpriced_geo_calls,
+    -- And the other calls that consulted an advisor on another model (Anthropic's advisor
+    -- tool), with those models: an advisor model the book has no price for leaves the call
+    -- unpriced, and a model entry for the call's own model would not price it. Not counted
+    -- on the advisor model's own row ('sub_usage'), where adding that model is the fix, nor
+    -- for a call in one of the modes above, whose multiplier prices its advice too.
+    countIf((
+        NOT if(r.span_id != '', r.restated_priced, c.priced)
+        AND c.part != 'sub_usage' AND notEmpty(c.advisor_models)
+        AND c.speed IN ('', 'standard') AND c.inference_geo IN ('', 'global')
+        AND (c.provider, lower(c.service_tier))
+            NOT IN (('openai', 'priority'), ('google', 'priority'))
+    ) AS unpriced_by_advisor) AS restated_unpriced_advisor_calls,
+    groupUniqArrayArrayIf(c.advisor_models, unpriced_by_advisor)
+        AS restated_unpriced_advisor_models
 FROM
 (
     SELECT ts, customer_id, span_id, version, provider, request_model, response_model, priced,
@@ -80,14 +94,14 @@ FROM
            -- the models its sub-inferences ran on, the call's own for a compaction ('')
            arrayMap(e -> if(tupleElement(e, 'model') != '', tupleElement(e, 'model'), call_model),
                     sub_usage) AS entry_models,
+           arrayDistinct(arrayFilter(m -> m != call_model, entry_models)) AS advisor_models,
            -- one row per part: the tokens always, each kind of search the call made, each
            -- other model its sub-inferences ran on (an advisor's)
            arrayJoin(arrayConcat(
                [('tokens', call_model)],
                if(web_search_calls > 0, [('web_search', call_model)], []),
                if(file_search_calls > 0, [('file_search', call_model)], []),
-               arrayMap(m -> ('sub_usage', m),
-                        arrayDistinct(arrayFilter(m -> m != call_model, entry_models)))
+               arrayMap(m -> ('sub_usage', m), advisor_models)
            )) AS part_and_model,
            tupleElement(part_and_model, 1) AS part,
            tupleElement(part_and_model, 2) AS part_model,

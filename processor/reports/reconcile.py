@@ -421,6 +421,16 @@ def explain(
             stored.get("restated_unpriced_speed_calls", 0),
             stored.get("restated_unpriced_geo_calls", 0),
         )
+        advised = stored.get("restated_unpriced_advisor_calls", 0)
+        if advised:
+            # The advisor's model may be the one the book cannot price: a model entry for
+            # this row's model would not price those calls.
+            models = ", ".join(sorted(stored.get("restated_unpriced_advisor_models") or ()))
+            modes.append(
+                f"{advised} consulted an advisor on another model ({models}): if the price "
+                "book has no price for it, add that model, not this one (`llm-margin prices "
+                "check` names it)"
+            )
         what = f"{unpriced} calls with {searches}" if searches else f"{unpriced} calls"
         how = f"{'; '.join(modes)}; any other, {other};" if modes else f"{fix},"
         reasons.append(f"unpriced: {what} stored without a price ({how} then `llm-margin reprice`)")
@@ -546,6 +556,8 @@ def reconcile(
                 "restated_unpriced_speed_calls": 0,
                 "restated_unpriced_premium_tier_calls": 0,
                 "restated_unpriced_geo_calls": 0,
+                "restated_unpriced_advisor_calls": 0,
+                "restated_unpriced_advisor_models": set(),
             },
         )
         entry["stored_cost_usd"] += Decimal(str(row["stored_cost_usd"]))
@@ -562,8 +574,10 @@ def reconcile(
             "restated_unpriced_speed_calls",
             "restated_unpriced_premium_tier_calls",
             "restated_unpriced_geo_calls",
+            "restated_unpriced_advisor_calls",
         ):
             entry[name] += int(row[name])
+        entry["restated_unpriced_advisor_models"].update(row["restated_unpriced_advisor_models"])
     rows = []
     for key in sorted(set(billed) | set(stored)):
         provider_cost = billed.get(key)

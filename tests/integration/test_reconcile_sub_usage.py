@@ -154,8 +154,9 @@ def test_an_advisors_cost_is_compared_under_the_advisors_model(tmp_path, capsys)
 
 def test_an_unpriced_advisor_is_explained_on_the_advisors_row(tmp_path, capsys):
     """A call whose advisor the book cannot price is stored unpriced: the advisor model's row
-    says so (add the model), and for a US-only call without an `inference_geos:` multiplier
-    names the multiplier, which prices the advice too."""
+    says so (add the model), the executor's names the advisor model (it said to add the
+    executor's), and for a US-only call without an `inference_geos:` multiplier names the
+    multiplier, which prices the advice too."""
     calls = [
         (OTHER, "claude-advisor-unreleased", ""),  # an advisor model no price book knows
         (EXECUTOR, ADVISOR, "us"),  # US-only inference: no multiplier in the book
@@ -200,7 +201,18 @@ def test_an_unpriced_advisor_is_explained_on_the_advisors_row(tmp_path, capsys):
     assert unknown["explanation"].startswith(
         "unpriced: 1 calls stored without a price (add the model to the price overlay"
     )
+    # the executor's row names the advisor model: a model entry for Haiku would not price it
+    haiku = rows[OTHER]
+    assert (haiku["stored_calls"], haiku["unpriced_calls"]) == (1, 1)
+    assert haiku["explanation"].startswith(
+        "unpriced: 1 calls stored without a price (1 consulted an advisor on another model "
+        "(claude-advisor-unreleased): if the price book has no price for it, add that model, "
+        "not this one"
+    ), haiku["explanation"]
     opus = rows[ADVISOR]
     assert (opus["stored_calls"], opus["unpriced_calls"]) == (1, 1)
     assert "1 run in an inference geography" in opus["explanation"]
     assert "`inference_geos:`" in opus["explanation"]
+    sonnet = rows[EXECUTOR]  # unpriced for its geography, which prices its advice too
+    assert "1 run in an inference geography" in sonnet["explanation"]
+    assert "consulted an advisor" not in sonnet["explanation"]

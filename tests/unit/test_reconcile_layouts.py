@@ -194,6 +194,8 @@ def stored_row(
         "restated_unpriced_speed_calls": 0,
         "restated_unpriced_premium_tier_calls": 0,
         "restated_unpriced_geo_calls": 0,
+        "restated_unpriced_advisor_calls": 0,
+        "restated_unpriced_advisor_models": [],
         **facts,
     }
 
@@ -270,6 +272,17 @@ SPEED_FIX = "in a speed mode the price book has no price for"
             ["`speeds:`"],
         ),
         ({"restated_unpriced_speed_calls": 1}, [f"(1 {SPEED_FIX}"], ["`service_tiers:`"]),
+        # consulted an advisor the book may not price: a model entry for this model would not
+        # price it (the explanation said to add this model)
+        (
+            {"restated_unpriced_advisor_calls": 2, "restated_unpriced_advisor_models": ["adv-x"]},
+            [
+                "(2 consulted an advisor on another model (adv-x): if the price book has no "
+                "price for it, add that model, not this one (`llm-margin prices check` names "
+                "it); any other, add the model; then `llm-margin reprice`)"
+            ],
+            ["`speeds:`"],
+        ),
         (
             {"restated_unpriced_premium_tier_calls": 1, "restated_unpriced_speed_calls": 1},
             [f"(1 {PREMIUM_FIX}; 1 {SPEED_FIX}", "`speeds:`"],
