@@ -160,21 +160,18 @@ def _no_price_message(book, args: argparse.Namespace, at: datetime) -> str:
         missing.append(
             (
                 f"at service tier {args.service_tier!r}",
-                "give the tier a multiplier under `service_tiers:` in a price overlay",
+                _multiplier_fix("service_tiers", args.provider, args.service_tier),
             )
         )
     if args.speed and not priced(speed=args.speed):
         missing.append(
-            (
-                f"at speed {args.speed!r}",
-                "give the speed a multiplier under `speeds:` in a price overlay",
-            )
+            (f"at speed {args.speed!r}", _multiplier_fix("speeds", args.provider, args.speed))
         )
     if args.inference_geo and not priced(inference_geo=args.inference_geo):
         missing.append(
             (
                 f"run in inference geography {args.inference_geo!r}",
-                _geo_fix(args.provider or "anthropic", args.inference_geo),
+                _multiplier_fix("inference_geos", args.provider, args.inference_geo),
             )
         )
     if not missing:  # each is priced alone, not together: name them all
@@ -247,32 +244,46 @@ def _unpriced_reason(book, record) -> str:
 
     if not priced():
         return "no price for the model"
-    missing = [
-        f"{name} price"
-        for name, kind in (("web search", "web_search_calls"), ("file search", "file_search_calls"))
-        if int(record[kind]) and not priced(**{kind: 1})
-    ]
-    missing += [f"{speed}-mode price" for speed in record["speeds"] if not priced(speed)]
+    provider = record["provider"]
+    missing = []  # (what the book has no price for, what prices it)
+    for name, kind in (("web search", "web_search_calls"), ("file search", "file_search_calls")):
+        if int(record[kind]) and not priced(**{kind: 1}):
+            field = kind.replace("_calls", "_per_k")
+            missing.append((f"{name} price", f"give the model's overlay entry `{field}`"))
     missing += [
-        f"{tier}-tier price" for tier in record["service_tiers"] if not priced(service_tier=tier)
+        (f"{speed}-mode price", _multiplier_fix("speeds", provider, speed))
+        for speed in record["speeds"]
+        if not priced(speed)
     ]
     missing += [
-        f"price for its advisor model {model}"
+        (f"{tier}-tier price", _multiplier_fix("service_tiers", provider, tier))
+        for tier in record["service_tiers"]
+        if not priced(service_tier=tier)
+    ]
+    missing += [
+        (f"price for its advisor model {model}", f"add {model} to a price overlay")
         for model in record.get("sub_usage_models") or ()
         if not book.price_usage(
-            record["provider"], (model,), Usage4(1000, 1000), _as_datetime(record["last_ts"])
+            provider, (model,), Usage4(1000, 1000), _as_datetime(record["last_ts"])
         ).priced
     ]
-    geos = [geo for geo in record.get("inference_geos") or () if not priced(geo=geo)]
-    missing += [f"{geo}-geo price" for geo in geos]
-    reason = f"no {' or '.join(missing)}" if missing else ""
-    return f"{reason}; {_geo_fix(record['provider'], geos[0])}" if geos else reason
+    missing += [
+        (f"{geo}-geo price", _multiplier_fix("inference_geos", provider, geo))
+        for geo in record.get("inference_geos") or ()
+        if not priced(geo=geo)
+    ]
+    if not missing:
+        return ""
+    return f"no {' or '.join(what for what, _ in missing)}; " + "; ".join(fix for _, fix in missing)
 
 
-def _geo_fix(provider: str, geo: str) -> str:
-    """How to price calls run in an inference geography the book has no multiplier for."""
-    fix = f"give `{provider}/{geo}` a multiplier under `inference_geos:` in a price overlay"
-    if (provider, geo) == ("anthropic", "us"):
+def _multiplier_fix(section: str, provider: str | None, mode: str) -> str:
+    """How to price calls in a request mode the book has no price for: a multiplier naming
+    the provider (a bare `priority` would also multiply another provider's tier of that name,
+    which may mean something else, such as Anthropic's Priority Tier)."""
+    name = f"{provider}/{mode}" if provider else mode
+    fix = f"give `{name}` a multiplier under `{section}:` in a price overlay"
+    if (section, provider, mode) == ("inference_geos", "anthropic", "us"):
         fix += ' (Anthropic bills US-only inference at 1.1x: "1.1")'
     return fix
 

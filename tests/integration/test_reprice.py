@@ -240,7 +240,8 @@ def store_priced_calls(data_dir: str, calls: list[tuple[str, str, dict]]) -> Non
 def test_check_lists_models_unpriced_only_for_their_searches(tmp_path):
     """A model the book prices is still unpriced for calls whose searches it has no price for
     (gpt-4.1-nano has no search prices, Anthropic models no file search price): `prices check`
-    lists it with the reason. It asked about tokens only, so such models were not listed."""
+    lists it with the reason and the overlay field that prices it. It asked about tokens only,
+    so such models were not listed."""
     data_dir = str(tmp_path / "data")
     store_priced_calls(
         data_dir,
@@ -260,8 +261,20 @@ def test_check_lists_models_unpriced_only_for_their_searches(tmp_path):
         for r in json.loads(listed.stdout)
     }  # fmt: skip
     assert got == {
-        "gpt-4.1-nano": (2, 2, 0, 1, "no web search price"),
-        "claude-sonnet-4-5": (1, 1, 3, 1, "no file search price"),
+        "gpt-4.1-nano": (
+            2,
+            2,
+            0,
+            1,
+            "no web search price; give the model's overlay entry `web_search_per_k`",
+        ),
+        "claude-sonnet-4-5": (
+            1,
+            1,
+            3,
+            1,
+            "no file search price; give the model's overlay entry `file_search_per_k`",
+        ),
     }
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text(
@@ -277,8 +290,9 @@ def test_check_lists_models_unpriced_only_for_their_searches(tmp_path):
 def test_calls_in_a_premium_mode_without_its_price_are_listed_then_repriced(tmp_path):
     """Anthropic fast mode costs several times the standard price, a priority tier more than
     it. A fast call of a model genai-prices has no fast price for, or a priority one with no
-    priority price, is stored unpriced, `prices check` says why, and once the overlay gives the
-    mode a multiplier `reprice` prices it at standard x that."""
+    priority price, is stored unpriced, `prices check` says why and names the provider's
+    multiplier to add, and once the overlay gives the mode a multiplier `reprice` prices it at
+    standard x that."""
     data_dir = str(tmp_path / "data")
     store_priced_calls(
         data_dir,
@@ -299,8 +313,20 @@ def test_calls_in_a_premium_mode_without_its_price_are_listed_then_repriced(tmp_
         for r in json.loads(listed.stdout)
     ]
     assert got == [
-        ("claude-sonnet-4-5", 3, 1, "no fast-mode price"),
-        ("gemini-2.5-flash", 2, 1, "no priority-tier price"),
+        (
+            "claude-sonnet-4-5",
+            3,
+            1,
+            "no fast-mode price; give `anthropic/fast` a multiplier under `speeds:` in a price "
+            "overlay",
+        ),
+        (
+            "gemini-2.5-flash",
+            2,
+            1,
+            "no priority-tier price; give `google/priority` a multiplier under `service_tiers:` "
+            "in a price overlay",
+        ),
     ]
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text("speeds:\n  fast: 6\nservice_tiers:\n  google/priority: '1.8'\n")

@@ -1,5 +1,6 @@
 """`prices show` without a price says what would give one: a model entry, or a multiplier for
-the mode asked for (a model entry would not price that mode)."""
+the mode asked for (a model entry would not price that mode), named for the provider (a bare
+`priority` would also multiply Anthropic's Priority Tier calls)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from llm_margin.processor import cli
         (["no-such-model"], "; add it to a price overlay (see `prices check`)"),
         (
             ["claude-sonnet-4-5", "--provider", "anthropic", "--speed", "fast"],
-            " at speed 'fast'; give the speed a multiplier under `speeds:`",
+            " at speed 'fast'; give `anthropic/fast` a multiplier under `speeds:`",
         ),
         (
             ["gemini-2.5-flash", "--provider", "google", "--service-tier", "priority"],
-            " at service tier 'priority'; give the tier a multiplier under `service_tiers:`",
+            " at service tier 'priority'; give `google/priority` a multiplier under "
+            "`service_tiers:`",
         ),
         (
             ["no-such-model", "--provider", "google", "--service-tier", "priority"],
@@ -40,7 +42,7 @@ from llm_margin.processor import cli
         (  # fast and US-only, neither priced: both named, with what prices each
             ["claude-opus-4-6", "--speed", "fast", "--inference-geo", "us", "--at", "2026-11-10"],
             " of provider 'anthropic' at speed 'fast' and run in inference geography 'us'; give "
-            "the speed a multiplier under `speeds:` in a price overlay; give `anthropic/us` a "
+            "`anthropic/fast` a multiplier under `speeds:` in a price overlay; give `anthropic/us` a "
             "multiplier under `inference_geos:`",
         ),
     ],

@@ -33,8 +33,8 @@ def test_a_premium_tier_without_a_price_is_not_shown_at_the_standard_price(capsy
     assert code == 2
     assert error.startswith(
         "llm-margin prices: the price book has no price for model 'gemini-2.5-flash' of "
-        "provider 'google' at service tier 'priority'; give the tier a multiplier under "
-        "`service_tiers:`"
+        "provider 'google' at service tier 'priority'; give `google/priority` a multiplier "
+        "under `service_tiers:`"
     )
 
 

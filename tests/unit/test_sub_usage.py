@@ -186,7 +186,11 @@ def test_sub_usage_survives_the_spool_and_a_read_back():
     [
         ([], ""),
         ([ADVISOR], ""),
-        (["claude-advisor-x"], "no price for its advisor model claude-advisor-x"),
+        (
+            ["claude-advisor-x"],
+            "no price for its advisor model claude-advisor-x; add claude-advisor-x to a price "
+            "overlay",
+        ),
     ],
 )
 def test_prices_check_names_an_advisor_model_without_a_price(sub_usage_models, reason):
