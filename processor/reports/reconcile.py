@@ -467,7 +467,8 @@ def _mode_fixes(provider: str, premium_calls: int, speed_calls: int, geo_calls: 
     if speed_calls:
         fixes.append(
             f"{speed_calls} in a speed mode the price book has no price for, such as "
-            "Anthropic fast mode: give it a multiplier under `speeds:` in the price overlay"
+            "Anthropic fast mode: give it a multiplier under `speeds:` in the price overlay "
+            f"(`{provider or 'anthropic'}/fast`)"
         )
     if geo_calls:
         fixes.append(

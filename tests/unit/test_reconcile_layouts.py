@@ -272,6 +272,12 @@ SPEED_FIX = "in a speed mode the price book has no price for"
             ["`speeds:`"],
         ),
         ({"restated_unpriced_speed_calls": 1}, [f"(1 {SPEED_FIX}"], ["`service_tiers:`"]),
+        # named for the provider, as `prices check` names it
+        (
+            {"restated_unpriced_speed_calls": 1},
+            ["`speeds:` in the price overlay (`openai/fast`)"],
+            [],
+        ),
         # consulted an advisor the book may not price: a model entry for this model would not
         # price it (the explanation said to add this model)
         (
