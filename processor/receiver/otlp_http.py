@@ -55,6 +55,11 @@ ALLOWED_CONTENT_TYPES = {
 }
 POST_PATHS = frozenset(ALLOWED_CONTENT_TYPES)
 GET_PATHS = frozenset({"/healthz", "/metrics"})
+# What POST /api/query takes, told to a caller that sent something else.
+QUERY_BODY = (
+    'send a JSON object {"sql": "SELECT ...", "parameters": {"name": "value"}} '
+    "(parameters fill {name:Type} placeholders; optional)"
+)
 # int() would also take "+5", " 5", "5_0" and non-ASCII digits as a Content-Length.
 _CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
 # The google.rpc.Code of an OTLP/HTTP error's Status body, as gRPC would say it.
@@ -472,13 +477,15 @@ def _make_handler(
                 return
             try:
                 document = json.loads(body or b"{}")
+                if not isinstance(document, dict) or "sql" not in document:
+                    raise ValueError('no "sql" field')
                 sql = document["sql"]
                 parameters = document.get("parameters") or {}
                 encoding = document.get("encoding")
                 if not isinstance(sql, str) or not isinstance(parameters, dict):
                     raise ValueError("sql must be a string and parameters an object")
-            except (ValueError, KeyError, TypeError) as exc:
-                self._reject(HTTPStatus.BAD_REQUEST, f"bad query request: {exc}")
+            except (ValueError, TypeError) as exc:
+                self._reject(HTTPStatus.BAD_REQUEST, f"bad query request ({exc}): {QUERY_BODY}")
                 return
             try:
                 result = query_runner(sql, parameters)

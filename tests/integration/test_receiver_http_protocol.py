@@ -177,6 +177,28 @@ def test_json_requests_get_json_status_errors(proc):
     assert json.loads(answer)["message"].startswith("invalid JSON")
 
 
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b'{"query": "SELECT 1"}', 'no "sql" field'),  # ClickHouse's name for it: not ours
+        (b'["SELECT 1"]', 'no "sql" field'),
+        (b'{"sql": 1}', "sql must be a string"),
+        (b"{not json", "Expecting property name"),
+    ],
+)
+def test_a_malformed_query_request_is_told_what_to_send(proc, body, why):
+    """`POST /api/query` answered `bad query request: 'sql'` (a KeyError's text) to a body
+    without the field, which did not say what the body should be."""
+    headers = {"Content-Type": "application/json", **AUTH, "Content-Length": str(len(body))}
+    [(status, _, answer)] = exchange(proc, request("POST", "/api/query", headers, body))
+    message = json.loads(answer)["message"]
+    assert status == 400 and message.startswith("bad query request (") and why in message
+    assert message.endswith(
+        'send a JSON object {"sql": "SELECT ...", "parameters": {"name": "value"}} (parameters '
+        "fill {name:Type} placeholders; optional)"
+    )
+
+
 def test_protobuf_backpressure_answer_is_a_status_with_retry_after(proc, monkeypatch):
     monkeypatch.setattr(proc.writer, "_max_queued", 1)  # 3 spans never fit
     body = make_request(900, 3).SerializeToString()
