@@ -208,3 +208,20 @@ def test_the_overlay_examples_show_every_section():
     manual = (ROOT / "docs" / "pricing-and-linking.md").read_text()
     for section in _SECTIONS:
         assert re.search(rf"^{section}:", manual, re.MULTILINE), section
+
+
+def test_the_result_limit_sample_is_what_sql_prints():
+    """docs/operations.md's `llm-margin sql` refusal past the bound is the message the command
+    prints with the default bounds (it had lost the `llm-margin sql:` prefix errors carry)."""
+    from llm_margin.processor.readonly_sql import ResultLimits, result_limit_message
+
+    text = (ROOT / "docs" / "operations.md").read_text()
+    sample = text.split("### Bounded answers", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    command, *message = sample.splitlines()
+    assert command == '$ llm-margin sql "SELECT * FROM llm_calls"'
+    shown = " ".join(message).split(" ClickHouse said: ")[0]
+    printed = (
+        "llm-margin sql: running processor at http://127.0.0.1:4318 answered 413: "
+        + result_limit_message(ResultLimits(), "")
+    ).split(" ClickHouse said: ")[0]
+    assert shown == printed
