@@ -225,3 +225,28 @@ def test_the_result_limit_sample_is_what_sql_prints():
         + result_limit_message(ResultLimits(), "")
     ).split(" ClickHouse said: ")[0]
     assert shown == printed
+
+
+def _schema_columns(name: str) -> set[str]:
+    text = (ROOT / "clickhouse" / "schema" / name).read_text()
+    return set(re.findall(r"^\s+`?(\w+)`?\s+[A-Z]\w*[\(\w]", text, re.MULTILINE))
+
+
+def test_cost_and_mode_columns_named_in_the_docs_exist():
+    """The `llm_calls` columns README's data model names, and the cost, search, mode and
+    sub-usage columns the pricing manual names (restated ones in `llm_call_restatements`),
+    are columns of the schema files."""
+    calls = _schema_columns("001_llm_calls.sql")
+    restated = _schema_columns("010_llm_call_restatements.sql")
+    assert {"sub_usage_entry_costs_usd", "inference_geo"} <= calls  # the pattern still reads
+    model = (ROOT / "README.md").read_text().split("## Data model", 1)[1]
+    model = model.split("`llm_tasks`: one row per task", 1)[0]
+    named = set(re.findall(r"`([a-z][a-z0-9_]*)`", model)) - {"llm_calls"}
+    assert named - calls == set()
+    pricing = (ROOT / "docs" / "pricing-and-linking.md").read_text()
+    named = set(
+        re.findall(
+            r"`((?:restated_)?\w*(?:_usd|sub_usage|_calls|inference_geo|service_tier))`", pricing
+        )
+    ) - {"llm_calls"}
+    assert named - calls - restated == set()
