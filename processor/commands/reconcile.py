@@ -21,8 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="compare stored cost with an OpenAI or Anthropic cost export (CSV, or cost API JSON)",
         description=(
             "Compares stored cost with the provider's own cost export by UTC day and model, "
-            "and explains each difference (unpriced, unattributed, failed-but-billed, price "
-            "mismatch). Web and file searches, which the exports bill on tool lines without a "
+            "and explains each difference (match, unpriced, with what would price the calls, "
+            "unattributed, failed-but-billed, price mismatch, not in the provider export, not "
+            "a model's tokens). Web and file searches, which the exports bill on tool lines without a "
             "model, are compared by day with those lines, as (web searches) and (file "
             "searches); a model's row holds the rest of its calls' cost. An Anthropic "
             "advisor's cost is compared under the advisor's model, as the export bills it. "

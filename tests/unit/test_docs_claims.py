@@ -250,3 +250,16 @@ def test_cost_and_mode_columns_named_in_the_docs_exist():
         )
     ) - {"llm_calls"}
     assert named - calls - restated == set()
+
+
+def test_reconcile_help_names_every_explanation_of_the_manual():
+    """The explanations docs/reports-budgets-billing.md's reconcile table lists are the ones
+    `reconcile --help` names (it left out `not in the provider export` and `not a model's
+    tokens`)."""
+    text = (ROOT / "docs" / "reports-budgets-billing.md").read_text()
+    section = text.split("## Reconciliation with provider cost exports", 1)[1]
+    explained = re.findall(r"^\| `([^`]+)` \|", section.split("\n## ", 1)[0], re.MULTILINE)
+    assert len(explained) == 7
+    reconcile = _subcommands(build_parser())["reconcile"]
+    description = " ".join(reconcile.description.split())
+    assert [e for e in explained if e not in description] == []
