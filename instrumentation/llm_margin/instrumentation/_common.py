@@ -34,11 +34,12 @@ from .. import budget
 from ..config import get_config
 from ..span_processor import (
     OWN_SCOPE,
+    call_context,
     context_without_baggage,
     copied_attributes,
     ensure_installed,
 )
-from ..task import TaskState, begin_attempt
+from ..task import TASK_STATE_KEY, TaskState
 from ._flush import BackgroundFlusher
 from ._types import (
     RequestFacts,
@@ -105,16 +106,53 @@ def set_tracer_provider(tracer_provider: Any) -> None:
     _tracer = None
 
 
+# Whether our tracer's sampler may read the attributes given to ``start_span`` (see
+# ``start_call``): true unless it is one of the SDK samplers known not to.
+_sampler_reads_attributes = True
+
+
 def get_tracer() -> trace.Tracer:
-    global _tracer
+    global _tracer, _sampler_reads_attributes
     tracer = _tracer
     if tracer is None:
         from ..version import __version__
 
-        tracer = _tracer = trace.get_tracer(
+        tracer = trace.get_tracer(
             INSTRUMENTATION_NAME, __version__, tracer_provider=_tracer_provider
         )
+        _sampler_reads_attributes = reads_attributes(getattr(tracer, "sampler", None))
+        _tracer = tracer
     return tracer
+
+
+def reads_attributes(sampler: Any, _depth: int = 0) -> bool:
+    """Whether ``sampler`` may look at a span's start attributes: False only for the SDK's own
+    samplers that decide on the trace id and the parent alone (``always_on``/``off``,
+    ``traceidratio``, ``parentbased_*`` of those: the default is ``parentbased_always_on``),
+    matched by exact type. Any other sampler (a subclass, a custom or rule-based one, a
+    proxy tracer whose sampler is not known yet) may, so it gets them at ``start_span``."""
+    try:
+        from opentelemetry.sdk.trace import sampling as S
+    except ImportError:  # pragma: no cover - API only: no SDK sampler to ask
+        return True
+    if _depth > 4 or sampler is None:
+        return True
+    kind = type(sampler)
+    if kind in _blind_samplers(S, "StaticSampler", "TraceIdRatioBased", "_AlwaysOn", "_AlwaysOff"):
+        return False
+    if kind is getattr(S, "AlwaysRecordSampler", None):
+        return reads_attributes(getattr(sampler, "_root", None), _depth + 1)
+    parent_based = ("ParentBased", "ParentBasedTraceIdRatio", "_ParentBasedAlwaysOn",
+                    "_ParentBasedAlwaysOff")  # fmt: skip
+    if kind in _blind_samplers(S, *parent_based):
+        delegates = ("_root", "_remote_parent_sampled", "_remote_parent_not_sampled",
+                     "_local_parent_sampled", "_local_parent_not_sampled")  # fmt: skip
+        return any(reads_attributes(getattr(sampler, d, None), _depth + 1) for d in delegates)
+    return True
+
+
+def _blind_samplers(module: Any, *names: str) -> tuple[type, ...]:
+    return tuple(kind for kind in (getattr(module, name, None) for name in names) if kind)
 
 
 def _our_provider() -> Any:
@@ -341,7 +379,8 @@ class LLMCall:
         self.parent_ctx = parent_ctx
         self.route = route
         self.task_state = task_state
-        # the span's start attributes (the provisional stream span repeats them)
+        # the attributes known at the start, written on the span with those of the end (the
+        # provisional stream span repeats them)
         self.start_attributes = start_attributes
         self.copied = copied  # customer attributes copied from the app's context
         # ``llm_margin.call_id``: set on the span with the end attributes (one call less)
@@ -356,9 +395,7 @@ class LLMCall:
         """Attach the call context: our span current, baggage removed (kept for the span
         processor under our own key), this call visible to the HTTP hooks."""
         try:
-            ctx = trace.set_span_in_context(
-                self.span, context_without_baggage(self.parent_ctx, self.copied)
-            )
+            ctx = call_context(self.parent_ctx, self.copied, self.span)
             return otel_context.attach(ctx), CURRENT_CALL.set(self)
         except Exception:
             record_internal_error("call_enter")
@@ -408,17 +445,15 @@ class LLMCall:
                 return
             error_type = type(exc).__qualname__
             span = self.span
-            span.set_attributes(
-                {
-                    A.CALL_ID: self.call_id,
-                    A.CALL_STATUS: STATUS_ERROR,
-                    A.ERROR_TYPE: error_type,
-                    A.SDK_RETRIES: max(0, self.http_attempts - 1),
-                }
-            )
+            attributes = self.start_attributes
+            attributes[A.CALL_ID] = self.call_id
+            attributes[A.CALL_STATUS] = STATUS_ERROR
+            attributes[A.ERROR_TYPE] = error_type
+            attributes[A.SDK_RETRIES] = max(0, self.http_attempts - 1)
             status_code = (self.endpoint.error_status or _status_code)(exc)
             if isinstance(status_code, int):
-                span.set_attribute(A.HTTP_RESPONSE_STATUS_CODE, status_code)
+                attributes[A.HTTP_RESPONSE_STATUS_CODE] = status_code
+            set_clean_attributes(span, attributes)
             span.set_status(Status(StatusCode.ERROR, error_type))
             self._end_attempt(failed=True)
             span.end()
@@ -588,10 +623,10 @@ class LLMCall:
         error: BaseException | None = None,
     ) -> None:
         span = self.span
-        attributes: dict[str, Any] = {
-            A.CALL_ID: self.call_id,
-            A.SDK_RETRIES: self.http_attempts - 1 if self.http_attempts > 1 else 0,
-        }
+        # the start attributes and these: written once (this runs once per call)
+        attributes = self.start_attributes
+        attributes[A.CALL_ID] = self.call_id
+        attributes[A.SDK_RETRIES] = self.http_attempts - 1 if self.http_attempts > 1 else 0
         if facts.model:
             attributes[A.GEN_AI_RESPONSE_MODEL] = facts.model
         if facts.response_id:
@@ -645,7 +680,9 @@ class LLMCall:
     def _end_quietly(self) -> None:
         try:
             self._done = True
-            self.span.set_attribute(A.CALL_ID, self.call_id)
+            attributes = dict(self.start_attributes)
+            attributes[A.CALL_ID] = self.call_id
+            self.span.set_attributes(attributes)
             self.span.end()
         except Exception:
             pass
@@ -696,9 +733,11 @@ def start_call(
     failed (the call then runs uninstrumented).
 
     Hot path: the attributes a sampler may use (GenAI semconv: operation, provider, request
-    model, server) go to ``start_span``; ours and the customer attributes (the span processor
-    skips our own spans) follow in one ``set_clean_attributes``; the call id (our span id) is
-    set with the attributes of the end."""
+    model, server) go to ``start_span`` when the sampler may read them (not the SDK's default
+    ``parentbased_always_on``, which decides on the parent and trace id alone, where the SDK
+    would only validate each value once more). Every attribute of the call, these included,
+    is written once, with the attributes of the end, in one ``set_clean_attributes``
+    (``LLMCall.start_attributes``; the span processor skips our own spans)."""
     try:
         if _tracer_provider is None:  # the global provider may have been set since
             ensure_installed()
@@ -711,7 +750,12 @@ def start_call(
             host, port, provider = endpoint.server(instance)
         operation, model = facts.operation, facts.model
         route = f"{provider}/{model}"
-        task_state, attempt, kind = begin_attempt(route)
+        parent_ctx = otel_context.get_current()
+        task_state = parent_ctx.get(TASK_STATE_KEY)
+        if task_state is None:
+            attempt, kind = 1, "first"
+        else:
+            attempt, kind = task_state.begin_attempt(route)
         attributes: dict[str, Any] = {
             A.GEN_AI_OPERATION_NAME: operation,
             A.GEN_AI_PROVIDER_NAME: provider,
@@ -725,33 +769,29 @@ def start_call(
             attributes[A.GEN_AI_REQUEST_SERVICE_TIER] = facts.service_tier
         if facts.json_content:
             attributes[A.GEN_AI_OUTPUT_TYPE] = "json"
-        parent_ctx = otel_context.get_current()
-        span = get_tracer().start_span(
+        tracer = _tracer or get_tracer()
+        span = tracer.start_span(
             f"{operation} {model}",
             context=parent_ctx,
             kind=SpanKind.CLIENT,
-            attributes=attributes,
+            attributes=dict(attributes) if _sampler_reads_attributes else None,
         )
-        ours: dict[str, Any] = {
-            A.STREAM: facts.stream,
-            A.ROUTE: route,
-            A.ATTEMPT: attempt,
-            A.ATTEMPT_KIND: kind,
-            A.INSTRUMENTATION: INSTRUMENTATION_NAME,
-        }
+        attributes[A.STREAM] = facts.stream
+        attributes[A.ROUTE] = route
+        attributes[A.ATTEMPT] = attempt
+        attributes[A.ATTEMPT_KIND] = kind
+        attributes[A.INSTRUMENTATION] = INSTRUMENTATION_NAME
         if facts.speed:
-            ours[A.SPEED] = facts.speed
+            attributes[A.SPEED] = facts.speed
         if facts.inference_geo:
-            ours[A.INFERENCE_GEO] = facts.inference_geo
+            attributes[A.INFERENCE_GEO] = facts.inference_geo
         if get_config().capture_content:
             content = kwargs.get("messages", kwargs.get("input", kwargs.get("contents")))
             if content is not None:
-                ours[A.GEN_AI_INPUT_MESSAGES] = _dump(content)
+                attributes[A.GEN_AI_INPUT_MESSAGES] = _dump(content)
         copied = copied_attributes(parent_ctx)
         if copied:
-            ours.update(copied)
-        set_clean_attributes(span, ours)
-        attributes.update(ours)
+            attributes.update(copied)
         return LLMCall(
             endpoint, facts, kwargs, span, parent_ctx, route, task_state, attributes, copied
         ), kwargs
