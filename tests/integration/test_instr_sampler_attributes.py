@@ -169,3 +169,10 @@ def test_internal_failure_at_the_end_keeps_the_start_attributes(tracing, sim, mo
     a = span.attributes
     assert a[A.GEN_AI_PROVIDER_NAME] == "openai" and a[A.ROUTE] == "openai/gpt-4o-mini"
     assert a[A.CUSTOMER_ID] == "acme" and a[A.CALL_ID] == format(span.context.span_id, "016x")
+
+
+def test_instrument_creates_the_tracer_not_the_first_call(recording) -> None:
+    """The tracer (and whether its sampler reads start attributes) is settled when
+    instrumenting with a provider, so the app's first call does not pay for it."""
+    assert _common._tracer is not None
+    assert _common._sampler_reads_attributes is True  # RecordingSampler may read them

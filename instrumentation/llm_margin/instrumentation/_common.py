@@ -42,6 +42,7 @@ from ..span_processor import (
 from ..task import TASK_STATE_KEY, TaskState
 from ._flush import BackgroundFlusher
 from ._types import (
+    USAGE_ATTRIBUTES,
     RequestFacts,
     ResponseFacts,
     UsageTokens,
@@ -104,6 +105,10 @@ def set_tracer_provider(tracer_provider: Any) -> None:
     global _tracer_provider, _tracer
     _tracer_provider = tracer_provider
     _tracer = None
+    if tracer_provider is not None or not isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider
+    ):
+        get_tracer()  # now rather than in the app's first call (a proxy's tracer: lazily)
 
 
 # Whether our tracer's sampler may read the attributes given to ``start_span`` (see
@@ -341,10 +346,6 @@ class Endpoint:
 CURRENT_CALL: ContextVar[LLMCall | None] = ContextVar("llm_margin_current_call", default=None)
 
 
-def _span_id_hex(span: Any) -> str:
-    return format(span.get_span_context().span_id, "016x")
-
-
 def _dump(value: Any) -> str:
     try:
         text = json.dumps(value, default=str, ensure_ascii=False)
@@ -384,7 +385,7 @@ class LLMCall:
         self.start_attributes = start_attributes
         self.copied = copied  # customer attributes copied from the app's context
         # ``llm_margin.call_id``: set on the span with the end attributes (one call less)
-        self.call_id = _span_id_hex(span)
+        self.call_id = format(span.get_span_context().span_id, "016x")
         self.http_attempts = 0
         self.last_response: Any = None  # the SDK's last HTTP response in this call (hooks)
         self._done = False
@@ -623,26 +624,29 @@ class LLMCall:
         error: BaseException | None = None,
     ) -> None:
         span = self.span
+        (model, response_id, usage, invalid_output, finish_reasons, service_tier, speed,
+         inference_geo, error_type, sub_usage) = facts  # fmt: skip
         # the start attributes and these: written once (this runs once per call)
         attributes = self.start_attributes
         attributes[A.CALL_ID] = self.call_id
         attributes[A.SDK_RETRIES] = self.http_attempts - 1 if self.http_attempts > 1 else 0
-        if facts.model:
-            attributes[A.GEN_AI_RESPONSE_MODEL] = facts.model
-        if facts.response_id:
-            attributes[A.GEN_AI_RESPONSE_ID] = facts.response_id
-        if facts.finish_reasons and facts.finish_reasons != ("stop",):
+        if model:
+            attributes[A.GEN_AI_RESPONSE_MODEL] = model
+        if response_id:
+            attributes[A.GEN_AI_RESPONSE_ID] = response_id
+        if finish_reasons and finish_reasons != ("stop",):
             # only the unusual ones: every attribute costs time on the hot path
-            attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(facts.finish_reasons)
-        if facts.service_tier:
-            attributes[A.GEN_AI_RESPONSE_SERVICE_TIER] = facts.service_tier
-        if facts.speed:  # the speed billed, over the one asked for (set at the start)
-            attributes[A.SPEED] = facts.speed
-        if facts.inference_geo:  # where it ran, over where it was asked to (set at the start)
-            attributes[A.INFERENCE_GEO] = facts.inference_geo
-        usage = facts.usage
+            attributes[A.GEN_AI_RESPONSE_FINISH_REASONS] = tuple(finish_reasons)
+        if service_tier:
+            attributes[A.GEN_AI_RESPONSE_SERVICE_TIER] = service_tier
+        if speed:  # the speed billed, over the one asked for (set at the start)
+            attributes[A.SPEED] = speed
+        if inference_geo:  # where it ran, over where it was asked to (set at the start)
+            attributes[A.INFERENCE_GEO] = inference_geo
         if complete_usage and usage_complete(usage):
-            attributes.update(usage.attributes())
+            for name, value in zip(USAGE_ATTRIBUTES, usage, strict=True):  # absent: left out
+                if value is not None:
+                    attributes[name] = value
             attributes[A.USAGE_SOURCE] = USAGE_PROVIDER
         else:
             usage = usage or UsageTokens()
@@ -652,26 +656,27 @@ class LLMCall:
             estimate = output_estimate or 0
             attributes[A.GEN_AI_USAGE_OUTPUT_TOKENS] = max(usage.output_tokens or 0, estimate)
             attributes[A.USAGE_SOURCE] = USAGE_ESTIMATED
-        if facts.sub_usage:  # provider counts even when the top-level usage is estimated
-            attributes.update(sub_usage_attributes(facts.sub_usage))
+        if sub_usage:  # provider counts even when the top-level usage is estimated
+            attributes.update(sub_usage_attributes(sub_usage))
         failed = True
         if error is not None:
             error_type = type(error).__qualname__
             attributes[A.CALL_STATUS] = STATUS_ERROR
             attributes[A.ERROR_TYPE] = error_type
             span.set_status(Status(StatusCode.ERROR, error_type))
-        elif facts.error_type:
+        elif error_type:
             attributes[A.CALL_STATUS] = STATUS_ERROR
-            attributes[A.ERROR_TYPE] = facts.error_type
-            span.set_status(Status(StatusCode.ERROR, facts.error_type))
-        elif facts.invalid_output:
+            attributes[A.ERROR_TYPE] = error_type
+            span.set_status(Status(StatusCode.ERROR, error_type))
+        elif invalid_output:
             attributes[A.CALL_STATUS] = STATUS_INVALID
             attributes[A.ERROR_TYPE] = STATUS_INVALID
         else:
             attributes[A.CALL_STATUS] = STATUS_OK
             failed = False
         set_clean_attributes(span, attributes)
-        self._end_attempt(failed=failed)
+        if self.task_state is not None:
+            self.task_state.end_attempt(self.route, failed)
 
     def _end_attempt(self, failed: bool) -> None:
         if self.task_state is not None:

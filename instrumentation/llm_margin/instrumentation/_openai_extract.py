@@ -120,6 +120,8 @@ def embeddings_prompt_chars(kwargs: Mapping[str, Any]) -> int:
 _CHAT_USAGE_FIELDS = attrgetter(
     "prompt_tokens", "completion_tokens", "prompt_tokens_details", "completion_tokens_details"
 )
+_PROMPT_DETAILS = attrgetter("cached_tokens", "cache_write_tokens", "audio_tokens")
+_COMPLETION_DETAILS = attrgetter("reasoning_tokens", "audio_tokens")
 _CHAT_RESPONSE_FIELDS = attrgetter("choices", "model", "id", "usage", "service_tier")
 
 
@@ -134,7 +136,18 @@ def chat_usage(usage: Any) -> UsageTokens | None:
         prompt, completion = get(usage, "prompt_tokens"), get(usage, "completion_tokens")
         prompt_details = get(usage, "prompt_tokens_details")
         completion_details = get(usage, "completion_tokens_details")
-    cache_read = as_int(get(prompt_details, "cached_tokens"))
+    try:
+        cache_read, cache_write, audio_in = _PROMPT_DETAILS(prompt_details)
+    except AttributeError:  # None, a dict (raw JSON), an SDK without one of the fields
+        cache_read = get(prompt_details, "cached_tokens")
+        cache_write = get(prompt_details, "cache_write_tokens")
+        audio_in = get(prompt_details, "audio_tokens")
+    try:
+        reasoning, audio_out = _COMPLETION_DETAILS(completion_details)
+    except AttributeError:
+        reasoning = get(completion_details, "reasoning_tokens")
+        audio_out = get(completion_details, "audio_tokens")
+    cache_read = as_int(cache_read)
     if cache_read is None:  # DeepSeek's spelling
         cache_read = as_int(get(usage, "prompt_cache_hit_tokens"))
     # Audio tokens are part of the totals, priced higher (gpt-audio: 12.8x text input); a
@@ -143,12 +156,12 @@ def chat_usage(usage: Any) -> UsageTokens | None:
         as_int(prompt),
         as_int(completion),
         cache_read,
-        as_int(get(prompt_details, "cache_write_tokens")),
-        as_int(get(completion_details, "reasoning_tokens")),
+        as_int(cache_write),
+        as_int(reasoning),
         None,
         None,
-        as_int(get(prompt_details, "audio_tokens")) or None,
-        as_int(get(completion_details, "audio_tokens")) or None,
+        as_int(audio_in) or None,
+        as_int(audio_out) or None,
     )
 
 

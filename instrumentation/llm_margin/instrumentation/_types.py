@@ -35,15 +35,11 @@ class UsageTokens(NamedTuple):
 
     def attributes(self) -> dict[str, int]:
         """The span attributes for these counts (absent counts are left out)."""
-        out: dict[str, int] = {}
-        for name, value in zip(_USAGE_ATTRIBUTES, self, strict=True):
-            if value is not None:
-                out[name] = value
-        return out
+        return {k: v for k, v in zip(USAGE_ATTRIBUTES, self, strict=True) if v is not None}
 
 
 # Attribute names of UsageTokens' fields, in field order.
-_USAGE_ATTRIBUTES = (
+USAGE_ATTRIBUTES = (
     A.GEN_AI_USAGE_INPUT_TOKENS,
     A.GEN_AI_USAGE_OUTPUT_TOKENS,
     A.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
@@ -123,6 +119,7 @@ class ResponseFacts(NamedTuple):
     error_type: str | None = None
     # Sub-inferences billed outside ``usage`` (Anthropic compaction and advisor iterations).
     sub_usage: tuple[SubUsage, ...] = ()
+    # (``LLMCall._finish`` unpacks the fields in this order)
 
 
 def usage_complete(usage: UsageTokens | None) -> bool:
