@@ -465,7 +465,10 @@ class LLMCall:
         """The SDK returned: finish the span, or hand a stream to a proxy. Returns what the app
         gets (the result itself, or the proxy around a stream). Never raises."""
         try:
-            if is_raw_response(result):  # with_raw_response / with_streaming_response
+            # is_raw_response(result), inline: with_raw_response / with_streaming_response
+            if "http_response" in getattr(result, "__dict__", ()) and hasattr(
+                type(result), "parse"
+            ):
                 body = None if self.facts.stream else read_body(result)
                 if body is None:
                     from ._raw import RawResponseProxy
@@ -480,7 +483,12 @@ class LLMCall:
             if not self._claim():
                 return result
             facts = self.endpoint.response_facts(result, self.facts)
-            complete = usage_complete(facts.usage)
+            usage = facts.usage  # usage_complete(usage), inline
+            complete = (
+                usage is not None
+                and usage.input_tokens is not None
+                and usage.output_tokens is not None
+            )
             self._finish(
                 facts,
                 complete_usage=complete,
@@ -854,7 +862,8 @@ def sync_wrapper(endpoint: Endpoint) -> Callable[..., Any]:
     def wrapper(wrapped: Callable[..., Any], instance: Any, args: Any, kwargs: Any) -> Any:
         if CURRENT_CALL.get() is not None:  # an SDK helper calling another wrapped method
             return wrapped(*args, **kwargs)
-        kwargs = apply_budget(kwargs)
+        if budget._client is not None or not budget._configured:  # else: enforcement off
+            kwargs = apply_budget(kwargs)
         started = start_call(endpoint, instance, kwargs)
         if started is None:
             return wrapped(*args, **kwargs)

@@ -147,21 +147,22 @@ def chat_usage(usage: Any) -> UsageTokens | None:
     except AttributeError:
         reasoning = get(completion_details, "reasoning_tokens")
         audio_out = get(completion_details, "audio_tokens")
-    cache_read = as_int(cache_read)
-    if cache_read is None:  # DeepSeek's spelling
-        cache_read = as_int(get(usage, "prompt_cache_hit_tokens"))
+    if type(cache_read) is not int or cache_read < 0:  # as_int's usual case inline
+        cache_read = as_int(cache_read)
+        if cache_read is None:  # DeepSeek's spelling
+            cache_read = as_int(get(usage, "prompt_cache_hit_tokens"))
     # Audio tokens are part of the totals, priced higher (gpt-audio: 12.8x text input); a
     # zero (every text-only call) is left out like an absent count: it prices the same.
     return UsageTokens(
-        as_int(prompt),
-        as_int(completion),
+        prompt if type(prompt) is int and prompt >= 0 else as_int(prompt),
+        completion if type(completion) is int and completion >= 0 else as_int(completion),
         cache_read,
-        as_int(cache_write),
-        as_int(reasoning),
+        None if cache_write is None else as_int(cache_write),
+        reasoning if type(reasoning) is int and reasoning >= 0 else as_int(reasoning),
         None,
         None,
-        as_int(audio_in) or None,
-        as_int(audio_out) or None,
+        None if not audio_in else as_int(audio_in) or None,
+        None if not audio_out else as_int(audio_out) or None,
     )
 
 
@@ -235,7 +236,12 @@ def chat_response_facts(response: Any, request: RequestFacts) -> ResponseFacts:
     else:
         reasons = tuple(r for r in (get(c, "finish_reason") for c in choices) if isinstance(r, str))
     return ResponseFacts(
-        _str(model), _str(response_id), chat_usage(usage), invalid, reasons, _str(tier)
+        model if type(model) is str and model else _str(model),
+        response_id if type(response_id) is str and response_id else _str(response_id),
+        chat_usage(usage),
+        invalid,
+        reasons,
+        _str(tier),
     )
 
 
