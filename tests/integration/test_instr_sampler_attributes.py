@@ -92,7 +92,7 @@ def _check_call_span(span) -> None:
 
 
 def test_default_sampler_no_attribute_is_validated_again(tracing, sim, monkeypatch) -> None:  # noqa: F811
-    """The SDK validates every value given to start_span (twice as costly as writing it); the
+    """The SDK validates every value given to start_span (~0.5 µs apiece, ours are clean); the
     default sampler never reads them, so none is given."""
     cleaned: list[object] = []
     original = otel_attributes._clean_attribute_value
