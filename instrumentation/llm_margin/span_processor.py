@@ -85,7 +85,11 @@ def copied_attributes(ctx: Context | None = None) -> dict[str, str]:
     """The attributes the processor stamps on a span started in ``ctx`` (default: current)."""
     ctx = otel_context.get_current() if ctx is None else ctx
     kept = ctx.get(COPIED_ATTRIBUTES_KEY)
-    from_baggage = _baggage_attributes(ctx)
+    cached = _last_baggage  # _baggage_attributes' cache hit, inline (once per span)
+    if _BAGGAGE_KEY is not None and cached[0] is ctx.get(_BAGGAGE_KEY):
+        from_baggage = cached[1]
+    else:
+        from_baggage = _baggage_attributes(ctx)
     if kept:
         if not from_baggage:
             return dict(kept)

@@ -757,10 +757,15 @@ def start_call(
         facts = endpoint.request_facts(kwargs)
         if endpoint.prepare is not None:
             kwargs, facts = endpoint.prepare(kwargs, facts)
-        if endpoint.server is None:
-            host, port, provider = server_info(instance, endpoint.provider)
-        else:
+        if endpoint.server is not None:
             host, port, provider = endpoint.server(instance)
+        else:
+            last = _last_server  # server_info's "same client as last time", inline
+            client = getattr(instance, "_client", None)
+            if last[0] is getattr(client, "_base_url", None) and last[1] == endpoint.provider:
+                host, port, provider = last[2]
+            else:
+                host, port, provider = server_info(instance, endpoint.provider)
         operation, model = facts.operation, facts.model
         route = f"{provider}/{model}"
         parent_ctx = otel_context.get_current()
