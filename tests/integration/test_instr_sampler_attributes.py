@@ -171,6 +171,32 @@ def test_internal_failure_at_the_end_keeps_the_start_attributes(tracing, sim, mo
     assert a[A.CUSTOMER_ID] == "acme" and a[A.CALL_ID] == format(span.context.span_id, "016x")
 
 
+def test_internal_failure_on_a_failed_call_still_ends_its_span(tracing, monkeypatch) -> None:  # noqa: F811
+    """An error of ours while recording a failed call ended nothing: the span stayed open and
+    the call was never exported. Now it ends as an error call, and the app still gets the
+    SDK's own exception."""
+
+    def broken(exc):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_common, "_status_code", broken)
+    _common.reset_internal_errors()
+    client = openai.OpenAI(base_url="http://127.0.0.1:9/v1", api_key="sk-test", max_retries=0)
+    try:
+        with (
+            customer_baggage(customer__id="acme", plan="pro"),
+            pytest.raises(openai.APIConnectionError),
+        ):
+            client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    finally:
+        monkeypatch.undo()
+    assert _common.internal_error_count("finish_error") == 1
+    (span,) = tracing.calls()
+    a = span.attributes
+    assert a[A.CALL_STATUS] == "error" and a[A.ERROR_TYPE] == "APIConnectionError"
+    assert a[A.ROUTE] == "openai/gpt-4o-mini" and a[A.CUSTOMER_ID] == "acme"
+
+
 def test_instrument_creates_the_tracer_not_the_first_call(recording) -> None:
     """The tracer (and whether its sampler reads start attributes) is settled when
     instrumenting with a provider, so the app's first call does not pay for it."""

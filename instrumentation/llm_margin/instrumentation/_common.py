@@ -460,6 +460,8 @@ class LLMCall:
             span.end()
         except Exception:
             record_internal_error("finish_error")
+            # as finish_result does: an unended span would lose the call altogether
+            self._end_quietly(type(exc).__qualname__)
 
     def finish_result(self, result: Any, is_async: bool) -> Any:
         """The SDK returned: finish the span, or hand a stream to a proxy. Returns what the app
@@ -690,11 +692,19 @@ class LLMCall:
         if self.task_state is not None:
             self.task_state.end_attempt(self.route, failed)
 
-    def _end_quietly(self) -> None:
+    def _end_quietly(self, error_type: str | None = None) -> None:
+        """Ends the span, if it is not ended yet, with what the start knew (and the SDK's error
+        class when the call failed), after an internal error of ours."""
         try:
             self._done = True
+            if not self.span.is_recording():  # ended already (or never recorded)
+                return
             attributes = dict(self.start_attributes)
             attributes[A.CALL_ID] = self.call_id
+            if error_type is not None:
+                attributes[A.CALL_STATUS] = STATUS_ERROR
+                attributes[A.ERROR_TYPE] = error_type
+                self.span.set_status(Status(StatusCode.ERROR, error_type))
             self.span.set_attributes(attributes)
             self.span.end()
         except Exception:
