@@ -140,6 +140,7 @@ def test_async_generate_stream_and_embed(tracing, client):  # noqa: F811
 
 
 def test_errors_pass_through_unchanged_and_sdk_retries_counted(tracing, client, monkeypatch):  # noqa: F811
+    _common.reset_internal_errors()  # the count is per process: tests before may provoke some
     with pytest.raises(errors.ClientError) as info:
         client.models.generate_content(
             model=MODEL, contents=PROMPT, config=headers(x_sim_fault="429")
@@ -177,6 +178,8 @@ def test_sdk_retries_counted_whatever_http_client_sends_them(tracing, client):  
     # aiohttp (the async client when it is installed), httpx and google-auth's requests session
     # are not hooked as httpx2 is: with the httpx2 hooks off, each attempt of the SDK's retry
     # loop is still counted once (and, hooked, once too: the test above)
+    _common.reset_internal_errors()
+
     def config(request_id, fault="503:2"):  # the first two attempts refused
         config = headers(x_sim_fault=fault, x_sim_request_id=request_id)
         config["http_options"]["retry_options"] = RETRY
