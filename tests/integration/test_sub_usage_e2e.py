@@ -9,7 +9,6 @@ import textwrap
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-import genai_prices
 import pytest
 from conftest import calls_by_model, run_instrumented_app
 from instr_fixtures import sim  # noqa: F401
@@ -20,6 +19,8 @@ from llm_margin.simulator.anthropic_api import (
     ADVISOR_PROMPT_TOKENS,
     COMPACTION_OUTPUT_TOKENS,
 )
+
+from tests.anthropic_oracle import anthropic_price
 
 pytestmark = pytest.mark.integration
 
@@ -60,23 +61,6 @@ APP = textwrap.dedent(
 )
 
 
-def _price(model: str, ts: datetime, total: int, output: int, read=0, write=0, write_1h=0):
-    """genai-prices' price of one inference, at the scale llm_calls stores."""
-    price = genai_prices.calc_price(
-        genai_prices.Usage(
-            input_tokens=total,
-            output_tokens=output,
-            cache_read_tokens=read,
-            cache_write_tokens=write,
-            cache_write_1h_tokens=write_1h,
-        ),
-        model,
-        provider_id="anthropic",
-        genai_request_timestamp=ts,
-    ).total_price
-    return Decimal(price).quantize(Decimal("1e-18"))
-
-
 def test_compaction_and_advisor_iterations_are_priced_into_the_call(processor, sim, tmp_path):  # noqa: F811
     run_instrumented_app(APP, tmp_path, "sub-usage", processor, sim.anthropic_base_url)
     rows = calls_by_model(processor, 3)
@@ -94,13 +78,17 @@ def test_compaction_and_advisor_iterations_are_priced_into_the_call(processor, s
         ("compaction", "", fresh, COMPACTION_OUTPUT_TOKENS, 0, 0, 0),
         ("advisor_message", "claude-opus-4-6", advisor_input, ADVISOR_OUTPUT_TOKENS, 40, 25, 25),
     ]
-    own = _price("claude-sonnet-4-6", ts, row["input_tokens"], row["output_tokens"], 40, 25, 25)
-    compaction = _price("claude-sonnet-4-6", ts, fresh, COMPACTION_OUTPUT_TOKENS)
-    advice = _price("claude-opus-4-6", ts, advisor_input, ADVISOR_OUTPUT_TOKENS, 40, 25, 25)
+    own = anthropic_price(
+        "claude-sonnet-4-6", ts, row["input_tokens"], row["output_tokens"], 40, 25, 25
+    )
+    compaction = anthropic_price("claude-sonnet-4-6", ts, fresh, COMPACTION_OUTPUT_TOKENS)
+    advice = anthropic_price(
+        "claude-opus-4-6", ts, advisor_input, ADVISOR_OUTPUT_TOKENS, 40, 25, 25
+    )
     assert row["priced"] and row["sub_usage_cost_usd"] == compaction + advice
     assert row["sub_usage_entry_costs_usd"] == [compaction, advice]
     assert row["cost_usd"] == own + compaction + advice
-    assert advice > _price(
+    assert advice > anthropic_price(
         "claude-sonnet-4-6", ts, advisor_input, ADVISOR_OUTPUT_TOKENS, 40, 25, 25
     )
 
@@ -111,8 +99,8 @@ def test_compaction_and_advisor_iterations_are_priced_into_the_call(processor, s
     assert [tuple(e.values()) for e in row["sub_usage"]] == [
         ("compaction", "", fresh, COMPACTION_OUTPUT_TOKENS, 0, 0, 0)
     ]
-    compaction = _price("claude-opus-4-6", row["ts"], fresh, COMPACTION_OUTPUT_TOKENS)
-    own = _price("claude-opus-4-6", row["ts"], fresh, row["output_tokens"])
+    compaction = anthropic_price("claude-opus-4-6", row["ts"], fresh, COMPACTION_OUTPUT_TOKENS)
+    own = anthropic_price("claude-opus-4-6", row["ts"], fresh, row["output_tokens"])
     assert row["priced"] and row["cost_usd"] == own + compaction
     assert row["sub_usage_cost_usd"] == compaction
 

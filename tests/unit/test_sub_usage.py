@@ -9,7 +9,6 @@ from __future__ import annotations
 import pickle
 from decimal import Decimal
 
-import genai_prices
 import pytest
 from llm_margin import attributes as A
 from llm_margin.processor.normalize import (
@@ -23,6 +22,8 @@ from llm_margin.processor.pricing.overlay import parse_overlay
 from llm_margin.processor.pricing.price_book import sub_usage_rows
 from llm_margin.processor.receiver.synthetic import make_span
 from llm_margin.processor.records import CallRecord
+
+from tests.anthropic_oracle import anthropic_price
 
 Q = Decimal("1e-18")
 EXECUTOR = "claude-sonnet-4-6"
@@ -54,20 +55,8 @@ def _call(attributes: dict) -> CallRecord:
 
 
 def _oracle(model: str, entry: tuple, ts) -> Decimal:
-    _kind, _model, total, output, read, write, write_1h = entry
-    price = genai_prices.calc_price(
-        genai_prices.Usage(
-            input_tokens=total,
-            output_tokens=output,
-            cache_read_tokens=read,
-            cache_write_tokens=write,
-            cache_write_1h_tokens=write_1h,
-        ),
-        model,
-        provider_id="anthropic",
-        genai_request_timestamp=ts,
-    ).total_price
-    return Decimal(price).quantize(Q)
+    _kind, _model, *counts = entry
+    return anthropic_price(model, ts, *counts)
 
 
 @pytest.mark.parametrize(
