@@ -41,6 +41,42 @@ def test_instrument_uninstrument_instrument_again(sim):  # noqa: F811
     assert not hasattr(httpx2.Client.send, "_self_wrapper")
 
 
+def test_dependency_check_once_per_process_a_conflict_each_time(monkeypatch, caplog):
+    # instrument() checks the SDK's installed version; parsing its metadata was ~1.5 ms and
+    # slowed the first calls after each instrument(): a satisfied check is done once
+    from llm_margin.instrumentation import _instrumentor
+    from opentelemetry.instrumentation import dependencies
+
+    completions = openai.resources.chat.completions.completions.Completions
+    real_version = dependencies.version
+    asked: list[str] = []
+    answer = {"openai": "0.1.0"}  # a conflict first
+
+    def version(name):
+        asked.append(name)
+        return answer.get(name) or real_version(name)
+
+    monkeypatch.setattr(_instrumentor, "_satisfied", set())
+    monkeypatch.setattr(dependencies, "version", version)
+    caplog.set_level(logging.ERROR)
+    for _ in range(2):  # refused each time, checked each time
+        OpenAIInstrumentor().instrument(tracer_provider=PROVIDER)
+        assert not hasattr(completions.create, "_self_wrapper")
+        OpenAIInstrumentor().uninstrument()
+    assert asked == ["openai", "openai"]
+    assert "openai 0.1.0" in caplog.text
+    answer.clear()
+    try:
+        for _ in range(3):
+            OpenAIInstrumentor().instrument(tracer_provider=PROVIDER)
+            assert hasattr(completions.create, "_self_wrapper")
+            OpenAIInstrumentor().uninstrument()
+    finally:
+        OpenAIInstrumentor().uninstrument()
+    assert asked == ["openai", "openai", "openai"]  # once for the three instrument() calls
+    assert not hasattr(completions.create, "_self_wrapper")
+
+
 def test_internal_error_logged_once_counted_never_raised(tracing, sim, monkeypatch, caplog):  # noqa: F811
     _common.reset_internal_errors()
 
