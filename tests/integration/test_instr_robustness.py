@@ -77,6 +77,25 @@ def test_dependency_check_once_per_process_a_conflict_each_time(monkeypatch, cap
     assert not hasattr(completions.create, "_self_wrapper")
 
 
+def test_instrument_again_on_the_same_provider_keeps_its_tracer(monkeypatch):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    provider = TracerProvider()
+    asked = []
+    real = provider.get_tracer
+    monkeypatch.setattr(provider, "get_tracer", lambda *a, **k: asked.append(a) or real(*a, **k))
+    try:
+        for _ in range(3):
+            OpenAIInstrumentor().instrument(tracer_provider=provider)
+            OpenAIInstrumentor().uninstrument()
+        tracer = _common._tracer
+        assert [name for name, *_ in asked] == ["llm_margin"]  # one tracer for the three
+        OpenAIInstrumentor().instrument(tracer_provider=PROVIDER)  # another provider: its own
+        assert _common._tracer is not tracer and len(asked) == 1
+    finally:
+        OpenAIInstrumentor().uninstrument()
+
+
 def test_internal_error_logged_once_counted_never_raised(tracing, sim, monkeypatch, caplog):  # noqa: F811
     _common.reset_internal_errors()
 

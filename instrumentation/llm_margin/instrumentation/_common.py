@@ -103,6 +103,10 @@ _tracer: trace.Tracer | None = None
 def set_tracer_provider(tracer_provider: Any) -> None:
     """The provider our spans go to (``instrument(tracer_provider=...)``; None: the global)."""
     global _tracer_provider, _tracer
+    if tracer_provider is not None and tracer_provider is _tracer_provider and _tracer is not None:
+        # instrumented again on the same provider: its tracer, which the SDK would hand out again
+        # (~13 µs in instrument(), and the work slowed the next call about as much)
+        return
     _tracer_provider = tracer_provider
     _tracer = None
     if tracer_provider is not None or not isinstance(
