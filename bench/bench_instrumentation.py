@@ -23,6 +23,16 @@ its share of quiet moments. ``--clock thread`` (default) times the CPU time of t
 thread (``time.thread_time``): every microsecond the instrumentation adds is spent on that
 thread (it does no I/O and does not wait), while other processes on a busy machine no longer
 inflate the figures; ``--clock wall`` uses ``time.perf_counter``.
+
+A separate line reports the first calls after ``instrument()``: each round switches every
+configuration on (instruments it) just before its non-streaming batch, every batch starts with
+a ``gc.collect()``, and the first calls after these cost more than later ones, for every
+configuration (cold caches). After the rounds, each configuration is switched on
+``--first-rounds`` more times, and its first ``FIRST_CALLS`` calls after ``gc.collect()`` are
+timed one by one, paired with the uninstrumented configuration's call of the same number and
+round; the line gives their medians and how much their excess over the steady paired figure
+adds, spread over a batch, to the non-streaming "paired" column. It changes nothing in the
+figures above.
 """
 
 from __future__ import annotations
@@ -198,6 +208,40 @@ def _configs() -> tuple[list[Config], str | None]:
     return configs, note
 
 
+FIRST_CALLS = 5
+
+
+def _first_calls(
+    configs: list[Config], fn: Callable[[], None], rounds: int, clock: Callable[[], float]
+) -> dict[str, list[float]]:
+    """Per configuration, the median over ``rounds`` of each of its first ``FIRST_CALLS`` calls
+    after ``on()`` and ``gc.collect()`` (as a batch starts), minus the uninstrumented call of
+    the same number and round (µs)."""
+    times: dict[str, list[list[float]]] = {c.name: [] for c in configs}
+    for _ in range(rounds):
+        for config in configs:
+            config.on()
+            try:
+                gc.collect()
+                row = []
+                for _ in range(FIRST_CALLS):
+                    start = clock()
+                    fn()
+                    row.append((clock() - start) * 1e6)
+            finally:
+                config.off()
+            times[config.name].append(row)
+    base = times["uninstrumented"]
+    return {
+        name: [
+            statistics.median(r[i] - b[i] for r, b in zip(rows, base, strict=True))
+            for i in range(FIRST_CALLS)
+        ]
+        for name, rows in times.items()
+        if name != "uninstrumented"
+    }
+
+
 def _paired(results: dict[tuple[str, str], list[float]], name: str, workload: str) -> float:
     """Median over rounds of (this configuration's batch - the uninstrumented batch)."""
     base = results[("uninstrumented", workload)]
@@ -210,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=80)
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="thread")
     parser.add_argument("--simulator", action="store_true", help="go through the simulator")
+    parser.add_argument(
+        "--first-rounds",
+        type=int,
+        default=30,
+        help="times each configuration is switched on to time its first calls (0: skip)",
+    )
     args = parser.parse_args(argv)
 
     sim = None
@@ -255,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
                         )
                 finally:
                     config.off()
+        first = (
+            _first_calls(configs, non_streaming, args.first_rounds, clock)
+            if args.first_rounds > 0
+            else {}
+        )
     finally:
         context.detach(token)
         if sim is not None:
@@ -309,6 +364,19 @@ def main(argv: list[str] | None = None) -> int:
         f"{floor_added:.1f} µs: llm-margin's own code is {ours_added - floor_added:.1f} µs of "
         f"its {ours_added:.1f}"
     )
+    if args.first_rounds > 0:
+        parts = []
+        for name in ("span floor", "llm-margin"):
+            calls = first[name]
+            excess = (
+                sum(calls) - FIRST_CALLS * _paired(results, name, "non-streaming")
+            ) / args.calls
+            shown = " / ".join(f"{c:.0f}" for c in calls)
+            parts.append(f"{name} {shown} (adds ~{excess:.1f} µs per call to its paired figure)")
+        print(
+            f"first {FIRST_CALLS} calls after instrument() and gc.collect(), as each batch starts "
+            f"(paired µs, median of {args.first_rounds}): " + "; ".join(parts)
+        )
     return 0
 
 
