@@ -8,6 +8,12 @@ Tests steer the simulator per request with headers the SDKs forward via ``extra_
   (Anthropic: ``usage.server_tool_use.web_search_requests``; OpenAI Responses:
   ``web_search_call`` / ``file_search_call`` output items before the answer; Gemini, with the
   Google Search tool: the grounding metadata's ``webSearchQueries``, default 1).
+* ``x-vertex-ai-llm-request-type`` (``dedicated``: Provisioned Throughput only; ``shared``:
+  pay as you go only) and ``x-vertex-ai-llm-shared-request-type`` (``priority``, ``flex``),
+  Vertex AI's own request headers: a Gemini answer reports the traffic type they select as
+  ``usageMetadata.trafficType`` (``PROVISIONED_THROUGHPUT``, ``ON_DEMAND``,
+  ``ON_DEMAND_PRIORITY``, ``ON_DEMAND_FLEX``); without either it reports none, as the Gemini
+  API does.
 * ``x-sim-fault``: comma-separated directives, e.g. ``429:1,slow:50``:
 
   - ``429:K`` / ``500:K`` / ``503:K`` (any 4xx/5xx status): the first K HTTP attempts of the
@@ -51,6 +57,31 @@ class Overrides:
     reasoning: int = 0
     web_searches: int = 0
     file_searches: int = 0
+    # Vertex AI's usageMetadata.trafficType to report (None: none, as the Gemini API).
+    traffic_type: str | None = None
+
+
+# Vertex AI's request-type headers -> the traffic type its answer reports.
+_REQUEST_TYPES = {"dedicated": "PROVISIONED_THROUGHPUT", "shared": "ON_DEMAND"}
+_SHARED_TYPES = {"priority": "ON_DEMAND_PRIORITY", "flex": "ON_DEMAND_FLEX"}
+
+
+def _traffic_type(headers: Mapping[str, str]) -> str | None:
+    """The traffic type Vertex AI's request-type headers select; ValueError for an unknown
+    value (Vertex refuses it too)."""
+    request_type = headers.get("x-vertex-ai-llm-request-type")
+    shared_type = headers.get("x-vertex-ai-llm-shared-request-type")
+    if request_type is None and shared_type is None:
+        return None
+    kind = (request_type or "shared").strip().lower()
+    if kind not in _REQUEST_TYPES:
+        raise ValueError(f"unknown x-vertex-ai-llm-request-type {request_type!r}")
+    if kind == "dedicated" or shared_type is None:
+        return _REQUEST_TYPES[kind]
+    shared = shared_type.strip().lower()
+    if shared not in _SHARED_TYPES:
+        raise ValueError(f"unknown x-vertex-ai-llm-shared-request-type {shared_type!r}")
+    return _SHARED_TYPES[shared]
 
 
 def _non_negative(value: str, directive: str) -> int:
@@ -127,4 +158,5 @@ def parse_overrides(headers: Mapping[str, str]) -> Overrides:
         reasoning=number("x-sim-reasoning") or 0,
         web_searches=number("x-sim-web-searches") or 0,
         file_searches=number("x-sim-file-searches") or 0,
+        traffic_type=_traffic_type(headers),
     )

@@ -14,6 +14,9 @@ A request with the Google Search tool (``googleSearch``, or ``googleSearchRetrie
 answered grounded: the candidate's ``groundingMetadata`` lists ``x-sim-web-searches`` queries
 (default 1) plus an empty string, as the real list sometimes holds (not billed), with one web
 source per query. A stream repeats the metadata on its last two chunks, as the real API may.
+A request with Vertex AI's request-type headers (``x-vertex-ai-llm-request-type: dedicated``
+for Provisioned Throughput; see faults.py) is answered with the traffic type they select as
+``usageMetadata.trafficType``, on every chunk of a stream, as Vertex AI does.
 """
 
 from __future__ import annotations
@@ -97,7 +100,9 @@ def _grounding(searches: int) -> dict[str, Any]:
     }
 
 
-def _usage(plan: Plan, visible: int, tier: Any = None) -> dict[str, Any]:
+def _usage(
+    plan: Plan, visible: int, tier: Any = None, traffic: str | None = None
+) -> dict[str, Any]:
     prompt = plan.fresh_input + plan.cache_read
     usage: dict[str, Any] = {"promptTokenCount": prompt}
     if visible:
@@ -110,6 +115,8 @@ def _usage(plan: Plan, visible: int, tier: Any = None) -> dict[str, Any]:
     usage["promptTokensDetails"] = [{"modality": "TEXT", "tokenCount": prompt}]
     if tier is not None:  # only when asked for: answers without it keep their old shape
         usage["serviceTier"] = tier
+    if traffic is not None:  # Vertex AI's, when its request-type headers asked for one
+        usage["trafficType"] = traffic
     return usage
 
 
@@ -150,11 +157,11 @@ def generate_content(
         answer = {"answer": " ".join(tokens.words(plan.visible))}
         call = [{"functionCall": {"name": function, "args": answer}}]
         reply = {**head, "candidates": [candidate(call, finish)]}
-        reply["usageMetadata"] = _usage(plan, plan.visible, tier)
+        reply["usageMetadata"] = _usage(plan, plan.visible, tier, ov.traffic_type)
         return [SSE(None, reply, True)] if stream else reply
     if not stream:
         reply = {**head, "candidates": [candidate([{"text": "".join(parts)}], finish, True)]}
-        reply["usageMetadata"] = _usage(plan, plan.visible, tier)
+        reply["usageMetadata"] = _usage(plan, plan.visible, tier, ov.traffic_type)
         return reply
     events = []
     for index, piece in enumerate(parts):
@@ -163,11 +170,13 @@ def generate_content(
         reason = finish if last else None
         chunk = {**head, "candidates": [candidate([{"text": piece}], reason, grounded)]}
         # the usage so far (one token per word); the last event's is the call's
-        chunk["usageMetadata"] = _usage(plan, plan.visible if last else index + 1, tier)
+        chunk["usageMetadata"] = _usage(
+            plan, plan.visible if last else index + 1, tier, ov.traffic_type
+        )
         events.append(SSE(None, chunk, True))
     if not parts:  # nothing visible: one closing event with the usage
         reply = {**head, "candidates": [candidate([{"text": ""}], finish, True)]}
-        reply["usageMetadata"] = _usage(plan, 0, tier)
+        reply["usageMetadata"] = _usage(plan, 0, tier, ov.traffic_type)
         events.append(SSE(None, reply))
     return events
 

@@ -72,6 +72,37 @@ def test_service_tier_answered_in_the_header_and_usage_only_when_asked(sim):
     assert "serviceTier" not in sim.requests[-1].json
 
 
+@pytest.mark.parametrize(
+    ("headers", "traffic"),
+    [
+        ({"X-Vertex-AI-LLM-Request-Type": "dedicated"}, types.TrafficType.PROVISIONED_THROUGHPUT),
+        ({"X-Vertex-AI-LLM-Request-Type": "shared"}, types.TrafficType.ON_DEMAND),
+        ({"X-Vertex-AI-LLM-Shared-Request-Type": "priority"}, types.TrafficType.ON_DEMAND_PRIORITY),
+        (
+            {
+                "X-Vertex-AI-LLM-Request-Type": "shared",
+                "X-Vertex-AI-LLM-Shared-Request-Type": "flex",
+            },
+            types.TrafficType.ON_DEMAND_FLEX,
+        ),
+        ({}, None),  # the Gemini API reports none
+    ],
+)
+def test_traffic_type_answered_as_vertex_selects_it(sim, headers, traffic):
+    c = client(sim, **headers)
+    r = c.models.generate_content(model=MODEL, contents=PROMPT)
+    assert r.usage_metadata.traffic_type == traffic
+    chunks = list(c.models.generate_content_stream(model=MODEL, contents=PROMPT))
+    assert {chunk.usage_metadata.traffic_type for chunk in chunks} == {traffic}
+
+
+def test_unknown_request_type_is_refused(sim):
+    c = client(sim, **{"X-Vertex-AI-LLM-Request-Type": "elsewhere"})
+    with pytest.raises(errors.ClientError) as raised:
+        c.models.generate_content(model=MODEL, contents=PROMPT)
+    assert raised.value.code == 400
+
+
 def test_json_output_max_tokens_and_function_calls(sim):
     c = client(sim)
     r = c.models.generate_content(
