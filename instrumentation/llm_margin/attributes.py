@@ -93,6 +93,10 @@ SPEED = "llm_margin.speed"
 # inference is billed at a premium per token). The response's value when it reports one, else
 # the request's inference_geo.
 INFERENCE_GEO = "llm_margin.inference_geo"
+# How the provider served the call (Vertex AI usage_metadata.traffic_type, lower-cased:
+# "on_demand", "on_demand_priority", "on_demand_flex", "provisioned_throughput", ...). A call
+# served from Provisioned Throughput is paid by the subscription, not per token.
+TRAFFIC_TYPE = "llm_margin.traffic_type"
 # Marks a "stream started" record: the processor stores it as an estimate that the final
 # span (same call id) replaces.
 CALL_ID = "llm_margin.call_id"

@@ -297,3 +297,30 @@ def test_service_tier_recorded_plain_and_streamed(tracing, client, sim, call):  
     for span in calls:
         assert span.attributes[A.CALL_STATUS] == "ok"
         assert span.attributes[A.USAGE_SOURCE] == "provider"
+
+
+# Vertex AI's request-type headers -> the traffic type recorded (and the tier it bills at).
+TRAFFIC = [
+    (headers(**{"X-Vertex-AI-LLM-Request-Type": "dedicated"}), "provisioned_throughput", None),
+    (headers(**{"X-Vertex-AI-LLM-Request-Type": "shared"}), "on_demand", "standard"),
+    (
+        headers(**{"X-Vertex-AI-LLM-Shared-Request-Type": "priority"}),
+        "on_demand_priority",
+        "priority",
+    ),
+    ({}, None, None),  # the Gemini API reports none
+]
+
+
+@pytest.mark.parametrize(
+    "call", [_generate, _generate_stream, _async_generate, _async_generate_stream]
+)
+def test_traffic_type_recorded_plain_and_streamed(tracing, client, call):  # noqa: F811
+    for config, _, _ in TRAFFIC:
+        call(client, config)
+    calls = tracing.calls()
+    assert [c.attributes.get(A.TRAFFIC_TYPE) for c in calls] == [t for _, t, _ in TRAFFIC]
+    assert [c.attributes.get(A.GEN_AI_RESPONSE_SERVICE_TIER) for c in calls] == [
+        tier for _, _, tier in TRAFFIC
+    ]
+    assert all(c.attributes[A.USAGE_SOURCE] == "provider" for c in calls)

@@ -368,6 +368,133 @@ def test_stream_service_tier(chunks, tier):
     assert acc.facts().service_tier == tier
 
 
+# --- the Vertex AI traffic type -----------------------------------------------------------
+_TRAFFIC_VALUES = [
+    (types.TrafficType.ON_DEMAND, "on_demand"),
+    (types.TrafficType.PROVISIONED_THROUGHPUT, "provisioned_throughput"),
+    (types.TrafficType.ON_DEMAND_PRIORITY, "on_demand_priority"),
+    (types.TrafficType.ON_DEMAND_FLEX, "on_demand_flex"),
+    (types.TrafficType.TRAFFIC_TYPE_UNSPECIFIED, None),  # says nothing
+    ("PROVISIONED_THROUGHPUT", "provisioned_throughput"),  # the raw JSON body's
+    ("on_demand", "on_demand"),
+    (" ON_DEMAND ", "on_demand"),
+    ("ON_DEMAND_SOMETHING_NEW", "on_demand_something_new"),  # kept, to be priced or not
+    ("x" * 40, "x" * 40),
+    ("x" * 41, None),
+    ("", None),
+    ("on demand", None),
+    ("on_demand\x1b[31m", None),
+    ("_on_demand", None),
+    (None, None),
+    (1, None),
+    (True, None),
+    (["ON_DEMAND"], None),
+    (b"ON_DEMAND", None),
+]
+
+
+@pytest.mark.parametrize(("value", "expected"), _TRAFFIC_VALUES)
+def test_traffic_type(value, expected):
+    assert GX.traffic_type(value) == expected
+
+
+def _vertex(traffic=None, **usage):
+    """An SDK response as Vertex AI's answer parses into google-genai 3.6's types."""
+    return types.GenerateContentResponse(
+        usage_metadata=types.GenerateContentResponseUsageMetadata(
+            prompt_token_count=3, candidates_token_count=1, traffic_type=traffic, **usage
+        ),
+    )
+
+
+def test_generate_response_traffic_type():
+    """Each value of the table as an SDK model's and a JSON body's usage traffic type."""
+    bodies = [
+        {"usageMetadata": {"promptTokenCount": 3, "trafficType": v}} for v, _ in _TRAFFIC_VALUES
+    ]
+    got = [GX.generate_response_facts(body, GEN).traffic_type for body in bodies]
+    assert got == [kind for _, kind in _TRAFFIC_VALUES]
+    models = [
+        (_vertex(types.TrafficType.PROVISIONED_THROUGHPUT), "provisioned_throughput"),
+        (_vertex("ON_DEMAND"), "on_demand"),
+        (_vertex(), None),
+        (types.GenerateContentResponse(), None),  # no usage at all
+        ({"usage_metadata": {"prompt_token_count": 3, "traffic_type": "ON_DEMAND"}}, "on_demand"),
+        ({"usageMetadata": "odd"}, None),
+        ({}, None),
+    ]
+    got = [GX.generate_response_facts(response, GEN).traffic_type for response, _ in models]
+    assert got == [kind for _, kind in models]
+
+
+def test_traffic_type_names_the_tier_served():
+    """Vertex AI reports Priority and Flex PayGo as traffic types: without a tier in the usage
+    or the header, the traffic type's is the one served (and billed); a tier named wins."""
+    responses = [
+        (_vertex("ON_DEMAND"), "standard"),
+        (_vertex("ON_DEMAND_PRIORITY"), "priority"),
+        (_vertex("ON_DEMAND_FLEX"), "flex"),
+        (_vertex("PROVISIONED_THROUGHPUT"), None),  # not a pay-as-you-go tier
+        (_vertex("ON_DEMAND_OFFPEAK"), None),
+        (_vertex("TRAFFIC_TYPE_UNSPECIFIED"), None),
+        ({"usageMetadata": {"serviceTier": "priority", "trafficType": "ON_DEMAND"}}, "priority"),
+        (
+            {
+                "usageMetadata": {"trafficType": "ON_DEMAND_FLEX"},
+                "sdk_http_response": {"headers": {"x-gemini-service-tier": "standard"}},
+            },
+            "standard",
+        ),
+    ]
+    got = [GX.generate_response_facts(response, GEN).service_tier for response, _ in responses]
+    assert got == [tier for _, tier in responses]
+
+
+def _traffic_chunk(text, reason=None, traffic=None):
+    usage = {"prompt_token_count": 3, "candidates_token_count": 1}
+    if traffic is not None:
+        usage["traffic_type"] = traffic
+    return _response([{"text": text}], reason, usage)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "traffic"),
+    [
+        (
+            [
+                _traffic_chunk("a", None, "PROVISIONED_THROUGHPUT"),
+                _traffic_chunk("b", "STOP", "PROVISIONED_THROUGHPUT"),
+            ],
+            "provisioned_throughput",
+        ),
+        # the last chunk carrying usage is the call's
+        (
+            [
+                _traffic_chunk("a", None, "PROVISIONED_THROUGHPUT"),
+                _traffic_chunk("b", "STOP", "ON_DEMAND"),
+            ],
+            "on_demand",
+        ),
+        ([_traffic_chunk("a", None, "ON_DEMAND"), _traffic_chunk("b", "STOP")], None),
+        # a chunk without usage leaves the last usage seen
+        (
+            [_traffic_chunk("a", "STOP", "PROVISIONED_THROUGHPUT"), {"candidates": []}],
+            "provisioned_throughput",
+        ),
+        ([_traffic_chunk("a"), {"usage_metadata": "odd"}, None, 3], None),
+        (
+            [_vertex("PROVISIONED_THROUGHPUT"), _vertex(types.TrafficType.PROVISIONED_THROUGHPUT)],
+            "provisioned_throughput",
+        ),
+    ],
+)
+def test_stream_traffic_type(chunks, traffic):
+    acc = GX.GenerateStreamAccumulator(GEN._replace(stream=True))
+    for chunk in chunks:
+        acc.add(chunk)
+    assert acc.facts().traffic_type == traffic
+
+
 @pytest.mark.parametrize(
     ("client_kwargs", "expected"),
     [

@@ -611,6 +611,7 @@ class LLMCall:
                         service_tier=facts.service_tier,
                         speed=facts.speed,
                         inference_geo=facts.inference_geo,
+                        traffic_type=facts.traffic_type,
                     ),
                     complete_usage=False,
                     output_estimate=accumulator.estimated_output_tokens(),
@@ -639,7 +640,7 @@ class LLMCall:
     ) -> None:
         span = self.span
         (model, response_id, usage, invalid_output, finish_reasons, service_tier, speed,
-         inference_geo, error_type, sub_usage) = facts  # fmt: skip
+         inference_geo, error_type, sub_usage, traffic_type) = facts  # fmt: skip
         # the start attributes and these: written once (this runs once per call)
         attributes = self.start_attributes
         attributes[A.CALL_ID] = self.call_id
@@ -657,6 +658,8 @@ class LLMCall:
             attributes[A.SPEED] = speed
         if inference_geo:  # where it ran, over where it was asked to (set at the start)
             attributes[A.INFERENCE_GEO] = inference_geo
+        if traffic_type:
+            attributes[A.TRAFFIC_TYPE] = traffic_type
         if complete_usage and usage_complete(usage):
             for name, value in zip(USAGE_ATTRIBUTES, usage, strict=True):  # absent: left out
                 if value is not None:

@@ -15,6 +15,15 @@ standard when over its limit), is ``usage_metadata.service_tier``, else the
 ``x-gemini-service-tier`` response header: google-genai 3.6 drops the usage field when it
 parses a response but keeps the headers (``sdk_http_response``).
 
+Vertex AI reports how it served a call as ``usage_metadata.traffic_type`` (a stream: its last
+chunk carrying usage): ``ON_DEMAND`` (pay as you go, also a call over the Provisioned
+Throughput quota), ``ON_DEMAND_PRIORITY`` and ``ON_DEMAND_FLEX`` (Priority and Flex PayGo),
+``ON_DEMAND_OFFPEAK``, or ``PROVISIONED_THROUGHPUT`` (paid by the subscription, not per token).
+It is recorded lower-cased. Vertex reports its PayGo tiers there rather than as a service tier,
+so when neither the usage nor the header names the tier, the traffic type's tier is the one
+served (``on_demand`` standard, ``on_demand_priority`` priority, ``on_demand_flex`` flex): a
+priority request downgraded to standard says ``on_demand``.
+
 Grounding with Google Search (the ``google_search`` tool, or the older
 ``google_search_retrieval``) is billed beside the tokens. Each candidate's
 ``grounding_metadata.web_search_queries`` lists the queries the model ran; the web search count
@@ -30,6 +39,7 @@ Vertex AI's ``enterprise_web_search`` and Google Maps grounding are billed other
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from enum import Enum
 from typing import Any
@@ -121,22 +131,51 @@ def _header(headers: Any, name: str) -> Any:
     return value
 
 
-def _usage_tier(usage: Any) -> Any:
-    """``service_tier`` of a JSON dict's usage, or of an SDK model's fields. Read from the
-    model's ``__dict__``: google-genai 3.6's usage has no such field, and asking pydantic for a
-    missing attribute raises inside, 3 µs per response."""
+def _usage_field(usage: Any, name: str) -> Any:
+    """``name`` (``service_tier``, ``traffic_type``) of a JSON dict's usage, or of an SDK
+    model's fields. Read from the model's ``__dict__``: google-genai 3.6's usage has no
+    ``service_tier`` field (older ones no ``traffic_type``), and asking pydantic for a missing
+    attribute raises inside, 3 µs per response."""
     if isinstance(usage, Mapping):
-        return _get(usage, "service_tier")
+        return _get(usage, name)
     fields = getattr(usage, "__dict__", None)
-    return fields.get("service_tier") if isinstance(fields, dict) else None
+    return fields.get(name) if isinstance(fields, dict) else None
 
 
-def served_tier(usage: Any, http_response: Any) -> str | None:
-    """The tier a response was served (and billed) at, from its ``usage_metadata`` or else
-    from the headers of its ``sdk_http_response``."""
-    tier = service_tier(_usage_tier(usage))
+def traffic_type(value: Any) -> str | None:
+    """A Vertex AI traffic type as a lowercase name (``on_demand``, ``provisioned_throughput``,
+    ...): a ``TrafficType``, or its string in a JSON body. None for
+    ``TRAFFIC_TYPE_UNSPECIFIED`` (it says nothing) and for anything but a name."""
+    if isinstance(value, Enum):
+        value = value.value
+    if not isinstance(value, str):
+        return None
+    kind = value.strip().lower()
+    if _TRAFFIC.fullmatch(kind) is None or kind.startswith("traffic_type_"):
+        return None
+    return kind
+
+
+# A traffic type as the API spells them (ON_DEMAND, PROVISIONED_THROUGHPUT, ...), lower-cased.
+_TRAFFIC = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+
+# The service tier each Vertex AI pay-as-you-go traffic type is billed at.
+_TRAFFIC_TIERS = {
+    "on_demand": "standard",
+    "on_demand_priority": "priority",
+    "on_demand_flex": "flex",
+}
+
+
+def served_tier(usage: Any, http_response: Any, traffic: str | None = None) -> str | None:
+    """The tier a response was served (and billed) at, from its ``usage_metadata``, else from
+    the headers of its ``sdk_http_response``, else from its Vertex AI traffic type."""
+    tier = service_tier(_usage_field(usage, "service_tier"))
     if tier is None and http_response is not None:
         tier = service_tier(_header(_get(http_response, "headers"), _TIER_HEADER))
+    if tier is None and traffic is not None:
+        tier = _TRAFFIC_TIERS.get(traffic)
     return tier
 
 
@@ -318,6 +357,7 @@ def generate_response_facts(response: Any, request: RequestFacts) -> ResponseFac
         invalid = bool(text) and not is_json(text)
     usage = _get(response, "usage_metadata")
     tokens = generate_usage(usage)
+    traffic = traffic_type(_usage_field(usage, "traffic_type"))
     if request.google_search:
         queries: set[str] = set()
         web = add_search_queries(response, queries)
@@ -328,7 +368,8 @@ def generate_response_facts(response: Any, request: RequestFacts) -> ResponseFac
         usage=tokens,
         invalid_output=invalid,
         finish_reasons=_finish_reasons(response),
-        service_tier=served_tier(usage, _get(response, "sdk_http_response")),
+        service_tier=served_tier(usage, _get(response, "sdk_http_response"), traffic),
+        traffic_type=traffic,
     )
 
 
@@ -408,6 +449,7 @@ class GenerateStreamAccumulator:
     def facts(self) -> ResponseFacts:
         text = "".join(self.texts or ())
         usage = generate_usage(self.usage)
+        traffic = traffic_type(_usage_field(self.usage, "traffic_type"))
         if self.queries is not None:
             usage = with_searches(usage, web_search_count(self.queries, self.web_grounded))
         return ResponseFacts(
@@ -416,7 +458,8 @@ class GenerateStreamAccumulator:
             usage=usage,
             invalid_output=bool(text) and not is_json(text),
             finish_reasons=self.reasons,
-            service_tier=served_tier(self.usage, self.http_response),
+            service_tier=served_tier(self.usage, self.http_response, traffic),
+            traffic_type=traffic,
         )
 
     def estimated_output_tokens(self) -> int:

@@ -119,6 +119,9 @@ class ResponseFacts(NamedTuple):
     error_type: str | None = None
     # Sub-inferences billed outside ``usage`` (Anthropic compaction and advisor iterations).
     sub_usage: tuple[SubUsage, ...] = ()
+    # How the provider served the call (Vertex AI traffic_type: "on_demand",
+    # "provisioned_throughput", ...): Provisioned Throughput is paid by a subscription.
+    traffic_type: str | None = None
     # (``LLMCall._finish`` unpacks the fields in this order)
 
 

@@ -26,7 +26,11 @@ host names (``LLM_MARGIN_PROVIDER_HOSTS``). Usage: see ``_google_genai_extract``
 (lowercase: ``flex``, ``standard``, ``priority``): ``config.service_tier`` as
 ``openai.request.service_tier``, the tier served (priority over its limit runs at standard) as
 ``openai.response.service_tier``, from ``usage_metadata.service_tier`` or else the
-``x-gemini-service-tier`` response header. Grounding with Google Search (a request with the
+``x-gemini-service-tier`` response header, else the tier of the Vertex AI traffic type.
+Vertex AI's ``usage_metadata.traffic_type`` (a stream's last chunk carrying usage) as
+``llm_margin.traffic_type``, lower-cased: ``on_demand``, ``on_demand_priority``,
+``on_demand_flex``, ``provisioned_throughput`` (paid by the subscription, not per token; the
+processor prices it by a ``traffic_types:`` multiplier). Grounding with Google Search (a request with the
 ``google_search`` tool): the distinct queries the response lists, as
 ``llm_margin.usage.web_search.calls``. SDK retries
 (``HttpRetryOptions``, off by default, retried by tenacity inside the SDK) are counted from the
