@@ -94,6 +94,9 @@ SERVICE_TIER_KEYS = (
 SPEED_KEYS = (A.SPEED,)
 # Where inference ran (Anthropic US-only inference is priced apart): ours only.
 INFERENCE_GEO_KEYS = (A.INFERENCE_GEO,)
+# How the provider served the call (Vertex AI Provisioned Throughput is paid by a subscription,
+# priced apart): ours only.
+TRAFFIC_TYPE_KEYS = (A.TRAFFIC_TYPE,)
 # Retries the SDK made inside one call: ours, then the HTTP semantic convention anthropic's
 # native spans record.
 SDK_RETRY_KEYS = (A.SDK_RETRIES, "http.request.resend_count")
@@ -234,6 +237,7 @@ _OTHER_GROUPS = (
     SERVICE_TIER_KEYS,
     SPEED_KEYS,
     INFERENCE_GEO_KEYS,
+    TRAFFIC_TYPE_KEYS,
 )
 _GROUPS = _TOKEN_GROUPS_BEFORE_TS + _TOKEN_GROUPS_AFTER_TS + _TEXT_GROUPS + _OTHER_GROUPS
 _N_GROUPS = len(_GROUPS)
@@ -426,7 +430,9 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
         attempt_kind,
         source,
     ) = ["" if value is None else clean_value(value, 256) for value in values[_X0:_O0]]
-    provider, request_model, response_model, operation, service_tier, speed, geo = values[_O0:]
+    provider, request_model, response_model, operation, service_tier, speed, geo, traffic = values[
+        _O0:
+    ]
     # Model and provider names are shown in reports too: no control characters (a model name
     # with terminal escapes or a newline would redraw a terminal or break a CSV row). Not cut:
     # an oversized one rejects the span (receiver/limits.py), as before.
@@ -509,6 +515,7 @@ def call_from_span(span: Any, attrs: Mapping[str, Any]) -> CallRecord:
         speed="" if speed is None else clean_value(speed, 64).lower(),
         sub_usage=() if attrs.get(A.SUB_USAGE_KIND) is None else sub_usage_from(attrs),
         inference_geo="" if geo is None else clean_value(geo, 64).lower(),
+        traffic_type="" if traffic is None else clean_value(traffic, 64).lower(),
     )
 
 

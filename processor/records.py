@@ -79,6 +79,10 @@ class CallRecord:
     # an advisor's under the advisor's model, as the provider's export bills it. Last
     # (__setstate__).
     sub_usage_entry_costs_usd: tuple = ()
+    # How the provider served the call ("provisioned_throughput": Vertex AI Provisioned
+    # Throughput, paid by a subscription, priced by a traffic_types multiplier; "on_demand" and
+    # "" priced per token as usual). Last (__setstate__).
+    traffic_type: str = ""
 
     def row(self) -> tuple:
         return _call_row(self)

@@ -99,6 +99,7 @@ def reprice(
             record["speed"],
             sub_usage_rows(record["sub_usage"]),
             record["inference_geo"],
+            record["traffic_type"],
         )
         charged = Decimal(record["cost_usd"])
         summary.calls += 1

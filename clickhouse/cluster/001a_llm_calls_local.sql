@@ -64,6 +64,10 @@ CREATE TABLE IF NOT EXISTS llm_calls_local ON CLUSTER '__CLUSTER__'
     -- was not), so reconcile can compare an advisor's cost under the advisor's model; they sum
     -- to sub_usage_cost_usd.
     sub_usage_entry_costs_usd Array(Decimal(38, 18)),
+    -- How the provider served the call (Vertex AI usage_metadata.traffic_type, lower-cased):
+    -- "provisioned_throughput" (paid by a subscription; priced by a `traffic_types:`
+    -- multiplier, unpriced without one), "on_demand" and its PayGo tiers (per token), or ''.
+    traffic_type          LowCardinality(String) DEFAULT '',
     inserted_at           DateTime64(3, 'UTC') DEFAULT now64(3)
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)

@@ -3,8 +3,9 @@
 -- since a call whose searches have no price is stored unpriced, and the speed modes other than
 -- standard its calls ran at, since a fast-mode call with no fast-mode price is too, their service
 -- tiers other than the standard ones, since a priority call with no priority price is, the
--- models of their sub-inferences, and the inference geographies other than global, since a
--- US-only call with no multiplier for it is unpriced too).
+-- models of their sub-inferences, the inference geographies other than global, since a
+-- US-only call with no multiplier for it is unpriced too, and the traffic types other than on
+-- demand, since a Provisioned Throughput call with no multiplier for it is as well).
 -- Parameters: since DateTime64(6), until DateTime64(6).
 WITH
     -- FINAL reads only the period's partitions (schema/038_llm_call_partitions.sql); none
@@ -34,6 +35,11 @@ SELECT
     )) AS sub_usage_models,
     arraySort(groupUniqArrayIf(inference_geo, inference_geo NOT IN ('', 'global')))
         AS inference_geos,
+    -- the traffic types not billed per token on demand (price_book.py ON_DEMAND_TRAFFIC):
+    -- Vertex AI's Provisioned Throughput, unpriced without a traffic_types multiplier
+    arraySort(groupUniqArrayIf(
+        traffic_type, traffic_type NOT IN ('', 'on_demand', 'on_demand_priority', 'on_demand_flex')
+    )) AS traffic_types,
     max(ts) AS last_ts
 FROM llm_calls FINAL
 WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}

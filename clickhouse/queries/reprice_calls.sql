@@ -16,7 +16,7 @@ SELECT
     ts, customer_id, span_id, version, provider, request_model, response_model,
     input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, cache_write_1h_tokens,
     input_audio_tokens, output_audio_tokens, web_search_calls, file_search_calls,
-    service_tier, speed, sub_usage, inference_geo, cost_usd, price_version
+    service_tier, speed, sub_usage, inference_geo, traffic_type, cost_usd, price_version
 FROM llm_calls FINAL
 WHERE ts >= {since:DateTime64(6)} AND ts < {until:DateTime64(6)}
   AND (empty(call_partitions) OR _partition_id IN call_partitions)

@@ -26,8 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "show",
         help="what the price book says for a model",
         description="The prices the price book applies to a model at a time (--at), for calls "
-        "at a service tier or speed mode, or run in an inference geography (--service-tier, "
-        "--speed, --inference-geo): per request and per "
+        "at a service tier or speed mode, run in an inference geography or served as a "
+        "traffic type (--service-tier, --speed, --inference-geo, --traffic-type): per request "
+        "and per "
         "million input, output and cache tokens, their source (genai-prices or your overlay) "
         "and the price version stored with each call.",
     )
@@ -35,9 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument(
         "--provider",
         default="",
-        help="provider (openai, anthropic, ...); with --service-tier, --speed or "
-        "--inference-geo, default: the one the price book resolves the model name to (refused "
-        "when several or none)",
+        help="provider (openai, anthropic, ...); with --service-tier, --speed, "
+        "--inference-geo or --traffic-type, default: the one the price book resolves the model "
+        "name to (refused when several or none)",
     )
     show.add_argument("--at", help="price at this date/time (UTC; default now)")
     show.add_argument(
@@ -54,6 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="price of calls run in this inference geography (Anthropic data residency: us; "
         "default: global, the standard price)",
     )
+    show.add_argument(
+        "--traffic-type",
+        default="",
+        help="price of calls served as this traffic type (Vertex AI: provisioned_throughput, "
+        "paid by its subscription; default: on_demand, the per-token price)",
+    )
     show.add_argument("--price-overlay", help="price overlay YAML to apply")
     show.add_argument(
         "--format", choices=("table", "csv", "json"), default="table", help="default table"
@@ -66,7 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "calls, tokens and searches and the reason (no price for the model, or none for the "
         "web or file searches its calls made, the speed mode they ran at, such as Anthropic "
         "fast mode, the premium service tier, such as priority, the inference geography, "
-        "such as Anthropic's US-only inference, or the model of an advisor they consulted); exit "
+        "such as Anthropic's US-only inference, the traffic type, such as Vertex AI's "
+        "Provisioned Throughput, or the model of an advisor they consulted); exit "
         "status 1 when there are any (for CI and cron).",
     )
     add_read_options(check)
@@ -106,10 +114,10 @@ def run_show(args: argparse.Namespace) -> int:
         # A mode's price depends on the provider: OpenAI's and Gemini's priority is a premium
         # (unpriced without a price for it), Anthropic's is not; `openai/flex` multiplies
         # OpenAI's calls only (`anthropic/fast` Anthropic's fast-mode ones, `anthropic/us` its
-        # US-only ones). Without one, no provider-named multiplier applies: the standard price
-        # would be shown.
+        # US-only ones, `google/provisioned_throughput` Vertex AI's Provisioned Throughput ones).
+        # Without one, no provider-named multiplier applies: the standard price would be shown.
         args.provider = _provider_of(book, args.model, asked[0])
-    modes = (args.service_tier, args.speed, args.inference_geo)
+    modes = (args.service_tier, args.speed, args.inference_geo, args.traffic_type)
     rows = explain_model(book, args.provider, args.model, at, *modes)
     if not rows:
         raise CommandError(_no_price_message(book, args, at))
@@ -124,6 +132,7 @@ def _modes(args: argparse.Namespace) -> list[tuple[str, str]]:
         ("a service tier", args.service_tier),
         ("a speed mode", args.speed),
         ("an inference geography", args.inference_geo),
+        ("a traffic type", args.traffic_type),
     ]
 
 
@@ -172,6 +181,13 @@ def _no_price_message(book, args: argparse.Namespace, at: datetime) -> str:
             (
                 f"run in inference geography {args.inference_geo!r}",
                 _multiplier_fix("inference_geos", args.provider, args.inference_geo),
+            )
+        )
+    if args.traffic_type and not priced(traffic_type=args.traffic_type):
+        missing.append(
+            (
+                f"served as traffic type {args.traffic_type!r}",
+                _multiplier_fix("traffic_types", args.provider, args.traffic_type),
             )
         )
     if not missing:  # each is priced alone, not together: name them all
@@ -228,10 +244,13 @@ def _unpriced_reason(book, record) -> str:
     """Why the book cannot price a seen model's calls, or "" when it can: the model, a kind
     of search its calls made, a speed mode or premium tier they ran at, the model of a
     sub-inference (an advisor) they made, or the inference geography they ran in (a call with
-    any of these the price lacks is stored unpriced)."""
+    any of these the price lacks is stored unpriced), or the traffic type that served them
+    (Vertex AI's Provisioned Throughput, paid by a subscription)."""
     from llm_margin.processor.pricing.genai import Usage4
 
-    def priced(speed: str = "", service_tier: str = "", geo: str = "", **searches: int) -> bool:
+    def priced(
+        speed: str = "", service_tier: str = "", geo: str = "", traffic: str = "", **searches: int
+    ) -> bool:
         return book.price_usage(
             record["provider"],
             (record["response_model"], record["request_model"]),
@@ -240,6 +259,7 @@ def _unpriced_reason(book, record) -> str:
             service_tier=service_tier,
             speed=speed,
             inference_geo=geo,
+            traffic_type=traffic,
         ).priced
 
     if not priced():
@@ -272,6 +292,11 @@ def _unpriced_reason(book, record) -> str:
         for geo in record.get("inference_geos") or ()
         if not priced(geo=geo)
     ]
+    missing += [
+        (f"{traffic} traffic price", _multiplier_fix("traffic_types", provider, traffic))
+        for traffic in record.get("traffic_types") or ()
+        if not priced(traffic=traffic)
+    ]
     if not missing:
         return ""
     return f"no {' or '.join(what for what, _ in missing)}; " + "; ".join(fix for _, fix in missing)
@@ -285,6 +310,11 @@ def _multiplier_fix(section: str, provider: str | None, mode: str) -> str:
     fix = f"give `{name}` a multiplier under `{section}:` in a price overlay"
     if (section, provider, mode) == ("inference_geos", "anthropic", "us"):
         fix += ' (Anthropic bills US-only inference at 1.1x: "1.1")'
+    if (section, provider, mode) == ("traffic_types", "google", "provisioned_throughput"):
+        fix += (
+            ' (Provisioned Throughput is paid by its subscription: "0" counts no cost per '
+            "token, or a share of the list price to allocate the subscription)"
+        )
     return fix
 
 

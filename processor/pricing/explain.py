@@ -22,10 +22,11 @@ def explain_model(
     service_tier: str = "",
     speed: str = "",
     inference_geo: str = "",
+    traffic_type: str = "",
 ) -> list[dict[str, Any]]:
     """Per-million-token prices (after overlay multipliers) measured from the book itself,
-    for calls at ``service_tier`` and ``speed`` and run in ``inference_geo`` (the standard
-    price when not given).
+    for calls at ``service_tier`` and ``speed``, run in ``inference_geo`` and served as
+    ``traffic_type`` (the standard price when not given).
 
     Each price is measured from the book (a thousand tokens of that kind, scaled to a
     million), so what is shown is what calls are charged, overlay and genai-prices alike, below
@@ -38,7 +39,12 @@ def explain_model(
         "cache_read": Usage4(_PROBE, cache_read_tokens=_PROBE),
         "cache_write": Usage4(_PROBE, cache_write_tokens=_PROBE),
     }
-    modes = dict(service_tier=service_tier, speed=speed, inference_geo=inference_geo)
+    modes = dict(
+        service_tier=service_tier,
+        speed=speed,
+        inference_geo=inference_geo,
+        traffic_type=traffic_type,
+    )
     base = book.price_usage(provider, (model,), Usage4(), at, **modes)
     if not base.priced:
         return []
@@ -53,6 +59,8 @@ def explain_model(
         row["speed"] = speed
     if inference_geo:
         row["inference_geo"] = inference_geo
+    if traffic_type:
+        row["traffic_type"] = traffic_type
     row.update(source=base.source, per_request_usd=base.cost_usd)
     for name, usage in probes.items():
         priced = book.price_usage(provider, (model,), usage, at, **modes)

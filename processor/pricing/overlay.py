@@ -27,6 +27,8 @@ Format (every section optional; prices in USD, per million tokens unless named p
       fast: "6"                # for models genai-prices has no fast-mode price for
     inference_geos:            # multiplier by where inference ran (Anthropic data residency)
       anthropic/us: "1.1"      # US-only inference: 1.1x the token prices (Opus 4.6 and later)
+    traffic_types:             # multiplier by how the call was served (Vertex AI traffic type)
+      google/provisioned_throughput: "0"  # paid by the PT subscription: no cost per token
     off_peak:                  # multiplier inside a daily UTC window (may wrap past midnight)
       - provider: deepseek
         start: "16:30"
@@ -56,6 +58,16 @@ An inference geography other than ``global`` (Anthropic's ``us``: US-only infere
 ``inference_geo``) is priced with its ``inference_geos`` multiplier, on the tokens only (not on
 web searches); a call at a geography with none is stored unpriced, for the same reason.
 genai-prices has no data-residency prices, so the overlay is where this one comes from.
+
+A traffic type other than on demand (Vertex AI's ``provisioned_throughput``: a call served from
+Provisioned Throughput, paid by a fixed subscription rather than per token) is priced with its
+``traffic_types`` multiplier, on the tokens only (Grounding with Google Search is billed per
+search all the same): ``"0"`` counts no marginal cost, a share such as ``"0.6"`` allocates the
+subscription to calls. A call of a traffic type with none is stored unpriced: the on-demand list
+price would overstate it, and 0 would hide the subscription without saying so. ``on_demand``
+(a call over the Provisioned Throughput quota is billed so) and Vertex AI's Priority and Flex
+PayGo (``on_demand_priority``, ``on_demand_flex``: priced at the priority and flex tier) are
+billed per token and take no ``traffic_types`` multiplier.
 
 A tier or speed name alone applies to every provider's calls in that mode; ``provider/name``
 to that provider's only, and wins over the name alone. Providers mean different things by
@@ -170,6 +182,7 @@ class Overlay:
     digest: str = ""  # content hash, part of price_version
     speeds: Mapping[str, Decimal] = field(default_factory=dict)
     inference_geos: Mapping[str, Decimal] = field(default_factory=dict)
+    traffic_types: Mapping[str, Decimal] = field(default_factory=dict)
 
     def model_entry(self, provider: str, model: str, ts: datetime) -> ModelPriceEntry | None:
         best: tuple | None = None
@@ -243,6 +256,11 @@ class Overlay:
     def geo_multiplier(self, provider: str, inference_geo: str) -> Decimal | None:
         """The ``inference_geos`` multiplier of where a call ran; None: the overlay gives none."""
         return _for_provider(self.inference_geos, provider, inference_geo)
+
+    def traffic_multiplier(self, provider: str, traffic_type: str) -> Decimal | None:
+        """The ``traffic_types`` multiplier of how a call was served; None: the overlay gives
+        none."""
+        return _for_provider(self.traffic_types, provider, traffic_type)
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -318,11 +336,20 @@ def parse_overlay(raw: bytes | str, source: str = "overlay") -> Overlay:
     tiers = _multipliers(document, "service_tiers", "a tier name", source)
     speeds = _multipliers(document, "speeds", "a speed mode", source)
     geos = _multipliers(document, "inference_geos", "an inference geography", source)
+    traffic = _multipliers(document, "traffic_types", "a traffic type", source)
     digest = hashlib.sha256(data).hexdigest()[:12]
-    return Overlay(models, discounts, tiers, windows, digest, speeds, geos)
+    return Overlay(models, discounts, tiers, windows, digest, speeds, geos, traffic)
 
 
-_SECTIONS = ("models", "discounts", "service_tiers", "speeds", "inference_geos", "off_peak")
+_SECTIONS = (
+    "models",
+    "discounts",
+    "service_tiers",
+    "speeds",
+    "inference_geos",
+    "traffic_types",
+    "off_peak",
+)
 
 
 def _multipliers(

@@ -34,6 +34,14 @@ PREMIUM_TIERS = {"openai": frozenset({"priority"}), "google": frozenset({"priori
 # (Anthropic's "us": US-only inference, 1.1x the token prices on Opus 4.6 and later models)
 # needs an ``inference_geos`` multiplier in the overlay; without one the call is unpriced.
 STANDARD_GEOS = frozenset({"", "global"})
+# Traffic types billed per token on demand, at the call's service tier ("" when the call did
+# not say; Vertex AI reports its Priority and Flex PayGo tiers as traffic types, and the
+# instrumentation records their tier too). Any other (Vertex AI's "provisioned_throughput":
+# paid by a fixed subscription, not per token) needs a ``traffic_types`` multiplier in the
+# overlay ("0": no marginal cost); without one the call is unpriced, neither charged the list
+# price, which overstates it, nor silently nothing.
+ON_DEMAND_TRAFFIC = frozenset({"", "on_demand", "on_demand_priority", "on_demand_flex"})
+TRAFFIC_TIERS = {"on_demand_priority": "priority", "on_demand_flex": "flex"}
 
 
 # Google bills Grounding with Google Search per grounded prompt (a request whose answer was
@@ -120,6 +128,7 @@ class PriceBook:
         speed: str = "",
         sub_usage: tuple[SubUsage, ...] = (),
         inference_geo: str = "",
+        traffic_type: str = "",
     ) -> Price:
         """Price one call's usage: the first of ``models`` (response, then request) the overlay
         has an entry for, else the first genai-prices knows; at the price of the call's
@@ -131,10 +140,15 @@ class PriceBook:
         speed mode too), else on the model it names (an advisor: standard speed, as its own
         speed is not reported), under the call's service tier. One that cannot be priced
         leaves the whole call unpriced, as a search without a price does. They ran in the call's
-        inference geography, and are priced at its multiplier too."""
-        geo = inference_geo.lower()
+        inference geography and traffic type, and are priced at their multipliers too."""
+        geo = (inference_geo.lower(), traffic_type.lower())
+        # Vertex AI's Priority and Flex PayGo are billed at their tier: a span that names the
+        # traffic type only is priced at it (ours records the tier too)
+        service_tier = service_tier or TRAFFIC_TIERS.get(geo[1], "")
         with localcontext(_MONEY):
-            price = self._price_usage(provider, models, usage, ts, service_tier, speed.lower(), geo)
+            price = self._price_usage(
+                provider, models, usage, ts, service_tier, speed.lower(), *geo
+            )
             if not sub_usage or not price.priced:
                 return price
             costs = []
@@ -146,7 +160,7 @@ class PriceBook:
                     ts,
                     service_tier,
                     "" if model else speed.lower(),
-                    geo,
+                    *geo,
                 )
                 if not part.priced:
                     return Price(Decimal(0), False, "")
@@ -168,6 +182,7 @@ class PriceBook:
         service_tier: str,
         speed: str,
         inference_geo: str,
+        traffic_type: str = "",
     ) -> Price:
         names = tuple(model for model in models if model)
         usage = billed_searches(provider, names, usage)
@@ -196,6 +211,11 @@ class PriceBook:
             if found_geo is None:  # a premium geography with no price: unpriced, as above
                 return Price(Decimal(0), False, "")
             geo_factor = found_geo
+        if traffic_type not in ON_DEMAND_TRAFFIC:
+            found_traffic = self.overlay.traffic_multiplier(provider, traffic_type)
+            if found_traffic is None:  # a subscription's call with no price: unpriced, as above
+                return Price(Decimal(0), False, "")
+            geo_factor *= found_traffic
         # The searches' share: what they add to the price, before multipliers. Taken as a
         # difference of two prices from the same entry, it holds for every price shape
         # (overlay, linear or tiered genai-prices) and costs nothing for calls without searches.
@@ -208,7 +228,8 @@ class PriceBook:
                 share = base - without[0]
             searches.append(share)
         if geo_factor != 1:
-            # The geography's premium is on the tokens (every kind), not on the searches
+            # The geography's premium (and the traffic type's share) is on the tokens (every
+            # kind), not on the searches, billed per search whatever paid for the tokens
             base += (geo_factor - 1) * (base - sum(searches))
         cost = (base * factor).quantize(COST_QUANTUM, rounding=ROUND_HALF_EVEN)
         shares = [(share * factor).quantize(COST_QUANTUM, ROUND_HALF_EVEN) for share in searches]
@@ -275,6 +296,7 @@ class PriceBook:
             call.speed,
             call.sub_usage,
             call.inference_geo,
+            call.traffic_type,
         )
 
     def apply(self, call: CallRecord) -> CallRecord:

@@ -356,7 +356,7 @@ def test_calls_in_a_premium_mode_without_its_price_are_listed_then_repriced(tmp_
 
 def test_a_store_of_the_release_before_the_new_columns_is_upgraded_and_repriced(tmp_path):
     """A store whose llm_calls and llm_call_restatements lack the columns added with sub-usage
-    and inference geography gets them on open (ADD COLUMN IF NOT EXISTS), keeps its calls, and
+    and inference geography (and traffic type) gets them on open (ADD COLUMN IF NOT EXISTS), keeps its calls, and
     takes and restates calls that use them."""
     from llm_margin.processor.pricing import PriceBook
     from llm_margin.processor.records import CallRecord
@@ -369,6 +369,7 @@ def test_a_store_of_the_release_before_the_new_columns_is_upgraded_and_repriced(
             "sub_usage_cost_usd",
             "sub_usage_entry_costs_usd",
             "inference_geo",
+            "traffic_type",
         ),
         "llm_call_restatements": (
             "restated_sub_usage_cost_usd",
@@ -404,7 +405,11 @@ def test_a_store_of_the_release_before_the_new_columns_is_upgraded_and_repriced(
             **mode,
         )
         for n, mode in enumerate(
-            [{"sub_usage": (("compaction", "", 5000, 500, 0, 0, 0),)}, {"inference_geo": "us"}]
+            [
+                {"sub_usage": (("compaction", "", 5000, 500, 0, 0, 0),)},
+                {"inference_geo": "us"},
+                {"traffic_type": "provisioned_throughput"},
+            ]
         )
     ]
     store = Store.open(data_dir=data_dir)
@@ -413,8 +418,9 @@ def test_a_store_of_the_release_before_the_new_columns_is_upgraded_and_repriced(
             assert set(columns) <= set(store._columns(table)), table
         store.insert_calls([book.apply(call) for call in calls])
         assert calls[0].priced and calls[0].sub_usage_cost_usd > 0 and not calls[1].priced
+        assert not calls[2].priced
         summary = reprice(store, book, BEFORE.replace(hour=0), BEFORE.replace(hour=23))
-        assert (summary.calls, summary.still_unpriced) == (3, 1)  # the US-only call
+        assert (summary.calls, summary.still_unpriced) == (4, 2)  # the US-only and PT calls
         restated = store.query(
             "SELECT span_id, restated_sub_usage_cost_usd, restated_sub_usage_entry_costs_usd "
             "FROM llm_call_restatements FINAL ORDER BY span_id"
@@ -422,4 +428,4 @@ def test_a_store_of_the_release_before_the_new_columns_is_upgraded_and_repriced(
     finally:
         store.close()
     cost = calls[0].sub_usage_cost_usd
-    assert restated == [("new0", cost, [cost]), ("new1", 0, []), ("old", 0, [])]
+    assert restated == [("new0", cost, [cost]), ("new1", 0, []), ("new2", 0, []), ("old", 0, [])]

@@ -379,6 +379,7 @@ def test_a_call_spooled_before_the_audio_columns_replays_with_zero_audio():
         {"web_search_calls": 0, "file_search_calls": 0},  # the search counts
         {"speed": ""},  # the speed mode
         {"inference_geo": ""},  # where inference ran
+        {"traffic_type": ""},  # how the provider served it (Vertex AI Provisioned Throughput)
         # sub-inferences and their costs
         {"sub_usage": (), "sub_usage_cost_usd": Decimal(0), "sub_usage_entry_costs_usd": ()},
     ],
