@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(  # pricing (issue 4)
         "--price-overlay",
         help="price overlay YAML (custom models, discounts, multipliers of service tiers, speed "
-        "modes and inference geographies, off-peak windows, dates)",
+        "modes, inference geographies and traffic types, off-peak windows, dates)",
     )
     parser.add_argument(  # linking (issue 4)
         "--task-finalize-seconds",
