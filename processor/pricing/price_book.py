@@ -141,13 +141,14 @@ class PriceBook:
         speed is not reported), under the call's service tier. One that cannot be priced
         leaves the whole call unpriced, as a search without a price does. They ran in the call's
         inference geography and traffic type, and are priced at their multipliers too."""
-        geo = (inference_geo.lower(), traffic_type.lower())
+        # where and how the call was served: the multipliers of its tokens
+        served = (inference_geo.lower(), traffic_type.lower())
         # Vertex AI's Priority and Flex PayGo are billed at their tier: a span that names the
         # traffic type only is priced at it (ours records the tier too)
-        service_tier = service_tier or TRAFFIC_TIERS.get(geo[1], "")
+        service_tier = service_tier or TRAFFIC_TIERS.get(served[1], "")
         with localcontext(_MONEY):
             price = self._price_usage(
-                provider, models, usage, ts, service_tier, speed.lower(), *geo
+                provider, models, usage, ts, service_tier, speed.lower(), *served
             )
             if not sub_usage or not price.priced:
                 return price
@@ -160,7 +161,7 @@ class PriceBook:
                     ts,
                     service_tier,
                     "" if model else speed.lower(),
-                    *geo,
+                    *served,
                 )
                 if not part.priced:
                     return Price(Decimal(0), False, "")
