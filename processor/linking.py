@@ -29,6 +29,7 @@ import logging
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from llm_margin.processor.normalize import RANK_OURS, version_rank
@@ -200,19 +201,50 @@ class NestedCallResolver:
         return call
 
 
+# A sweep re-reads calls stamped up to this long before the previous sweep's end. A call is
+# stamped (inserted_at, the store's now64) when the store starts its insert and is visible once
+# the insert ends; the last sweep whose range holds the stamp runs more than window + overlap
+# after it, so a call is missed only if its insert took longer than that (or, on a cluster, a
+# node's clock is that far behind). The store's client gives up on a write after its
+# send/receive timeout (60 s, storage.SERVER_TIMEOUTS) and the processor retries it, stamped
+# anew; embedded inserts take milliseconds. Read twice is harmless: linking recomputes a task.
+SWEEP_OVERLAP_SECONDS = 60.0
+SWEEP_LIMIT = 100_000  # tasks linked per sweep; more wait for the next sweep
+_EPOCH = datetime(1970, 1, 1)
+
+
+def _utc_naive(moment: datetime) -> datetime:
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 class TaskFinalizer:
     """Writes the llm_tasks rows of tasks whose root span never came, once their window passed.
 
     With ``task_finalize_seconds`` > 0 the linker holds back a task without its root until its
     newest call has been stored that long; this sweep then links it (outcome ``unknown``). A
-    root arriving later is linked at once and corrects the row. The sweep reads the store, so it
-    survives restarts for tasks stored within ``lookback_seconds``.
+    root arriving later is linked at once and corrects the row.
+
+    A task is due when its newest call was stored more than the window ago and it has no
+    llm_tasks row. Each sweep reads the calls stored (inserted_at, by the store's clock) in
+    [previous sweep's end - overlap, now - window): every stored call falls in some sweep's
+    range, so every due task is found by the sweep whose range holds its newest call (a task
+    found earlier, before its newest call was due, is skipped by link_tasks.sql and found
+    again). The first sweep after a start reads back ``lookback_seconds``, so tasks stored
+    within that survive restarts. Cost per sweep follows what arrived since the previous one.
     """
 
-    def __init__(self, store: Any, window_seconds: float, lookback_seconds: float = 86_400.0):
+    def __init__(
+        self,
+        store: Any,
+        window_seconds: float,
+        lookback_seconds: float = 86_400.0,
+        overlap_seconds: float = SWEEP_OVERLAP_SECONDS,
+    ):
         self._store = store
         self._window = window_seconds
         self._lookback = max(lookback_seconds, window_seconds * 2)
+        self._overlap = timedelta(seconds=overlap_seconds)
+        self._until: datetime | None = None  # end of the last sweep's range (store's clock)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="llm-margin-tasks", daemon=True)
         self.finalized = 0
@@ -230,17 +262,24 @@ class TaskFinalizer:
         """Link every task due for finalisation now; the number of tasks linked."""
         from llm_margin.clickhouse import read_sql
 
-        rows = self._store.query(
+        since = _EPOCH if self._until is None else self._until - self._overlap
+        until, ids = self._store.query(
             read_sql("link_open_tasks.sql"),
             {
                 "finalize_ms": int(self._window * 1000),
                 "lookback_ms": int(self._lookback * 1000),
+                "since": since,
+                "limit": SWEEP_LIMIT,
             },
-        ).rows
-        ids = [row[0] for row in rows]
+        ).rows[0]
+        ids = list(ids)
         if ids:
             self._store.link_tasks(ids)
             self.finalized += len(ids)
+        if len(ids) < SWEEP_LIMIT:
+            # The store's clock, even if it went back: calls are stamped by it. At the limit
+            # the range is read again (the tasks linked now have rows and drop out).
+            self._until = _utc_naive(until)
         return len(ids)
 
     def _run(self) -> None:
