@@ -62,7 +62,7 @@ SELECT task_id, any(customer_id), any(workspace_id), any(plan), any(feature),
        if(countIf(status != 'ok') > 0, 'failure', 'success'), toUInt32(count()),
        toUInt32(countIf(attempt_kind = 'retry')), toUInt32(countIf(attempt_kind = 'fallback')),
        0, sum(cost_usd), sumIf(cost_usd, status != 'ok'), argMin(route, ts), argMax(route, ts),
-       min(ts), max(ts), 1, ''
+       min(ts), max(ts), 1, '', toDate(max(ts), 'UTC')
 FROM llm_calls
 GROUP BY task_id
 """

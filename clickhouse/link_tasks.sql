@@ -9,9 +9,12 @@
 -- outcome is success | failure | unknown: 'success' as reported; any other word the app set
 -- ('rejected', 'cancelled', ...) did not deliver a result, so it counts as a failure (its
 -- whole cost wasted), and the word itself is kept in outcome_detail.
+-- start_bucket (the task's day in llm_tasks_by_start, schema/040) is carried from the task's
+-- newest row; a task's first row takes the later of today and its ended_at's day (UTC), so two
+-- processors writing a task's first row at once agree on it except across midnight.
 INSERT INTO llm_tasks (task_id, customer_id, workspace_id, plan, feature, outcome, calls, retries,
     fallbacks, sdk_retries, cost_usd, wasted_cost_usd, original_route, final_route, started_at,
-    ended_at, version, outcome_detail)
+    ended_at, version, outcome_detail, start_bucket)
 SELECT
     c.task_id,
     if(t.customer_id != '', t.customer_id, c.call_customer_id) AS customer_id,
@@ -27,7 +30,9 @@ SELECT
     if(t.task_id != '', least(t.started_at, c.first_ts), c.first_ts) AS started_at,
     if(t.task_id != '', greatest(t.ended_at, c.last_ts), c.last_ts) AS ended_at,
     {version:UInt64} AS version,
-    t.outcome AS outcome_detail
+    t.outcome AS outcome_detail,
+    if(e.task_id != '', e.start_bucket,
+       greatest(toDate(ended_at, 'UTC'), toDate(now(), 'UTC'))) AS start_bucket
 FROM
 (
     SELECT
@@ -69,9 +74,17 @@ LEFT JOIN
     WHERE task_id IN {task_ids:Array(String)}
     GROUP BY task_id
 ) AS t ON c.task_id = t.task_id
+LEFT JOIN
+(
+    -- The task's row as written so far (read by key): its start_bucket is kept.
+    SELECT task_id, argMax(start_bucket, version) AS start_bucket
+    FROM llm_tasks
+    WHERE task_id IN {task_ids:Array(String)}
+    GROUP BY task_id
+) AS e ON c.task_id = e.task_id
 WHERE t.task_id != ''
     OR c.last_inserted_at <= now64(3) - toIntervalMillisecond({finalize_ms:UInt64})
     -- Already written (finalised without its root): the window only delays the first write,
     -- and the sweep looks only for tasks without a row, so a late call is counted here.
-    OR c.task_id IN (SELECT task_id FROM llm_tasks WHERE task_id IN {task_ids:Array(String)})
+    OR e.task_id != ''
 SETTINGS join_use_nulls = 0

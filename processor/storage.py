@@ -285,6 +285,27 @@ class Store:
             self._create_single_server_schema()
         if backfill:
             self.command(read_sql("backfill_calls_by_task.sql"))
+        self._backfill_tasks_by_start()
+
+    # The comment llm_tasks_by_start gets once the back-fill of the tasks stored before it
+    # existed has finished: a start interrupted before then (a crash, a stop) copies them again
+    # on the next start (copies of a row already there are the same key and version: one row
+    # under FINAL), so the table is never left half-filled.
+    TASKS_BY_START_FILLED = "llm_tasks back-filled"
+
+    def _backfill_tasks_by_start(self) -> None:
+        comment = self.query(
+            "SELECT comment FROM system.tables "
+            "WHERE database = currentDatabase() AND name = 'llm_tasks_by_start'"
+        ).rows
+        if comment and comment[0][0] == self.TASKS_BY_START_FILLED:
+            return
+        self.command(read_sql("backfill_tasks_by_start.sql"))
+        on_cluster = f" ON CLUSTER {sql_literal(self.cluster)}" if self.cluster else ""
+        self.command(
+            f"ALTER TABLE llm_tasks_by_start{on_cluster} "
+            f"MODIFY COMMENT {sql_literal(self.TASKS_BY_START_FILLED)}"
+        )
 
     def _table_exists(self, table: str) -> bool:
         return bool(

@@ -23,7 +23,9 @@ CREATE TABLE IF NOT EXISTS llm_tasks_local ON CLUSTER '__CLUSTER__'
     version         UInt64,
     -- The outcome word the app reported on the task's root span, as given ('rejected', ...);
     -- outcome maps it to success | failure | unknown.
-    outcome_detail  LowCardinality(String) DEFAULT ''
+    outcome_detail  LowCardinality(String) DEFAULT '',
+    -- The UTC day the task is filed under in llm_tasks_by_start (040); see schema/003.
+    start_bucket    Date DEFAULT toDate(ended_at, 'UTC')
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)
 ORDER BY task_id

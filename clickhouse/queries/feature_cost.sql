@@ -3,6 +3,9 @@
 -- what one delivered result really costs.
 -- customer: that customer's tasks only (llm_tasks.customer_id: the task's customer); '' for
 -- every customer. Applied after FINAL, like the period: a task's newest version decides.
+-- Tasks are read from llm_tasks_by_start (schema/040), whose start_bucket is on or after the
+-- day of a task's newest started_at: FINAL reads the days from since's on, not every task
+-- ever stored (a task's versions share their bucket, so FINAL still keeps its newest).
 -- Parameters: since DateTime64(6), until DateTime64(6), customer String.
 SELECT
     feature_name AS feature,
@@ -25,8 +28,9 @@ FROM
         sum(cost_usd) AS total_cost,
         sum(wasted_cost_usd) AS total_wasted,
         uniqExact(customer_id) AS n_customers
-    FROM llm_tasks FINAL
-    WHERE started_at >= {since:DateTime64(6)} AND started_at < {until:DateTime64(6)}
+    FROM llm_tasks_by_start FINAL
+    WHERE start_bucket >= toDate({since:DateTime64(6)}, 'UTC')
+      AND started_at >= {since:DateTime64(6)} AND started_at < {until:DateTime64(6)}
       AND ({customer:String} = '' OR customer_id = {customer:String})
     GROUP BY feature_name
 )

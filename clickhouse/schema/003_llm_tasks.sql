@@ -21,7 +21,12 @@ CREATE TABLE IF NOT EXISTS llm_tasks
     version         UInt64,
     -- The outcome word the app reported on the task's root span, as given ('rejected', ...);
     -- outcome maps it to success | failure | unknown.
-    outcome_detail  LowCardinality(String) DEFAULT ''
+    outcome_detail  LowCardinality(String) DEFAULT '',
+    -- The UTC day the task is filed under in llm_tasks_by_start (040), fixed at its first
+    -- write and carried into every later version (link_tasks.sql), so all its versions share
+    -- one key there. Never before the day of any version's started_at (see 040). A row
+    -- written before the column existed reads its own ended_at's day.
+    start_bucket    Date DEFAULT toDate(ended_at, 'UTC')
 )
 ENGINE = ReplacingMergeTree(version)
 ORDER BY task_id
