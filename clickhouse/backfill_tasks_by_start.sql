@@ -11,3 +11,5 @@ SELECT
     sdk_retries, cost_usd, wasted_cost_usd, original_route, final_route, started_at, ended_at,
     version, outcome_detail, start_bucket
 FROM llm_tasks FINAL
+-- A partition per week of history: a store kept over 100 weeks passes the default limit.
+SETTINGS max_partitions_per_insert_block = 0

@@ -26,5 +26,5 @@ CREATE TABLE IF NOT EXISTS llm_tasks_by_start_local ON CLUSTER '__CLUSTER__'
     start_bucket    Date
 )
 ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', version)
-PARTITION BY toYYYYMM(start_bucket)
+PARTITION BY toMonday(start_bucket)
 ORDER BY (start_bucket, task_id)
