@@ -7,14 +7,16 @@
 --   kind: 'first' unless the task's last call to END before this one started failed (status
 --   other than ok: error, invalid_output); then 'retry' on the same route, 'fallback' on
 --   another. This is the instrumentation's own rule, applied across processes.
--- The tasks' calls are read by key from llm_calls_by_task.
-SELECT customer_id, span_id, version, new_attempt, new_kind
+-- The tasks' calls are read by key from llm_calls_by_task. ts: the call's start, which picks the
+-- llm_calls partition the rewrite reads (link_attempts_rewrite.sql).
+SELECT customer_id, span_id, version, new_attempt, new_kind, ts
 FROM
 (
     SELECT
         c.customer_id AS customer_id,
         c.span_id AS span_id,
         c.version AS version,
+        c.ts AS ts,
         c.attempt AS attempt,
         c.attempt_kind AS attempt_kind,
         toUInt32(row_number() OVER (PARTITION BY c.task_id ORDER BY c.ts, c.span_id))

@@ -383,7 +383,7 @@ class Store:
             # issue 4: attempt numbers and kinds across processes and instrumentations first
             changes = self._linker.query(read_sql("link_attempts.sql"), {"task_ids": ids}).rows
             if changes:
-                customer_ids, span_ids, versions, attempts, kinds = map(
+                customer_ids, span_ids, versions, attempts, kinds, starts = map(
                     list, zip(*changes, strict=True)
                 )
                 self._linker.command(
@@ -394,6 +394,9 @@ class Store:
                         "versions": versions,
                         "attempts": attempts,
                         "kinds": kinds,
+                        # the partitions to read: those of the changed calls' months
+                        "since": min(starts),
+                        "until": max(starts),
                     },
                 )
             self._linker.command(
