@@ -7,12 +7,15 @@
 -- `until` minus an overlap (the first sweep after a start passes 1970: the whole lookback), and
 -- {lookback_ms} bounds it. So its cost follows what arrived recently, not the stored history:
 -- - llm_calls parts: rows stamped at t sit in a part created (modification_time, whole
---   seconds) at or after t, so older parts are skipped by `_part`. system.parts lists no part
---   of llm_calls when it is a Distributed table (a cluster; see schema/038): then every part
---   is read (the inserted_at filter still bounds the rows returned).
--- - llm_tasks: looked up by its key (task_id) for these candidates only, in parts created
---   since the range's start: a task that has a row and a call stored at t got a new row
---   version when that call was linked, after t (every call of a task with a row rewrites it).
+--   seconds) at or after t, so the parts listed as created before the range are skipped by
+--   `_part`. Only those are named: a part that is not listed is read, so a merge that ends
+--   between the listing and the read (its part replaces listed ones) costs a read, not the
+--   calls. system.parts lists no part of llm_calls when it is a Distributed table (a cluster;
+--   see schema/038): then every part is read (the inserted_at filter still bounds the rows).
+-- - llm_tasks: looked up by its key (task_id) for these candidates only, in the parts not
+--   listed as created before the range's start: a task that has a row and a call stored at t
+--   got a new row version when that call was linked, after t (every call of a task with a row
+--   rewrites it).
 --   A task whose row is older (its linking failed or is still running) is handed to
 --   link_tasks.sql anyway, which recomputes it from all its calls: harmless.
 -- Parameters: finalize_ms UInt64, lookback_ms UInt64, since DateTime64(3, 'UTC'), limit UInt64.
@@ -23,19 +26,19 @@ WITH
         {since:DateTime64(3, 'UTC')}, now64(3, 'UTC') - toIntervalMillisecond({lookback_ms:UInt64})
     ) AS range_since,
     (
-        SELECT (count(), groupArrayIf(name, modification_time >= toDateTime(range_since) - 1))
+        SELECT groupArrayIf(name, modification_time < toDateTime(range_since) - 1)
         FROM system.parts
         WHERE database = currentDatabase() AND table = 'llm_calls' AND active
-    ) AS call_parts,
+    ) AS old_call_parts,
     (
-        SELECT (count(), groupArrayIf(name, modification_time >= toDateTime(range_since) - 1))
+        SELECT groupArrayIf(name, modification_time < toDateTime(range_since) - 1)
         FROM system.parts
         WHERE database = currentDatabase() AND table = 'llm_tasks' AND active
-    ) AS task_parts,
+    ) AS old_task_parts,
     (
         SELECT groupUniqArray(task_id)
         FROM llm_calls
-        WHERE (call_parts.1 = 0 OR _part IN call_parts.2)
+        WHERE _part NOT IN old_call_parts
             AND inserted_at >= range_since AND inserted_at < range_until
     ) AS candidates
 SELECT range_until AS until, arraySlice(groupArray(task_id), 1, {limit:UInt64}) AS task_ids
@@ -43,6 +46,6 @@ FROM (SELECT arrayJoin(candidates) AS task_id)
 WHERE task_id NOT IN (
     SELECT task_id
     FROM llm_tasks
-    WHERE (task_parts.1 = 0 OR _part IN task_parts.2)
+    WHERE _part NOT IN old_task_parts
         AND task_id IN (SELECT arrayJoin(candidates))
 )

@@ -4,11 +4,14 @@ task, also after a restart and for a call whose insert was still running during 
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import clickhouse_connect
 import pytest
+from llm_margin.clickhouse import read_sql
 from llm_margin.processor.linking import TaskFinalizer
 from llm_margin.processor.records import CALL_COLUMNS, CallRecord
 from llm_margin.processor.storage import Store
@@ -139,3 +142,52 @@ def test_a_store_whose_parts_system_parts_does_not_list_is_read_whole(store):
     time.sleep(WINDOW + 0.1)
     assert TaskFinalizer(store, WINDOW).sweep() == 1
     assert _linked(store, "t-far") == [(1, "unknown")]
+
+
+def test_calls_whose_parts_merge_during_a_sweep_are_still_read(store, tmp_path, monkeypatch):
+    """A merge that ends between the sweep listing llm_calls' parts and reading them replaces
+    the listed parts with one the list does not name: the sweep read none of their calls, and
+    the next sweep's range starts after them, so their task was never finalised. Here the
+    listing is slowed (the shipped query, with a sleep in its scan of system.parts) while
+    another connection merges the calls' parts."""
+    finalizer = TaskFinalizer(store, WINDOW, overlap_seconds=0.1)
+    assert finalizer.sweep() == 0
+    store.command("SYSTEM STOP MERGES llm_calls")
+    for n in range(3):  # one part each
+        _store_held_back(store, _call(n + 1, "t-merged"))
+    time.sleep(WINDOW + 0.2)
+
+    listing = "WHERE database = currentDatabase() AND table = 'llm_calls' AND active"
+    sweep_sql = read_sql("link_open_tasks.sql")
+    assert sweep_sql.count(listing) == 1
+    slowed = sweep_sql.replace(listing, f"{listing} AND sleep(0.8) = 0")
+    query = store.query
+    monkeypatch.setattr(
+        store,
+        "query",
+        lambda sql, parameters=None: query(slowed if sql == sweep_sql else sql, parameters),
+    )
+    merger = clickhouse_connect.get_client(
+        interface="chdb", path=str(tmp_path / "data"), database=store._database()
+    )
+
+    def merge() -> None:
+        time.sleep(0.3)  # the listing has begun
+        merger.command("SYSTEM START MERGES llm_calls")
+        merger.command("OPTIMIZE TABLE llm_calls FINAL")
+
+    thread = threading.Thread(target=merge)
+    thread.start()
+    try:
+        found = finalizer.sweep()
+    finally:
+        thread.join()
+    parts = store.query(
+        "SELECT count() FROM system.parts "
+        "WHERE database = currentDatabase() AND table = 'llm_calls' AND active"
+    ).rows[0][0]
+    assert parts == 1  # merged while the sweep ran
+    time.sleep(0.3)
+    found += finalizer.sweep()
+    assert found == 1
+    assert _linked(store, "t-merged") == [(3, "unknown")]
