@@ -188,3 +188,23 @@ def test_prices_show_a_traffic_type(capsys, tmp_path):
     header, row = capsys.readouterr().out.splitlines()[:2]
     assert header.split(",")[3] == "traffic_type"
     assert row.split(",")[3:9] == ["provisioned_throughput", "genai-prices", "0", "0", "0", "0"]
+
+
+def test_models_seen_lists_the_price_books_on_demand_traffic_and_standard_geographies():
+    """models_seen.sql (which `prices check` reads) names, as SQL literals, the traffic types
+    and geographies the price book prices without a multiplier; a value added to one list and
+    not the other would make `prices check` report calls the book prices, or miss some."""
+    import re
+
+    from llm_margin.clickhouse import read_sql
+    from llm_margin.processor.pricing.price_book import ON_DEMAND_TRAFFIC, STANDARD_GEOS
+
+    sql = read_sql("queries/models_seen.sql")
+
+    def listed(column: str) -> frozenset[str]:
+        found = re.search(rf"{column}, {column} NOT IN \(([^)]*)\)", sql)
+        assert found, column
+        return frozenset(re.findall(r"'([^']*)'", found.group(1)))
+
+    assert listed("traffic_type") == ON_DEMAND_TRAFFIC
+    assert listed("inference_geo") == STANDARD_GEOS
