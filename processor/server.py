@@ -49,6 +49,16 @@ class Processor:
             except Exception:
                 self.store.close()
                 raise
+            if not self.store.tasks_by_start_filled():
+                # not fatal (a hand-built store may be mid-migration), but `report features`
+                # leaves out the tasks it lacks until the DBA runs the back-fill
+                log.warning(
+                    "llm_tasks_by_start lacks the tasks stored before it existed, so `report "
+                    "features` leaves them out: run clickhouse/backfill_tasks_by_start.sql "
+                    "once, then ALTER TABLE llm_tasks_by_start MODIFY COMMENT '%s' "
+                    "(docs/deployment.md)",
+                    self.store.TASKS_BY_START_FILLED,
+                )
         if config.billing_file:
             plans, customers = load_billing_file(config.billing_file)
             store_billing(self.store, plans, customers)

@@ -293,12 +293,22 @@ class Store:
     # under FINAL), so the table is never left half-filled.
     TASKS_BY_START_FILLED = "llm_tasks back-filled"
 
-    def _backfill_tasks_by_start(self) -> None:
+    def _tasks_by_start_marked(self) -> bool:
         comment = self.query(
             "SELECT comment FROM system.tables "
             "WHERE database = currentDatabase() AND name = 'llm_tasks_by_start'"
         ).rows
-        if comment and comment[0][0] == self.TASKS_BY_START_FILLED:
+        return bool(comment) and comment[0][0] == self.TASKS_BY_START_FILLED
+
+    def tasks_by_start_filled(self) -> bool:
+        """Whether llm_tasks_by_start holds the tasks stored before it existed: its back-fill
+        finished, or there are no tasks (a schema applied by hand, ``create_schema`` off)."""
+        return (
+            self._tasks_by_start_marked() or not self.query("SELECT 1 FROM llm_tasks LIMIT 1").rows
+        )
+
+    def _backfill_tasks_by_start(self) -> None:
+        if self._tasks_by_start_marked():
             return
         self.command(read_sql("backfill_tasks_by_start.sql"))
         on_cluster = f" ON CLUSTER {sql_literal(self.cluster)}" if self.cluster else ""

@@ -232,3 +232,45 @@ def test_an_interrupted_back_fill_is_done_again_on_the_next_start(tmp_path):
         assert features(store, MIDNIGHT - 7 * DAY, MIDNIGHT + DAY) == []
     finally:
         store.close()
+
+
+def test_a_hand_applied_schema_without_the_back_fill_is_warned_about_at_start(tmp_path, caplog):
+    """With create_schema off the processor runs no back-fill; if the DBA skipped it, `report
+    features` silently leaves out the older tasks, so the start says what to run."""
+    import logging
+
+    from llm_margin.processor.config import ServeConfig
+    from llm_margin.processor.server import Processor
+
+    from tests.conftest import free_port
+
+    path = str(tmp_path / "old")
+    _old_release_store(path)
+    store = Store.open(data_dir=path)  # upgraded and back-filled; then "never back-filled":
+    store.command("ALTER TABLE llm_tasks_by_start MODIFY COMMENT ''")
+    store.command("TRUNCATE TABLE llm_tasks_by_start")
+    store.close()
+
+    def start() -> None:
+        config = ServeConfig(
+            data_dir=path,
+            create_schema=False,
+            otlp_grpc_port=free_port(),
+            otlp_http_port=free_port(),
+            spool_dir=str(tmp_path / "spool"),
+        ).validate()
+        front = Processor(config)
+        front.start()
+        front.stop()
+
+    with caplog.at_level(logging.WARNING, logger="llm_margin"):
+        start()
+    assert "backfill_tasks_by_start.sql" in caplog.text
+    caplog.clear()
+    store = Store.open(data_dir=path, create_schema=False)
+    store.command(read_sql("backfill_tasks_by_start.sql"))
+    store.command(f"ALTER TABLE llm_tasks_by_start MODIFY COMMENT '{Store.TASKS_BY_START_FILLED}'")
+    store.close()
+    with caplog.at_level(logging.WARNING, logger="llm_margin"):
+        start()
+    assert "backfill_tasks_by_start.sql" not in caplog.text
