@@ -123,6 +123,30 @@ def bin_path(name: str) -> str:
     return os.path.join(os.path.dirname(sys.executable), name)
 
 
+def started_processor(tmp_path, price_overlay: str | None = None):
+    """An in-process processor on free loopback ports, its store under ``tmp_path``, priced
+    with ``price_overlay`` (a file path) if given; the caller stops it."""
+    from llm_margin.processor.config import ServeConfig
+    from llm_margin.processor.server import Processor
+
+    config = ServeConfig(
+        data_dir=str(tmp_path / "data"),
+        otlp_grpc_port=free_port(),
+        otlp_http_port=free_port(),
+        price_overlay=price_overlay,
+    ).validate()
+    processor = Processor(config)
+    processor.start()
+    return processor
+
+
+def llm_margin_cli(*args: str) -> subprocess.CompletedProcess:
+    """The installed ``llm-margin`` command run with ``args``, its output captured."""
+    return subprocess.run(
+        [bin_path("llm-margin"), *args], capture_output=True, text=True, timeout=120
+    )
+
+
 @contextlib.contextmanager
 def store_with_billing(tmp_path, billing_yaml: str) -> Iterator:
     """An embedded store under ``tmp_path`` with the plans and customers of ``billing_yaml``."""

@@ -7,13 +7,12 @@ restates them at 1.1x; a processor given that overlay charges 1.1x as the calls 
 from __future__ import annotations
 
 import json
-import subprocess
 import textwrap
 from decimal import Decimal
 
 import genai_prices
 import pytest
-from conftest import bin_path, calls_by_model, free_port, run_instrumented_app
+from conftest import calls_by_model, llm_margin_cli, run_instrumented_app, started_processor
 from instr_fixtures import sim  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -76,29 +75,8 @@ def _expected(row: dict) -> Decimal:
     return (_standard(row) * factor).quantize(Q)
 
 
-def _processor(tmp_path, overlay: str | None):
-    from llm_margin.processor.config import ServeConfig
-    from llm_margin.processor.server import Processor
-
-    config = ServeConfig(
-        data_dir=str(tmp_path / "data"),
-        otlp_grpc_port=free_port(),
-        otlp_http_port=free_port(),
-        price_overlay=overlay,
-    ).validate()
-    proc = Processor(config)
-    proc.start()
-    return proc
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [bin_path("llm-margin"), *args], capture_output=True, text=True, timeout=120
-    )
-
-
 def test_us_calls_are_unpriced_without_a_multiplier_then_repriced_with_it(sim, tmp_path):  # noqa: F811
-    processor = _processor(tmp_path, None)
+    processor = started_processor(tmp_path, None)
     try:
         run_instrumented_app(APP, tmp_path, "inference-geo", processor, sim.anthropic_base_url)
         rows = calls_by_model(processor, len(EXPECTED))
@@ -115,7 +93,7 @@ def test_us_calls_are_unpriced_without_a_multiplier_then_repriced_with_it(sim, t
                 assert row["priced"] and row["cost_usd"] == _expected(row), model
         data_dir = processor.config.data_dir
         check = ["prices", "check", "--data-dir", data_dir, "--format", "json", "--since", "1d"]
-        listed = _cli(*check)  # answered by the running processor
+        listed = llm_margin_cli(*check)  # answered by the running processor
         assert listed.returncode == 1, listed.stderr
         fix = (
             "give `anthropic/us` a multiplier under `inference_geos:` in a price overlay "
@@ -130,9 +108,9 @@ def test_us_calls_are_unpriced_without_a_multiplier_then_repriced_with_it(sim, t
 
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text(OVERLAY)
-    covered = _cli(*check, "--price-overlay", str(overlay))
+    covered = llm_margin_cli(*check, "--price-overlay", str(overlay))
     assert (covered.returncode, json.loads(covered.stdout)) == (0, [])
-    done = _cli(
+    done = llm_margin_cli(
         "reprice", "--data-dir", data_dir, "--format", "json", "--since", "1d",
         "--price-overlay", str(overlay),
     )  # fmt: skip
@@ -143,7 +121,7 @@ def test_us_calls_are_unpriced_without_a_multiplier_then_repriced_with_it(sim, t
     assert Decimal(summary["restated_usd"]) - Decimal(summary["charged_usd"]) == sum(
         _expected(row) for row in us
     )
-    restated = _cli(
+    restated = llm_margin_cli(
         "sql", "--data-dir", data_dir, "--format", "json",
         "SELECT span_id, restated_cost_usd, restated_priced FROM llm_call_restatements FINAL",
     )  # fmt: skip
@@ -158,7 +136,7 @@ def test_us_calls_are_unpriced_without_a_multiplier_then_repriced_with_it(sim, t
 def test_a_processor_with_the_multiplier_charges_us_calls_at_it(sim, tmp_path):  # noqa: F811
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text(OVERLAY)
-    processor = _processor(tmp_path, str(overlay))
+    processor = started_processor(tmp_path, str(overlay))
     try:
         run_instrumented_app(APP, tmp_path, "inference-geo", processor, sim.anthropic_base_url)
         rows = calls_by_model(processor, len(EXPECTED))

@@ -9,13 +9,12 @@ Calls served on demand (over the PT quota, or without PT) are priced per token a
 from __future__ import annotations
 
 import json
-import subprocess
 import textwrap
 from decimal import Decimal
 
 import genai_prices
 import pytest
-from conftest import bin_path, calls_by_model, free_port, run_instrumented_app
+from conftest import calls_by_model, llm_margin_cli, run_instrumented_app, started_processor
 from instr_fixtures import sim  # noqa: F401
 
 pytestmark = pytest.mark.integration
@@ -73,29 +72,8 @@ def _expected(row: dict, share: Decimal) -> Decimal:
     return (_on_demand(row) * (share if row["traffic_type"] == PT else 1)).quantize(Q)
 
 
-def _processor(tmp_path, overlay: str | None):
-    from llm_margin.processor.config import ServeConfig
-    from llm_margin.processor.server import Processor
-
-    config = ServeConfig(
-        data_dir=str(tmp_path / "data"),
-        otlp_grpc_port=free_port(),
-        otlp_http_port=free_port(),
-        price_overlay=overlay,
-    ).validate()
-    proc = Processor(config)
-    proc.start()
-    return proc
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [bin_path("llm-margin"), *args], capture_output=True, text=True, timeout=120
-    )
-
-
 def test_pt_calls_are_unpriced_without_a_multiplier_then_repriced_with_it(sim, tmp_path):  # noqa: F811
-    processor = _processor(tmp_path, None)
+    processor = started_processor(tmp_path, None)
     try:
         run_instrumented_app(APP, tmp_path, "traffic-type", processor, sim.gemini_base_url)
         rows = calls_by_model(processor, len(EXPECTED))
@@ -112,7 +90,7 @@ def test_pt_calls_are_unpriced_without_a_multiplier_then_repriced_with_it(sim, t
                 assert row["priced"] and row["cost_usd"] == _on_demand(row) > 0, model
         data_dir = processor.config.data_dir
         check = ["prices", "check", "--data-dir", data_dir, "--format", "json", "--since", "1d"]
-        listed = _cli(*check)  # answered by the running processor
+        listed = llm_margin_cli(*check)  # answered by the running processor
         assert listed.returncode == 1, listed.stderr
         fix = (
             "give `google/provisioned_throughput` a multiplier under `traffic_types:` in a "
@@ -128,9 +106,9 @@ def test_pt_calls_are_unpriced_without_a_multiplier_then_repriced_with_it(sim, t
 
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text('traffic_types:\n  google/provisioned_throughput: "0"\n')
-    covered = _cli(*check, "--price-overlay", str(overlay))
+    covered = llm_margin_cli(*check, "--price-overlay", str(overlay))
     assert (covered.returncode, json.loads(covered.stdout)) == (0, [])
-    done = _cli(
+    done = llm_margin_cli(
         "reprice", "--data-dir", data_dir, "--format", "json", "--since", "1d",
         "--price-overlay", str(overlay),
     )  # fmt: skip
@@ -138,7 +116,7 @@ def test_pt_calls_are_unpriced_without_a_multiplier_then_repriced_with_it(sim, t
     [summary] = json.loads(done.stdout)
     assert (summary["calls"], summary["newly_priced"], summary["still_unpriced"]) == (4, 2, 0)
     assert summary["restated_usd"] == summary["charged_usd"]  # the PT calls cost nothing more
-    restated = _cli(
+    restated = llm_margin_cli(
         "sql", "--data-dir", data_dir, "--format", "json",
         "SELECT span_id, restated_cost_usd, restated_priced FROM llm_call_restatements FINAL",
     )  # fmt: skip
@@ -154,7 +132,7 @@ def test_a_processor_with_the_multiplier_prices_pt_calls_at_it(sim, tmp_path):  
     """A share of the list price allocates the subscription to the calls it served."""
     overlay = tmp_path / "overlay.yaml"
     overlay.write_text('traffic_types:\n  google/provisioned_throughput: "0.25"\n')
-    processor = _processor(tmp_path, str(overlay))
+    processor = started_processor(tmp_path, str(overlay))
     try:
         run_instrumented_app(APP, tmp_path, "traffic-type", processor, sim.gemini_base_url)
         rows = calls_by_model(processor, len(EXPECTED))
